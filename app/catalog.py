@@ -1,0 +1,75 @@
+"""The catalogue as the API sees it: each experiment's params as a pydantic model.
+
+Runs in the server. Experiments declare their params as plain `Param`s (see
+experiments/spec.py for why); this module turns them into models with the bounds, so that
+FastAPI validates requests, names the offending field in a 422, and documents every param
+with its bounds in /docs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+import experiments
+from experiments.spec import COMMON_PARAMS, Experiment, Param
+
+
+def _field(param: Param) -> tuple[Any, Any]:
+    default = param.default
+    if param.choices is not None:
+        kind: Any = Literal[param.choices]  # type: ignore[valid-type]
+        return kind, Field(default, description=param.description)
+    if isinstance(default, list):
+        item: Any = float
+        if param.ge is not None or param.le is not None:
+            item = Annotated[float, Field(ge=param.ge, le=param.le)]
+        return list[item], Field(list(default), description=param.description,
+                                 min_length=param.min_items, max_length=param.max_items)
+    kind = type(default)
+    return kind, Field(default, description=param.description, ge=param.ge, le=param.le)
+
+
+def params_model(spec: Experiment) -> type[BaseModel]:
+    fields = {name: _field(p) for name, p in {**spec.params, **COMMON_PARAMS}.items()}
+    name = "".join(part.title() for part in spec.id.split("_")) + "Params"
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name, __config__=ConfigDict(extra="forbid", title=name), **fields)
+    return model
+
+
+SPECS: dict[str, Experiment] = {eid: experiments.load(eid) for eid in experiments.EXPERIMENTS}
+PARAMS: dict[str, type[BaseModel]] = {eid: params_model(s) for eid, s in SPECS.items()}
+
+
+def _run_request(eid: str) -> type[BaseModel]:
+    name = "".join(part.title() for part in eid.split("_")) + "Run"
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name, __config__=ConfigDict(extra="forbid"),
+        experiment=(Literal[eid], Field(description="the experiment's id")),
+        params=(PARAMS[eid], Field(default_factory=PARAMS[eid])),
+    )
+    return model
+
+
+# The body of POST /api/runs: one variant per experiment, told apart by "experiment".
+RunRequest: Any = Annotated[
+    Union[tuple(_run_request(eid) for eid in SPECS)],  # type: ignore[misc]
+    Field(discriminator="experiment"),
+]
+
+
+def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
+    """The experiment as GET /api/experiments shows it."""
+    out: dict[str, Any] = {
+        "id": spec.id,
+        "title": spec.title,
+        "summary": spec.summary,
+        "section": spec.section,
+        "params": PARAMS[spec.id].model_json_schema(),
+        "compare": [dict(c) for c in spec.compare] if spec.compare else None,
+    }
+    if full:
+        out.update(lesson=spec.lesson, lesson_zh=spec.lesson_zh, code=spec.code)
+    return out

@@ -1,0 +1,130 @@
+"""A run's processes as the kernel sees them: its process group, found through /proc.
+
+Runs in the server (and in `procscope run`). Every process of a run is in the session and
+process group its main process created with setsid(), whoever its parent is by now, so the
+group is how a run is stopped and how "nothing of it is left" is checked.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    """The fields of /proc/<pid>/stat that procscope uses."""
+
+    pid: int
+    comm: str
+    state: str
+    ppid: int
+    pgrp: int
+    utime: int
+    stime: int
+    processor: int
+
+
+def read_stat(path: str) -> ProcStat | None:
+    """Parse one /proc/<pid>/stat (or /proc/<pid>/task/<tid>/stat); None if it is gone."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # comm may hold spaces and parentheses: it ends at the last ')'.
+    close = raw.rfind(b")")
+    fields = raw[close + 2:].split()
+    return ProcStat(
+        pid=int(raw[: raw.index(b" ")]),
+        comm=raw[raw.index(b"(") + 1: close].decode(errors="replace"),
+        state=fields[0].decode(),
+        ppid=int(fields[1]),
+        pgrp=int(fields[2]),
+        utime=int(fields[11]),
+        stime=int(fields[12]),
+        processor=int(fields[36]),
+    )
+
+
+def members(pgid: int) -> list[ProcStat]:
+    """Every process of the group, zombies included."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            stat = read_stat(f"/proc/{name}/stat")
+            if stat is not None and stat.pgrp == pgid:
+                found.append(stat)
+    return found
+
+
+def living(pgid: int) -> list[ProcStat]:
+    """The group's processes that are not zombies."""
+    return [p for p in members(pgid) if p.state not in ("Z", "X")]
+
+
+def become_subreaper() -> None:
+    """Adopt our descendants' orphans instead of letting them go to init (prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def reap_adopted(pgid: int, own_children: set[int]) -> list[tuple[int, int]]:
+    """Reap, by pid, the group's zombies that were re-parented to us.
+
+    Never waitpid(-1): that would steal exit statuses that multiprocessing (or the server's
+    own Process objects, `own_children`) are waiting to collect.
+    """
+    me = os.getpid()
+    reaped = []
+    for p in members(pgid):
+        if p.ppid == me and p.pid not in own_children:
+            try:
+                pid, status = os.waitpid(p.pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if pid:
+                reaped.append((pid, os.waitstatus_to_exitcode(status)))
+    return reaped
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to the group; False if the group no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # only zombies are left
+        return False
+    return True
+
+
+def wait_until_gone(pgid: int, timeout: float, own_children: set[int]) -> bool:
+    """Reap adopted zombies until no living process of the group is left, or timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap_adopted(pgid, own_children)
+        if not living(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def stop_group(pgid: int, grace: float = 1.0, own_children: frozenset[int] = frozenset()
+               ) -> str:
+    """Escalate: SIGTERM the group, wait `grace`, SIGKILL, wait. Returns what it took."""
+    children = set(own_children)
+    if not living(pgid):
+        return "already gone"
+    signal_group(pgid, signal.SIGTERM)
+    if wait_until_gone(pgid, grace, children):
+        return "SIGTERM"
+    signal_group(pgid, signal.SIGKILL)
+    wait_until_gone(pgid, 2.0, children)
+    return "SIGKILL"

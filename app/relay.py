@@ -1,0 +1,250 @@
+"""The relay: one thread that reads every run's event pipe and stamps the events.
+
+Runs in the server (or `procscope run`), in its own thread. Modelled on
+logging.handlers.QueueListener: a loop over a selector, stopped by a sentinel, joined.
+
+    run pipes (one per run) ─┐
+    wake pipe (commands) ────┴─► selector ─► decode ─► stamp seq, t ─► deliver(run, batch)
+
+Stamping here, in one thread, is what makes `seq` gap-free per run: pipe events, the
+server's own events (`inject`) and the final `run.end` all pass through `_accept`. The
+relay also keeps the contract "proc.exit once for every process": a process killed by a
+signal cannot report its own exit, so its parent's `proc.reap` stands in for it, and at the
+end of the run any process never seen to exit gets a `proc.exit` saying so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import queue
+import selectors
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.reporter import HEADER
+
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
+READ_SIZE = 1 << 16
+# Past a run's event cap these kinds are still kept: without them a run has no shape.
+ALWAYS_KEPT = frozenset({"run.start", "run.result", "run.error", "run.end",
+                         "proc.start", "proc.exit", "proc.reap", "error"})
+
+
+class Event:
+    """One stamped event: its SSE frame, encoded once, and the decoded object."""
+
+    __slots__ = ("seq", "kind", "frame", "data_at", "obj")
+
+    def __init__(self, obj: dict[str, Any]) -> None:
+        self.seq: int = obj["seq"]
+        self.kind: str = obj["kind"]
+        self.obj = obj
+        head = f"id: {self.seq}\nevent: {self.kind}\ndata: ".encode()
+        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        self.frame = head + body + b"\n\n"
+        self.data_at = len(head)
+
+    @property
+    def json(self) -> bytes:
+        return self.frame[self.data_at:-2]
+
+
+Deliver = Callable[[str, list[Event]], None]
+
+
+@dataclass
+class _RunState:
+    run_id: str
+    fd: int
+    t0: int
+    max_events: int
+    seq: int = 0
+    dropped: int = 0
+    buf: bytearray = field(default_factory=bytearray)
+    names: dict[int, str] = field(default_factory=dict)
+    exited: set[int] = field(default_factory=set)
+    pending: list[Event] = field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+
+
+class Relay:
+    """Reads all run pipes in one thread; hands stamped batches to `deliver`."""
+
+    def __init__(self, deliver: Deliver, on_eof: Callable[[str], None]) -> None:
+        self._deliver = deliver
+        self._on_eof = on_eof
+        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
+        self._runs: dict[str, _RunState] = {}
+        self._thread: threading.Thread | None = None
+
+    # --- called from other threads ---
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="procscope-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop on a sentinel, join, clear the handle."""
+        if self._thread is None:
+            return
+        self._command("stop", None)
+        self._thread.join()
+        self._thread = None
+        self._selector.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+    def add(self, run_id: str, read_fd: int, t0: int, start_data: dict[str, Any],
+            max_events: int = 1_000_000) -> None:
+        """Follow a new run's pipe; its `run.start` (seq 1, t 0) is stamped first."""
+        self._command("add", (run_id, read_fd, t0, start_data, max_events))
+
+    def inject(self, run_id: str, kind: str, data: dict[str, Any], *, pid: int | None = None,
+               proc: str | None = None) -> None:
+        """An event from the server's side (sampler, reaping, run.end) into a run's log."""
+        event = {"kind": kind, "t": time.monotonic_ns(), "pid": pid, "ppid": None,
+                 "cpu": None, "proc": proc, "data": data}
+        self._command("inject", (run_id, event))
+
+    def _command(self, name: str, arg: Any) -> None:
+        self._commands.put((name, arg))
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:  # the wake pipe is full: the relay is awake anyway
+            pass
+
+    # --- the relay thread ---
+
+    def _loop(self) -> None:
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        while True:
+            for key, _ in self._selector.select():
+                state: _RunState | None = key.data
+                if state is None:
+                    os.read(self._wake_r, 4096)
+                    if not self._run_commands():
+                        return
+                else:
+                    self._read(state)
+            for state in list(self._runs.values()):
+                self._flush(state)
+
+    def _run_commands(self) -> bool:
+        while True:
+            try:
+                name, arg = self._commands.get_nowait()
+            except queue.Empty:
+                return True
+            if name == "stop":
+                for state in self._runs.values():
+                    self._close_pipe(state)
+                return False
+            if name == "add":
+                run_id, fd, t0, start_data, max_events = arg
+                try:
+                    fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+                except OSError:
+                    pass
+                state = _RunState(run_id, fd, t0, max_events)
+                self._runs[run_id] = state
+                self._accept(state, {"kind": "run.start", "t": t0, "pid": None, "ppid": None,
+                                     "cpu": None, "proc": None, "data": start_data})
+                self._selector.register(fd, selectors.EVENT_READ, state)
+            elif name == "inject":
+                run_id, event = arg
+                state = self._runs.get(run_id)
+                if state is not None:
+                    self._accept(state, event)
+                    if event["kind"] == "run.end":
+                        self._flush(state)
+                        del self._runs[run_id]
+
+    def _read(self, state: _RunState) -> None:
+        try:
+            chunk = os.read(state.fd, READ_SIZE)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._close_pipe(state)
+            self._flush(state)
+            self._on_eof(state.run_id)
+            return
+        buf = state.buf
+        buf += chunk
+        at = 0
+        while len(buf) - at >= HEADER.size:
+            (n,) = HEADER.unpack_from(buf, at)
+            if len(buf) - at - HEADER.size < n:
+                break
+            body = bytes(buf[at + HEADER.size: at + HEADER.size + n])
+            at += HEADER.size + n
+            try:
+                event = json.loads(body)
+            except ValueError:
+                event = {"kind": "relay.garbled", "t": time.monotonic_ns(), "pid": None,
+                         "ppid": None, "cpu": None, "proc": None, "data": {"bytes": n}}
+            self._accept(state, event)
+        del buf[:at]
+
+    def _close_pipe(self, state: _RunState) -> None:
+        if state.fd >= 0:
+            self._selector.unregister(state.fd)
+            os.close(state.fd)
+            state.fd = -1
+
+    def _accept(self, state: _RunState, event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        pid = event.get("pid")
+        if kind == "proc.start":
+            state.names[pid] = event.get("proc") or str(pid)
+        elif kind == "proc.exit":
+            if pid in state.exited:
+                return  # already known from its parent's proc.reap
+            state.exited.add(pid)
+        elif kind == "proc.reap":
+            child = event["data"].get("child")
+            if child not in state.exited:
+                state.exited.add(child)
+                self._stamp(state, dict(event, kind="proc.exit", pid=child, ppid=pid,
+                                        cpu=None, proc=state.names.get(child, str(child)),
+                                        data={"exitcode": event["data"].get("exitcode"),
+                                              "source": "reaped"}))
+        elif kind == "run.result":
+            state.result = event["data"].get("result")
+        elif kind == "run.error":
+            state.error = event["data"].get("traceback")
+        elif kind == "run.end":
+            for child, name in state.names.items():
+                if child not in state.exited:
+                    state.exited.add(child)
+                    self._stamp(state, dict(event, kind="proc.exit", pid=child, proc=name,
+                                            data={"exitcode": None, "source": "unobserved"}))
+            event["data"].update(dropped=state.dropped, result=state.result)
+            if state.error is not None:
+                event["data"]["error"] = state.error
+        if state.seq >= state.max_events and kind not in ALWAYS_KEPT:
+            state.dropped += 1
+            return
+        self._stamp(state, event)
+
+    def _stamp(self, state: _RunState, event: dict[str, Any]) -> None:
+        state.seq += 1
+        obj = {"run": state.run_id, "seq": state.seq,
+               "t": round((event["t"] - state.t0) / 1e9, 6)}
+        obj.update((k, v) for k, v in event.items() if k != "t")
+        state.pending.append(Event(obj))
+
+    def _flush(self, state: _RunState) -> None:
+        if state.pending:
+            batch, state.pending = state.pending, []
+            self._deliver(state.run_id, batch)

@@ -1,0 +1,304 @@
+"""The reporter: how every process of a run tells the server what it does.
+
+Runs in every process of a run: the experiment's main process and all its descendants,
+whatever the start method. It is the only module of `app` that experiments import, so it
+imports nothing but the standard library (spawned children re-import it; see DESIGN.md's
+pitfalls on start-up cost).
+
+How a process gets its channel, for each start method::
+
+    experiment main ── install(channel) ── puts the Channel in current_process()._config
+         │                                 and registers an after-fork hook
+         │ fork: the child inherits the fd and the hook; _bootstrap runs the hook
+         │ spawn / forkserver: Process._config is pickled with the process object;
+         │   Channel.__reduce__ ships the fd with multiprocessing's own DupFd, and
+         │   unpickling registers the hook, which _bootstrap then runs
+         ▼
+    child: _on_child_start() ── proc.start, stdout/stderr captured as print events,
+                                 run() wrapped to learn the exit code, proc.exit last
+
+Every event is one frame (4-byte length + JSON) written with one os.write() of at most
+PIPE_BUF bytes, which Linux makes atomic: no lock is shared between processes, so a process
+killed at any instant cannot wedge the others (DESIGN.md, decision 2).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import multiprocessing
+import os
+import struct
+import sys
+import threading
+import time
+import traceback
+from multiprocessing import context, reduction, util
+from typing import Any
+
+PIPE_BUF = 4096
+HEADER = struct.Struct("!i")  # the same framing as multiprocessing.connection
+CONFIG_KEY = "procscope_channel"
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _sched_getcpu = _libc.sched_getcpu
+    _sched_getcpu.restype = ctypes.c_int
+    _sched_getcpu.argtypes = []
+except (OSError, AttributeError):  # pragma: no cover - not glibc
+    _sched_getcpu = None
+
+
+def current_cpu() -> int | None:
+    """The core this thread runs on right now (sched_getcpu, ~0.1 µs), or None."""
+    if _sched_getcpu is None:
+        return None
+    cpu = int(_sched_getcpu())
+    return cpu if cpu >= 0 else None
+
+
+def encode_frame(event: dict[str, Any]) -> bytes:
+    """One event as one frame that fits PIPE_BUF; oversized data is truncated and marked."""
+    payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=repr)
+    body = payload.encode("utf-8", "replace")
+    if len(body) + HEADER.size > PIPE_BUF:
+        preview = json.dumps(event.get("data"), ensure_ascii=False, default=repr)[:700]
+        event = dict(event, data={"truncated": True, "bytes": len(body), "preview": preview})
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    return HEADER.pack(len(body)) + body
+
+
+class Channel:
+    """The write end of one run's event pipe, as held by one process of the run."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.broken = False
+
+    @classmethod
+    def open(cls) -> tuple[int, Channel]:
+        """A new run pipe: (read fd for the relay, write end to hand to the run)."""
+        read_fd, write_fd = os.pipe()
+        return read_fd, cls(write_fd)
+
+    def write(self, frame: bytes) -> None:
+        if self.broken:
+            return
+        try:
+            os.write(self.fd, frame)  # <= PIPE_BUF: atomic, all or nothing
+        except OSError:
+            # The server went away (EPIPE) or the fd was closed: nobody is listening,
+            # and the lesson must go on as it would without procscope.
+            self.broken = True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only meaningful while multiprocessing is spawning a child (spawn / forkserver):
+        # DupFd then adds the fd to what the child inherits.
+        return _rebuild_channel, (reduction.DupFd(self.fd),)
+
+
+def _rebuild_channel(dupfd: Any) -> Channel:
+    """Runs in a spawned or forkserver child, while its Process object is unpickled."""
+    global _spawned_channel
+    channel = Channel(dupfd.detach())
+    # For the fork children this process may start later.
+    util.register_after_fork(channel, _on_child_start)
+    # For this process itself: spawn and forkserver children do not run the after-fork
+    # hooks (their Process classes' _after_fork is a no-op), but _bootstrap still calls
+    # it once the process object is current and before run(): the moment we need.
+    _spawned_channel = channel
+    for cls in (context.SpawnProcess, context.ForkServerProcess):
+        cls._after_fork = staticmethod(_after_spawn)  # type: ignore[method-assign]
+    return channel
+
+
+_spawned_channel: Channel | None = None
+
+
+def _after_spawn() -> None:
+    if _spawned_channel is not None and _channel is None:
+        _on_child_start(_spawned_channel)
+
+
+# --- per-process state ----------------------------------------------------------------
+
+_channel: Channel | None = None
+_exitcode: int | None = None
+
+
+def emit(kind: str, **data: Any) -> None:
+    """Report one event from this process (and thread). A no-op outside a run."""
+    channel = _channel
+    if channel is None:
+        return
+    event: dict[str, Any] = {
+        "kind": kind,
+        "t": time.monotonic_ns(),
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "cpu": current_cpu(),
+        "proc": multiprocessing.current_process().name,
+        "data": data,
+    }
+    thread = threading.current_thread()
+    if thread is not threading.main_thread():
+        event["tid"] = threading.get_native_id()
+        event["thread"] = thread.name
+    channel.write(encode_frame(event))
+
+
+def role_of(process: multiprocessing.process.BaseProcess) -> str:
+    """The role shown on the page: daemon, pool, or the name's prefix (buyer-3 -> buyer)."""
+    name = process.name
+    if process.daemon:
+        return "daemon"
+    if "PoolWorker" in name:
+        return "pool"
+    prefix = name.split("-", 1)[0]
+    if prefix.endswith("Process") or not prefix:
+        return "worker"
+    return prefix.lower()
+
+
+def install(channel: Channel, role: str) -> None:
+    """Make this process report on `channel`, and every process it starts too.
+
+    Runs in the experiment's main process (called by app.runner).
+    """
+    util.register_after_fork(channel, _on_child_start)
+    _start_reporting(channel, role)
+
+
+def _on_child_start(channel: Channel) -> None:
+    """Runs in each new process of the run, from multiprocessing's _bootstrap."""
+    process = multiprocessing.current_process()
+    _start_reporting(channel, role_of(process))
+    original_run = process.run
+
+    def run() -> None:
+        global _exitcode
+        try:
+            original_run()
+            _exitcode = 0
+        except SystemExit as e:
+            code = e.code
+            _exitcode = code if isinstance(code, int) else (0 if code is None else 1)
+            raise
+        except BaseException as e:
+            _exitcode = 1
+            emit("error", type=type(e).__name__, message=str(e),
+                 traceback=traceback.format_exc())
+            raise
+
+    process.run = run  # type: ignore[method-assign]
+
+
+def _start_reporting(channel: Channel, role: str) -> None:
+    global _channel, _exitcode
+    _channel = channel
+    _exitcode = None
+    # Every Process created from here on copies _config, and with it the channel.
+    multiprocessing.current_process()._config[CONFIG_KEY] = channel  # type: ignore[attr-defined]
+    _watch_reaping()
+    sys.stdout = LineCapture("stdout")
+    sys.stderr = LineCapture("stderr")
+    process = multiprocessing.current_process()
+    emit("proc.start", role=role, name=process.name, daemon=bool(process.daemon))
+    # Last of the exit finalizers: after multiprocessing has joined this process's own
+    # non-daemonic children, so the timeline shows when the process really ends.
+    util.Finalize(None, _report_exit, exitpriority=-(2**30))
+
+
+def _report_exit() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, LineCapture):
+            stream.flush()
+    emit("proc.exit", exitcode=_exitcode, source="self")
+
+
+class LineCapture(io.TextIOBase):
+    """sys.stdout / sys.stderr of a run's process: each line becomes a `print` event."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._partial += text
+            if "\n" not in self._partial:
+                return len(text)
+            *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            line, self._partial = self._partial, ""
+        if line:
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        if self.stream == "stdout":
+            emit("print", text=line)
+        else:
+            emit("print", text=line, stream="stderr")
+
+
+# --- reaping, seen from the parent ------------------------------------------------------
+
+_watching = False
+
+
+def _watch_reaping() -> None:
+    """Report `proc.reap` when this process collects a child's exit status.
+
+    multiprocessing learns a child's exit code in Popen.poll() (join, is_alive, exitcode
+    and Pool's maintenance all go through it). Wrapping it is the only way to see the
+    moment a zombie stops being one, and the real exit code of a child killed by a
+    signal, which that child can never report itself.
+    """
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    from multiprocessing import popen_fork
+
+    classes: list[type] = [popen_fork.Popen]
+    try:
+        from multiprocessing import popen_forkserver
+
+        classes.append(popen_forkserver.Popen)
+    except ImportError:  # pragma: no cover
+        pass
+    for cls in classes:
+        original = cls.__dict__["poll"]
+
+        def poll(self: Any, flag: int = os.WNOHANG, _original: Any = original) -> Any:
+            before = self.returncode
+            code = _original(self, flag)
+            if before is None and code is not None:
+                emit("proc.reap", child=self.pid, exitcode=code)
+            return code
+
+        cls.poll = poll  # type: ignore[attr-defined]
+
+
+class Reporter:
+    """What an experiment's main() gets: emit events and read the common knobs."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        self.time_scale = time_scale
+
+    def emit(self, kind: str, **data: Any) -> None:
+        emit(kind, **data)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep a lesson's `seconds`, scaled by the run's time_scale."""
+        time.sleep(seconds * self.time_scale)

@@ -1,0 +1,59 @@
+"""The experiment's main process: the one process the server (or `procscope run`) starts.
+
+Runs in the experiment's main process, started from a spawn context so that the server
+never forks (DESIGN.md, decision 1). It becomes the leader of a new session, so the whole
+run is one process group that can be signalled at once, asks the kernel to kill it if the
+server dies, and then runs the lesson with the start method the run asked for.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from types import SimpleNamespace
+from typing import Any
+
+from app import reporter
+
+PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """Have the kernel send `sig` to this process when its parent dies (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def _kill_own_group(signum: int, frame: Any) -> None:
+    # The server is gone: take every process of the run with us, orphans included.
+    os.killpg(0, signal.SIGKILL)
+
+
+def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Channel,
+             parent_pid: int) -> None:
+    """Runs in the experiment's main process: run one lesson, report its result."""
+    os.setsid()
+    signal.signal(signal.SIGUSR1, _kill_own_group)
+    set_parent_death_signal(signal.SIGUSR1)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        _kill_own_group(signal.SIGUSR1, None)
+    # SIGUSR1 was only for the parent-death path; children must not inherit a handler
+    # that kills the group, so they get the default back right after fork (below).
+    os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGUSR1, signal.SIG_DFL))
+
+    import experiments
+
+    try:
+        spec = experiments.load(experiment_id)
+        multiprocessing.set_start_method(params["start_method"], force=True)
+        result = spec.main(SimpleNamespace(**params), reporter.Reporter(params["time_scale"]))
+    except BaseException as e:
+        reporter.emit("run.error", type=type(e).__name__, message=str(e),
+                      traceback=traceback.format_exc())
+        sys.stdout.flush()
+        sys.exit(1)
+    reporter.emit("run.result", result=result)

@@ -1,0 +1,248 @@
+"""Runs: starting each lesson's main process, following it, stopping it.
+
+Runs in the server, on its event loop (blocking waits go to worker threads). A run's life:
+
+    queued ─► running ─► succeeded | failed | cancelled | timed_out
+
+    create(): pipe + spawn the experiment main (app.runner), relay.add(pipe)
+    relay reads EOF (every process holding the pipe has exited) ─► _finish():
+        make sure no process of the group is alive, reap the main, inject run.end
+    the run.end event reaches the hub ─► status becomes final
+
+So a final status is only ever seen once every process of the run is gone and the last
+event is in the log (DESIGN.md, decisions 3 and 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from app import procgroup, runner
+from app.hub import Hub
+from app.relay import Event, Relay
+from app.reporter import Channel
+
+log = logging.getLogger("procscope.runs")
+
+FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+# The server never forks (DESIGN.md, decision 1): each run's main is spawned.
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Run:
+    """One run of one experiment, as the API shows it."""
+
+    id: str
+    experiment: str
+    params: dict[str, Any]
+    status: str = "queued"
+    created_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    ended_at: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    events: int = 0
+    processes_started: int = 0
+    processes_live: int = 0
+    dropped: int = 0
+    process: BaseProcess | None = None
+    stop_reason: str | None = None
+    timer: asyncio.TimerHandle | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "experiment": self.experiment,
+            "params": self.params,
+            "status": self.status,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "result": self.result,
+            "error": self.error,
+            "pid": self.process.pid if self.process else None,
+            "events": self.events,
+            "processes": self.processes_started,
+            "dropped": self.dropped,
+            "links": {
+                "self": f"/api/runs/{self.id}",
+                "events": f"/api/runs/{self.id}/events",
+                "page": f"/runs/{self.id}",
+            },
+        }
+
+
+def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
+           max_events: int) -> BaseProcess:
+    """Start a run's main process with its event pipe followed by the relay."""
+    read_fd, channel = Channel.open()
+    relay.add(run_id, read_fd, time.monotonic_ns(),
+              {"experiment": experiment, "params": params}, max_events)
+    process = SPAWN.Process(target=runner.run_main, name="main",
+                            args=(experiment, params, channel, os.getpid()))
+    try:
+        # Called from one long-lived thread on purpose: PR_SET_PDEATHSIG fires when the
+        # *thread* that forked the child exits.
+        process.start()
+    finally:
+        os.close(channel.fd)  # the run's processes now hold the only write ends
+    return process
+
+
+def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | None,
+           grace: float) -> str:
+    """Every holder of the run's pipe has exited: end the run for good (blocking).
+
+    Processes that never held the pipe (a forkserver, a resource tracker) leave by
+    themselves once the main is gone; whatever has not left in time is stopped. Then the
+    main is reaped, adopted orphans too, and run.end is the last event.
+    """
+    assert process.pid is not None
+    pgid = process.pid  # the main called setsid(): its pid is the group's id
+    if not procgroup.wait_until_gone(pgid, grace, {pgid}):
+        procgroup.stop_group(pgid, 0.5, frozenset({pgid}))
+    process.join(5)
+    exitcode = process.exitcode
+    me = os.getpid()
+    for pid, code in procgroup.reap_adopted(pgid, {pgid}):
+        relay.inject(run_id, "proc.reap", {"child": pid, "exitcode": code, "by": "server"},
+                     pid=me, proc="procscope")
+    relay.inject(run_id, "proc.reap", {"child": pgid, "exitcode": exitcode, "by": "server"},
+                 pid=me, proc="procscope")
+    error = None
+    if stop_reason is not None:
+        status = stop_reason
+    elif exitcode == 0:
+        status = "succeeded"
+    else:
+        status = "failed"
+        # The relay puts the experiment's own traceback here when it reported one.
+        error = f"the experiment's main process exited with code {exitcode}"
+    relay.inject(run_id, "run.end", {"status": status, "error": error, "exitcode": exitcode})
+    return status
+
+
+class RunManager:
+    """Starts, follows and stops runs; the only owner of run processes in the server."""
+
+    def __init__(self, hub: Hub, *, run_timeout: float = 300.0, stop_grace: float = 1.0,
+                 max_events: int = 1_000_000) -> None:
+        self.hub = hub
+        self.run_timeout = run_timeout
+        self.stop_grace = stop_grace
+        self.max_events = max_events
+        self.runs: dict[str, Run] = {}
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        procgroup.become_subreaper()
+        self.relay.start()
+
+    async def shutdown(self) -> None:
+        """Stop every live run (escalation), wait for their run.end, stop the relay."""
+        live = [run for run in self.runs.values() if run.status not in FINAL]
+        await asyncio.gather(*(self.cancel(run.id, "cancelled") for run in live))
+        await asyncio.gather(*(run.finished.wait() for run in live))
+        self.relay.stop()
+
+    # --- the API's verbs ---
+
+    def create(self, experiment: str, params: dict[str, Any]) -> Run:
+        """Start a run now. Called on the event loop."""
+        run = Run(id=str(next(self._ids)), experiment=experiment, params=params)
+        self.runs[run.id] = run
+        self.hub.open(run.id)
+        process = launch(self.relay, run.id, experiment, params, self.max_events)
+        run.process = process
+        run.status = "running"
+        run.started_at = _now()
+        assert self._loop is not None
+        run.timer = self._loop.call_later(
+            self.run_timeout, lambda: asyncio.ensure_future(self.cancel(run.id, "timed_out")))
+        log.info("run %s: %s started, main pid %s", run.id, experiment, process.pid)
+        return run
+
+    async def cancel(self, run_id: str, reason: str = "cancelled") -> Run:
+        """Stop a run by escalation; returns once its final status is set."""
+        run = self.runs[run_id]
+        if run.status in FINAL:
+            return run
+        if run.stop_reason is None:
+            run.stop_reason = reason
+        assert run.process is not None and run.process.pid is not None
+        pgid = run.process.pid  # the main called setsid(): its pid is the group's id
+        how = await asyncio.to_thread(procgroup.stop_group, pgid, self.stop_grace,
+                                      frozenset({pgid}))
+        log.info("run %s: %s (pgid %s): %s", run_id, reason, pgid, how)
+        await run.finished.wait()
+        return run
+
+    # --- from the relay thread ---
+
+    def _deliver_threadsafe(self, run_id: str, events: list[Event]) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._on_events, run_id, events)
+        except RuntimeError:  # the loop is closed: the server is gone
+            pass
+
+    def _eof_threadsafe(self, run_id: str) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(
+                lambda: asyncio.ensure_future(self._finish(self.runs[run_id])))
+        except RuntimeError:
+            pass
+
+    # --- on the loop ---
+
+    def _on_events(self, run_id: str, events: list[Event]) -> None:
+        run = self.runs[run_id]
+        for event in events:
+            kind = event.kind
+            if kind == "proc.start":
+                run.processes_started += 1
+                run.processes_live += 1
+            elif kind == "proc.exit":
+                run.processes_live -= 1
+            elif kind == "run.result":
+                run.result = event.obj["data"]["result"]
+            elif kind == "run.error":
+                run.error = event.obj["data"]["traceback"]
+            elif kind == "run.end":
+                data = event.obj["data"]
+                run.status = data["status"]
+                run.result = data["result"]
+                run.error = data["error"]
+                run.dropped = data["dropped"]
+                run.ended_at = _now()
+        run.events += len(events)
+        self.hub.append(run_id, events)
+        if run.status in FINAL:
+            if run.timer is not None:
+                run.timer.cancel()
+            run.finished.set()
+
+    async def _finish(self, run: Run) -> None:
+        """Every holder of the run's pipe has exited: end the run for good."""
+        assert run.process is not None
+        await asyncio.to_thread(finish, self.relay, run.id, run.process, run.stop_reason,
+                                self.stop_grace)

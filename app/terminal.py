@@ -1,0 +1,87 @@
+"""`procscope run`: one lesson in the terminal, without the server.
+
+Runs in the user's terminal process. The same path as the server's (the runner, the
+reporter, the relay), with the hub and the browser replaced by printing each event.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from app import catalog
+from app.relay import Event, Relay
+from app.runs import finish, launch
+
+
+def _line(obj: dict[str, Any]) -> str:
+    kind = obj["kind"]
+    data = obj["data"] or {}
+    who = f"{obj.get('proc') or '-'}[{obj.get('pid') or '-'}]"
+    if kind == "print":
+        detail = data.get("text", "")
+    else:
+        detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in data.items()
+                          if k not in ("traceback",))
+        if "traceback" in data:
+            detail += "\n" + data["traceback"].rstrip()
+    cpu = obj.get("cpu")
+    core = f"cpu{cpu}" if cpu is not None else "    "
+    return f"{obj['t']:9.4f} {core} {who:<22} {kind:<13} {detail}"
+
+
+def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = False) -> int:
+    """Run one experiment, print its events live and its result; 0 if it succeeded."""
+    if experiment not in catalog.SPECS:
+        print(f"procscope run: unknown experiment {experiment!r}; valid: "
+              f"{', '.join(sorted(catalog.SPECS))}", file=sys.stderr)
+        return 2
+    try:
+        params = catalog.PARAMS[experiment](**settings).model_dump()
+    except ValidationError as e:
+        for err in e.errors():
+            field = ".".join(str(part) for part in err["loc"])
+            print(f"procscope run: {field}: {err['msg']}", file=sys.stderr)
+        return 2
+
+    batches: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    relay = Relay(lambda run_id, events: batches.put(("events", events)),
+                  lambda run_id: batches.put(("eof", None)))
+    relay.start()
+    process = launch(relay, "1", experiment, params, max_events=10_000_000)
+    stop_reason: list[str] = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        stop_reason.append("cancelled")
+        from app import procgroup
+
+        assert process.pid is not None
+        procgroup.signal_group(process.pid, signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    end: dict[str, Any] = {}
+    try:
+        while not end:
+            what, payload = batches.get()
+            if what == "eof":
+                finish(relay, "1", process, stop_reason[0] if stop_reason else None, 1.0)
+                continue
+            events: list[Event] = payload
+            for event in events:
+                print(event.json.decode() if as_json else _line(event.obj), flush=True)
+                if event.kind == "run.end":
+                    end = event.obj["data"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        relay.stop()
+    if not as_json:
+        print(f"status: {end['status']}")
+        print("result: " + json.dumps(end.get("result"), ensure_ascii=False))
+        if end.get("error"):
+            print("error:\n" + str(end["error"]), file=sys.stderr)
+    return 0 if end["status"] == "succeeded" else 1

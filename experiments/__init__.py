@@ -1,0 +1,26 @@
+"""The catalogue of lessons: experiment id -> the module that runs it.
+
+Modules are imported on demand: a spawned worker imports only its own lesson's module.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from experiments.spec import Experiment
+
+EXPERIMENTS: dict[str, str] = {
+    "join": "experiments.join",
+    "ticket_rush": "experiments.ticket_rush",
+}
+
+
+def load(experiment_id: str) -> Experiment:
+    """The experiment's spec; an unknown id is an error that lists the valid ones."""
+    try:
+        module_name = EXPERIMENTS[experiment_id]
+    except KeyError:
+        valid = ", ".join(sorted(EXPERIMENTS))
+        raise KeyError(f"unknown experiment {experiment_id!r}; valid: {valid}") from None
+    spec: Experiment = importlib.import_module(module_name).SPEC
+    return spec

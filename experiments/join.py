@@ -1,0 +1,79 @@
+"""join, and the tutorial's 2/3/5 s deep dive: the total is the longest task, not the sum."""
+
+from __future__ import annotations
+
+import time
+from multiprocessing import Process
+from typing import Any
+
+from app.reporter import Reporter
+from experiments.spec import Experiment, Param
+
+NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
+
+
+def work(name: str, seconds: float) -> None:
+    """Runs in each worker."""
+    print("%s开始工作" % name)
+    time.sleep(seconds)
+    print("%s工作完毕" % name)
+
+
+def main(params: Any, report: Reporter) -> dict[str, Any]:
+    """Runs in the experiment's main process."""
+    scaled = [d * params.time_scale for d in params.durations]
+    processes = [
+        Process(target=work, args=(NAMES[i % len(NAMES)], seconds), name=f"worker-{i + 1}")
+        for i, seconds in enumerate(scaled)
+    ]
+    start_time = time.time()
+    for p in processes:
+        p.start()
+    if params.join:
+        for p in processes:
+            report.emit("join.wait", child=p.pid, name=p.name)
+            p.join()
+            report.emit("join.done", child=p.pid, name=p.name, exitcode=p.exitcode)
+    used_time = time.time() - start_time
+    print("总用时间为%s" % used_time)
+    print("主")
+    return {
+        "elapsed": round(used_time, 4),
+        "sum": round(sum(scaled), 4),
+        "max": round(max(scaled), 4),
+        "joined": params.join,
+    }
+
+
+SPEC = Experiment(
+    id="join",
+    title="join: wait for the children",
+    summary="Three workers sleep 2, 3 and 5 s; joining all takes about 5 s, not 10.",
+    section="Process的join方法",
+    lesson=(
+        "The main process starts all the workers, then waits for each with join(). The "
+        "workers run at the same time, so by the time the main is waiting for the 5 s "
+        "worker the others are long done: the total is the longest task, not the sum. "
+        "Watch the main's lane: it sits in join while the workers' lanes overlap. With "
+        "join off, the main prints its total at once and the workers finish after it."
+    ),
+    lesson_zh=(
+        "主进程等待子进程运行完毕后，再运行，是主进程在等子进程。"
+        "发现最后的所用的时间基本是用时最长的任务，并不是所有任务的时间和。"
+    ),
+    code="""p1=Process(target=work1,args=('alex',))
+p2 = Process(target=work2, args=('egon',))
+p3 = Process(target=work3, args=('qiji',))
+start_time = time.time()
+p1.start(); p2.start(); p3.start()
+p1.join(); p2.join(); p3.join()
+print('总用时间为%s' % (time.time() - start_time))
+print('主')""",
+    params={
+        "durations": Param([2.0, 3.0, 5.0], "How long each worker sleeps (seconds)",
+                           ge=0, le=60, min_items=1, max_items=10),
+        "join": Param(True, "Whether the main joins its workers"),
+    },
+    main=main,
+    compare=({"join": True}, {"join": False}),
+)

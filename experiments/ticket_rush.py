@@ -1,0 +1,146 @@
+"""The ticket rush: 100 buyers, one ticket, a JSON file as the database, with or without a Lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from multiprocessing import Lock, Process
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+
+def search(db: str) -> None:
+    """Runs in each buyer: look at the stock, without the lock (as the tutorial does)."""
+    dic = json.load(open(db))
+    print("剩余票数%s" % dic["count"])
+
+
+def get(db: str, receipts: str, read_delay: float, write_delay: float) -> None:
+    """Runs in each buyer: read, think, decrement, think, write back."""
+    dic = json.load(open(db))
+    time.sleep(read_delay)  # 模拟读数据的网络延迟
+    if dic["count"] > 0:
+        dic["count"] -= 1
+        time.sleep(write_delay)  # 模拟写数据的网络延迟
+        json.dump(dic, open(db, "w"))
+        print("购票成功")
+        emit("ticket.sold", left=dic["count"])
+        # One short O_APPEND write per sale: atomic, so the main can count the sales.
+        fd = os.open(receipts, os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"%d\n" % os.getpid())
+        os.close(fd)
+
+
+def task(lock: Any, db: str, receipts: str, read_delay: float, write_delay: float) -> None:
+    """Runs in each buyer."""
+    try:
+        search(db)
+        if lock is not None:
+            emit("lock.wait")
+            lock.acquire()
+            emit("lock.acquire")
+        try:
+            get(db, receipts, read_delay, write_delay)
+        finally:
+            if lock is not None:
+                lock.release()
+                emit("lock.release")
+    except json.JSONDecodeError as e:
+        # Without the lock a buyer can open db.txt between another's truncate and write:
+        # it reads a half-written (often empty) file. The tutorial's code dies here too.
+        emit("file.torn", error=str(e))
+        raise
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process."""
+    workdir = tempfile.mkdtemp(prefix="procscope-tickets-")
+    try:
+        db = os.path.join(workdir, "db.txt")
+        receipts = os.path.join(workdir, "receipts.txt")
+        with open(db, "w") as f:
+            json.dump({"count": params.tickets}, f)
+        open(receipts, "w").close()
+        lock = Lock() if params.lock else None
+        read_delay = params.read_delay * params.time_scale
+        write_delay = params.write_delay * params.time_scale
+        buyers = []
+        for i in range(params.n):  # 模拟并发 n 个客户端抢票
+            p = Process(target=task, args=(lock, db, receipts, read_delay, write_delay),
+                        name=f"buyer-{i + 1}")
+            p.start()
+            buyers.append(p)
+        for p in buyers:
+            p.join()
+        with open(receipts) as f:
+            sold = len(f.read().split())
+        try:
+            with open(db) as f:
+                remaining: int | None = json.load(f)["count"]
+        except ValueError:
+            remaining = None
+        torn = sum(1 for p in buyers if p.exitcode != 0)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    oversold = max(0, sold - params.tickets)
+    if oversold:
+        print("卖出 %d 张票，库存只有 %d 张：超卖 %d 张" % (sold, params.tickets, oversold))
+    else:
+        print("卖出 %d 张票，库存 %d 张" % (sold, params.tickets))
+    return {
+        "tickets": params.tickets,
+        "sold": sold,
+        "remaining": remaining,
+        "oversold": oversold,
+        "torn_reads": torn,
+        "lock": params.lock,
+        "buyers": [p.pid for p in buyers],
+    }
+
+
+SPEC = Experiment(
+    id="ticket_rush",
+    title="The ticket rush: a Lock makes it correct",
+    summary="100 buyers race for 1 ticket stored in a JSON file; without a Lock, many get it.",
+    section="进程同步锁 · 模拟买票的过程",
+    lesson=(
+        "Every buyer first looks at the stock (no lock), then buys: read the file, wait "
+        "0.1 s, decrement, wait 0.2 s, write it back. With the Lock, buying is one buyer "
+        "at a time: watch the lock lane pass from buyer to buyer, and exactly one ticket "
+        "is sold. Without it, dozens of buyers read count=1 before the first one writes "
+        "0, so all of them 'succeed': the ticket is oversold. Some buyers even open the "
+        "file while another is rewriting it and read half a file (JSONDecodeError)."
+    ),
+    lesson_zh=(
+        "加锁可以保证多个进程修改同一块数据时，同一时间只能有一个任务可以进行修改，即串行的修改，"
+        "没错，速度是慢了，但牺牲了速度却保证了数据安全。"
+    ),
+    code="""def get():
+    dic=json.load(open('db.txt'))
+    time.sleep(0.1) #模拟读数据的网络延迟
+    if dic['count'] >0:
+        dic['count']-=1
+        time.sleep(0.2) #模拟写数据的网络延迟
+        json.dump(dic,open('db.txt','w'))
+        print('购票成功')
+
+def task(lock):
+    search()
+    lock.acquire()
+    get()
+    lock.release()""",
+    params={
+        "n": Param(100, "Number of buyers (processes)", ge=1, le=500),
+        "tickets": Param(1, "Tickets in stock", ge=0, le=1000),
+        "lock": Param(True, "Whether buyers take the Lock around get()"),
+        "read_delay": Param(0.1, "Network delay after reading (seconds)", ge=0, le=5),
+        "write_delay": Param(0.2, "Network delay before writing (seconds)", ge=0, le=5),
+    },
+    main=main,
+    compare=({"lock": True}, {"lock": False}),
+)
