@@ -28,6 +28,10 @@ def _field(param: Param) -> tuple[Any, Any]:
         return list[item], Field(list(default), description=param.description,
                                  min_length=param.min_items, max_length=param.max_items)
     kind = type(default)
+    if kind is int:  # integer params get integer bounds in the schema
+        return kind, Field(default, description=param.description,
+                           ge=None if param.ge is None else int(param.ge),
+                           le=None if param.le is None else int(param.le))
     return kind, Field(default, description=param.description, ge=param.ge, le=param.le)
 
 

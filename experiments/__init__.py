@@ -6,6 +6,7 @@ Modules are imported on demand: a spawned worker imports only its own lesson's m
 from __future__ import annotations
 
 import importlib
+import os
 
 from experiments.spec import Experiment
 
@@ -13,6 +14,10 @@ EXPERIMENTS: dict[str, str] = {
     "join": "experiments.join",
     "ticket_rush": "experiments.ticket_rush",
 }
+
+if os.environ.get("PROCSCOPE_SELFTEST"):
+    # A lesson that raises, for the tests of failure handling; hidden otherwise.
+    EXPERIMENTS["fails"] = "experiments.fails"
 
 
 def load(experiment_id: str) -> Experiment:

@@ -48,8 +48,10 @@ def task(lock: Any, db: str, receipts: str, read_delay: float, write_delay: floa
             get(db, receipts, read_delay, write_delay)
         finally:
             if lock is not None:
-                lock.release()
+                # Reported just before, not after: once released, the next buyer may
+                # report its acquire before this one could report the release.
                 emit("lock.release")
+                lock.release()
     except json.JSONDecodeError as e:
         # Without the lock a buyer can open db.txt between another's truncate and write:
         # it reads a half-written (often empty) file. The tutorial's code dies here too.

@@ -1,0 +1,114 @@
+"""The REST API of CONTRACT.md: experiments, runs, and their event streams.
+
+Runs in the server, on the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
+
+from app import catalog, stream
+from app.hub import RunLog
+from app.runs import RunManager
+
+router = APIRouter(prefix="/api")
+
+PING_SECONDS = 15
+
+
+def _manager(request: Request) -> RunManager:
+    manager: RunManager = request.app.state.runs
+    return manager
+
+
+def _run_or_404(request: Request, run_id: str) -> Any:
+    run = _manager(request).runs.get(run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    return run
+
+
+def _log(request: Request, run_id: str) -> RunLog:
+    _run_or_404(request, run_id)
+    log = request.app.state.hub.get(run_id)
+    assert log is not None
+    return log
+
+
+@router.get("/experiments", summary="The catalogue of lessons")
+def list_experiments() -> list[dict[str, Any]]:
+    return [catalog.describe(spec) for spec in catalog.SPECS.values()]
+
+
+@router.get("/experiments/{experiment_id}", summary="One lesson, with its explanation")
+def get_experiment(experiment_id: str) -> dict[str, Any]:
+    spec = catalog.SPECS.get(experiment_id)
+    if spec is None:
+        raise HTTPException(404, f"no experiment {experiment_id!r}; valid: "
+                            f"{', '.join(sorted(catalog.SPECS))}")
+    return catalog.describe(spec, full=True)
+
+
+@router.post("/runs", status_code=201, summary="Start a run of one experiment")
+def create_run(request: Request, response: Response,
+               body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
+    run = _manager(request).create(body.experiment, body.params.model_dump())
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return run.to_json()
+
+
+@router.get("/runs", summary="All runs, newest first")
+def list_runs(request: Request) -> list[dict[str, Any]]:
+    runs = list(_manager(request).runs.values())
+    return [run.to_json() for run in reversed(runs)]
+
+
+@router.get("/runs/{run_id}", summary="One run: status, result, error")
+def get_run(request: Request, run_id: str) -> dict[str, Any]:
+    run = _run_or_404(request, run_id)
+    data: dict[str, Any] = run.to_json()
+    return data
+
+
+@router.delete("/runs/{run_id}", summary="Cancel a run; returns once all its processes are gone")
+async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
+    _run_or_404(request, run_id)
+    run = await _manager(request).cancel(run_id)
+    data: dict[str, Any] = run.to_json()
+    return data
+
+
+def _cursor(after: int | None, last_event_id: str | None) -> int:
+    cursor = after or 0
+    if last_event_id and last_event_id.strip().isdigit():
+        cursor = max(cursor, int(last_event_id))
+    return cursor
+
+
+@router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
+            response_class=EventSourceResponse)
+def run_events(
+    request: Request, run_id: str,
+    after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    log = _log(request, run_id)
+    return EventSourceResponse(stream.sse(log, _cursor(after, last_event_id)),
+                               ping=PING_SECONDS, sep="\n",
+                               headers={"Cache-Control": "no-store"})
+
+
+@router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
+            response_class=StreamingResponse)
+def run_events_ndjson(
+    request: Request, run_id: str,
+    after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
+) -> StreamingResponse:
+    log = _log(request, run_id)
+    return StreamingResponse(stream.ndjson(log, _cursor(after, None)),
+                             media_type="application/x-ndjson",
+                             headers={"Cache-Control": "no-store"})

@@ -1,0 +1,54 @@
+"""The HTML pages: the dashboard and one run's shareable page.
+
+Runs in the server. Server-rendered with Jinja2; htmx drives the controls and the run list,
+static/timeline.js draws the events.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app import catalog
+
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+def _experiments() -> list[dict[str, Any]]:
+    return [catalog.describe(spec, full=True) for spec in catalog.SPECS.values()]
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, experiment: str | None = None) -> HTMLResponse:
+    chosen = experiment if experiment in catalog.SPECS else next(iter(catalog.SPECS))
+    return templates.TemplateResponse(request, "index.html", {
+        "experiments": _experiments(), "chosen": chosen, "run": None})
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: str) -> HTMLResponse:
+    run = request.app.state.runs.runs.get(run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    return templates.TemplateResponse(request, "index.html", {
+        "experiments": _experiments(), "chosen": run.experiment, "run": run.to_json()})
+
+
+@router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)
+def params_form(request: Request, experiment_id: str) -> HTMLResponse:
+    spec = catalog.SPECS.get(experiment_id)
+    if spec is None:
+        raise HTTPException(404, f"no experiment {experiment_id!r}")
+    return templates.TemplateResponse(request, "partials/form.html", {
+        "experiment": catalog.describe(spec, full=True)})
+
+
+@router.get("/partials/runs", response_class=HTMLResponse)
+def runs_list(request: Request) -> HTMLResponse:
+    runs = [run.to_json() for run in reversed(list(request.app.state.runs.runs.values()))]
+    return templates.TemplateResponse(request, "partials/runs.html", {"runs": runs[:30]})

@@ -1,0 +1,201 @@
+"""Fixtures: a real procscope server on a free loopback port, real SSE clients, and a
+check that no test leaves a process behind.
+
+Runs in the pytest process, which makes itself a child subreaper: an orphan of any run
+is then re-parented to pytest (or to the server, itself a subreaper), never to init, so
+the leftover check below cannot miss it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`python -m app` on a free loopback port, as a user would start it."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
+             *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(self.url + "/api/experiments", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    out = self.stop()
+                    raise RuntimeError(f"server did not start:\n{out}")
+                time.sleep(0.05)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        out = ""
+        if self.proc.stdout:
+            out = self.proc.stdout.read()
+            self.proc.stdout.close()
+        return out
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    srv = Server()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+@dataclass
+class Frame:
+    id: str | None
+    event: str | None
+    data: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.data)
+        return out
+
+
+def iter_sse(response: httpx.Response) -> Iterator[Frame | str]:
+    """Parse an SSE body as it arrives: Frames, and the `retry:` value as a str."""
+    fields: dict[str, list[str]] = {}
+    for line in response.iter_lines():
+        if line == "":
+            if "data" in fields:
+                yield Frame(fields.get("id", [None])[-1], fields.get("event", [None])[-1],
+                            "\n".join(fields["data"]))
+            elif "retry" in fields:
+                yield "retry:" + fields["retry"][-1]
+            fields = {}
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        fields.setdefault(name, []).append(value[1:] if value.startswith(" ") else value)
+
+
+def read_events(client: httpx.Client, run_id: str, headers: dict[str, str] | None = None,
+                params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every event of the run's SSE stream until it closes (after run.end)."""
+    events = []
+    with client.stream("GET", f"/api/runs/{run_id}/events", headers=headers or {},
+                       params=params or {}, timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for frame in iter_sse(response):
+            if isinstance(frame, Frame):
+                event = frame.json
+                assert frame.id == str(event["seq"]) and frame.event == event["kind"]
+                events.append(event)
+    return events
+
+
+@dataclass
+class RunOutcome:
+    run: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.run["result"]
+        return out
+
+    def kinds(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["kind"] == kind]
+
+    def prints(self) -> list[str]:
+        return [e["data"]["text"] for e in self.kinds("print")]
+
+
+@pytest.fixture
+def run_experiment(client: httpx.Client) -> Any:
+    """Start a run, read its SSE stream to run.end, return the final run and its events."""
+
+    def run(experiment: str, **params: Any) -> RunOutcome:
+        response = client.post("/api/runs", json={"experiment": experiment, "params": params})
+        assert response.status_code == 201, response.text
+        run_id = response.json()["id"]
+        events = read_events(client, run_id)
+        final = client.get(f"/api/runs/{run_id}").json()
+        return RunOutcome(final, events)
+
+    return run
+
+
+def _run_processes(exclude: set[int]) -> list[psutil.Process]:
+    """Processes of runs still around: descendants of pytest that run multiprocessing."""
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        if p.pid in exclude:
+            continue
+        try:
+            cmdline = " ".join(p.cmdline())
+            if "resource_tracker" in cmdline and "-m app" in " ".join(p.parent().cmdline()):
+                continue  # the server's own helper for spawn, one per server, not a run's
+            if p.status() == psutil.STATUS_ZOMBIE or "multiprocessing" in cmdline:
+                found.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaves any process of a run behind (checked for 3 s)."""
+    yield
+    deadline = time.monotonic() + 3
+    while True:
+        left = _run_processes(exclude=set())
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if left:
+        desc = []
+        for p in left:
+            try:
+                desc.append(f"{p.pid} ppid={p.ppid()} {p.status()} {' '.join(p.cmdline())[:80]}")
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        pytest.fail("processes left behind:\n" + "\n".join(desc))
