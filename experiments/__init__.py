@@ -13,6 +13,7 @@ from experiments.spec import Experiment
 EXPERIMENTS: dict[str, str] = {
     "join": "experiments.join",
     "ticket_rush": "experiments.ticket_rush",
+    "pool_apply": "experiments.pool_apply",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):
