@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-events", type=int, default=1_000_000, metavar="N",
                         help="events kept per run; past it, only lifecycle events are kept "
                         "and the rest are counted as dropped (default 1000000)")
+    parser.add_argument("--sample-hz", type=float, default=100.0, metavar="HZ",
+                        help="how often the kernel sampler reads /proc for live runs "
+                        "(1-1000, default 100)")
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -69,4 +72,4 @@ def main(argv: list[str] | None = None) -> None:
     from app.main import serve
 
     serve(host=args.host, port=args.port, token=args.token, run_timeout=args.run_timeout,
-          max_events=args.max_events, log_level=args.log_level)
+          max_events=args.max_events, sample_hz=args.sample_hz, log_level=args.log_level)

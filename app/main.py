@@ -21,9 +21,11 @@ from app.runs import RunManager
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(*, run_timeout: float = 300.0, max_events: int = 1_000_000) -> FastAPI:
+def create_app(*, run_timeout: float = 300.0, max_events: int = 1_000_000,
+               sample_hz: float = 100.0) -> FastAPI:
     hub = Hub()
-    runs = RunManager(hub, run_timeout=run_timeout, max_events=max_events)
+    runs = RunManager(hub, run_timeout=run_timeout, max_events=max_events,
+                      sample_hz=sample_hz)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,11 +46,13 @@ def create_app(*, run_timeout: float = 300.0, max_events: int = 1_000_000) -> Fa
 
 
 def serve(*, host: str, port: int, token: str | None, run_timeout: float, max_events: int,
-          log_level: str) -> None:
+          sample_hz: float, log_level: str) -> None:
     import uvicorn
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(run_timeout=run_timeout, max_events=max_events)
+    if not 1 <= sample_hz <= 1000:
+        raise SystemExit("procscope: --sample-hz must be between 1 and 1000")
+    app = create_app(run_timeout=run_timeout, max_events=max_events, sample_hz=sample_hz)
     print(f"procscope: open http://{host}:{port}/", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=3)

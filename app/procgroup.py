@@ -27,6 +27,7 @@ class ProcStat:
     pgrp: int
     utime: int
     stime: int
+    num_threads: int
     processor: int
 
 
@@ -48,6 +49,7 @@ def read_stat(path: str) -> ProcStat | None:
         pgrp=int(fields[2]),
         utime=int(fields[11]),
         stime=int(fields[12]),
+        num_threads=int(fields[17]),
         processor=int(fields[36]),
     )
 

@@ -77,8 +77,10 @@ class _RunState:
 class Relay:
     """Reads all run pipes in one thread; hands stamped batches to `deliver`."""
 
-    def __init__(self, deliver: Deliver, on_eof: Callable[[str], None]) -> None:
+    def __init__(self, deliver: Deliver, on_eof: Callable[[str], None],
+                 on_proc_start: Callable[[str, int], None] | None = None) -> None:
         self._deliver = deliver
+        self.on_proc_start = on_proc_start
         self._on_eof = on_eof
         self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
@@ -115,6 +117,10 @@ class Relay:
         event = {"kind": kind, "t": time.monotonic_ns(), "pid": pid, "ppid": None,
                  "cpu": None, "proc": proc, "data": data}
         self._command("inject", (run_id, event))
+
+    def inject_many(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        """Several server-side events at once (the sampler's), with their own `t`."""
+        self._command("inject_many", (run_id, events))
 
     def _command(self, name: str, arg: Any) -> None:
         self._commands.put((name, arg))
@@ -160,6 +166,12 @@ class Relay:
                 self._accept(state, {"kind": "run.start", "t": t0, "pid": None, "ppid": None,
                                      "cpu": None, "proc": None, "data": start_data})
                 self._selector.register(fd, selectors.EVENT_READ, state)
+            elif name == "inject_many":
+                run_id, events = arg
+                state = self._runs.get(run_id)
+                if state is not None:
+                    for event in events:
+                        self._accept(state, event)
             elif name == "inject":
                 run_id, event = arg
                 state = self._runs.get(run_id)
@@ -205,8 +217,12 @@ class Relay:
     def _accept(self, state: _RunState, event: dict[str, Any]) -> None:
         kind = event.get("kind")
         pid = event.get("pid")
+        if event.get("proc") is None and pid in state.names:
+            event["proc"] = state.names[pid]
         if kind == "proc.start":
             state.names[pid] = event.get("proc") or str(pid)
+            if self.on_proc_start is not None:
+                self.on_proc_start(state.run_id, pid)
         elif kind == "proc.exit":
             if pid in state.exited:
                 return  # already known from its parent's proc.reap

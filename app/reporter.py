@@ -214,7 +214,7 @@ def _report_exit() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, LineCapture):
             stream.flush()
-    emit("proc.exit", exitcode=_exitcode, source="self")
+    emit("proc.exit", exitcode=_exitcode, source="self", cpu_time=time.process_time())
 
 
 class LineCapture(io.TextIOBase):

@@ -30,6 +30,7 @@ from app import procgroup, runner
 from app.hub import Hub
 from app.relay import Event, Relay
 from app.reporter import Channel
+from app.sampler import Sampler
 
 log = logging.getLogger("procscope.runs")
 
@@ -141,7 +142,7 @@ class RunManager:
     """Starts, follows and stops runs; the only owner of run processes in the server."""
 
     def __init__(self, hub: Hub, *, run_timeout: float = 300.0, stop_grace: float = 1.0,
-                 max_events: int = 1_000_000) -> None:
+                 max_events: int = 1_000_000, sample_hz: float = 100.0) -> None:
         self.hub = hub
         self.run_timeout = run_timeout
         self.stop_grace = stop_grace
@@ -150,17 +151,21 @@ class RunManager:
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
+        self.sampler = Sampler(self.relay, sample_hz)
+        self.relay.on_proc_start = self.sampler.add_pid
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         procgroup.become_subreaper()
         self.relay.start()
+        self.sampler.start()
 
     async def shutdown(self) -> None:
         """Stop every live run (escalation), wait for their run.end, stop the relay."""
         live = [run for run in self.runs.values() if run.status not in FINAL]
         await asyncio.gather(*(self.cancel(run.id, "cancelled") for run in live))
         await asyncio.gather(*(run.finished.wait() for run in live))
+        self.sampler.stop()
         self.relay.stop()
 
     # --- the API's verbs ---
@@ -172,6 +177,8 @@ class RunManager:
         self.hub.open(run.id)
         process = launch(self.relay, run.id, experiment, params, self.max_events)
         run.process = process
+        assert process.pid is not None
+        self.sampler.watch(run.id, process.pid)
         run.status = "running"
         run.started_at = _now()
         assert self._loop is not None
@@ -244,5 +251,6 @@ class RunManager:
     async def _finish(self, run: Run) -> None:
         """Every holder of the run's pipe has exited: end the run for good."""
         assert run.process is not None
+        self.sampler.unwatch(run.id)
         await asyncio.to_thread(finish, self.relay, run.id, run.process, run.stop_reason,
                                 self.stop_grace)

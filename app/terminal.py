@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app import catalog
+from app import catalog, procgroup
 from app.relay import Event, Relay
 from app.runs import finish, launch
 
@@ -49,6 +49,7 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
             print(f"procscope run: {field}: {err['msg']}", file=sys.stderr)
         return 2
 
+    procgroup.become_subreaper()  # a run's orphans come to us, and we reap them
     batches: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     relay = Relay(lambda run_id, events: batches.put(("events", events)),
                   lambda run_id: batches.put(("eof", None)))
@@ -58,8 +59,6 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
 
     def interrupt(signum: int, frame: Any) -> None:
         stop_reason.append("cancelled")
-        from app import procgroup
-
         assert process.pid is not None
         procgroup.signal_group(process.pid, signal.SIGTERM)
 

@@ -1,0 +1,160 @@
+"""The kernel sampler: what the scheduler really did with each process of a live run.
+
+Runs in the server, in one thread for all runs. A process that says "I am on core 1" at
+one instant says nothing about the time in between, and a process asleep in
+lock.acquire() is on no core at all (DESIGN.md, decision 6). So, `hz` times a second, this
+thread reads /proc/<pid>/stat of every process of every live run (and
+/proc/<pid>/task/<tid>/stat of each thread, where a process has several) and reports a
+`proc.state` event only when something changed: the state (R S D Z T X), the core it last
+ran on, the parent.
+
+Which pids: the relay tells us each `proc.start` at once; a slower scan of /proc finds
+the run's processes that never report (a forkserver, a resource tracker). Processes that
+live and die between two samples still have the proc.start / proc.exit they reported
+themselves: the sampler adds what the kernel saw, it never invents or loses a process.
+
+The server is a child subreaper (procgroup.become_subreaper), so a run's orphans are
+re-parented to it; when one of them turns zombie here, it is reaped by pid (never
+waitpid(-1), which would steal multiprocessing's exit statuses) and reported.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import procgroup
+from app.relay import Relay
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DISCOVER_EVERY = 0.2  # seconds between two scans of /proc for unreported processes
+
+
+@dataclass
+class _Watched:
+    run_id: str
+    pgid: int
+    own_children: set[int]  # pids the server's Process objects reap (the run's main)
+    pids: set[int] = field(default_factory=set)
+    last: dict[tuple[int, int], tuple[str, int, int]] = field(default_factory=dict)
+    cpu_time: dict[int, float] = field(default_factory=dict)
+    next_discovery: float = 0.0
+
+
+class Sampler:
+    """One thread sampling /proc for every live run; see the module docstring."""
+
+    def __init__(self, relay: Relay, hz: float = 100.0) -> None:
+        if not 1 <= hz <= 1000:
+            raise ValueError(f"sample rate must be 1..1000 Hz, got {hz}")
+        self.relay = relay
+        self.period = 1.0 / hz
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Watched] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._me = os.getpid()
+        self.samples = 0  # how many sampling passes ran (for the cost figures)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="procscope-sampler",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+
+    def watch(self, run_id: str, main_pid: int) -> None:
+        with self._lock:
+            self._runs[run_id] = _Watched(run_id, main_pid, {main_pid}, {main_pid})
+
+    def add_pid(self, run_id: str, pid: int) -> None:
+        """Called by the relay thread on each proc.start."""
+        with self._lock:
+            watched = self._runs.get(run_id)
+            if watched is not None:
+                watched.pids.add(pid)
+
+    def unwatch(self, run_id: str) -> None:
+        """Stop sampling a run; once this returns, nothing more is injected for it."""
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            with self._lock:
+                for watched in self._runs.values():
+                    self._sample(watched)
+            self.samples += 1
+            next_tick += self.period
+            delay = next_tick - time.monotonic()
+            if delay < 0:  # fell behind (a busy machine): skip, don't burst
+                next_tick = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def _sample(self, w: _Watched) -> None:
+        now = time.monotonic()
+        if now >= w.next_discovery:
+            w.pids.update(p.pid for p in procgroup.members(w.pgid))
+            w.next_discovery = now + DISCOVER_EVERY
+        events: list[dict[str, Any]] = []
+        t = time.monotonic_ns()
+        for pid in list(w.pids):
+            stat = procgroup.read_stat(f"/proc/{pid}/stat")
+            if stat is None:
+                w.pids.discard(pid)
+                continue
+            threads = [stat]
+            if stat.num_threads > 1:
+                threads = self._threads(pid) or [stat]
+            for th in threads:
+                key = (pid, th.pid)
+                now_state = (th.state, th.processor, stat.ppid)
+                if w.last.get(key) == now_state:
+                    continue
+                w.last[key] = now_state
+                data: dict[str, Any] = {"state": th.state, "cpu": th.processor,
+                                        "ppid": stat.ppid}
+                if len(threads) > 1 or th.pid != pid:
+                    data["tid"] = th.pid
+                if th.state == "Z" and th.pid == pid:
+                    data["cpu_time"] = (stat.utime + stat.stime) / CLOCK_TICKS
+                events.append({"kind": "proc.state", "t": t, "pid": pid, "ppid": stat.ppid,
+                               "cpu": th.processor, "proc": None, "data": data})
+            if stat.state == "Z" and stat.ppid == self._me and pid not in w.own_children:
+                self._reap(w, pid, events, t)
+        if events:
+            self.relay.inject_many(w.run_id, events)
+
+    def _threads(self, pid: int) -> list[procgroup.ProcStat]:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return []
+        found = []
+        for tid in tids:
+            stat = procgroup.read_stat(f"/proc/{pid}/task/{tid}/stat")
+            if stat is not None:
+                found.append(stat)
+        return found
+
+    def _reap(self, w: _Watched, pid: int, events: list[dict[str, Any]], t: int) -> None:
+        """An orphan of the run, adopted by the server, has exited: collect it."""
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if reaped:
+            events.append({"kind": "proc.reap", "t": t, "pid": self._me, "ppid": None,
+                           "cpu": None, "proc": "procscope",
+                           "data": {"child": pid, "exitcode": os.waitstatus_to_exitcode(status),
+                                    "by": "server"}})
