@@ -13,7 +13,9 @@ from experiments.spec import Experiment
 EXPERIMENTS: dict[str, str] = {
     "join": "experiments.join",
     "ticket_rush": "experiments.ticket_rush",
+    "process_start": "experiments.process_start",
     "pool_apply": "experiments.pool_apply",
+    "pool_callback": "experiments.pool_callback",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):
