@@ -1,0 +1,157 @@
+"""Two ways to start a process, and why '主' is printed before the child's first line."""
+
+from __future__ import annotations
+
+import os
+import time
+from multiprocessing import Pipe, Process
+from multiprocessing.connection import Connection
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+
+def _tell_main(conn: Connection, printed_at: int) -> None:
+    """Runs in the child: send the main what only the child can know about itself."""
+    conn.send({"pid": os.getpid(), "ppid": os.getppid(), "printed_at": printed_at})
+    conn.close()
+
+
+def work(name: str, seconds: float, conn: Connection) -> None:
+    """Runs in the child (way one: a function as the target)."""
+    printed_at = time.monotonic_ns()
+    print("%s is running" % name)
+    _tell_main(conn, printed_at)
+    print("%s: pid %s, ppid %s" % (name, os.getpid(), os.getppid()))
+    time.sleep(seconds)
+    print("%s is done " % name)
+
+
+class MyProcess(Process):
+    """Way two: a subclass of Process whose run() is the child's work."""
+
+    def __init__(self, name: str, seconds: float, conn: Connection) -> None:
+        # Created in the main; the object is copied (fork) or pickled (spawn, forkserver)
+        # into the child, so everything run() needs must be an attribute.
+        super().__init__()
+        # The tutorial writes self.name = name. Process.name is also the lane's label on
+        # the page (its prefix is the role), so the tutorial's name goes after the role.
+        self.name = "worker-%s" % name
+        self.person = name
+        self.seconds = seconds
+        self.conn = conn
+
+    def run(self) -> None:
+        """Runs in the child: start() makes the child call run()."""
+        printed_at = time.monotonic_ns()
+        print("%s is running" % self.person)
+        _tell_main(self.conn, printed_at)
+        print("%s: pid %s, ppid %s" % (self.person, os.getpid(), os.getppid()))
+        time.sleep(self.seconds)
+        print("%s is done " % self.person)
+
+
+def _command_of(pid: int) -> str:
+    """What /proc says process `pid` runs (its command line), or '?' if it is gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            words = f.read().split(b"\0")
+    except OSError:
+        return "?"
+    return " ".join(w.decode(errors="replace") for w in words if w)[:120]
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process."""
+    seconds = 2 * params.time_scale  # the tutorial's time.sleep(2)
+    receiver, sender = Pipe(duplex=False)
+    p1: Process
+    if params.style == "function":
+        p1 = Process(target=work, args=("alex", seconds, sender), name="worker-alex")
+    else:
+        p1 = MyProcess("alex", seconds, sender)
+    p1.start()  # 运行进程 开始执行任务: only asks the OS for a new process, and returns
+    main_printed_at = time.monotonic_ns()
+    print("主")
+    sender.close()  # the child holds its own copy now
+    print("p1.pid = %s, os.getpid() = %s, os.getppid() = %s" % (p1.pid, os.getpid(),
+                                                                  os.getppid()))
+    child = receiver.recv() if receiver.poll(30) else None
+    receiver.close()
+    p1.join()
+    if child is None:  # the child died before it could say anything
+        raise RuntimeError("the child never reported (exit code %s)" % p1.exitcode)
+    first = main_printed_at < child["printed_at"]
+    lead_ms = (child["printed_at"] - main_printed_at) / 1e6
+    emit("print.order", main_first=first, child_after_ms=round(lead_ms, 3))
+    if first:
+        print("'主' came %.1f ms before the child's first line" % lead_ms)
+    else:
+        print("this time the child printed %.1f ms before '主'" % -lead_ms)
+    if child["ppid"] != os.getpid():
+        # forkserver: the main asks the fork server for a child, and the server forks it.
+        print("the child's parent is pid %s (%s), not the main" % (child["ppid"],
+                                                                  _command_of(child["ppid"])))
+    return {
+        "style": params.style,
+        "main_printed_first": first,
+        "child_printed_after_ms": round(lead_ms, 3),
+        "main_pid": os.getpid(),
+        "main_ppid": os.getppid(),
+        "child_pid": child["pid"],
+        "child_ppid": child["ppid"],
+        "child_parent_is_main": child["ppid"] == os.getpid(),
+        "child_exitcode": p1.exitcode,
+    }
+
+
+SPEC = Experiment(
+    id="process_start",
+    title="Starting a process: a function or a subclass",
+    summary="p.start() returns at once: '主' is printed before the child says a word.",
+    section="开启进程的两种方式",
+    lesson=(
+        "There are two ways to give a process its work: pass a function as target=, or "
+        "subclass Process and write run(). Either way, start() does not run anything "
+        "itself: it asks the operating system for a new process and returns at once. "
+        "The main is already running, so it prints '主' long before the new process has "
+        "been created, scheduled and reached its first print. Watch the main's lane: "
+        "'主' comes first, the child's lane appears after it. The child's ppid is the "
+        "main's pid, except under forkserver, where the child is forked by the fork "
+        "server, which is then its parent."
+    ),
+    lesson_zh=(
+        "发现并没有按照代码的运行顺序打印，是先打印的'主'这个字。"
+        "因为 p1.start() 只是去告诉系统我要开启一个进程了，"
+        "至于开启进程，运行任务，结束任务都由操作系统来决定，程序是干涉不了的，"
+        "所以程序告诉操作系统后，可以继续去干自己的事情了。"
+    ),
+    code="""def work(name):
+    print('%s is running' %name)
+    time.sleep(2)
+    print('%s is done ' %name)
+
+p1=Process(target=work,args=('alex',))
+p1.start() #运行进程 开始执行任务
+print('主')
+
+class MyProcess(Process):
+    def __init__(self,name):
+        super().__init__()
+        self.name=name
+    def run(self):
+        print('%s is running' % self.name)
+        time.sleep(2)
+        print('%s is done ' % self.name)
+
+p1=MyProcess('alex')
+p1.start() #调动run函数执行
+print('主')""",
+    params={
+        "style": Param("function", "Process(target=work) or a Process subclass",
+                       choices=("function", "subclass")),
+    },
+    main=main,
+    compare=({"style": "function"}, {"style": "subclass"}),
+)
