@@ -16,7 +16,6 @@ EXPERIMENTS: dict[str, str] = {
     "process_start": "experiments.process_start",
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
-    "pool_callback": "experiments.pool_callback",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):
