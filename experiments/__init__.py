@@ -14,8 +14,10 @@ EXPERIMENTS: dict[str, str] = {
     "join": "experiments.join",
     "ticket_rush": "experiments.ticket_rush",
     "process_start": "experiments.process_start",
+    "daemon": "experiments.daemon",
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
+    "executor_map": "experiments.executor_map",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):

@@ -1,0 +1,131 @@
+"""Daemon processes: cut off when the main's code ends, and not allowed to have children."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from multiprocessing import Pipe, Process
+from multiprocessing.connection import Connection
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+
+def grandchild() -> None:
+    """Runs in the daemon's child, if it could ever be started (it cannot)."""
+    print("grandchild is running")
+
+
+def work1(name: str, seconds: float, spawn_grandchild: bool, conn: Connection) -> None:
+    """Runs in the daemon."""
+    print("%s开始工作" % name)
+    error = None
+    if spawn_grandchild:
+        try:
+            Process(target=grandchild, name="grandchild-1").start()
+        except AssertionError as e:
+            # Process.start() checks that the process calling it is not a daemon.
+            error = "%s: %s" % (type(e).__name__, e)
+            emit("error", type=type(e).__name__, message=str(e),
+                 traceback=traceback.format_exc())
+            print(error)
+    conn.send({"started": True, "grandchild_error": error})
+    time.sleep(seconds)
+    print("%s工作完毕" % name)
+    conn.send({"done": True})
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process."""
+    receiver, sender = Pipe(duplex=False)
+    p1 = Process(target=work1, name="daemon-1",
+                 args=("alex", params.work * params.time_scale, params.spawn_grandchild,
+                       sender))
+    p1.daemon = True  # 设置为守护进程; must be set before start()
+    p1.start()
+    sender.close()
+    print("主")
+    # The tutorial's main ends right here, and the daemon usually has not even started
+    # (under spawn it takes ~0.1 s to boot). So that every start method shows the same
+    # thing, the main waits until the daemon has begun its work (and tried to start its
+    # child) before its code ends.
+    first: dict[str, Any] = {}
+    if receiver.poll(30):
+        try:
+            first = receiver.recv()
+        except EOFError:  # the daemon died before it said anything
+            pass
+    grandchild_error = first.get("grandchild_error")
+
+    # The main's code ends here. What happens next is what multiprocessing's exit
+    # handler (multiprocessing.util._exit_function) does when a process's code ends:
+    # terminate every daemonic child still alive, then join it. We do exactly that, one
+    # step earlier and in the open, so the run can still report what became of the daemon.
+    emit("main.code_end", daemons=[p.pid for p in multiprocessing.active_children()
+                                   if p.daemon])
+    for p in multiprocessing.active_children():
+        if p.daemon:
+            p.terminate()
+    p1.join()
+
+    finished = False
+    while receiver.poll():
+        try:
+            finished = finished or bool(receiver.recv().get("done"))
+        except EOFError:
+            break
+    receiver.close()
+    if finished:
+        print("the daemon finished its work before the main's code ended")
+    else:
+        print("the daemon was terminated (exit code %s): '%s工作完毕' never printed"
+              % (p1.exitcode, "alex"))
+    return {
+        "daemon_finished": finished,
+        "daemon_exitcode": p1.exitcode,
+        "daemon_pid": p1.pid,
+        "grandchild_error": grandchild_error,
+    }
+
+
+SPEC = Experiment(
+    id="daemon",
+    title="Daemon processes die with the main's code",
+    summary="A daemon child is terminated as soon as the main's code ends, and cannot "
+            "start children of its own.",
+    section="守护进程",
+    lesson=(
+        "A daemon is a helper that lives only as long as the main's code runs. The main "
+        "sets p.daemon = True before start(), prints '主', and its code ends: at that "
+        "moment multiprocessing terminates every daemonic child that is still running, "
+        "whatever it was doing. Watch the daemon's lane: it starts its work, and is cut "
+        "off (exit code -15, SIGTERM) long before its '工作完毕' line. Note that it is "
+        "the end of the main's code that counts, not the end of the main process: the "
+        "main is still alive to reap it. A daemon may not have children either: its "
+        "Process.start() fails with AssertionError: daemonic processes are not allowed "
+        "to have children (turn on spawn_grandchild)."
+    ),
+    lesson_zh=(
+        "主进程创建守护进程，其一：守护进程会在主进程代码执行结束后就终止；"
+        "其二：守护进程内无法再开启子进程，否则抛出异常：AssertionError: daemonic "
+        "processes are not allowed to have children。"
+        "注意：进程之间是互相独立的，主进程代码运行结束，守护进程随即终止。"
+    ),
+    code="""def work1(name):
+    print('%s开始工作'%name)
+    time.sleep(2)
+    print('%s工作完毕'%name)
+
+p1=Process(target=work1,args=('alex',))
+p1.daemon=True  #设置为守护进程
+p1.start()
+print('主')""",
+    params={
+        "work": Param(2.0, "How long the daemon works (seconds)", ge=0, le=60),
+        "spawn_grandchild": Param(False, "Whether the daemon tries to start a child"),
+    },
+    main=main,
+    compare=({"spawn_grandchild": False}, {"spawn_grandchild": True}),
+)
