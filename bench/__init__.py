@@ -1,0 +1,1 @@
+"""Benchmarks: they print tables, they never fail CI (`python -m bench`)."""

@@ -1,0 +1,76 @@
+"""What the kernel sampler costs: CPU per second of sampling, with N live processes.
+
+Runs in the bench process: starts N sleeping processes in a session of their own, lets a
+real Sampler (feeding a real Relay) watch them for a few seconds at each rate, and reads the
+sampler thread's own CPU time from /proc/self/task/<tid>/stat.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from app import procgroup
+from app.relay import Relay
+from app.sampler import CLOCK_TICKS, Sampler
+
+
+def _thread_cpu(tid: int) -> float:
+    stat = procgroup.read_stat(f"/proc/self/task/{tid}/stat")
+    assert stat is not None
+    return (stat.utime + stat.stime) / CLOCK_TICKS
+
+
+def measure(n: int, hz: float, seconds: float) -> dict[str, float]:
+    leader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, time\n"
+         f"for _ in range({n - 1}):\n"
+         "    if os.fork() == 0:\n"
+         "        break\n"
+         "time.sleep(600)\n"],
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(procgroup.members(leader.pid)) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        delivered = [0]
+        relay = Relay(lambda run, events: delivered.__setitem__(0, delivered[0] + len(events)),
+                      lambda run: None)
+        relay.start()
+        read_fd, write_fd = os.pipe()  # a run pipe that stays open while we measure
+        relay.add("bench", read_fd, time.monotonic_ns(), {})
+        sampler = Sampler(relay, hz)
+        sampler.watch("bench", leader.pid)
+        sampler.start()
+        assert sampler._thread is not None and sampler._thread.native_id is not None
+        tid = sampler._thread.native_id
+        time.sleep(1.0)  # warm-up: discovery of the n processes
+        cpu0, samples0, t0 = _thread_cpu(tid), sampler.samples, time.monotonic()
+        time.sleep(seconds)
+        cpu1, samples1, t1 = _thread_cpu(tid), sampler.samples, time.monotonic()
+        sampler.stop()
+        relay.stop()
+        os.close(write_fd)
+        rate = (samples1 - samples0) / (t1 - t0)
+        return {"processes": len(procgroup.members(leader.pid)), "hz": hz,
+                "achieved_hz": rate, "cpu_per_s": (cpu1 - cpu0) / (t1 - t0),
+                "us_per_pass": 1e6 * (cpu1 - cpu0) / max(1, samples1 - samples0)}
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+
+
+def run(quick: bool = False) -> list[dict[str, float]]:
+    seconds = 1.0 if quick else 5.0
+    return [measure(100, hz, seconds) for hz in (100, 1000)]
+
+
+if __name__ == "__main__":
+    print(f"{'procs':>5} {'hz':>6} {'achieved':>9} {'cpu/s':>7} {'us/pass':>8}")
+    for row in run():
+        print(f"{row['processes']:5.0f} {row['hz']:6.0f} {row['achieved_hz']:9.1f} "
+              f"{row['cpu_per_s']:7.3f} {row['us_per_pass']:8.0f}")
