@@ -15,6 +15,7 @@ EXPERIMENTS: dict[str, str] = {
     "ticket_rush": "experiments.ticket_rush",
     "process_start": "experiments.process_start",
     "daemon": "experiments.daemon",
+    "zombie_orphan": "experiments.zombie_orphan",
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
     "executor_map": "experiments.executor_map",

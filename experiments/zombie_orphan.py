@@ -1,0 +1,223 @@
+"""Zombie and orphan processes, as the kernel shows them in /proc.
+
+zombie: a child that has exited but that its parent has not waited for stays in the
+process table in state Z until the parent reaps it (join).
+orphan: a child whose parent exits first is re-parented to the nearest child subreaper
+(the procscope server) or to init, and goes on running.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.process
+import os
+import time
+from multiprocessing import Pipe, Process
+from multiprocessing.connection import Connection
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of `pid` from /proc/<pid>/stat, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()  # comm may hold spaces: it ends at the last ')'
+    return fields[0].decode(), int(fields[1])
+
+
+def command_of(pid: int) -> str:
+    """What /proc says process `pid` runs, or '?' if it is gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            words = f.read().split(b"\0")
+    except OSError:
+        return "?"
+    return " ".join(w.decode(errors="replace") for w in words if w)[:120] or "?"
+
+
+# --- zombie ---------------------------------------------------------------------------
+
+
+def short_task(name: str) -> None:
+    """Runs in the child: a little work, then exit."""
+    print("%s: pid %s, parent %s, working" % (name, os.getpid(), os.getppid()))
+    print("%s: done, exiting" % name)
+
+
+def zombie(hold: float) -> dict[str, Any]:
+    """Runs in the experiment's main process: leave a finished child unreaped for `hold` s."""
+    p = Process(target=short_task, args=("child",), name="child-1")
+    p.start()
+    assert p.pid is not None
+    # Nothing here may call join(), is_alive(), active_children() or start another
+    # process: each of them reaps finished children (waitpid), which would end the zombie.
+    seen: list[str] = []
+    parent = None
+    deadline = time.monotonic() + hold
+    while True:
+        stat = proc_stat(p.pid)
+        state = stat[0] if stat else "gone"
+        if not seen or seen[-1] != state:
+            seen.append(state)
+            if stat:
+                parent = stat[1]
+            if state == "Z":
+                emit("proc.zombie", child=p.pid, state=state, ppid=parent,
+                     path="/proc/%d/stat" % p.pid)
+                print("/proc/%d/stat says Z: the child has exited, but nobody has "
+                      "waited for it: a zombie" % p.pid)
+            else:
+                emit("proc.check", child=p.pid, state=state, ppid=parent)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+    zombie_seen = "Z" in seen
+    if zombie_seen:
+        print("still a zombie after %.2f s; the main now reaps it with join()" % hold)
+    elif parent is not None and parent != os.getpid():
+        print("never a zombie here: the child's parent is pid %s (%s), not the main, and "
+              "that parent reaped it at once" % (parent, command_of(parent)))
+    p.join()  # waitpid(): the zombie's exit status is collected and it disappears
+    after = proc_stat(p.pid)
+    state_after = after[0] if after else "gone"
+    emit("proc.check", child=p.pid, state=state_after, after="join")
+    print("after join(): /proc/%d is %s" % (p.pid, state_after))
+    return {
+        "mode": "zombie",
+        "zombie_seen": zombie_seen,
+        "states_seen": seen,
+        "child_pid": p.pid,
+        "child_parent": parent,
+        "child_exitcode": p.exitcode,
+        "state_after_join": state_after,
+    }
+
+
+# --- orphan ---------------------------------------------------------------------------
+
+
+def orphan_task(ready: Connection, report: Connection, hold: float) -> None:
+    """Runs in the orphan: watch its own ppid change when its parent exits."""
+    before = os.getppid()
+    print("orphan: pid %s, my parent is %s" % (os.getpid(), before))
+    emit("proc.parent", ppid=before, when="before")
+    ready.send(before)  # the parent may exit now
+    ready.close()
+    after = before
+    deadline = time.monotonic() + hold
+    while after == before and time.monotonic() < deadline:
+        time.sleep(0.005)
+        after = os.getppid()
+    if after != before:
+        who = command_of(after)
+        emit("proc.reparented", old_ppid=before, new_ppid=after, new_parent=who)
+        print("orphan: my parent %s is gone; my parent is now %s (%s)" % (before, after, who))
+    else:
+        print("orphan: my parent is still %s after %.2f s" % (before, hold))
+    # An orphan is not killed: it goes on with its work under its new parent, and ends on
+    # its own, `hold` seconds after it started.
+    time.sleep(max(0.0, deadline - time.monotonic()))
+    print("orphan: done, exiting")
+    report.send({"pid": os.getpid(), "ppid_before": before, "ppid_after": after,
+                 "new_parent": command_of(after) if after != before else None})
+    report.close()
+
+
+def parent_task(report: Connection, hold: float) -> None:
+    """Runs in the orphan's parent: start the child, and exit without waiting for it."""
+    ready_r, ready_w = Pipe(duplex=False)
+    child = Process(target=orphan_task, args=(ready_w, report, hold), name="orphan-1")
+    child.start()
+    ready_w.close()
+    if ready_r.poll(30):
+        ready_r.recv()
+    print("parent: pid %s, exiting without waiting for my child %s" % (os.getpid(),
+                                                                      child.pid))
+    # multiprocessing joins a process's non-daemonic children when its code ends (that is
+    # what keeps the tutorial's main waiting). An orphan needs a parent that does not wait,
+    # like a C parent that just returns from main(): this parent forgets its child.
+    multiprocessing.process._children.discard(child)  # type: ignore[attr-defined]
+
+
+def orphan(hold: float) -> dict[str, Any]:
+    """Runs in the experiment's main process: a parent that exits before its child."""
+    receiver, sender = Pipe(duplex=False)
+    parent = Process(target=parent_task, args=(sender, hold), name="parent-1")
+    parent.start()
+    sender.close()
+    parent.join()
+    seen = receiver.recv() if receiver.poll(hold + 30) else {}
+    receiver.close()
+    before, after = seen.get("ppid_before"), seen.get("ppid_after")
+    reparented = after if after is not None and after != before else None
+    if reparented is None and before is not None and before != parent.pid:
+        print("the orphan's parent was pid %s (%s), not parent-1: parent-1's exit orphaned "
+              "nothing" % (before, command_of(before)))
+    return {
+        "mode": "orphan",
+        "orphan_reparented_to": reparented,
+        "orphan_pid": seen.get("pid"),
+        "parent_pid": parent.pid,
+        "ppid_before": before,
+        "ppid_after": after,
+        "new_parent": seen.get("new_parent"),
+        "main_pid": os.getpid(),
+    }
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process."""
+    hold = params.hold * params.time_scale
+    if params.mode == "zombie":
+        return zombie(hold)
+    return orphan(hold)
+
+
+SPEC = Experiment(
+    id="zombie_orphan",
+    title="Zombies and orphans",
+    summary="A finished child nobody waits for stays a zombie (state Z); a child whose "
+            "parent exits first is adopted by another process.",
+    section="僵尸进程和孤儿进程",
+    lesson=(
+        "When a process exits, the kernel keeps a small record of it (its pid and exit "
+        "status) until its parent collects it with wait(): until then it is a zombie, "
+        "state Z in /proc, the Z on its lane. join() is that wait. In zombie mode the "
+        "child finishes at once, the main does not join it for `hold` seconds and reads "
+        "/proc/<pid>/stat meanwhile: Z. Then join() reaps it and it is gone. In orphan "
+        "mode a parent starts a child and exits first: the child is not killed, it is "
+        "re-parented. It reads os.getppid() before and after: the new parent is the "
+        "nearest 'child subreaper' ancestor (the procscope server) or init (pid 1), "
+        "which will reap it when it ends. Under forkserver the fork server is the "
+        "parent of every child, reaps them at once, and outlives them: no zombie, no "
+        "orphan."
+    ),
+    lesson_zh=(
+        "p1.terminate() 不建议用，杀死p1，只会杀死p1，如果p1有子进程是不会杀死的，容易产生僵尸进程。"
+        "死了的话，子进程就成了僵尸进程了，主进程得等着子进程执行完毕回收子进程的资源。"
+    ),
+    code="""p = Process(target=work)
+p.start()
+time.sleep(3)   # 子进程早已结束，没人 join：/proc/<pid>/stat 里是 Z（僵尸）
+p.join()        # 回收：僵尸消失
+
+def parent():
+    Process(target=child).start()
+    # 父进程不等子进程就退出：子进程成了孤儿，被收养
+def child():
+    print(os.getppid())   # 父进程的 pid
+    time.sleep(1)
+    print(os.getppid())   # 收养它的进程的 pid""",
+    params={
+        "mode": Param("zombie", "Show a zombie or an orphan", choices=("zombie", "orphan")),
+        "hold": Param(3.0, "How long the zombie is left unreaped / the orphan lives (seconds)",
+                      ge=0, le=30),
+    },
+    main=main,
+    compare=({"mode": "zombie"}, {"mode": "orphan"}),
+)
