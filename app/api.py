@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
 
 from app import catalog, stream
 from app.hub import RunLog
-from app.runs import RunManager
+from app.runs import CapReached, RunManager
 
 router = APIRouter(prefix="/api")
 
 PING_SECONDS = 15
+SEND_TIMEOUT = 30  # a client that takes longer than this to accept one chunk is dropped
 
 
 def _manager(request: Request) -> RunManager:
@@ -56,7 +58,10 @@ def get_experiment(experiment_id: str) -> dict[str, Any]:
 @router.post("/runs", status_code=201, summary="Start a run of one experiment")
 def create_run(request: Request, response: Response,
                body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
-    run = _manager(request).create(body.experiment, body.params.model_dump())
+    try:
+        run = _manager(request).create(body.experiment, body.params.model_dump())
+    except CapReached as e:
+        raise HTTPException(429, str(e)) from None
     response.headers["Location"] = f"/api/runs/{run.id}"
     return run.to_json()
 
@@ -82,6 +87,14 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     return data
 
 
+def _streams(request: Request) -> stream.Streams:
+    streams: stream.Streams = request.app.state.streams
+    if streams.full():
+        raise HTTPException(503, f"{streams.live} streams are open, the cap is {streams.cap}; "
+                            "try again shortly", headers={"Retry-After": "5"})
+    return streams
+
+
 def _cursor(after: int | None, last_event_id: str | None) -> int:
     cursor = after or 0
     if last_event_id and last_event_id.strip().isdigit():
@@ -97,8 +110,11 @@ def run_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     log = _log(request, run_id)
-    return EventSourceResponse(stream.sse(log, _cursor(after, last_event_id)),
-                               ping=PING_SECONDS, sep="\n",
+    streams = _streams(request)
+    stopping = anyio.Event()
+    return EventSourceResponse(stream.sse(log, _cursor(after, last_event_id), streams, stopping),
+                               ping=PING_SECONDS, sep="\n", send_timeout=SEND_TIMEOUT,
+                               shutdown_event=stopping, shutdown_grace_period=1.0,
                                headers={"Cache-Control": "no-store"})
 
 
@@ -109,6 +125,6 @@ def run_events_ndjson(
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
 ) -> StreamingResponse:
     log = _log(request, run_id)
-    return StreamingResponse(stream.ndjson(log, _cursor(after, None)),
+    return StreamingResponse(stream.ndjson(log, _cursor(after, None), _streams(request)),
                              media_type="application/x-ndjson",
                              headers={"Cache-Control": "no-store"})

@@ -23,8 +23,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--token", default=None,
-                        help="access token for starting and cancelling runs "
-                        "(default: $PROCSCOPE_TOKEN)")
+                        help="access token for starting and cancelling runs (default: "
+                        "$PROCSCOPE_TOKEN; generated and printed when --host is not loopback)")
     parser.add_argument("--run-timeout", type=float, default=300.0, metavar="SECONDS",
                         help="wall-clock limit of one run (default 300)")
     parser.add_argument("--max-events", type=int, default=1_000_000, metavar="N",
@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-hz", type=float, default=100.0, metavar="HZ",
                         help="how often the kernel sampler reads /proc for live runs "
                         "(1-1000, default 100)")
+    parser.add_argument("--max-runs", type=int, default=8, metavar="N",
+                        help="runs alive at once (default 8); past it, POST /api/runs is 429")
+    parser.add_argument("--max-processes", type=int, default=2000, metavar="N",
+                        help="processes of runs alive at once (default 2000)")
+    parser.add_argument("--max-streams", type=int, default=1000, metavar="N",
+                        help="open event streams (default 1000); past it, 503")
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -69,7 +75,13 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(run_in_terminal(args.experiment, parse_settings(args.settings),
                                  as_json=args.json))
-    from app.main import serve
+    import os
 
-    serve(host=args.host, port=args.port, token=args.token, run_timeout=args.run_timeout,
-          max_events=args.max_events, sample_hz=args.sample_hz, log_level=args.log_level)
+    from app.main import Settings, serve
+
+    serve(Settings(host=args.host, port=args.port,
+                   token=args.token or os.environ.get("PROCSCOPE_TOKEN") or None,
+                   run_timeout=args.run_timeout, max_events=args.max_events,
+                   sample_hz=args.sample_hz, max_runs=args.max_runs,
+                   max_processes=args.max_processes, max_streams=args.max_streams),
+          log_level=args.log_level)

@@ -62,6 +62,11 @@ class RunLog:
         """True once the reader at `cursor` has everything, run.end included."""
         return self.ended and cursor >= len(self.frames)
 
+    def poke(self) -> None:
+        """Wake every waiter to look again (e.g. because the server is stopping)."""
+        grew, self._grew = self._grew, asyncio.Event()
+        grew.set()
+
     async def wait(self, cursor: int) -> None:
         """Return when there is something after `cursor` (or the log has ended)."""
         while cursor >= len(self.frames) and not self.ended:

@@ -6,26 +6,63 @@ uvicorn re-raises SIGTERM after its graceful shutdown, so atexit never runs (DES
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import api, pages
+from app.guard import Guard
 from app.hub import Hub
 from app.runs import RunManager
+from app.stream import Streams
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
-def create_app(*, run_timeout: float = 300.0, max_events: int = 1_000_000,
-               sample_hz: float = 100.0) -> FastAPI:
+@dataclass(frozen=True)
+class Settings:
+    """Everything `procscope --help` can set, with the defaults it documents."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    run_timeout: float = 300.0
+    max_events: int = 1_000_000
+    sample_hz: float = 100.0
+    max_runs: int = 8
+    max_processes: int = 2000
+    max_streams: int = 1000
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def viewer_token_for(admin_token: str) -> str:
+    """The students' link token: derived from the admin token, useless to start runs."""
+    return hmac.new(admin_token.encode(), b"procscope viewer", hashlib.sha256).hexdigest()[:32]
+
+
+def create_app(settings: Settings = Settings()) -> FastAPI:
     hub = Hub()
-    runs = RunManager(hub, run_timeout=run_timeout, max_events=max_events,
-                      sample_hz=sample_hz)
+    runs = RunManager(hub, run_timeout=settings.run_timeout, max_events=settings.max_events,
+                      sample_hz=settings.sample_hz, max_runs=settings.max_runs,
+                      max_processes=settings.max_processes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,20 +76,37 @@ def create_app(*, run_timeout: float = 300.0, max_events: int = 1_000_000,
                   description="A live, truthful view of what Python's multiprocessing does.")
     app.state.hub = hub
     app.state.runs = runs
+    app.state.streams = Streams(settings.max_streams)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    allowed = LOOPBACK_NAMES | {settings.host.lower()}
+    if settings.host in ("0.0.0.0", "::"):
+        allowed = {"*"}  # every interface: any name may reach us; the token still holds
+    token = settings.token
+    app.add_middleware(Guard, allowed_hosts=allowed, admin_token=token,
+                       viewer_token=viewer_token_for(token) if token else None)
     return app
 
 
-def serve(*, host: str, port: int, token: str | None, run_timeout: float, max_events: int,
-          sample_hz: float, log_level: str) -> None:
+def serve(settings: Settings, log_level: str) -> None:
     import uvicorn
 
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    if not 1 <= sample_hz <= 1000:
+    if not 1 <= settings.sample_hz <= 1000:
         raise SystemExit("procscope: --sample-hz must be between 1 and 1000")
-    app = create_app(run_timeout=run_timeout, max_events=max_events, sample_hz=sample_hz)
-    print(f"procscope: open http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=3)
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    token = settings.token
+    if token is None and not is_loopback(settings.host):
+        token = secrets.token_urlsafe(32)  # 256 bits
+        settings = Settings(**{**settings.__dict__, "token": token})
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = f"http://{shown}:{settings.port}/"
+    if token:
+        print(f"procscope: teacher (can start runs): {base}?token={token}", flush=True)
+        print(f"procscope: students (watch only):     {base}?token={viewer_token_for(token)}",
+              flush=True)
+    else:
+        print(f"procscope: open {base}", flush=True)
+    # With a token in force the access log is off: it would print ?token= query strings.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=log_level, access_log=token is None, timeout_graceful_shutdown=3)

@@ -138,15 +138,22 @@ def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | N
     return status
 
 
+class CapReached(Exception):
+    """A global cap stops a new run; the message says which and how to get past it."""
+
+
 class RunManager:
     """Starts, follows and stops runs; the only owner of run processes in the server."""
 
     def __init__(self, hub: Hub, *, run_timeout: float = 300.0, stop_grace: float = 1.0,
-                 max_events: int = 1_000_000, sample_hz: float = 100.0) -> None:
+                 max_events: int = 1_000_000, sample_hz: float = 100.0,
+                 max_runs: int = 8, max_processes: int = 2000) -> None:
         self.hub = hub
         self.run_timeout = run_timeout
         self.stop_grace = stop_grace
         self.max_events = max_events
+        self.max_runs = max_runs
+        self.max_processes = max_processes
         self.runs: dict[str, Run] = {}
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -172,6 +179,14 @@ class RunManager:
 
     def create(self, experiment: str, params: dict[str, Any]) -> Run:
         """Start a run now. Called on the event loop."""
+        live = [r for r in self.runs.values() if r.status not in FINAL]
+        if len(live) >= self.max_runs:
+            raise CapReached(f"{len(live)} runs are live, the cap is {self.max_runs}: "
+                             "wait for one to end or cancel one")
+        processes = sum(r.processes_live for r in live)
+        if processes >= self.max_processes:
+            raise CapReached(f"{processes} processes of runs are alive, the cap is "
+                             f"{self.max_processes}")
         run = Run(id=str(next(self._ids)), experiment=experiment, params=params)
         self.runs[run.id] = run
         self.hub.open(run.id)

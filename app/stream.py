@@ -9,8 +9,11 @@ still sees one `id:/event:/data:` frame per event while the server does one send
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
+
+import anyio
 
 from app.hub import RunLog
 
@@ -20,30 +23,67 @@ RETRY_MS = 2000
 Reader = Callable[[RunLog, int], tuple[bytes, int]]
 
 
-async def _follow(log: RunLog, after: int, read: Reader) -> AsyncIterator[bytes]:
+class Streams:
+    """Counts live streams against a cap, so that a crowd gets a clear 503, not a hang."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.live = 0
+
+    def full(self) -> bool:
+        return self.live >= self.cap
+
+
+async def _watch_shutdown(log: RunLog, stopping: anyio.Event) -> None:
+    await stopping.wait()
+    log.poke()
+
+
+async def _follow(log: RunLog, after: int, read: Reader, streams: Streams,
+                  stopping: anyio.Event | None = None) -> AsyncIterator[bytes]:
     cursor = max(0, min(after, len(log)))
     last_send = 0.0
-    while True:
-        await log.wait(cursor)
-        wait = last_send + FLUSH_INTERVAL - time.monotonic()
-        if wait > 0 and not log.ended:
-            await asyncio.sleep(wait)  # let more events gather into this send
-        chunk, cursor = read(log, cursor)
-        if chunk:
-            last_send = time.monotonic()
-            yield chunk
-        if log.done(cursor):
-            return
+    streams.live += 1
+    watcher = None
+    if stopping is not None:
+        watcher = asyncio.ensure_future(_watch_shutdown(log, stopping))
+    try:
+        while True:
+            await log.wait(cursor)
+            if stopping is not None and stopping.is_set():
+                return
+            wait = last_send + FLUSH_INTERVAL - time.monotonic()
+            if wait > 0 and not log.ended:
+                await asyncio.sleep(wait)  # let more events gather into this send
+            chunk, cursor = read(log, cursor)
+            if chunk:
+                last_send = time.monotonic()
+                yield chunk
+            if log.done(cursor):
+                return
+    finally:
+        streams.live -= 1
+        if watcher is not None:
+            watcher.cancel()
 
 
-async def sse(log: RunLog, after: int) -> AsyncIterator[bytes]:
-    """`retry:` first, then the frames after seq `after`, live, until run.end."""
+async def sse(log: RunLog, after: int, streams: Streams,
+              stopping: anyio.Event) -> AsyncIterator[bytes]:
+    """`retry:` first, then the frames after seq `after`, live, until run.end.
+
+    If the server stops first, the last frame is a `server.stopping` event (no id: it is
+    not part of the run's log, and a reconnect resumes after the last real event).
+    """
     yield f"retry: {RETRY_MS}\n\n".encode()
-    async for chunk in _follow(log, after, RunLog.read_sse):
+    async for chunk in _follow(log, after, RunLog.read_sse, streams, stopping):
         yield chunk
+    if stopping.is_set() and not log.ended:
+        data = json.dumps({"kind": "server.stopping", "data": {
+            "detail": "the server is stopping; its runs are being cancelled"}})
+        yield f"event: server.stopping\ndata: {data}\n\n".encode()
 
 
-async def ndjson(log: RunLog, after: int) -> AsyncIterator[bytes]:
+async def ndjson(log: RunLog, after: int, streams: Streams) -> AsyncIterator[bytes]:
     """The same events as JSON lines, until run.end."""
-    async for chunk in _follow(log, after, RunLog.read_ndjson):
+    async for chunk in _follow(log, after, RunLog.read_ndjson, streams):
         yield chunk

@@ -1,0 +1,162 @@
+"""Who may do what: tokens, Host and Origin checks, JSON-only bodies of bounded size.
+
+Runs in the server, as pure ASGI middleware (BaseHTTPMiddleware would buffer and wrap
+every SSE stream). A dashboard that starts processes on request is a remote-execution
+service if done wrong (CVE-2023-48022, Ray's job API), so:
+
+- with a token in force (always, when bound beyond loopback), starting and cancelling
+  runs needs the admin token; the viewer token lets students watch runs and streams;
+  anything else is 401. A token arrives as `Authorization: Bearer`, or once as `?token=`
+  on a page link, which sets an HttpOnly cookie for the browser's later requests.
+- the Host header must name this server (DNS rebinding);
+- state-changing requests from another site (Origin, Sec-Fetch-Site) are 403;
+- request bodies must be JSON (a cross-site HTML form cannot send that) and small.
+
+Tokens are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COOKIE = "procscope_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BODY = 16 * 1024
+PUBLIC_PREFIXES = ("/static/",)
+
+
+class Guard:
+    """The ASGI middleware; `admin_token` None means an open loopback server."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: set[str], admin_token: str | None,
+                 viewer_token: str | None, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.allowed_hosts = {h.lower() for h in allowed_hosts}
+        self.admin_token = admin_token
+        self.viewer_token = viewer_token
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        method = scope["method"]
+        host = _hostname(headers.get("host", ""))
+        if "*" not in self.allowed_hosts and host not in self.allowed_hosts:
+            await _deny(send, 400, f"Host {host!r} is not this server's name")
+            return
+        if method not in SAFE_METHODS:
+            if headers.get("sec-fetch-site") == "cross-site":
+                await _deny(send, 403, "cross-site requests may not change anything")
+                return
+            origin = headers.get("origin")
+            if origin and origin != "null" and _hostname(urlsplit(origin).netloc) \
+                    not in self.allowed_hosts and _hostname(urlsplit(origin).netloc) != host:
+                await _deny(send, 403, f"Origin {origin!r} may not change anything")
+                return
+            if origin == "null":
+                await _deny(send, 403, "an opaque Origin may not change anything")
+                return
+        role, from_query = self._role(scope, headers)
+        path: str = scope["path"]
+        if self.admin_token is not None and not path.startswith(PUBLIC_PREFIXES):
+            if role is None:
+                await _deny(send, 401, "a token is needed: the link with ?token=..., or "
+                            "Authorization: Bearer <token>",
+                            {"www-authenticate": "Bearer"})
+                return
+            if role == "viewer" and method not in SAFE_METHODS:
+                await _deny(send, 403, "the viewer link can watch runs, not start or "
+                            "cancel them")
+                return
+        if method not in SAFE_METHODS and method != "DELETE":
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                await _deny(send, 415, "request bodies must be JSON (application/json)")
+                return
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await _deny(send, 413, f"request body over {self.max_body} bytes")
+                return
+            receive = _limit_body(receive, self.max_body)
+        if from_query is not None:
+            send = _set_cookie(send, from_query)
+        try:
+            await self.app(scope, receive, send)
+        except _BodyTooLarge:
+            await _deny(send, 413, f"request body over {self.max_body} bytes")
+
+    def _role(self, scope: Scope, headers: dict[str, str]) -> tuple[str | None, str | None]:
+        """('admin' | 'viewer' | None, the token if it came in the query string)."""
+        if self.admin_token is None:
+            return "admin", None
+        candidates: list[tuple[str, bool]] = []
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            candidates.append((auth[7:].strip(), False))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        for value in query.get("token", [])[:1]:
+            candidates.append((value, True))
+        cookie = SimpleCookie(headers.get("cookie", ""))
+        if COOKIE in cookie:
+            candidates.append((cookie[COOKIE].value, False))
+        for token, in_query in candidates:
+            for role, expected in (("admin", self.admin_token), ("viewer", self.viewer_token)):
+                if expected and hmac.compare_digest(token.encode(), expected.encode()):
+                    return role, (token if in_query else None)
+        return None, None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _limit_body(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge
+        return message
+
+    return limited
+
+
+def _set_cookie(send: Send, token: str) -> Send:
+    async def with_cookie(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            cookie = f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+            message = dict(message, headers=[*message.get("headers", []),
+                                             (b"set-cookie", cookie.encode("latin-1"))])
+        await send(message)
+
+    return with_cookie
+
+
+def _hostname(netloc: str) -> str:
+    netloc = netloc.strip().lower()
+    if netloc.startswith("["):  # [::1]:8000
+        return netloc[1:netloc.find("]")] if "]" in netloc else netloc
+    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+
+
+async def _deny(send: Send, status: int, detail: str,
+                extra: dict[str, str] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers: list[Any] = [(b"content-type", b"application/json"),
+                          (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
