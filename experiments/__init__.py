@@ -19,6 +19,7 @@ EXPERIMENTS: dict[str, str] = {
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
     "executor_map": "experiments.executor_map",
+    "socket_server": "experiments.socket_server",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):

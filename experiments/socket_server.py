@@ -1,0 +1,311 @@
+"""The concurrent echo server: one process per connection, or a Pool that makes clients wait.
+
+    client-1 ─┐                      process_per_connection: Process(target=work) per conn
+    client-2 ─┼─► server (the main) ─┤
+    ...      ─┘   accept() loop      pool: Pool(pool_size).apply_async(talk, (conn, addr))
+
+The main is the tutorial's server: it listens on 127.0.0.1 (an ephemeral port), accepts
+one connection per client and hands it to a handler. Each client is a process of the run
+that sends `messages` lines, reads the upper-cased echo, thinks, and sends the next.
+
+Handing a connected socket to another process pickles it. multiprocessing's reduction
+pickles a socket as a DupFd: while a Process is being started, the fd is passed to the
+child directly (inherited under fork, pass_fds under spawn, SCM_RIGHTS to the fork server
+under forkserver). A Pool task is pickled later, by the pool's task-handler thread; then
+DupFd dups the fd and registers it with the main's resource-sharer thread, and the worker
+fetches it over a Unix socket (SCM_RIGHTS again). That works under all three start methods,
+as long as the main keeps its socket open until the task has been pickled: the main closes
+its copy only when the handler is done.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from multiprocessing import Pool, Process, Queue, resource_sharer
+from queue import Empty
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+# A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
+HandlerRecord = tuple[int, int, int, int, str, int]
+
+
+def talk(conn: socket.socket, client_addr: tuple[str, int], index: int) -> HandlerRecord:
+    """Runs in a handler (a pool worker, or a process of its own): echo until EOF."""
+    start = time.monotonic_ns()
+    print("进程pid: %s" % os.getpid())
+    emit("handler.start", conn=index, peer=client_addr[1])
+    client = "?"
+    echoed = 0
+    while True:
+        try:
+            msg = conn.recv(1024)
+            if not msg:
+                break
+            if echoed == 0:
+                client = msg.decode("utf-8", "replace").split(" ", 1)[0]
+            print(msg)
+            conn.send(msg.upper())
+            echoed += 1
+        except OSError as e:
+            # The tutorial's `except Exception: pass` would spin forever on a dead
+            # connection; a handler that stops is the fix.
+            emit("handler.error", conn=index, error=str(e))
+            break
+    conn.close()
+    end = time.monotonic_ns()
+    emit("handler.end", conn=index, client=client, echoed=echoed)
+    return index, os.getpid(), start, end, client, echoed
+
+
+def work(conn: socket.socket, client_addr: tuple[str, int], index: int, records: Any) -> None:
+    """Runs in a handler process of its own (process_per_connection)."""
+    records.put(talk(conn, client_addr, index))
+
+
+def client(name: str, port: int, messages: int, think_time: float, timeout: float,
+           results: Any) -> None:
+    """Runs in each client: the tutorial's client, with scripted lines instead of input()."""
+    ok = 0
+    first_wait = None
+    try:
+        phone = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        phone.settimeout(timeout)
+        phone.connect(("127.0.0.1", port))
+        emit("conn.open", port=phone.getsockname()[1])
+        for i in range(messages):
+            if i:
+                time.sleep(think_time)
+            cmd = "%s says hello #%d" % (name, i + 1)
+            emit("conn.wait", message=i + 1)
+            sent = time.monotonic()
+            phone.send(cmd.encode("utf8"))
+            data = b""
+            while len(data) < len(cmd):
+                chunk = phone.recv(1024)
+                if not chunk:
+                    raise ConnectionError("the server closed the connection")
+                data += chunk
+            waited = time.monotonic() - sent
+            if first_wait is None:
+                first_wait = waited
+            emit("conn.reply", message=i + 1, waited=round(waited, 4))
+            print(data.decode("utf-8"))
+            ok += data.decode("utf-8") == cmd.upper()
+        phone.close()
+    finally:
+        results.put((name, ok, first_wait))
+
+
+def max_overlap(spans: list[tuple[int, int]]) -> int:
+    """The largest number of (start, end) spans open at the same instant."""
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    open_now = most = 0
+    for _, step in edges:  # at equal times, -1 sorts first: touching spans do not overlap
+        open_now += step
+        most = max(most, open_now)
+    return most
+
+
+def gather(queue: Any, count: int, senders: list[Any], timeout: float) -> list[Any]:
+    """Runs in the experiment's main process: up to `count` items, fewer if senders died.
+
+    Drained before the senders are joined (a process that put on a Queue cannot exit
+    before its items are read).
+    """
+    items: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(items) < count and time.monotonic() < deadline:
+        try:
+            items.append(queue.get(timeout=0.1))
+        except Empty:
+            if not any(s.is_alive() for s in senders) and queue.empty():
+                break
+    return items
+
+
+def accept_all(phone: socket.socket, count: int, clients: list[Any]
+               ) -> list[tuple[socket.socket, tuple[str, int]]]:
+    """Runs in the experiment's main process: accept `count` connections.
+
+    Polls, so that clients that died before connecting end the wait instead of hanging it.
+    """
+    phone.settimeout(0.1)
+    accepted: list[tuple[socket.socket, tuple[str, int]]] = []
+    while len(accepted) < count:
+        try:
+            conn, client_addr = phone.accept()
+        except socket.timeout:
+            if not any(c.is_alive() for c in clients):
+                raise RuntimeError("%d of %d clients never connected"
+                                   % (count - len(accepted), count)) from None
+            continue
+        conn.settimeout(None)
+        print(conn)
+        emit("conn.accept", conn=len(accepted) + 1, peer=client_addr[1])
+        accepted.append((conn, client_addr))
+    return accepted
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process: the server."""
+    think_time = params.think_time * params.time_scale
+    # Generous: the last client may wait for every wave of handlers before its turn.
+    waves = -(-params.clients // params.pool_size)
+    timeout = 30 + (waves + 1) * params.messages * think_time
+
+    phone = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    phone.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    phone.bind(("127.0.0.1", 0))  # an ephemeral port, not the tutorial's 8080
+    # The tutorial's listen(5) would make a 6th simultaneous connect wait for a SYN retry
+    # (1 s); the backlog is not the lesson, so it holds every client.
+    phone.listen(max(5, params.clients))
+    port = phone.getsockname()[1]
+    emit("server.listen", port=port, mode=params.mode)
+
+    results: Any = Queue()
+    records: Any = Queue()
+    # Clients first, while this process has no threads yet (the Pool starts three).
+    clients = [Process(target=client, name="client-%d" % (i + 1),
+                       args=("client-%d" % (i + 1), port, params.messages, think_time,
+                             timeout, results))
+               for i in range(params.clients)]
+    for c in clients:
+        c.start()
+
+    handler_records: list[HandlerRecord] = []
+    handler_errors: list[str] = []
+    start_time = time.time()
+    try:
+        if params.mode == "process_per_connection":
+            handlers = []
+            for index, (conn, client_addr) in enumerate(accept_all(phone, params.clients,
+                                                                   clients), 1):
+                p = Process(target=work, args=(conn, client_addr, index, records),
+                            name="handler-%d" % index)
+                p.start()
+                conn.close()  # the handler has its own copy now
+                handlers.append(p)
+            phone.close()
+            emit("server.close")
+            handler_records.extend(gather(records, len(handlers), handlers, timeout))
+            for p in handlers:
+                p.join()
+                if p.exitcode != 0:
+                    handler_errors.append("%s exited with %s" % (p.name, p.exitcode))
+        else:
+            p = Pool(params.pool_size)
+            try:
+                pending = []
+                for index, (conn, client_addr) in enumerate(accept_all(phone, params.clients,
+                                                                       clients), 1):
+                    emit("conn.submit", conn=index)
+                    pending.append((conn, p.apply_async(talk, args=(conn, client_addr, index))))
+                phone.close()
+                emit("server.close")
+                p.close()
+                for conn, res in pending:
+                    try:
+                        handler_records.append(res.get(timeout=timeout))
+                    except Exception as e:
+                        handler_errors.append("%s: %s" % (type(e).__name__, e))
+                    # Only now: the task (and the socket in it) was pickled long ago.
+                    conn.close()
+                p.join()
+            finally:
+                p.terminate()
+                p.join()
+                resource_sharer.stop(timeout=5)
+    except BaseException:
+        for c in clients:
+            c.terminate()
+            c.join()
+        raise
+    finally:
+        phone.close()
+
+    if handler_errors:
+        for c in clients:
+            c.terminate()
+    client_results = gather(results, len(clients), clients, timeout)
+    for c in clients:
+        c.join()
+    used_time = time.time() - start_time
+    if handler_errors:
+        raise RuntimeError("the %s server could not hand its connections over "
+                           "(start method %s): %s"
+                           % (params.mode, params.start_method, "; ".join(handler_errors)))
+    replies_ok = sum(ok for _, ok, _ in client_results)
+    print("%d/%d replies ok" % (replies_ok, params.clients * params.messages))
+    handler_records.sort()
+    return {
+        "mode": params.mode,
+        "replies_ok": replies_ok,
+        "replies_expected": params.clients * params.messages,
+        "max_concurrent_handlers": max_overlap([(r[2], r[3]) for r in handler_records]),
+        "handler_pids": sorted({r[1] for r in handler_records}),
+        "first_reply_waits": {name: None if w is None else round(w, 4)
+                              for name, _, w in sorted(client_results)},
+        "handlers": [{"conn": r[0], "pid": r[1], "client": r[4], "echoed": r[5]}
+                     for r in handler_records],
+        "port": port,
+        "elapsed": round(used_time, 4),
+    }
+
+
+SPEC = Experiment(
+    id="socket_server",
+    title="A concurrent echo server: a process per client, or a pool",
+    summary="6 clients talk to an upper-casing echo server; one process per connection "
+            "serves them all at once, a Pool of 4 makes 2 of them wait.",
+    section="多进程实现并发套接字通信 · 使用进程池实现socket通信",
+    lesson=(
+        "A plain socket server serves one client at a time: while it loops on one "
+        "connection's recv(), the next client's connect sits in the backlog. The fix in "
+        "the tutorial: the main only accept()s, and hands each connection to another "
+        "process. With a process per connection, every client gets its own handler at "
+        "once, so all 6 are served together, at the cost of one new process each (watch "
+        "the handler-N lanes appear). With a Pool of 4, the same 4 processes serve "
+        "everybody: 4 clients are served, and the other 2 are connected, have sent their "
+        "first line, and wait for an answer (the conn.wait to conn.reply gap) until a "
+        "pool process finishes with an earlier client. Only 4 pids ever handle a "
+        "connection. The socket itself travels to the handler pickled as a file "
+        "descriptor (multiprocessing's DupFd), which works with fork, spawn and forkserver."
+    ),
+    lesson_zh=(
+        "来一个客户端1连接，服务端分一个子进程1，处理客户端1的请求；"
+        "来一个客户端2连接，服务端分一个子进程2，处理客户端2的请求。"
+        "Pool内的进程数默认是cpu核数，假设为4：开启6个客户端，会发现2个客户端处于等待状态；"
+        "在每个进程内查看pid，会发现pid使用为4个，即多个客户端公用4个进程。"
+    ),
+    code="""def talk(conn,client_addr):
+    print('进程pid: %s' %os.getpid())
+    while True:
+        try:
+            msg=conn.recv(1024)
+            if not msg:break
+            conn.send(msg.upper())
+        except Exception:
+            break
+
+p=Pool(4)
+while True:
+    conn,client_addr=server.accept()
+    p.apply_async(talk,args=(conn,client_addr))
+    # Process(target=work,args=(conn,client_addr)).start()  # 一个连接一个进程""",
+    params={
+        "mode": Param("pool", "process_per_connection (a new handler process per client) "
+                              "or pool (a Pool of pool_size serves everyone)",
+                      choices=("process_per_connection", "pool")),
+        "clients": Param(6, "Client processes", ge=1, le=32),
+        "pool_size": Param(4, "Processes in the pool (pool mode)", ge=1, le=16),
+        "messages": Param(3, "Lines each client sends", ge=1, le=50),
+        "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10),
+    },
+    main=main,
+    compare=({"mode": "process_per_connection"}, {"mode": "pool"}),
+)
