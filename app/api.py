@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncio
+import os
+import threading
+
 import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -14,7 +18,7 @@ from sse_starlette import EventSourceResponse
 
 from app import catalog, stream
 from app.hub import RunLog
-from app.runs import CapReached, RunManager
+from app.runs import FINAL, CapReached, RunManager
 
 router = APIRouter(prefix="/api")
 
@@ -39,6 +43,24 @@ def _log(request: Request, run_id: str) -> RunLog:
     log = request.app.state.hub.get(run_id)
     assert log is not None
     return log
+
+
+@router.get("/status", summary="The server's own state: live runs, streams, tasks, fds")
+async def server_status(request: Request) -> dict[str, Any]:
+    manager = _manager(request)
+    live = [r for r in manager.runs.values() if r.status not in FINAL]
+    return {
+        "pid": os.getpid(),
+        "runs": len(manager.runs),
+        "runs_live": len(live),
+        "processes_live": sum(r.processes_live for r in live),
+        "streams": request.app.state.streams.live,
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "caps": {"runs": manager.max_runs, "processes": manager.max_processes,
+                 "streams": request.app.state.streams.cap, "events": manager.max_events},
+    }
 
 
 @router.get("/experiments", summary="The catalogue of lessons")
