@@ -16,6 +16,7 @@ EXPERIMENTS: dict[str, str] = {
     "process_start": "experiments.process_start",
     "daemon": "experiments.daemon",
     "zombie_orphan": "experiments.zombie_orphan",
+    "terminate": "experiments.terminate",
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
     "executor_map": "experiments.executor_map",

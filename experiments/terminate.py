@@ -1,0 +1,173 @@
+"""terminate() and is_alive(): the child is killed, its own child is not."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from multiprocessing import Pipe, Process
+from multiprocessing.connection import Connection
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+WORK = 2.0  # how long the child and the grandchild would work, before time_scale
+GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of `pid` from /proc/<pid>/stat, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()  # comm may hold spaces: it ends at the last ')'
+    return fields[0].decode(), int(fields[1])
+
+
+def grandchild_work(seconds: float, conn: Connection) -> None:
+    """Runs in the grandchild."""
+    print("grandchild: pid %s, parent %s, working" % (os.getpid(), os.getppid()))
+    conn.send(("grandchild", os.getpid(), os.getppid()))
+    conn.close()
+    before = os.getppid()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        if os.getppid() != before:
+            print("grandchild: my parent %s is gone, I am still working (parent now %s)"
+                  % (before, os.getppid()))
+            before = os.getppid()
+    print("grandchild: done")
+
+
+def child_work(seconds: float, grandchild: bool, life: float, conn: Connection) -> None:
+    """Runs in the child."""
+    print("child: pid %s, working" % os.getpid())
+    if grandchild:
+        Process(target=grandchild_work, args=(life, conn), name="grandchild-1").start()
+    conn.send(("child", os.getpid(), os.getppid()))
+    conn.close()
+    time.sleep(seconds)
+    print("child: done")  # never printed: terminate() comes first
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process."""
+    scale = params.time_scale
+    receiver, sender = Pipe(duplex=False)
+    p1 = Process(target=child_work, name="child-1",
+                 args=(WORK * scale, params.grandchild, GRANDCHILD_LIFE * scale, sender))
+    p1.start()
+    sender.close()
+    # Wait until the child (and the grandchild) are at work: under spawn each takes
+    # ~0.1 s to boot, and terminate() must hit a child that is running.
+    ready: dict[str, tuple[int, int]] = {}
+    while len(ready) < (2 if params.grandchild else 1) and receiver.poll(30):
+        try:
+            who, pid, ppid = receiver.recv()
+        except EOFError:
+            break
+        ready[who] = (pid, ppid)
+    receiver.close()
+    grandchild_pid, grandchild_parent = ready.get("grandchild", (None, None))
+    time.sleep(WORK * scale / 4)
+
+    p1.terminate()  # SIGTERM to p1, and to p1 only
+    alive_right_after = p1.is_alive()
+    emit("proc.terminate", child=p1.pid, alive_right_after=alive_right_after)
+    print("p1.terminate(); p1.is_alive() -> %s" % alive_right_after)
+    p1.join()
+    alive_after_join = p1.is_alive()
+    print("p1.join();      p1.is_alive() -> %s (exit code %s)" % (alive_after_join,
+                                                                   p1.exitcode))
+
+    survived = False
+    grandchild_state = None
+    grandchild_ppid = None
+    if grandchild_pid is not None:
+        stat = proc_stat(grandchild_pid)
+        survived = stat is not None and stat[0] not in ("Z", "X")
+        if stat is not None:
+            grandchild_state, grandchild_ppid = stat
+        emit("proc.check", child=grandchild_pid, state=grandchild_state or "gone",
+             ppid=grandchild_ppid, alive=survived)
+        if survived and grandchild_ppid == grandchild_parent:
+            # forkserver: the grandchild's parent was never p1 but a fork server.
+            print("the grandchild %s is still alive (state %s); its parent is still pid %s, "
+                  "the fork server that forked it" % (grandchild_pid, grandchild_state,
+                                                      grandchild_ppid))
+        elif survived:
+            print("the grandchild %s is still alive (state %s), re-parented from %s to %s"
+                  % (grandchild_pid, grandchild_state, grandchild_parent, grandchild_ppid))
+        if survived:
+            # Let the page show it living on without its parent, then end it: the run
+            # ends only once every one of its processes has exited.
+            time.sleep(WORK * scale / 2)
+            stop_by_pid(grandchild_pid)
+        else:
+            print("the grandchild %s is gone" % grandchild_pid)
+    return {
+        "alive_right_after_terminate": alive_right_after,
+        "alive_after_join": alive_after_join,
+        "exitcode": p1.exitcode,
+        "grandchild_survived": survived,
+        "grandchild_pid": grandchild_pid,
+        "grandchild_ppid_before": grandchild_parent,
+        "grandchild_state": grandchild_state,
+        "grandchild_ppid_after": grandchild_ppid,
+    }
+
+
+def stop_by_pid(pid: int) -> None:
+    """Runs in the experiment's main process: SIGTERM a process that is not our child."""
+    emit("proc.kill", child=pid, signal="SIGTERM")
+    print("the main sends SIGTERM to the grandchild %s by pid" % pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    # Its new parent reaps it; we only wait until it is no longer running.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        stat = proc_stat(pid)
+        if stat is None or stat[0] in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)  # it ignored SIGTERM for 5 s
+
+
+SPEC = Experiment(
+    id="terminate",
+    title="terminate() kills one process, not its children",
+    summary="p.terminate() kills p, but p's own child lives on; is_alive() can still be "
+            "True right after terminate().",
+    section="开启进程的两种方式 · 其他使用方法",
+    lesson=(
+        "terminate() sends SIGTERM to one process, and returns at once: the kernel has "
+        "not killed it yet, so is_alive() asked right after can still answer True. Only "
+        "join() waits until it is dead and reaped; then is_alive() is False and the exit "
+        "code is -15 (killed by signal 15). And it kills only that process: the child's "
+        "own child (the grandchild) is not touched. It loses its parent, is re-parented "
+        "(to the procscope server here, or to init) and goes on working, which is why "
+        "the tutorial does not recommend terminate(). The main then stops the grandchild "
+        "by pid, so that nothing of the run is left behind."
+    ),
+    lesson_zh=(
+        "p1.terminate() #不建议用 杀死p1 只会杀死p1 如果p1有子进程是不会杀死的，"
+        "容易产生僵尸进程 不会立即杀死 平缓杀死。print(p1.is_alive()) #检测进程是否存活"
+    ),
+    code="""p1=Process(target=work,args=('alex',))
+p1.start()
+p1.terminate() #不建议用 杀死p1 只会杀死p1 如果p1有子进程是不会杀死的
+print(p1.is_alive()) #检测进程是否存活
+p1.join()
+print(p1.is_alive())""",
+    params={
+        "grandchild": Param(True, "Whether the child starts a child of its own"),
+    },
+    main=main,
+    compare=({"grandchild": True}, {"grandchild": False}),
+)
