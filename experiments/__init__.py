@@ -17,6 +17,7 @@ EXPERIMENTS: dict[str, str] = {
     "daemon": "experiments.daemon",
     "zombie_orphan": "experiments.zombie_orphan",
     "terminate": "experiments.terminate",
+    "queue_basics": "experiments.queue_basics",
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
     "executor_map": "experiments.executor_map",

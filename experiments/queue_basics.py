@@ -1,0 +1,129 @@
+"""The Queue's basics: Queue(3) fills up, put() past it blocks (then Full), get() on an
+empty queue blocks (get_nowait: Empty), and what goes in first comes out first."""
+
+from __future__ import annotations
+
+import queue
+import time
+from multiprocessing import Queue
+from typing import Any
+
+from app.reporter import emit
+from experiments.spec import Experiment, Param
+
+NAMES = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+         "ninth", "tenth"]
+
+
+def item_name(i: int) -> str:
+    return NAMES[i] if i < len(NAMES) else "item%d" % (i + 1)
+
+
+def main(params: Any, report: Any) -> dict[str, Any]:
+    """Runs in the experiment's main process (the tutorial's queue lesson is one process)."""
+    q: Any = Queue(params.maxsize)  # 指定队列的长度; 0 = no limit
+    timeout = params.timeout * params.time_scale
+    pending = [item_name(i) for i in range(params.items)]
+    put_order: list[str] = []
+    got: list[str] = []
+    full_raised = False
+    full_waited = None
+
+    def put(item: str) -> None:
+        q.put(item)
+        put_order.append(item)
+        emit("queue.put", item=item, depth=q.qsize(), maxsize=params.maxsize)
+        print("q.put(%r)" % item)
+
+    def get() -> None:
+        item = q.get()
+        got.append(item)
+        emit("queue.get", item=item, depth=q.qsize())
+        print(item)
+
+    while pending:
+        while pending and not q.full():
+            put(pending.pop(0))
+        if pending and not full_raised:
+            # 多放就会卡住: put() waits for room; with a timeout it gives up with queue.Full.
+            emit("queue.full", depth=q.qsize(), maxsize=params.maxsize, waiting=timeout)
+            print("q.full() -> True; q.put(%r, timeout=%s) waits..." % (pending[0], timeout))
+            started = time.monotonic()
+            try:
+                q.put(pending[0], timeout=timeout)
+            except queue.Full:
+                full_raised = True
+                full_waited = round(time.monotonic() - started, 4)
+                emit("queue.full", depth=q.qsize(), raised="queue.Full", waited=full_waited)
+                print("queue.Full after %.2f s: nobody took anything out" % full_waited)
+            else:  # pragma: no cover - only if someone else emptied the queue
+                put_order.append(pending.pop(0))
+        while len(got) < len(put_order):
+            get()
+
+    try:
+        q.get_nowait()  # 同 q.get(False)
+        empty_raised = False
+    except queue.Empty:
+        empty_raised = True
+        emit("queue.empty", depth=q.qsize(), raised="queue.Empty")
+        print("q.get_nowait() on an empty queue: queue.Empty")
+    q.close()
+    q.join_thread()
+    fifo = got == put_order
+    print("got %s: %s" % (got, "first in, first out" if fifo else "not in put order!"))
+    return {
+        "got": got,
+        "fifo": fifo,
+        "full_raised": full_raised,
+        "full_waited": full_waited,
+        "empty_raised": empty_raised,
+    }
+
+
+SPEC = Experiment(
+    id="queue_basics",
+    title="Queue: put, get, Full and Empty",
+    summary="Queue(3) holds three items; one more put() waits, then raises queue.Full; "
+            "get_nowait() on an empty queue raises queue.Empty; order is first in, first out.",
+    section="队列 · 队列的基础用法",
+    lesson=(
+        "A multiprocessing.Queue is a pipe plus locks that processes share, and it is "
+        "first in, first out. Queue(3) can hold three items: the depth line climbs to 3. "
+        "A fourth put() finds no room and waits for a get() that never comes here, so "
+        "with a timeout it gives up and raises queue.Full (without one it would wait "
+        "forever: 多放就会卡住). The items come out in the order they went in. Once the "
+        "queue is empty, get() would wait forever too; get_nowait() (get(False)) raises "
+        "queue.Empty at once instead. full(), empty() and qsize() are snapshots: another "
+        "process may change the queue the moment after you asked."
+    ),
+    lesson_zh=(
+        "q=Queue(3) 指定队列的长度为3，规定了能放几个就能放几个，多放就会卡住。"
+        "如果blocked为True（默认值），并且timeout为正值，该方法会阻塞timeout指定的时间，"
+        "直到该队列有剩余的空间。如果超时，会抛出Queue.Full异常。"
+        "如果blocked为False，有两种情况存在，如果Queue有一个值可用，则立即返回该值，"
+        "否则，如果队列为空，则立即抛出Queue.Empty异常。"
+    ),
+    code="""q=Queue(3)  #指定队列的长度为3
+
+q.put('first')
+q.put('second')
+q.put('third')
+q.put('fourth', timeout=1)  # 放满了：阻塞 1 秒后抛出 queue.Full
+
+print(q.get())
+print(q.get())
+print(q.get())
+
+q.put('fourth')
+print(q.get())
+q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
+    params={
+        "maxsize": Param(3, "Queue(maxsize): how many items it holds (0 = no limit)",
+                         ge=0, le=100),
+        "items": Param(4, "How many items to put", ge=1, le=100),
+        "timeout": Param(1.0, "put(timeout=...) when the queue is full (seconds)",
+                         ge=0, le=30),
+    },
+    main=main,
+)
