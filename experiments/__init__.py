@@ -22,6 +22,7 @@ EXPERIMENTS: dict[str, str] = {
     "pool_callback": "experiments.pool_callback",
     "executor_map": "experiments.executor_map",
     "socket_server": "experiments.socket_server",
+    "gil": "experiments.gil",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):
