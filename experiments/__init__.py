@@ -18,6 +18,7 @@ EXPERIMENTS: dict[str, str] = {
     "zombie_orphan": "experiments.zombie_orphan",
     "terminate": "experiments.terminate",
     "queue_basics": "experiments.queue_basics",
+    "producer_consumer": "experiments.producer_consumer",
     "pool_apply": "experiments.pool_apply",
     "pool_callback": "experiments.pool_callback",
     "executor_map": "experiments.executor_map",
