@@ -1,0 +1,78 @@
+"""pool_apply: apply is serial, apply_async runs `processes` tasks at a time, on few pids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+START_METHODS = ["fork", "spawn"]
+
+
+def open_tasks_peak(events: list[dict[str, Any]]) -> int:
+    """The most tasks running at once, from the task.start / task.end events."""
+    open_now = peak = 0
+    for e in sorted(events, key=lambda e: e["t"]):
+        if e["kind"] == "task.start":
+            open_now += 1
+            peak = max(peak, open_now)
+        elif e["kind"] == "task.end":
+            open_now -= 1
+    return peak
+
+
+def pool_pids(out: Any) -> set[int]:
+    """The pool's worker processes (ForkPoolWorker-1:3, SpawnPoolWorker-1:1, ...)."""
+    return {e["pid"] for e in out.kinds("proc.start") if "PoolWorker" in e["proc"]}
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_apply_is_serial(run_experiment: Any, start_method: str) -> None:
+    out = run_experiment("pool_apply", mode="apply", processes=2, tasks=4, task_seconds=1,
+                         time_scale=0.1, start_method=start_method)
+    assert out.run["status"] == "succeeded"
+    result = out.result
+    assert result["results"] == ["ok"] * 4
+    # One task at a time: the total is the sum of the tasks.
+    assert result["max_concurrent"] == 1
+    assert result["elapsed"] >= 0.95 * result["serial_estimate"]
+    # The events say the same: each task ends before the next one starts.
+    tasks = [(e["kind"], e["data"]["task"]) for e in out.events
+             if e["kind"] in ("task.start", "task.end")]
+    assert tasks == [(kind, i) for i in range(4) for kind in ("task.start", "task.end")]
+    assert open_tasks_peak(out.events) == 1
+    # Only the pool's processes run tasks, never the main.
+    assert set(result["worker_pids"]) <= pool_pids(out)
+    assert out.run["pid"] not in result["worker_pids"]
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_apply_async_runs_processes_at_a_time_on_reused_pids(run_experiment: Any,
+                                                             start_method: str) -> None:
+    out = run_experiment("pool_apply", mode="apply_async", processes=4, tasks=8,
+                         task_seconds=2, time_scale=0.15, start_method=start_method)
+    assert out.run["status"] == "succeeded"
+    result = out.result
+    assert result["results"] == ["ok"] * 8
+    assert result["elapsed"] < 0.6 * result["serial_estimate"]
+    assert 2 <= result["max_concurrent"] <= 4
+    assert 2 <= open_tasks_peak(out.events) <= 4
+    if start_method == "fork":  # the pool's workers all exist before the first task
+        assert result["max_concurrent"] == 4
+    # 8 tasks, at most 4 pids: the pool's processes are reused.
+    pool = pool_pids(out)
+    assert len(pool) == 4
+    assert set(result["worker_pids"]) <= pool and len(result["task_pids"]) == 8
+    task_pids = [e["pid"] for e in out.kinds("task.start")]
+    assert len(task_pids) == 8 and len(set(task_pids)) <= 4
+    assert sorted({e["data"]["task"] for e in out.kinds("task.end")}) == list(range(8))
+
+
+def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
+    r = client.post("/api/runs", json={"experiment": "pool_apply", "params": {"processes": 0}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "processes"
+    r = client.post("/api/runs", json={"experiment": "pool_apply", "params": {"mode": "map"}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "mode"
