@@ -92,8 +92,13 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
            max_events: int) -> BaseProcess:
     """Start a run's main process with its event pipe followed by the relay."""
     read_fd, channel = Channel.open()
-    relay.add(run_id, read_fd, time.monotonic_ns(),
-              {"experiment": experiment, "params": params}, max_events)
+    t0 = time.monotonic_ns()
+    # t0 in both clocks, so that a client on this machine (CLOCK_MONOTONIC is system-wide)
+    # or a browser (wall clock) can tell how long an event took to reach it.
+    relay.add(run_id, read_fd, t0,
+              {"experiment": experiment, "params": params, "t0_monotonic_ns": t0,
+               "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
+               "cores": os.cpu_count()}, max_events)
     process = SPAWN.Process(target=runner.run_main, name="main",
                             args=(experiment, params, channel, os.getpid()))
     try:

@@ -27,8 +27,9 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):
-    # A lesson that raises, for the tests of failure handling; hidden otherwise.
+    # Not lessons: one that raises (failure handling) and a load generator (bench/).
     EXPERIMENTS["fails"] = "experiments.fails"
+    EXPERIMENTS["flood"] = "experiments.flood"
 
 
 def load(experiment_id: str) -> Experiment:
