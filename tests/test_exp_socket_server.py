@@ -1,0 +1,97 @@
+"""socket_server: a process per connection serves everyone at once, a Pool makes some wait."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+# Each client keeps its connection for 2 pauses of 1.5 s x 0.2 = 0.6 s: long enough for the
+# handlers to overlap even when spawned processes start slowly.
+PARAMS = dict(clients=6, pool_size=4, messages=3, think_time=1.5, time_scale=0.2)
+
+
+def handlers_peak(events: list[dict[str, Any]]) -> int:
+    """The most handlers open at once, from the handler.start / handler.end events."""
+    open_now = peak = 0
+    for e in sorted(events, key=lambda e: e["t"]):
+        if e["kind"] == "handler.start":
+            open_now += 1
+            peak = max(peak, open_now)
+        elif e["kind"] == "handler.end":
+            open_now -= 1
+    return peak
+
+
+def first_reply_waits(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Per client: seconds from sending its first line to getting the echo (events' t)."""
+    sent = {e["proc"]: e["t"] for e in events
+            if e["kind"] == "conn.wait" and e["data"]["message"] == 1}
+    got = {e["proc"]: e["t"] for e in events
+           if e["kind"] == "conn.reply" and e["data"]["message"] == 1}
+    return {name: got[name] - sent[name] for name in sent}
+
+
+def check_echoes(out: Any) -> None:
+    assert out.run["status"] == "succeeded", out.run["error"]
+    result = out.result
+    assert result["replies_ok"] == result["replies_expected"] == 18
+    replies = out.kinds("conn.reply")
+    assert len(replies) == 18
+    assert {e["proc"] for e in replies} == {f"client-{i}" for i in range(1, 7)}
+    assert sorted(p for p in out.prints() if p.startswith("CLIENT-")) == sorted(
+        f"CLIENT-{i} SAYS HELLO #{m}" for i in range(1, 7) for m in range(1, 4))
+    assert len(out.kinds("conn.accept")) == 6
+    assert [h["echoed"] for h in result["handlers"]] == [3] * 6
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_pool_serves_pool_size_at_a_time(run_experiment: Any, start_method: str) -> None:
+    out = run_experiment("socket_server", mode="pool", start_method=start_method, **PARAMS)
+    check_echoes(out)
+    result = out.result
+    # Never more than 4 handlers at once, and only the pool's (at most 4) pids handle.
+    assert 2 <= result["max_concurrent_handlers"] <= 4
+    assert 2 <= handlers_peak(out.events) <= 4
+    assert len(result["handler_pids"]) <= 4
+    assert {e["pid"] for e in out.kinds("handler.start")} == set(result["handler_pids"])
+    assert all("PoolWorker" in e["proc"] for e in out.kinds("handler.start"))
+    assert out.run["pid"] not in result["handler_pids"]
+    # Some clients wait for a free pool process: their first echo takes about one
+    # handler's lifetime (0.6 s here) instead of a few milliseconds.
+    waits = sorted(first_reply_waits(out.events).values())
+    assert waits[-1] > 0.3
+    if start_method == "fork":  # all clients connect at once: exactly 2 wait
+        assert result["max_concurrent_handlers"] == 4
+        assert waits[-2] > 0.3 and waits[-3] < 0.3
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_process_per_connection_serves_everyone_at_once(run_experiment: Any,
+                                                        start_method: str) -> None:
+    out = run_experiment("socket_server", mode="process_per_connection",
+                         start_method=start_method, **PARAMS)
+    check_echoes(out)
+    result = out.result
+    # One new process per connection, all of them serving at the same time.
+    assert len(result["handler_pids"]) == 6
+    handler_procs = {e["proc"] for e in out.kinds("proc.start")
+                     if e["data"]["role"] == "handler"}
+    assert handler_procs == {f"handler-{i}" for i in range(1, 7)}
+    assert result["max_concurrent_handlers"] > 4  # more than a pool of 4 would allow
+    assert handlers_peak(out.events) > 4
+    if start_method == "fork":
+        assert result["max_concurrent_handlers"] == 6
+        assert max(first_reply_waits(out.events).values()) < 0.3
+
+
+def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
+    r = client.post("/api/runs", json={"experiment": "socket_server",
+                                       "params": {"mode": "threads"}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "mode"
+    r = client.post("/api/runs", json={"experiment": "socket_server",
+                                       "params": {"clients": 0}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "clients"
