@@ -44,7 +44,7 @@ SPEC = Experiment(
     "they can, or at a set rate.", section="-", lesson="A load generator for the benchmarks.",
     lesson_zh="", code="emit('bench.tick', i=i)",
     params={
-        "processes": Param(4, "Emitting processes", ge=1, le=200),
+        "processes": Param(4, "Emitting processes", ge=1, le=500),
         "events": Param(10000, "Events per process", ge=1, le=1_000_000),
         "rate": Param(0.0, "Events per second per process; 0 = as fast as possible",
                       ge=0, le=100_000),

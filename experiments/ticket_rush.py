@@ -72,6 +72,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         read_delay = params.read_delay * params.time_scale
         write_delay = params.write_delay * params.time_scale
         buyers = []
+        start_time = time.time()
         for i in range(params.n):  # 模拟并发 n 个客户端抢票
             p = Process(target=task, args=(lock, db, receipts, read_delay, write_delay),
                         name=f"buyer-{i + 1}")
@@ -79,6 +80,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             buyers.append(p)
         for p in buyers:
             p.join()
+        used_time = time.time() - start_time
         with open(receipts) as f:
             sold = len(f.read().split())
         try:
@@ -102,6 +104,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         "torn_reads": torn,
         "lock": params.lock,
         "buyers": [p.pid for p in buyers],
+        "elapsed": round(used_time, 4),
     }
 
 

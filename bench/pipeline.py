@@ -1,0 +1,145 @@
+"""The event pipeline: throughput against a bare Pipe, latency, and the server's memory.
+
+Runs in the bench process. Starts a real server (`python -m app`, with the `flood`
+load generator enabled), drives it over loopback, and measures in the same invocation the
+baseline it is compared with.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+import time
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.clients import run_clients
+from bench.server import BenchServer
+
+EVENT_BYTES = 180  # about one bench.tick event as the reporter frames it
+
+
+def _writer(conn: Any, count: int, payload: bytes) -> None:
+    for _ in range(count):
+        conn.send_bytes(payload)
+    conn.close()
+
+
+def raw_pipe(processes: int, per_process: int) -> float:
+    """Messages/s: the same processes writing the same number of messages to one Pipe."""
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    payload = b"x" * EVENT_BYTES
+    workers = [ctx.Process(target=_writer, args=(writer, per_process, payload))
+               for _ in range(processes)]
+    for p in workers:
+        p.start()
+    writer.close()
+    received = 0
+    first = 0.0
+    total = processes * per_process
+    while received < total:
+        reader.recv_bytes()
+        if not received:
+            first = time.monotonic()
+        received += 1
+    last = time.monotonic()
+    for p in workers:
+        p.join()
+    return total / (last - first)
+
+
+def _start(server: BenchServer, experiment: str, params: dict[str, Any]) -> str:
+    r = httpx.post(server.url + "/api/runs", json={"experiment": experiment, "params": params})
+    r.raise_for_status()
+    run_id: str = r.json()["id"]
+    return run_id
+
+
+def _clients(server: BenchServer, run_id: str, kind: str, clients: int, probes: int,
+             ) -> list[tuple[int, float, float, list[float]]]:
+    """Read the run with `clients` SSE clients in a separate process; their stats."""
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=run_clients,
+                       args=("127.0.0.1", server.port, run_id, kind, clients, probes, there))
+    proc.start()
+    there.close()
+    out: list[tuple[int, float, float, list[float]]] = here.recv()
+    proc.join()
+    return out
+
+
+def throughput(server: BenchServer, processes: int, per_process: int, clients: int
+               ) -> float:
+    """Events/s from child processes to `clients` SSE clients (the slowest one's)."""
+    run_id = _start(server, "flood", {"processes": processes, "events": per_process})
+    stats = _clients(server, run_id, "bench.tick", clients, probes=0)
+    assert all(frames == processes * per_process for frames, *_ in stats), \
+        [s[0] for s in stats]
+    first = min(s[1] for s in stats)
+    last = max(s[2] for s in stats)
+    return processes * per_process / (last - first)
+
+
+def percentiles(delays: list[float]) -> dict[str, float]:
+    qs = statistics.quantiles(delays, n=100, method="inclusive")
+    return {"p50": qs[49] * 1e3, "p95": qs[94] * 1e3, "p99": qs[98] * 1e3, "n": len(delays)}
+
+
+def latency_steady(server: BenchServer, clients: int, seconds: float) -> dict[str, Any]:
+    """Emit-to-client delay at 1,000 events/s (4 processes x 250/s), `clients` connected."""
+    per_process = int(250 * seconds)
+    run_id = _start(server, "flood", {"processes": 4, "events": per_process, "rate": 250})
+    rss = []
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe(duplex=False)
+    probes = min(clients, 5)
+    proc = ctx.Process(target=run_clients, args=("127.0.0.1", server.port, run_id,
+                                                 "bench.tick", clients, probes, there))
+    proc.start()
+    there.close()
+    while not here.poll(0.25):
+        rss.append(server.rss())
+    stats = here.recv()
+    proc.join()
+    delays = [d for s in stats[:probes] for d in s[3]]
+    return {**percentiles(delays), "rss_mb": max(rss) / 2**20 if rss else server.rss() / 2**20}
+
+
+def latency_burst(server: BenchServer) -> dict[str, Any]:
+    """Emit-to-client delay through a 100-process ticket_rush start burst, one client."""
+    run_id = _start(server, "ticket_rush", {"n": 100, "time_scale": 0.1})
+    stats = _clients(server, run_id, "proc.start", 1, probes=1)
+    return percentiles(stats[0][3]) if stats[0][3] else {}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    per_process = 5_000 if quick else 25_000
+    processes = 4
+    results["raw_pipe_eps"] = raw_pipe(processes, per_process)
+    with BenchServer() as server:
+        results["rss_idle_mb"] = server.rss() / 2**20
+        for clients in ((1,) if quick else (1, 50, 200)):
+            results[f"e2e_eps_{clients}"] = throughput(server, processes, per_process, clients)
+        if not quick:
+            # One 100,000-event run held in the hub (the runs above are held too).
+            run_id = _start(server, "flood", {"processes": 4, "events": 25_000})
+            _clients(server, run_id, "bench.tick", 1, probes=0)
+            results["rss_100k_mb"] = server.rss() / 2**20
+        results["burst"] = latency_burst(server)
+        for clients in ((1,) if quick else (1, 50, 200)):
+            results[f"steady_{clients}"] = latency_steady(server, clients, 2 if quick else 5)
+        results["rss_end_mb"] = server.rss() / 2**20
+    return results
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(quick=bool(os.environ.get("QUICK"))), indent=1))
+    _ = psutil
