@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.reporter import HEADER
+from app.reporter import HEADER, STAMP
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
@@ -37,22 +37,40 @@ ALWAYS_KEPT = frozenset({"run.start", "run.result", "run.error", "run.end",
 
 
 class Event:
-    """One stamped event: its SSE frame, encoded once, and the decoded object."""
+    """One stamped event: its SSE frame, encoded once; decoded only if someone asks."""
 
-    __slots__ = ("seq", "kind", "frame", "data_at", "obj")
+    __slots__ = ("seq", "kind", "frame", "data_at", "_obj")
 
-    def __init__(self, obj: dict[str, Any]) -> None:
-        self.seq: int = obj["seq"]
-        self.kind: str = obj["kind"]
-        self.obj = obj
-        head = f"id: {self.seq}\nevent: {self.kind}\ndata: ".encode()
-        body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    def __init__(self, seq: int, kind: str, body: bytes) -> None:
+        self.seq = seq
+        self.kind = kind
+        head = b"id: %d\nevent: %s\ndata: " % (seq, kind.encode())
         self.frame = head + body + b"\n\n"
         self.data_at = len(head)
+        self._obj: dict[str, Any] | None = None
 
     @property
     def json(self) -> bytes:
         return self.frame[self.data_at:-2]
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        if self._obj is None:
+            self._obj = json.loads(self.json)
+        return self._obj
+
+
+# Kinds the relay (and the run manager after it) must look inside; the rest pass through
+# as the bytes their process wrote.
+DECODED = frozenset({"run.start", "run.result", "run.error", "run.end",
+                     "proc.start", "proc.exit", "proc.reap"})
+_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    """A server-side event's JSON, "kind" first and without "t", as a process writes it."""
+    rest = {k: v for k, v in event.items() if k not in ("kind", "t")}
+    return _to_json({"kind": event["kind"], **rest}).encode()
 
 
 Deliver = Callable[[str, list[Event]], None]
@@ -163,20 +181,21 @@ class Relay:
                     pass
                 state = _RunState(run_id, fd, t0, max_events)
                 self._runs[run_id] = state
-                self._accept(state, {"kind": "run.start", "t": t0, "pid": None, "ppid": None,
-                                     "cpu": None, "proc": None, "data": start_data})
+                self._accept_dict(state, {"kind": "run.start", "t": t0, "pid": None,
+                                          "ppid": None, "cpu": None, "proc": None,
+                                          "data": start_data})
                 self._selector.register(fd, selectors.EVENT_READ, state)
             elif name == "inject_many":
                 run_id, events = arg
                 state = self._runs.get(run_id)
                 if state is not None:
                     for event in events:
-                        self._accept(state, event)
+                        self._accept_dict(state, event)
             elif name == "inject":
                 run_id, event = arg
                 state = self._runs.get(run_id)
                 if state is not None:
-                    self._accept(state, event)
+                    self._accept_dict(state, event)
                     if event["kind"] == "run.end":
                         self._flush(state)
                         del self._runs[run_id]
@@ -194,18 +213,29 @@ class Relay:
         buf = state.buf
         buf += chunk
         at = 0
-        while len(buf) - at >= HEADER.size:
+        size = len(buf)
+        while size - at >= HEADER.size:
             (n,) = HEADER.unpack_from(buf, at)
-            if len(buf) - at - HEADER.size < n:
+            if size - at - HEADER.size < n:
                 break
-            body = bytes(buf[at + HEADER.size: at + HEADER.size + n])
+            (t_ns,) = STAMP.unpack_from(buf, at + HEADER.size)
+            body = bytes(buf[at + HEADER.size + STAMP.size: at + HEADER.size + n])
             at += HEADER.size + n
-            try:
-                event = json.loads(body)
-            except ValueError:
-                event = {"kind": "relay.garbled", "t": time.monotonic_ns(), "pid": None,
-                         "ppid": None, "cpu": None, "proc": None, "data": {"bytes": n}}
-            self._accept(state, event)
+            # The JSON starts with {"kind":" (9 bytes): see reporter.encode_frame.
+            end = body.find(b'"', 9)
+            if not body.startswith(b'{"kind":"') or end < 0:
+                self._accept_dict(state, {"kind": "relay.garbled", "t": time.monotonic_ns(),
+                                          "pid": None, "ppid": None, "cpu": None,
+                                          "proc": None, "data": {"bytes": n}})
+                continue
+            kind = body[9:end].decode()
+            if kind in DECODED:
+                try:
+                    self._accept(state, t_ns, kind, body, json.loads(body))
+                except ValueError:
+                    continue
+            else:
+                self._accept(state, t_ns, kind, body, None)
         del buf[:at]
 
     def _close_pipe(self, state: _RunState) -> None:
@@ -214,51 +244,64 @@ class Relay:
             os.close(state.fd)
             state.fd = -1
 
-    def _accept(self, state: _RunState, event: dict[str, Any]) -> None:
-        kind = event.get("kind")
-        pid = event.get("pid")
-        if event.get("proc") is None and pid in state.names:
-            event["proc"] = state.names[pid]
-        if kind == "proc.start":
-            state.names[pid] = event.get("proc") or str(pid)
-            if self.on_proc_start is not None:
-                self.on_proc_start(state.run_id, pid)
-        elif kind == "proc.exit":
-            if pid in state.exited:
-                return  # already known from its parent's proc.reap
-            state.exited.add(pid)
-        elif kind == "proc.reap":
-            child = event["data"].get("child")
-            if child not in state.exited:
-                state.exited.add(child)
-                self._stamp(state, dict(event, kind="proc.exit", pid=child, ppid=pid,
-                                        cpu=None, proc=state.names.get(child, str(child)),
-                                        data={"exitcode": event["data"].get("exitcode"),
-                                              "source": "reaped"}))
-        elif kind == "run.result":
-            state.result = event["data"].get("result")
-        elif kind == "run.error":
-            state.error = event["data"].get("traceback")
-        elif kind == "run.end":
-            for child, name in state.names.items():
+    def _accept_dict(self, state: _RunState, event: dict[str, Any]) -> None:
+        """A server-side event (run.start, the sampler's, reaping, run.end)."""
+        if event.get("proc") is None and event.get("pid") in state.names:
+            event["proc"] = state.names[event["pid"]]
+        self._accept(state, event["t"], event["kind"], None, event)
+
+    def _accept(self, state: _RunState, t_ns: int, kind: str, body: bytes | None,
+                event: dict[str, Any] | None) -> None:
+        """Keep the run's bookkeeping, then stamp. `event` is decoded when kind needs it."""
+        if event is not None:
+            pid = event.get("pid")
+            if kind == "proc.start":
+                state.names[pid] = event.get("proc") or str(pid)
+                if self.on_proc_start is not None:
+                    self.on_proc_start(state.run_id, pid)
+            elif kind == "proc.exit":
+                if pid in state.exited:
+                    return  # already known from its parent's proc.reap
+                state.exited.add(pid)
+            elif kind == "proc.reap":
+                child = event["data"].get("child")
                 if child not in state.exited:
                     state.exited.add(child)
-                    self._stamp(state, dict(event, kind="proc.exit", pid=child, proc=name,
-                                            data={"exitcode": None, "source": "unobserved"}))
-            event["data"].update(dropped=state.dropped, result=state.result)
-            if state.error is not None:
-                event["data"]["error"] = state.error
+                    self._stamp(state, t_ns, "proc.exit", None, {
+                        "kind": "proc.exit", "pid": child, "ppid": pid, "cpu": None,
+                        "proc": state.names.get(child, str(child)),
+                        "data": {"exitcode": event["data"].get("exitcode"),
+                                 "source": "reaped"}})
+            elif kind == "run.result":
+                state.result = event["data"].get("result")
+            elif kind == "run.error":
+                state.error = event["data"].get("traceback")
+            elif kind == "run.end":
+                for child, name in state.names.items():
+                    if child not in state.exited:
+                        state.exited.add(child)
+                        self._stamp(state, t_ns, "proc.exit", None, {
+                            "kind": "proc.exit", "pid": child, "ppid": None, "cpu": None,
+                            "proc": name, "data": {"exitcode": None, "source": "unobserved"}})
+                event["data"].update(dropped=state.dropped, result=state.result)
+                if state.error is not None:
+                    event["data"]["error"] = state.error
         if state.seq >= state.max_events and kind not in ALWAYS_KEPT:
             state.dropped += 1
             return
-        self._stamp(state, event)
+        self._stamp(state, t_ns, kind, body, event)
 
-    def _stamp(self, state: _RunState, event: dict[str, Any]) -> None:
+    def _stamp(self, state: _RunState, t_ns: int, kind: str, body: bytes | None,
+               event: dict[str, Any] | None) -> None:
+        """Give the event the run's next seq and its time since run.start; frame it once."""
+        if body is None:
+            assert event is not None
+            body = _body(event)
         state.seq += 1
-        obj = {"run": state.run_id, "seq": state.seq,
-               "t": round((event["t"] - state.t0) / 1e9, 6)}
-        obj.update((k, v) for k, v in event.items() if k != "t")
-        state.pending.append(Event(obj))
+        t = round((t_ns - state.t0) / 1e9, 6)
+        out = b'{"run":"%s","seq":%d,"t":%r,%s' % (state.run_id.encode(), state.seq, t,
+                                                   body[1:])
+        state.pending.append(Event(state.seq, kind, out))
 
     def _flush(self, state: _RunState) -> None:
         if state.pending:

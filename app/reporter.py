@@ -39,6 +39,8 @@ from typing import Any
 
 PIPE_BUF = 4096
 HEADER = struct.Struct("!i")  # the same framing as multiprocessing.connection
+STAMP = struct.Struct("!q")  # then the event's time.monotonic_ns(), then its JSON
+_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
 CONFIG_KEY = "procscope_channel"
 
 try:
@@ -58,15 +60,19 @@ def current_cpu() -> int | None:
     return cpu if cpu >= 0 else None
 
 
-def encode_frame(event: dict[str, Any]) -> bytes:
-    """One event as one frame that fits PIPE_BUF; oversized data is truncated and marked."""
-    payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=repr)
-    body = payload.encode("utf-8", "replace")
-    if len(body) + HEADER.size > PIPE_BUF:
-        preview = json.dumps(event.get("data"), ensure_ascii=False, default=repr)[:700]
+def encode_frame(t_ns: int, event: dict[str, Any]) -> bytes:
+    """One event as one frame that fits PIPE_BUF; oversized data is truncated and marked.
+
+    Frame: length, monotonic time, then JSON whose first key is "kind". The relay reads
+    the time and the kind without decoding the JSON, and splices run, seq and t in front
+    of it: most events are never decoded nor re-encoded on their way to the browser.
+    """
+    body = _to_json(event).encode("utf-8", "replace")
+    if len(body) + HEADER.size + STAMP.size > PIPE_BUF:
+        preview = _to_json(event.get("data"))[:700]
         event = dict(event, data={"truncated": True, "bytes": len(body), "preview": preview})
-        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
-    return HEADER.pack(len(body)) + body
+        body = _to_json(event).encode("utf-8", "replace")
+    return HEADER.pack(len(body) + STAMP.size) + STAMP.pack(t_ns) + body
 
 
 class Channel:
@@ -132,9 +138,9 @@ def emit(kind: str, **data: Any) -> None:
     channel = _channel
     if channel is None:
         return
+    t_ns = time.monotonic_ns()
     event: dict[str, Any] = {
-        "kind": kind,
-        "t": time.monotonic_ns(),
+        "kind": kind,  # first: the relay reads it without decoding (encode_frame)
         "pid": os.getpid(),
         "ppid": os.getppid(),
         "cpu": current_cpu(),
@@ -145,7 +151,7 @@ def emit(kind: str, **data: Any) -> None:
     if thread is not threading.main_thread():
         event["tid"] = threading.get_native_id()
         event["thread"] = thread.name
-    channel.write(encode_frame(event))
+    channel.write(encode_frame(t_ns, event))
 
 
 def role_of(process: multiprocessing.process.BaseProcess) -> str:

@@ -7,6 +7,7 @@ reporter, the relay), with the hub and the browser replaced by printing each eve
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import sys
@@ -64,6 +65,7 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
 
     previous = signal.signal(signal.SIGINT, interrupt)
     end: dict[str, Any] = {}
+    reader_gone: list[bool] = []
     try:
         while not end:
             what, payload = batches.get()
@@ -72,12 +74,21 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
                 continue
             events: list[Event] = payload
             for event in events:
-                print(event.json.decode() if as_json else _line(event.obj), flush=True)
                 if event.kind == "run.end":
                     end = event.obj["data"]
+                if reader_gone:
+                    continue
+                try:
+                    print(event.json.decode() if as_json else _line(event.obj), flush=True)
+                except BrokenPipeError:  # e.g. `procscope run ... | head`: stop the run
+                    reader_gone.append(True)
+                    interrupt(signal.SIGPIPE, None)
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         signal.signal(signal.SIGINT, previous)
         relay.stop()
+    if reader_gone:
+        return 1
     if not as_json:
         print(f"status: {end['status']}")
         print("result: " + json.dumps(end.get("result"), ensure_ascii=False))
