@@ -12,7 +12,7 @@ from typing import Any
 from app.reporter import emit
 from experiments.spec import Experiment, Param
 
-WORK = 2.0  # how long the child and the grandchild would work, before time_scale
+PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
 GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends
 
 
@@ -31,7 +31,6 @@ def grandchild_work(seconds: float, conn: Connection) -> None:
     """Runs in the grandchild."""
     print("grandchild: pid %s, parent %s, working" % (os.getpid(), os.getppid()))
     conn.send(("grandchild", os.getpid(), os.getppid()))
-    conn.close()
     before = os.getppid()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -39,12 +38,13 @@ def grandchild_work(seconds: float, conn: Connection) -> None:
         if os.getppid() != before:
             print("grandchild: my parent %s is gone, I am still working (parent now %s)"
                   % (before, os.getppid()))
+            conn.send(("orphaned", before, os.getppid()))
             before = os.getppid()
     print("grandchild: done")
 
 
 def child_work(seconds: float, grandchild: bool, life: float, conn: Connection) -> None:
-    """Runs in the child."""
+    """Runs in the child: it works until it is terminated (or `seconds` pass)."""
     print("child: pid %s, working" % os.getpid())
     if grandchild:
         Process(target=grandchild_work, args=(life, conn), name="grandchild-1").start()
@@ -58,8 +58,11 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process."""
     scale = params.time_scale
     receiver, sender = Pipe(duplex=False)
+    # The child would work as long as the grandchild lives: terminate() must find it
+    # working, however slowly the machine boots processes.
     p1 = Process(target=child_work, name="child-1",
-                 args=(WORK * scale, params.grandchild, GRANDCHILD_LIFE * scale, sender))
+                 args=(GRANDCHILD_LIFE * scale, params.grandchild, GRANDCHILD_LIFE * scale,
+                       sender))
     p1.start()
     sender.close()
     # Wait until the child (and the grandchild) are at work: under spawn each takes
@@ -71,16 +74,17 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         except EOFError:
             break
         ready[who] = (pid, ppid)
-    receiver.close()
     grandchild_pid, grandchild_parent = ready.get("grandchild", (None, None))
-    time.sleep(WORK * scale / 4)
+    time.sleep(PAUSE * scale)
 
+    emit("proc.terminate", child=p1.pid, signal="SIGTERM")  # emitted first: the moment
     p1.terminate()  # SIGTERM to p1, and to p1 only
     alive_right_after = p1.is_alive()
-    emit("proc.terminate", child=p1.pid, alive_right_after=alive_right_after)
+    emit("proc.alive", child=p1.pid, alive=alive_right_after, after="terminate")
     print("p1.terminate(); p1.is_alive() -> %s" % alive_right_after)
     p1.join()
     alive_after_join = p1.is_alive()
+    emit("proc.alive", child=p1.pid, alive=alive_after_join, after="join")
     print("p1.join();      p1.is_alive() -> %s (exit code %s)" % (alive_after_join,
                                                                    p1.exitcode))
 
@@ -103,16 +107,23 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             print("the grandchild %s is still alive (state %s), re-parented from %s to %s"
                   % (grandchild_pid, grandchild_state, grandchild_parent, grandchild_ppid))
         if survived:
-            # Let the page show it living on without its parent, then end it: the run
-            # ends only once every one of its processes has exited.
-            time.sleep(WORK * scale / 2)
+            # Let the page show it living on without its parent (it says so itself when
+            # it notices), then end it: the run ends only once all its processes exited.
+            if grandchild_ppid != grandchild_parent and receiver.poll(5):
+                try:
+                    receiver.recv()
+                except EOFError:  # it died meanwhile: stop_by_pid will find it gone
+                    pass
+            time.sleep(2 * PAUSE * scale)
             stop_by_pid(grandchild_pid)
         else:
             print("the grandchild %s is gone" % grandchild_pid)
+    receiver.close()
     return {
         "alive_right_after_terminate": alive_right_after,
         "alive_after_join": alive_after_join,
         "exitcode": p1.exitcode,
+        "child_pid": p1.pid,
         "grandchild_survived": survived,
         "grandchild_pid": grandchild_pid,
         "grandchild_ppid_before": grandchild_parent,

@@ -58,7 +58,10 @@ def zombie(hold: float) -> dict[str, Any]:
     # process: each of them reaps finished children (waitpid), which would end the zombie.
     seen: list[str] = []
     parent = None
-    deadline = time.monotonic() + hold
+    # The child exits at once; the zombie is then held for `hold` s from the moment it
+    # is first seen as one. A child that never turns Z here (forkserver) ends the wait
+    # when it is gone, or after `hold` plus time to boot.
+    deadline = time.monotonic() + hold + 10
     while True:
         stat = proc_stat(p.pid)
         state = stat[0] if stat else "gone"
@@ -67,13 +70,14 @@ def zombie(hold: float) -> dict[str, Any]:
             if stat:
                 parent = stat[1]
             if state == "Z":
+                deadline = time.monotonic() + hold
                 emit("proc.zombie", child=p.pid, state=state, ppid=parent,
                      path="/proc/%d/stat" % p.pid)
                 print("/proc/%d/stat says Z: the child has exited, but nobody has "
                       "waited for it: a zombie" % p.pid)
             else:
                 emit("proc.check", child=p.pid, state=state, ppid=parent)
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or state == "gone":
             break
         time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
     zombie_seen = "Z" in seen

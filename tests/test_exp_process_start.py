@@ -1,0 +1,49 @@
+"""process_start: start() returns at once, so '主' is printed before the child's first line."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+METHODS = ["fork", "spawn"]
+
+
+@pytest.mark.parametrize("start_method", METHODS)
+@pytest.mark.parametrize("style", ["function", "subclass"])
+def test_main_prints_first_and_pids_are_real(run_experiment, style: str,
+                                             start_method: str) -> None:
+    out = run_experiment("process_start", style=style, start_method=start_method,
+                         time_scale=0.1)
+    assert out.run["status"] == "succeeded"
+    result = out.result
+    assert result["main_printed_first"] is True
+    assert result["child_pid"] != result["main_pid"]
+    assert result["child_ppid"] == result["main_pid"]  # fork and spawn: the main's child
+
+    # The stream says the same: the main's '主' comes before the child's first print.
+    prints = [(e["proc"], e["data"]["text"]) for e in out.kinds("print")]
+    assert prints.index(("main", "主")) < prints.index(("worker-alex", "alex is running"))
+    assert ("worker-alex", "alex is done ") in prints
+    started = {e["proc"]: e for e in out.kinds("proc.start")}
+    assert started["main"]["pid"] == result["main_pid"]
+    assert started["worker-alex"]["pid"] == result["child_pid"]
+    assert started["worker-alex"]["ppid"] == result["main_pid"]
+    assert started["worker-alex"]["data"]["role"] == "worker"
+    order = out.kinds("print.order")
+    assert len(order) == 1 and order[0]["data"]["main_first"] is True
+
+
+def test_forkserver_child_is_forked_by_the_fork_server(run_experiment) -> None:
+    out = run_experiment("process_start", start_method="forkserver", time_scale=0.05)
+    assert out.run["status"] == "succeeded"
+    assert out.result["main_printed_first"] is True
+    assert out.result["child_parent_is_main"] is False
+    assert out.result["child_ppid"] != out.result["main_pid"]
+    assert any("not the main" in text for text in out.prints())
+
+
+def test_bad_style_is_422_naming_the_field(client: httpx.Client) -> None:
+    r = client.post("/api/runs", json={"experiment": "process_start",
+                                       "params": {"style": "thread"}})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "style"
