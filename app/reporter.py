@@ -139,19 +139,34 @@ def emit(kind: str, **data: Any) -> None:
     if channel is None:
         return
     t_ns = time.monotonic_ns()
-    event: dict[str, Any] = {
-        "kind": kind,  # first: the relay reads it without decoding (encode_frame)
-        "pid": os.getpid(),
-        "ppid": os.getppid(),
-        "cpu": current_cpu(),
-        "proc": multiprocessing.current_process().name,
-        "data": data,
-    }
+    # The hot path of every lesson: the JSON is put together from pieces cached per
+    # process (~3 µs less than encoding a dict), in the same shape encode_frame makes.
+    name = multiprocessing.current_process().name
+    if name != _proc[0]:
+        _proc[:] = [name, _to_json(name)]
     thread = threading.current_thread()
+    extra = ""
     if thread is not threading.main_thread():
-        event["tid"] = threading.get_native_id()
-        event["thread"] = thread.name
-    channel.write(encode_frame(t_ns, event))
+        extra = ',"tid":%d,"thread":%s' % (threading.get_native_id(), _to_json(thread.name))
+    cpu = current_cpu()
+    body = ('{"kind":%s,"pid":%d,"ppid":%d,"cpu":%s,"proc":%s%s,"data":%s}' % (
+        _kind_json(kind), os.getpid(), os.getppid(), "null" if cpu is None else cpu,
+        _proc[1], extra, _to_json(data))).encode("utf-8", "replace")
+    if len(body) + HEADER.size + STAMP.size > PIPE_BUF:
+        channel.write(encode_frame(t_ns, json.loads(body)))  # truncates and marks
+        return
+    channel.write(HEADER.pack(len(body) + STAMP.size) + STAMP.pack(t_ns) + body)
+
+
+_proc: list[str] = ["", ""]  # this process's name, and as JSON
+_kinds: dict[str, str] = {}
+
+
+def _kind_json(kind: str) -> str:
+    encoded = _kinds.get(kind)
+    if encoded is None:
+        encoded = _kinds[kind] = _to_json(str(kind))
+    return encoded
 
 
 def role_of(process: multiprocessing.process.BaseProcess) -> str:

@@ -7,8 +7,10 @@ baseline it is compared with.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import struct
 import statistics
 import time
 from typing import Any
@@ -23,7 +25,10 @@ EVENT_BYTES = 180  # about one bench.tick event as the reporter frames it
 
 
 def _writer(conn: Any, count: int, payload: bytes) -> None:
-    for _ in range(count):
+    # The first message carries when it was sent: the clock starts at the first emit,
+    # as it does for procscope's figure.
+    conn.send_bytes(struct.pack("d", time.monotonic()) + payload[8:])
+    for _ in range(count - 1):
         conn.send_bytes(payload)
     conn.close()
 
@@ -39,12 +44,12 @@ def raw_pipe(processes: int, per_process: int) -> float:
         p.start()
     writer.close()
     received = 0
-    first = 0.0
+    first = float("inf")
     total = processes * per_process
     while received < total:
-        reader.recv_bytes()
-        if not received:
-            first = time.monotonic()
+        message = reader.recv_bytes()
+        if not message.startswith(b"xxxxxxxx"):
+            first = min(first, struct.unpack_from("d", message)[0])
         received += 1
     last = time.monotonic()
     for p in workers:
@@ -73,6 +78,20 @@ def _clients(server: BenchServer, run_id: str, kind: str, clients: int, probes: 
     return out
 
 
+def _first_emit(server: BenchServer, run_id: str, kind: str) -> float:
+    """When the run's first `kind` event was emitted, on this machine's monotonic clock."""
+    t0 = None
+    with httpx.stream("GET", f"{server.url}/api/runs/{run_id}/events.ndjson") as response:
+        for line in response.iter_lines():
+            event = json.loads(line)
+            if event["kind"] == "run.start":
+                t0 = event["data"]["t0_monotonic_ns"] / 1e9
+            elif event["kind"] == kind:
+                assert t0 is not None
+                return float(t0 + event["t"])
+    raise AssertionError(f"no {kind} event in run {run_id}")
+
+
 def throughput(server: BenchServer, processes: int, per_process: int, clients: int
                ) -> float:
     """Events/s from child processes to `clients` SSE clients (the slowest one's)."""
@@ -80,8 +99,8 @@ def throughput(server: BenchServer, processes: int, per_process: int, clients: i
     stats = _clients(server, run_id, "bench.tick", clients, probes=0)
     assert all(frames == processes * per_process for frames, *_ in stats), \
         [s[0] for s in stats]
-    first = min(s[1] for s in stats)
     last = max(s[2] for s in stats)
+    first = _first_emit(server, run_id, "bench.tick")
     return processes * per_process / (last - first)
 
 
