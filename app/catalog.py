@@ -19,7 +19,7 @@ from experiments.spec import COMMON_PARAMS, Experiment, Param
 def _field(param: Param) -> tuple[Any, Any]:
     default = param.default
     if param.choices is not None:
-        kind: Any = Literal[param.choices]  # type: ignore[valid-type]
+        kind: Any = Literal[param.choices]
         return kind, Field(default, description=param.description)
     if isinstance(default, list):
         item: Any = float
@@ -36,9 +36,10 @@ def _field(param: Param) -> tuple[Any, Any]:
 
 
 def params_model(spec: Experiment) -> type[BaseModel]:
-    fields = {name: _field(p) for name, p in {**spec.params, **COMMON_PARAMS}.items()}
+    fields: dict[str, Any] = {name: _field(p)
+                              for name, p in {**spec.params, **COMMON_PARAMS}.items()}
     name = "".join(part.title() for part in spec.id.split("_")) + "Params"
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         name, __config__=ConfigDict(extra="forbid", title=name), **fields)
     return model
 
@@ -49,7 +50,7 @@ PARAMS: dict[str, type[BaseModel]] = {eid: params_model(s) for eid, s in SPECS.i
 
 def _run_request(eid: str) -> type[BaseModel]:
     name = "".join(part.title() for part in eid.split("_")) + "Run"
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         name, __config__=ConfigDict(extra="forbid"),
         experiment=(Literal[eid], Field(description="the experiment's id")),
         params=(PARAMS[eid], Field(default_factory=PARAMS[eid])),
@@ -59,7 +60,7 @@ def _run_request(eid: str) -> type[BaseModel]:
 
 # The body of POST /api/runs: one variant per experiment, told apart by "experiment".
 RunRequest: Any = Annotated[
-    Union[tuple(_run_request(eid) for eid in SPECS)],  # type: ignore[misc]
+    Union[tuple(_run_request(eid) for eid in SPECS)],
     Field(discriminator="experiment"),
 ]
 

@@ -187,14 +187,15 @@ class Relay:
                 self._selector.register(fd, selectors.EVENT_READ, state)
             elif name == "inject_many":
                 run_id, events = arg
-                state = self._runs.get(run_id)
-                if state is not None:
+                target = self._runs.get(run_id)
+                if target is not None:
                     for event in events:
-                        self._accept_dict(state, event)
+                        self._accept_dict(target, event)
             elif name == "inject":
                 run_id, event = arg
-                state = self._runs.get(run_id)
-                if state is not None:
+                target = self._runs.get(run_id)
+                if target is not None:
+                    state = target
                     self._accept_dict(state, event)
                     if event["kind"] == "run.end":
                         self._flush(state)
@@ -254,7 +255,7 @@ class Relay:
                 event: dict[str, Any] | None) -> None:
         """Keep the run's bookkeeping, then stamp. `event` is decoded when kind needs it."""
         if event is not None:
-            pid = event.get("pid")
+            pid: int = event.get("pid") or 0
             if kind == "proc.start":
                 state.names[pid] = event.get("proc") or str(pid)
                 if self.on_proc_start is not None:

@@ -43,9 +43,9 @@ STAMP = struct.Struct("!q")  # then the event's time.monotonic_ns(), then its JS
 _to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
 CONFIG_KEY = "procscope_channel"
 
+_sched_getcpu: Any = None
 try:
-    _libc = ctypes.CDLL(None, use_errno=True)
-    _sched_getcpu = _libc.sched_getcpu
+    _sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
     _sched_getcpu.restype = ctypes.c_int
     _sched_getcpu.argtypes = []
 except (OSError, AttributeError):  # pragma: no cover - not glibc
@@ -115,7 +115,7 @@ def _rebuild_channel(dupfd: Any) -> Channel:
     # it once the process object is current and before run(): the moment we need.
     _spawned_channel = channel
     for cls in (context.SpawnProcess, context.ForkServerProcess):
-        cls._after_fork = staticmethod(_after_spawn)  # type: ignore[method-assign]
+        setattr(cls, "_after_fork", staticmethod(_after_spawn))
     return channel
 
 
