@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing import Barrier, Process, Queue
-from typing import Any, Callable
+from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param

@@ -36,14 +36,16 @@ def max_overlap(spans: list[tuple[int, int]]) -> int:
 def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process."""
     seconds = params.task_seconds * params.time_scale
-    p = Pool(params.processes)  # 进程池中从无到有的创建 processes 个进程，以后就是这几个进程在执行任务
+    # 进程池中从无到有的创建 processes 个进程，以后就是这几个进程在执行任务
+    p = Pool(params.processes)
     start_time = time.time()
     returned: list[tuple[str, int, int, int]] = []
     try:
         if params.mode == "apply":
             for i in range(params.tasks):
                 emit("task.submit", task=i, mode="apply")
-                res = p.apply(work, args=(i, "alex", seconds))  # 同步提交任务 串行工作 拿到结果再往下走
+                # 同步提交任务 串行工作 拿到结果再往下走
+                res = p.apply(work, args=(i, "alex", seconds))
                 emit("task.result", task=i, pid=res[1])
                 print(res[0])
                 returned.append(res)

@@ -139,7 +139,7 @@ def accept_all(phone: socket.socket, count: int, clients: list[Any]
     while len(accepted) < count:
         try:
             conn, client_addr = phone.accept()
-        except socket.timeout:
+        except TimeoutError:
             if not any(c.is_alive() for c in clients):
                 raise RuntimeError("%d of %d clients never connected"
                                    % (count - len(accepted), count)) from None
@@ -198,16 +198,16 @@ def main(params: Any, report: Any) -> dict[str, Any]:
                 if p.exitcode != 0:
                     handler_errors.append("%s exited with %s" % (p.name, p.exitcode))
         else:
-            p = Pool(params.pool_size)
+            pool = Pool(params.pool_size)
             try:
                 pending = []
                 for index, (conn, client_addr) in enumerate(accept_all(phone, params.clients,
                                                                        clients), 1):
                     emit("conn.submit", conn=index)
-                    pending.append((conn, p.apply_async(talk, args=(conn, client_addr, index))))
+                    pending.append((conn, pool.apply_async(talk, args=(conn, client_addr, index))))
                 phone.close()
                 emit("server.close")
-                p.close()
+                pool.close()
                 for conn, res in pending:
                     try:
                         handler_records.append(res.get(timeout=timeout))
@@ -215,10 +215,10 @@ def main(params: Any, report: Any) -> dict[str, Any]:
                         handler_errors.append("%s: %s" % (type(e).__name__, e))
                     # Only now: the task (and the socket in it) was pickled long ago.
                     conn.close()
-                p.join()
+                pool.join()
             finally:
-                p.terminate()
-                p.join()
+                pool.terminate()
+                pool.join()
                 resource_sharer.stop(timeout=5)
     except BaseException:
         for c in clients:
