@@ -23,6 +23,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "procscope_token"
@@ -115,8 +116,16 @@ class Guard:
         return None, None
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised while the app reads a body past the limit (one sent chunked, no length).
+
+    An HTTPException, because FastAPI turns any other error raised while it reads a body
+    into "400 There was an error parsing the body"; this one it lets through to its
+    handler, which answers 413.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
 
 
 def _limit_body(receive: Receive, limit: int) -> Receive:
@@ -128,7 +137,7 @@ def _limit_body(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise _BodyTooLarge
+                raise _BodyTooLarge(limit)
         return message
 
     return limited

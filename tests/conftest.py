@@ -11,12 +11,14 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,25 +39,65 @@ def free_port() -> int:
 
 
 class Server:
-    """`python -m app` on a free loopback port, as a user would start it."""
+    """`python -m app` on a free loopback port, as a user would start it.
 
-    def __init__(self, *args: str) -> None:
+    `args` are extra command-line flags (a later `--log-level` overrides the quiet
+    default). `token` is the admin token the readiness probe and `headers` use; when it is
+    not given and the server prints a teacher link (a generated token), the token is read
+    from that link. The output is drained by a thread as it comes (`output()`), so a
+    chatty server never blocks on a full pipe.
+    """
+
+    def __init__(self, *args: str, token: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        self._lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
              *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=None if env is None else {**os.environ, **env})
+        self._drain = threading.Thread(target=self._read_output, name="server-output",
+                                       daemon=True)
+        self._drain.start()
         deadline = time.monotonic() + 20
         while True:
+            if self.token is None:
+                self.token = self.links().get("teacher")
             try:
-                httpx.get(self.url + "/api/experiments", timeout=1).raise_for_status()
+                httpx.get(self.url + "/api/experiments", headers=self.headers,
+                          timeout=1).raise_for_status()
                 break
             except httpx.HTTPError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     out = self.stop()
                     raise RuntimeError(f"server did not start:\n{out}")
                 time.sleep(0.05)
+
+    def _read_output(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    def output(self) -> str:
+        """What the server printed so far (stdout and stderr)."""
+        return "".join(self._lines)
+
+    def links(self) -> dict[str, str]:
+        """The tokens of the printed links: {"teacher": ..., "students": ...} (or {})."""
+        found = {}
+        for line in list(self._lines):
+            match = re.match(r"procscope: (teacher|students)\b.*\?token=(\S+)", line)
+            if match:
+                found[match.group(1)] = match.group(2)
+        return found
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The admin's Authorization header, if a token is in force."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def stop(self) -> str:
         if self.proc.poll() is None:
@@ -65,11 +107,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        out = ""
-        if self.proc.stdout:
-            out = self.proc.stdout.read()
+        self._drain.join(10)
+        if self.proc.stdout and not self._drain.is_alive():
             self.proc.stdout.close()
-        return out
+        return self.output()
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +170,55 @@ def read_events(client: httpx.Client, run_id: str, headers: dict[str, str] | Non
                 assert frame.id == str(event["seq"]) and frame.event == event["kind"]
                 events.append(event)
     return events
+
+
+def read_until(client: httpx.Client, run_id: str, stop: Callable[[dict[str, Any]], bool],
+               headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The run's events up to the first one `stop` accepts (or to run.end); then disconnect.
+
+    How a test waits for a moment of a run (all buyers started, a zombie seen) without
+    sleeping: `stop` sees each event as it arrives.
+    """
+    events = []
+    with client.stream("GET", f"/api/runs/{run_id}/events", headers=headers or {},
+                       timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        for frame in iter_sse(response):
+            if isinstance(frame, Frame):
+                events.append(frame.json)
+                if stop(events[-1]):
+                    break
+    return events
+
+
+def group_members(pgid: int, *, alive_only: bool = True) -> list[int]:
+    """The pids in process group `pgid` (a run's: its main's pid), by the kernel's word.
+
+    With `alive_only`, zombies (exited, not yet reaped) do not count.
+    """
+    found = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) != pgid:
+                continue
+            if alive_only and psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                continue
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+        found.append(pid)
+    return found
+
+
+def alive(pids: Iterable[int]) -> list[int]:
+    """Those of `pids` that still run (zombies are not running)."""
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return left
 
 
 @dataclass
