@@ -39,6 +39,7 @@ class _Watched:
     pgid: int
     own_children: set[int]  # pids the server's Process objects reap (the run's main)
     pids: set[int] = field(default_factory=set)
+    helpers: set[int] = field(default_factory=set)
     last: dict[tuple[int, int], tuple[str, int, int]] = field(default_factory=dict)
     cpu_time: dict[int, float] = field(default_factory=dict)
     next_discovery: float = 0.0
@@ -103,15 +104,23 @@ class Sampler:
 
     def _sample(self, w: _Watched) -> None:
         now = time.monotonic()
-        if now >= w.next_discovery:
-            w.pids.update(p.pid for p in procgroup.members(w.pgid))
-            w.next_discovery = now + DISCOVER_EVERY
         events: list[dict[str, Any]] = []
         t = time.monotonic_ns()
+        if now >= w.next_discovery:
+            for p in sorted(procgroup.members(w.pgid)):
+                if p.pid not in w.pids:
+                    w.pids.add(p.pid)
+                    if p.ppid not in w.helpers:  # a forkserver's children report themselves
+                        self._announce_helper(w, p.pid, events, t)
+            w.next_discovery = now + DISCOVER_EVERY
         for pid in list(w.pids):
             stat = procgroup.read_stat(f"/proc/{pid}/stat")
             if stat is None:
                 w.pids.discard(pid)
+                if pid in w.helpers:
+                    events.append({"kind": "proc.exit", "t": t, "pid": pid, "ppid": None,
+                                   "cpu": None, "proc": None,
+                                   "data": {"exitcode": None, "source": "kernel"}})
                 continue
             threads = [stat]
             if stat.num_threads > 1:
@@ -134,6 +143,28 @@ class Sampler:
                 self._reap(w, pid, events, t)
         if events:
             self.relay.inject_many(w.run_id, events)
+
+    def _announce_helper(self, w: _Watched, pid: int, events: list[dict[str, Any]],
+                         t: int) -> None:
+        """multiprocessing's own helpers never report: the kernel introduces them.
+
+        A forkserver or a resource tracker is exec'd, not forked from a process of the
+        run, so no reporter runs in it; it is still a process of the run, and shown.
+        """
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return
+        for marker, name in (("multiprocessing.forkserver", "forkserver"),
+                             ("multiprocessing.resource_tracker", "resource_tracker")):
+            if marker in cmdline:
+                w.helpers.add(pid)
+                events.append({"kind": "proc.start", "t": t, "pid": pid, "ppid": None,
+                               "cpu": None, "proc": name,
+                               "data": {"role": "helper", "name": name, "daemon": False,
+                                        "source": "kernel"}})
+                return
 
     def _threads(self, pid: int) -> list[procgroup.ProcStat]:
         try:
