@@ -101,6 +101,11 @@ def client(name: str, port: int, messages: int, think_time: float, timeout: floa
         results.put((name, ok, first_wait))
 
 
+def client_number(record: tuple[str, int, float | None]) -> int:
+    """client-10 sorts after client-9."""
+    return int(record[0].rsplit("-", 1)[1])
+
+
 def max_overlap(spans: list[tuple[int, int]]) -> int:
     """The largest number of (start, end) spans open at the same instant."""
     edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
@@ -249,7 +254,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         "max_concurrent_handlers": max_overlap([(r[2], r[3]) for r in handler_records]),
         "handler_pids": sorted({r[1] for r in handler_records}),
         "first_reply_waits": {name: None if w is None else round(w, 4)
-                              for name, _, w in sorted(client_results)},
+                              for name, _, w in sorted(client_results, key=client_number)},
         "handlers": [{"conn": r[0], "pid": r[1], "client": r[4], "echoed": r[5]}
                      for r in handler_records],
         "port": port,
