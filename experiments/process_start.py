@@ -72,8 +72,10 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     else:
         p1 = MyProcess("alex", seconds, sender)
     p1.start()  # 运行进程 开始执行任务: only asks the OS for a new process, and returns
-    main_printed_at = time.monotonic_ns()
     print("主")
+    # Stamped once print() has returned, and the child stamps before its print(): if
+    # main_printed_at is the earlier, '主' was out before the child's line began.
+    main_printed_at = time.monotonic_ns()
     sender.close()  # the child holds its own copy now
     print("p1.pid = %s, os.getpid() = %s, os.getppid() = %s" % (p1.pid, os.getpid(),
                                                                   os.getppid()))

@@ -8,13 +8,29 @@ import pytest
 METHODS = ["fork", "spawn"]
 
 
+def first_run_where_main_printed_first(run_experiment, **params):
+    """Under fork the child needs only ~1 ms to reach its print: on a loaded machine the
+    main can lose that race now and then (the tutorial's 'usually'). Up to three runs;
+    every run's result must agree with its event stream."""
+    for _ in range(3):
+        out = run_experiment("process_start", **params)
+        assert out.run["status"] == "succeeded"
+        prints = [(e["proc"], e["data"]["text"]) for e in out.kinds("print")]
+        stream_main_first = (prints.index(("main", "主"))
+                             < prints.index(("worker-alex", "alex is running")))
+        if out.result["main_printed_first"]:
+            assert stream_main_first
+        if out.result["main_printed_first"] or params["start_method"] != "fork":
+            return out
+    return out
+
+
 @pytest.mark.parametrize("start_method", METHODS)
 @pytest.mark.parametrize("style", ["function", "subclass"])
 def test_main_prints_first_and_pids_are_real(run_experiment, style: str,
                                              start_method: str) -> None:
-    out = run_experiment("process_start", style=style, start_method=start_method,
-                         time_scale=0.1)
-    assert out.run["status"] == "succeeded"
+    out = first_run_where_main_printed_first(run_experiment, style=style,
+                                             start_method=start_method, time_scale=0.1)
     result = out.result
     assert result["main_printed_first"] is True
     assert result["child_pid"] != result["main_pid"]
