@@ -40,7 +40,8 @@ class _Watched:
     own_children: set[int]  # pids the server's Process objects reap (the run's main)
     pids: set[int] = field(default_factory=set)
     helpers: set[int] = field(default_factory=set)
-    last: dict[tuple[int, int], tuple[str, int, int]] = field(default_factory=dict)
+    last: dict[tuple[int, int], tuple[str, int, int, float]] = field(default_factory=dict)
+    run_ns: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     cpu_time: dict[int, float] = field(default_factory=dict)
     next_discovery: float = 0.0
 
@@ -127,12 +128,19 @@ class Sampler:
                 threads = self._threads(pid) or [stat]
             for th in threads:
                 key = (pid, th.pid)
-                now_state = (th.state, th.processor, stat.ppid)
+                if th.state == "R":
+                    oncpu = self._oncpu(w, key, t)
+                else:
+                    oncpu = 0.0
+                    w.run_ns.pop(key, None)
+                now_state = (th.state, th.processor, stat.ppid, oncpu)
                 if w.last.get(key) == now_state:
                     continue
                 w.last[key] = now_state
                 data: dict[str, Any] = {"state": th.state, "cpu": th.processor,
                                         "ppid": stat.ppid}
+                if th.state == "R":
+                    data["oncpu"] = oncpu
                 if len(threads) > 1 or th.pid != pid:
                     data["tid"] = th.pid
                 if th.state == "Z" and th.pid == pid:
@@ -143,6 +151,30 @@ class Sampler:
                 self._reap(w, pid, events, t)
         if events:
             self.relay.inject_many(w.run_id, events)
+
+    def _oncpu(self, w: _Watched, key: tuple[int, int], t: int) -> float:
+        """The share of the last sample period this R thread really spent on a core.
+
+        The kernel's R means runnable: on a busy machine a process can be R for seconds
+        while running a tenth of the time. /proc/<pid>/task/<tid>/schedstat's first field
+        is the time it really spent on a CPU (ns). Rounded to tenths, so that a steady
+        share makes no new events. Read only for R threads: those are few.
+        """
+        pid, tid = key
+        try:
+            fd = os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY)
+            try:
+                run_ns = int(os.read(fd, 128).split()[0])
+            finally:
+                os.close(fd)
+        except (OSError, ValueError, IndexError):
+            return 1.0
+        previous = w.run_ns.get(key)
+        w.run_ns[key] = (t, run_ns)
+        if previous is None or t <= previous[0]:
+            return 1.0  # just became R: assume running until the next sample says
+        t_prev, run_prev = previous
+        return round(min(1.0, (run_ns - run_prev) / (t - t_prev)), 1)
 
     def _announce_helper(self, w: _Watched, pid: int, events: list[dict[str, Any]],
                          t: int) -> None:

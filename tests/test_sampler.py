@@ -11,25 +11,41 @@ import pytest
 HZ = 100  # the server's default --sample-hz
 
 
-def state_steps(events: list[dict[str, Any]]) -> dict[tuple[int, int], list[tuple[float, str, int]]]:
-    """(pid, tid) -> [(t, state, cpu)] from proc.state events, in time order."""
-    steps: dict[tuple[int, int], list[tuple[float, str, int]]] = defaultdict(list)
+Steps = dict[tuple[int, int], list[tuple[float, str, int, float]]]
+
+
+def state_steps(events: list[dict[str, Any]]) -> Steps:
+    """(pid, tid) -> [(t, state, cpu, share of the time really on a core)], time order.
+
+    R is the kernel's "runnable": data.oncpu says how much of it was spent running.
+    """
+    steps: Steps = defaultdict(list)
     for e in events:
         if e["kind"] == "proc.state":
             d = e["data"]
-            steps[(e["pid"], d.get("tid", e["pid"]))].append((e["t"], d["state"], d["cpu"]))
+            oncpu = d.get("oncpu", 1.0) if d["state"] == "R" else 0.0
+            steps[(e["pid"], d.get("tid", e["pid"]))].append(
+                (e["t"], d["state"], d["cpu"], oncpu))
     for s in steps.values():
         s.sort()
     return steps
 
 
-def running_intervals(steps: list[tuple[float, str, int]], end: float) -> list[tuple[float, float, int]]:
-    """[(start, stop, cpu)] while the state was R."""
+def running_intervals(steps: list[tuple[float, str, int, float]], end: float,
+                      min_share: float = 0.5) -> list[tuple[float, float, int]]:
+    """[(start, stop, cpu)] while the state was R and mostly on a core."""
     out = []
-    for (t, state, cpu), nxt in zip(steps, [*steps[1:], (end, "", -1)]):
-        if state == "R":
+    for (t, state, cpu, share), nxt in zip(steps, [*steps[1:], (end, "", -1, 0.0)]):
+        if state == "R" and share >= min_share:
             out.append((t, nxt[0], cpu))
     return out
+
+
+def time_on_core(steps: list[tuple[float, str, int, float]], end: float) -> float:
+    """Seconds really on a core: each R interval weighted by its on-core share."""
+    return sum((nxt[0] - t) * share
+               for (t, state, _, share), nxt in zip(steps, [*steps[1:], (end, "", -1, 0.0)])
+               if state == "R")
 
 
 def overlap(a: list[tuple[float, float, int]], b: list[tuple[float, float, int]],
@@ -52,9 +68,9 @@ def test_processes_run_on_two_cores_at_once(run_experiment) -> None:
     a, b = (running_intervals(steps[(pid, pid)], end) for pid in workers)
     both = overlap(a, b, different_cores=True)
     span = max(e for _, e, _ in a + b) - min(s for s, _, _ in a + b)
-    # Two workers R on different cores at the same time for most of the run (on a quiet
+    # Two workers on different cores at the same time for most of the run (on a quiet
     # machine ~0.9; other load on the 2 cores lowers it).
-    assert both / span > 0.4, (both, span)
+    assert both / span > 0.5, (both, span)
     assert {cpu for _, _, cpu in a + b} == {0, 1}
     assert out.result["speedup"] > 1.4
 
@@ -73,7 +89,7 @@ def test_threads_take_turns_on_the_gil(run_experiment) -> None:
         - overlap(a, b, different_cores=False)
     parallel = overlap(a, b, different_cores=True)
     # Almost never running on two cores at once: one GIL, one thread at a time. (Both are
-    # briefly R together at each GIL hand-off, mostly queued on the same core.)
+    # briefly R together at each GIL hand-off.)
     assert either > 1.0
     assert parallel / either < 0.15, (parallel, either)
     assert out.result["speedup"] < 1.3
@@ -117,12 +133,9 @@ def test_running_time_agrees_with_kernel_cpu_time(run_experiment, mode: str) -> 
             continue
         pid = exit_event["pid"]
         cpu_time = exit_event["data"]["cpu_time"]
-        r_time = sum(e - s for s, e, _ in running_intervals(steps[(pid, pid)], end))
+        r_time = time_on_core(steps[(pid, pid)], end)
         transitions = len(steps[(pid, pid)])
-        # Each state change is seen up to one sample period late, at either end of an
-        # R interval. R also counts time runnable but waiting for a core: on a quiet
-        # machine that is a few percent, under other load it can be much more, so the
-        # upper bound is looser than the lower one.
-        tolerance = (transitions + 2) / HZ + 0.1 * cpu_time
-        assert r_time >= cpu_time - tolerance, (pid, r_time, cpu_time, tolerance)
-        assert r_time <= 2 * cpu_time + tolerance, (pid, r_time, cpu_time, tolerance)
+        # Each change is seen up to one sample period late, and a period's on-core share
+        # is reported at its end (to a tenth): a period or so per change, plus rounding.
+        tolerance = 2 * (transitions + 2) / HZ + 0.1 * cpu_time
+        assert abs(r_time - cpu_time) <= tolerance, (pid, r_time, cpu_time, tolerance)
