@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
-from typing import Any
+from typing import Any, Callable
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param
@@ -64,15 +64,17 @@ def consumer(q: Any, n: int, mode: str, delay: float, consumed: Any) -> None:
 
 def proc_state(pid: int | None) -> str:
     """The kernel's state letter for `pid` (S = sleeping, e.g. blocked in get())."""
+    if pid is None:
+        return "gone"
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
-            raw = f.read()
-    except (OSError, TypeError):
+            raw: bytes = f.read()
+    except OSError:
         return "gone"
     return raw[raw.rfind(b")") + 2:].split()[0].decode()
 
 
-def wait_until(condition: Any, timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() >= deadline:

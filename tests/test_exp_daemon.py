@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -10,7 +12,7 @@ ASSERTION = "daemonic processes are not allowed to have children"
 
 
 @pytest.mark.parametrize("start_method", METHODS)
-def test_daemon_is_terminated_when_the_main_code_ends(run_experiment,
+def test_daemon_is_terminated_when_the_main_code_ends(run_experiment: Any,
                                                       start_method: str) -> None:
     out = run_experiment("daemon", start_method=start_method, time_scale=0.2)
     assert out.run["status"] == "succeeded"
@@ -35,7 +37,7 @@ def test_daemon_is_terminated_when_the_main_code_ends(run_experiment,
 
 
 @pytest.mark.parametrize("start_method", METHODS)
-def test_daemon_cannot_start_a_child(run_experiment, start_method: str) -> None:
+def test_daemon_cannot_start_a_child(run_experiment: Any, start_method: str) -> None:
     out = run_experiment("daemon", spawn_grandchild=True, start_method=start_method,
                          time_scale=0.2)
     assert out.run["status"] == "succeeded"

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+
+from conftest import RunOutcome
 
 METHODS = ["fork", "spawn"]
 
 
-def first_run_where_main_printed_first(run_experiment, **params):
+def first_run_where_main_printed_first(run_experiment: Any, **params: Any) -> RunOutcome:
     """Under fork the child needs only ~1 ms to reach its print: on a loaded machine the
     main can lose that race now and then (the tutorial's 'usually'). Up to three runs;
     every run's result must agree with its event stream."""
     for _ in range(3):
-        out = run_experiment("process_start", **params)
+        out: RunOutcome = run_experiment("process_start", **params)
         assert out.run["status"] == "succeeded"
         prints = [(e["proc"], e["data"]["text"]) for e in out.kinds("print")]
         stream_main_first = (prints.index(("main", "主"))
@@ -27,7 +31,7 @@ def first_run_where_main_printed_first(run_experiment, **params):
 
 @pytest.mark.parametrize("start_method", METHODS)
 @pytest.mark.parametrize("style", ["function", "subclass"])
-def test_main_prints_first_and_pids_are_real(run_experiment, style: str,
+def test_main_prints_first_and_pids_are_real(run_experiment: Any, style: str,
                                              start_method: str) -> None:
     out = first_run_where_main_printed_first(run_experiment, style=style,
                                              start_method=start_method, time_scale=0.1)
@@ -49,7 +53,7 @@ def test_main_prints_first_and_pids_are_real(run_experiment, style: str,
     assert len(order) == 1 and order[0]["data"]["main_first"] is True
 
 
-def test_forkserver_child_is_forked_by_the_fork_server(run_experiment) -> None:
+def test_forkserver_child_is_forked_by_the_fork_server(run_experiment: Any) -> None:
     out = run_experiment("process_start", start_method="forkserver", time_scale=0.05)
     assert out.run["status"] == "succeeded"
     assert out.result["main_printed_first"] is True

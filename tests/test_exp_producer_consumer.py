@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -9,7 +11,7 @@ FAST = {"time_scale": 0.05, "items": 3}
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_naive_consumer_hangs_in_get(run_experiment, start_method: str) -> None:
+def test_naive_consumer_hangs_in_get(run_experiment: Any, start_method: str) -> None:
     out = run_experiment("producer_consumer", mode="naive", start_method=start_method,
                          **FAST)
     assert out.run["status"] == "succeeded"
@@ -33,7 +35,7 @@ def test_naive_consumer_hangs_in_get(run_experiment, start_method: str) -> None:
 
 
 @pytest.mark.parametrize("start_method", ["fork", "forkserver"])
-def test_sentinel_ends_cleanly(run_experiment, start_method: str) -> None:
+def test_sentinel_ends_cleanly(run_experiment: Any, start_method: str) -> None:
     out = run_experiment("producer_consumer", mode="sentinel", producers=2, consumers=2,
                          start_method=start_method, **FAST)
     assert out.run["status"] == "succeeded"
@@ -51,7 +53,7 @@ def test_sentinel_ends_cleanly(run_experiment, start_method: str) -> None:
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_joinable_queue_with_daemon_consumers(run_experiment, start_method: str) -> None:
+def test_joinable_queue_with_daemon_consumers(run_experiment: Any, start_method: str) -> None:
     out = run_experiment("producer_consumer", mode="joinable", producers=2, consumers=3,
                          start_method=start_method, **FAST)
     assert out.run["status"] == "succeeded"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 
 @pytest.mark.parametrize("start_method", ["fork", "forkserver"])
-def test_tutorial_queue_of_three(run_experiment, start_method: str) -> None:
+def test_tutorial_queue_of_three(run_experiment: Any, start_method: str) -> None:
     out = run_experiment("queue_basics", start_method=start_method, time_scale=0.1)
     assert out.run["status"] == "succeeded"
     result = out.result
@@ -31,7 +33,7 @@ def test_tutorial_queue_of_three(run_experiment, start_method: str) -> None:
     assert empty[0]["seq"] > gets[-1]["seq"]
 
 
-def test_unbounded_queue_never_fills(run_experiment) -> None:
+def test_unbounded_queue_never_fills(run_experiment: Any) -> None:
     out = run_experiment("queue_basics", maxsize=0, items=6, time_scale=0.1)
     assert out.run["status"] == "succeeded"
     assert out.result["full_raised"] is False and out.result["empty_raised"] is True

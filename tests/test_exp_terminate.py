@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from conftest import Server
+
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_terminate_spares_the_grandchild(run_experiment, server, start_method: str) -> None:
+def test_terminate_spares_the_grandchild(run_experiment: Any, server: Server, start_method: str) -> None:
     out = run_experiment("terminate", grandchild=True, start_method=start_method,
                          time_scale=0.1)
     assert out.run["status"] == "succeeded"
@@ -45,7 +49,7 @@ def test_terminate_spares_the_grandchild(run_experiment, server, start_method: s
     assert reaps and reaps[0]["data"].get("by") == "server"
 
 
-def test_forkserver_grandchild_keeps_its_fork_server_parent(run_experiment) -> None:
+def test_forkserver_grandchild_keeps_its_fork_server_parent(run_experiment: Any) -> None:
     out = run_experiment("terminate", grandchild=True, start_method="forkserver",
                          time_scale=0.1)
     assert out.run["status"] == "succeeded"
@@ -55,7 +59,7 @@ def test_forkserver_grandchild_keeps_its_fork_server_parent(run_experiment) -> N
     assert any("fork server" in text for text in out.prints())
 
 
-def test_without_grandchild_nothing_survives(run_experiment) -> None:
+def test_without_grandchild_nothing_survives(run_experiment: Any) -> None:
     out = run_experiment("terminate", grandchild=False, time_scale=0.1)
     assert out.run["status"] == "succeeded"
     assert out.result["grandchild_survived"] is False

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from conftest import Server
+
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_unjoined_child_is_a_zombie_until_join(run_experiment, start_method: str) -> None:
+def test_unjoined_child_is_a_zombie_until_join(run_experiment: Any, start_method: str) -> None:
     out = run_experiment("zombie_orphan", mode="zombie", hold=3, start_method=start_method,
                          time_scale=0.1)
     assert out.run["status"] == "succeeded"
@@ -32,7 +36,7 @@ def test_unjoined_child_is_a_zombie_until_join(run_experiment, start_method: str
         assert "Z" in states
 
 
-def test_forkserver_child_never_lingers_as_a_zombie(run_experiment) -> None:
+def test_forkserver_child_never_lingers_as_a_zombie(run_experiment: Any) -> None:
     out = run_experiment("zombie_orphan", mode="zombie", hold=2, start_method="forkserver",
                          time_scale=0.1)
     assert out.run["status"] == "succeeded"
@@ -42,7 +46,7 @@ def test_forkserver_child_never_lingers_as_a_zombie(run_experiment) -> None:
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_orphan_is_reparented_to_the_server(run_experiment, server,
+def test_orphan_is_reparented_to_the_server(run_experiment: Any, server: Server,
                                             start_method: str) -> None:
     out = run_experiment("zombie_orphan", mode="orphan", hold=3, start_method=start_method,
                          time_scale=0.1)
