@@ -172,10 +172,10 @@ def _kind_json(kind: str) -> str:
 def role_of(process: multiprocessing.process.BaseProcess) -> str:
     """The role shown on the page: daemon, pool, or the name's prefix (buyer-3 -> buyer)."""
     name = process.name
+    if "PoolWorker" in name:  # before daemon: Pool's workers are daemonic too
+        return "pool"
     if process.daemon:
         return "daemon"
-    if "PoolWorker" in name:
-        return "pool"
     prefix = name.split("-", 1)[0]
     if prefix.endswith("Process") or not prefix:
         return "worker"
