@@ -6,6 +6,7 @@ static/timeline.js draws the events.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,17 @@ def _experiments() -> list[dict[str, Any]]:
     return [catalog.describe(spec, full=True) for spec in catalog.SPECS.values()]
 
 
+def _page(chosen: str, run: dict[str, Any] | None) -> dict[str, Any]:
+    # `cores`: the timeline draws one lane per core from the first frame, before any event
+    # has named a core (a lane for a core no event mentions yet is still the truth: idle).
+    return {"experiments": _experiments(), "chosen": chosen, "run": run,
+            "cores": os.cpu_count() or 1}
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, experiment: str | None = None) -> HTMLResponse:
     chosen = experiment if experiment in catalog.SPECS else next(iter(catalog.SPECS))
-    return templates.TemplateResponse(request, "index.html", {
-        "experiments": _experiments(), "chosen": chosen, "run": None})
+    return templates.TemplateResponse(request, "index.html", _page(chosen, None))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -35,8 +42,8 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
     run = request.app.state.runs.runs.get(run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
-    return templates.TemplateResponse(request, "index.html", {
-        "experiments": _experiments(), "chosen": run.experiment, "run": run.to_json()})
+    return templates.TemplateResponse(request, "index.html",
+                                      _page(run.experiment, run.to_json()))
 
 
 @router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)

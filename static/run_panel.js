@@ -1,0 +1,246 @@
+// One run on the page: its stream, its model, its timeline, status, console and result.
+//
+// Runs in the browser. Network batches are queued as they arrive and folded into the
+// model at the next animation frame (at most INGEST_PER_FRAME events per frame, so a
+// 100,000-event replay fills in over a few frames instead of freezing the page).
+
+import { EventStream } from "./event_stream.js";
+import { RunModel } from "./run_model.js";
+import { Timeline } from "./timeline.js";
+import { outcome } from "./outcome.js";
+
+const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+const INGEST_PER_FRAME = 25000;
+const CONSOLE_LINES = 1500;
+const REPLAY_LINES = 400;
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export function paramsLabel(params, defaults, only) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params || {})) {
+    if (only && !(k in only)) continue;
+    if (!only && defaults && JSON.stringify(defaults[k]) === JSON.stringify(v)) continue;
+    if (v === true) parts.push(`${k} on`);
+    else if (v === false) parts.push(`${k} off`);
+    else parts.push(`${k}=${Array.isArray(v) ? v.join(",") : v}`);
+  }
+  return parts.join(" · ");
+}
+
+export class RunPanel {
+  constructor(run, { cores, experiment, timelinesEl, detailsEl, tag }) {
+    this.run = run;
+    this.experiment = experiment;
+    this.model = new RunModel(run, cores);
+    this.pending = [];
+    this.pendingCount = 0;
+    this.liveAtOpen = !FINAL.has(run.status);
+    this.startedMs = run.started_at ? Date.parse(run.started_at) : null;
+    this.arrivals = []; // [performance.now(), events] of the last second
+    this.delays = [];
+    this.drawMs = [];
+    this.printed = 0;
+    this.consoleClip = Infinity;
+    this.resultShown = false;
+    this.streamState = "connecting";
+
+    const tpl = document.getElementById("run-timeline-template").content;
+    this.timelineEl = tpl.firstElementChild.cloneNode(true);
+    this.detailsEl = document.getElementById("run-details-template").content.firstElementChild.cloneNode(true);
+    timelinesEl.append(this.timelineEl);
+    detailsEl.append(this.detailsEl);
+    const q = (root, sel) => root.querySelector(sel);
+    this.statusEl = q(this.timelineEl, ".status");
+    this.statsEl = q(this.timelineEl, ".run-stats");
+    this.stopEl = q(this.timelineEl, ".stop");
+    this.consoleEl = q(this.detailsEl, ".console");
+    this.resultEl = q(this.detailsEl, ".result");
+    const name = q(this.timelineEl, ".run-name");
+    name.href = run.links?.page || `/runs/${run.id}`;
+    name.textContent = `#${run.id} ${experiment?.title || run.experiment}`;
+    const defaults = {};
+    for (const [k, p] of Object.entries(experiment?.params?.properties || {})) defaults[k] = p.default;
+    q(this.timelineEl, ".run-params").textContent = tag || paramsLabel(run.params, defaults) || "defaults";
+    if (tag) this.timelineEl.dataset.tag = tag;
+    this.detailsEl.querySelector("h3 small").textContent = tag ? `#${run.id} · ${tag}` : "prints in arrival order";
+    this.timeline = new Timeline(this.model, q(this.timelineEl, "canvas.cores"), q(this.timelineEl, "canvas.procs"));
+    this.stopEl.addEventListener("click", () => this.cancel());
+    this._status(run.status);
+  }
+
+  start() {
+    this.stream = new EventStream(`/api/runs/${this.run.id}/events`, (events) => {
+      this.pending.push(events);
+      this.pendingCount += events.length;
+      const now = performance.now();
+      this.arrivals.push([now, events.length]);
+    }, (state, detail) => {
+      this.streamState = detail ? `${state}: ${detail}` : state;
+    }).start();
+    return this;
+  }
+
+  destroy() {
+    if (this.stream) this.stream.close();
+    this.timelineEl.remove();
+    this.detailsEl.remove();
+  }
+
+  get live() {
+    return this.model.endT === null && this.streamState !== "failed";
+  }
+
+  async cancel() {
+    this.stopEl.disabled = true;
+    await fetch(`/api/runs/${this.run.id}`, { method: "DELETE" });
+  }
+
+  /** Fold queued network batches into the model; true if anything changed. */
+  ingest(perfNow) {
+    let budget = INGEST_PER_FRAME;
+    let changed = false;
+    while (this.pending.length && budget > 0) {
+      let batch = this.pending[0];
+      if (batch.length > budget) {
+        this.pending[0] = batch.slice(budget);
+        batch = batch.slice(0, budget);
+      } else {
+        this.pending.shift();
+      }
+      budget -= batch.length;
+      this.pendingCount -= batch.length;
+      this.model.ingest(batch, perfNow);
+      changed = true;
+      const last = batch[batch.length - 1];
+      // Emit-to-screen delay: the run's t=0 on the server's wall clock (run.start's
+      // t0_wall; the run's started_at as a fallback) plus the event's t, against our clock.
+      const zeroMs = this.model.t0Wall !== null ? this.model.t0Wall * 1000 : this.startedMs;
+      if (this.liveAtOpen && zeroMs !== null && last.kind !== "run.end") {
+        this.delays.push(Date.now() - (zeroMs + last.t * 1000));
+        if (this.delays.length > 30) this.delays.shift();
+      }
+    }
+    if (changed && this.statusEl.dataset.status === "queued") this._status("running");
+    if (changed && this.model.end && !this.resultShown) this._finish();
+    return changed;
+  }
+
+  async _finish() {
+    this.resultShown = true;
+    this._status(this.model.end.status || "succeeded");
+    let run = { ...this.run, status: this.model.end.status, result: this.model.end.result,
+      error: this.model.end.error ?? null };
+    try {
+      const response = await fetch(`/api/runs/${this.run.id}`, { cache: "no-store" });
+      if (response.ok) run = await response.json();
+    } catch { /* keep what run.end said */ }
+    this.run = run;
+    this._status(run.status);
+    this._result(run);
+    document.body.dispatchEvent(new Event("procscope:runs"));
+  }
+
+  _status(status) {
+    this.statusEl.textContent = status;
+    this.statusEl.dataset.status = status;
+    this.stopEl.hidden = FINAL.has(status);
+  }
+
+  _result(run) {
+    const out = outcome(run);
+    this.resultEl.replaceChildren();
+    const head = el("p", `outcome${out?.bad ? " bad" : out ? " good" : ""}`,
+      out ? out.text : `The run ${run.status}.`);
+    this.resultEl.append(head);
+    // The same sentence in the run's header, where a shared screen always shows it.
+    const short = this.timelineEl.querySelector(".run-outcome");
+    short.textContent = out ? out.text : "";
+    short.className = `run-outcome${out?.bad ? " bad" : out ? " good" : ""}`;
+    if (out?.why) this.resultEl.append(el("p", "why", out.why));
+    if (run.error) {
+      const det = el("details", "traceback");
+      det.open = true;
+      det.append(el("summary", null, "Traceback"), el("pre", null, run.error));
+      this.resultEl.append(det);
+    }
+    const raw = el("details", "raw");
+    raw.append(el("summary", null, "result JSON"), el("pre", null, JSON.stringify(run.result, null, 2)));
+    this.resultEl.append(raw);
+  }
+
+  /** The status line: events, rate, delay, drops, frame cost. Cheap; call a few times a second. */
+  stats(perfNow) {
+    const m = this.model;
+    while (this.arrivals.length && perfNow - this.arrivals[0][0] > 1000) this.arrivals.shift();
+    const rate = this.arrivals.reduce((a, [, k]) => a + k, 0);
+    const parts = [`${m.count.toLocaleString()} events`];
+    if (this.live) parts.push(`${rate.toLocaleString()}/s`);
+    else if (m.endT) parts.push(`${Math.round(m.count / Math.max(m.endT, 0.001)).toLocaleString()}/s avg`);
+    if (this.liveAtOpen && this.delays.length) {
+      const sorted = [...this.delays].sort((a, b) => a - b);
+      const d = sorted[sorted.length >> 1];
+      parts.push(d < 0 || d > 3600e3 ? "delay ? (clock skew)" : `delay ${Math.round(d)} ms`);
+    } else if (!this.liveAtOpen) {
+      parts.push("replayed from the log");
+    }
+    const dropped = m.end?.dropped ?? this.run.dropped ?? 0;
+    parts.push(`${dropped} dropped`);
+    if (m.missing) parts.push(`${m.missing} missing`);
+    if (this.drawMs.length) {
+      const avg = this.drawMs.reduce((a, b) => a + b, 0) / this.drawMs.length;
+      parts.push(`draw ${avg.toFixed(1)} ms`);
+    }
+    if (this.pendingCount) parts.push(`${this.pendingCount.toLocaleString()} queued`);
+    if (this.streamState.startsWith("retrying") || this.streamState.startsWith("failed")) parts.push(this.streamState);
+    this.statsEl.textContent = parts.join(" · ");
+  }
+
+  draw(view, clip, theme) {
+    const t0 = performance.now();
+    this.timeline.draw(view, clip, theme);
+    this.drawMs.push(performance.now() - t0);
+    if (this.drawMs.length > 60) this.drawMs.shift();
+    this._console(clip);
+  }
+
+  _line(e) {
+    const lane = this.model.byKey.get(e.pid);
+    const line = el("div", e.data.stream === "stderr" ? "line err" : "line");
+    const who = el("span", "who", e.proc || lane?.name || String(e.pid));
+    if (lane) who.style.setProperty("--c", lane.color);
+    line.append(el("span", "t", e.t.toFixed(3)), who, el("span", "txt", e.data.text));
+    return line;
+  }
+
+  _console(clip) {
+    const prints = this.model.prints;
+    const box = this.consoleEl;
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 30;
+    if (clip === Infinity) {
+      if (this.consoleClip !== Infinity) {
+        box.replaceChildren();
+        this.printed = Math.max(0, prints.length - CONSOLE_LINES);
+        this.consoleClip = Infinity;
+      }
+      if (this.printed === prints.length) return;
+      const frag = document.createDocumentFragment();
+      for (let i = Math.max(this.printed, prints.length - CONSOLE_LINES); i < prints.length; i++) frag.append(this._line(prints[i]));
+      this.printed = prints.length;
+      box.append(frag);
+      while (box.childElementCount > CONSOLE_LINES) box.firstElementChild.remove();
+    } else {
+      // Replay or pause: the prints the run had made by `clip`, in arrival order.
+      const shown = prints.filter((e) => e.t <= clip);
+      if (this.consoleClip === shown.length) return;
+      this.consoleClip = shown.length;
+      box.replaceChildren(...shown.slice(-REPLAY_LINES).map((e) => this._line(e)));
+    }
+    if (atBottom) box.scrollTop = box.scrollHeight;
+  }
+}

@@ -1,0 +1,395 @@
+"""The dashboard in a real Chromium against a real server: start lessons from the page and
+watch them live, open a run's shareable page after the end, replay it, compare two runs,
+presenter mode at 1280x720, the keyboard, and the frame time of a 100,000-event run.
+
+Screenshots of each main view go to test-output/ (look at them: the picture must explain
+the lesson without words).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from browser import PageErrors, chromium, screenshot
+from conftest import Server
+
+FINAL = ("succeeded", "failed", "cancelled", "timed_out")
+
+# Pixels that are clearly a process's colour (the Okabe-Ito hues are saturated; the page's
+# greys, grid and text are not): proof that lanes were drawn, not just the empty axes.
+COLOURED_PIXELS = """(canvas) => {
+  const d = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 60) n++;
+  }
+  return n;
+}"""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+class Tab:
+    """One page of the dashboard, with everything it complained about."""
+
+    def __init__(self, browser: Browser, base: str, width: int = 1440, height: int = 900):
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page: Page = self.context.new_page()
+        self.base = base
+        self.errors = PageErrors()
+        self.errors.watch(self.page)
+
+    def open(self, path: str) -> Page:
+        self.page.goto(self.base + path)
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, server: Server) -> Iterator[Tab]:
+    t = Tab(browser, server.url)
+    yield t
+    t.close()
+
+
+def choose(page: Page, experiment: str, **params: Any) -> None:
+    """Pick a lesson in the select (htmx loads its form) and set params in the form."""
+    select = page.locator("[data-testid=experiment-select]")
+    if select.input_value() != experiment:  # (selecting it again would reload the form)
+        select.select_option(experiment)
+    page.wait_for_selector(f"#params-form[data-experiment={experiment}]")
+    page.locator("details.common").evaluate("d => { d.open = true; }")
+    for name, value in params.items():
+        field = page.locator(f"#param-{name}")
+        if isinstance(value, bool):
+            field.set_checked(value)
+        elif isinstance(value, list):
+            field.fill(", ".join(str(v) for v in value))
+        elif field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(str(value))
+        else:
+            field.fill(str(value))
+
+
+def wait_final(page: Page, count: int = 1, timeout: float = 90) -> list[str]:
+    page.wait_for_function(
+        """([n, final]) => {
+          const s = [...document.querySelectorAll('[data-testid=run-status]')];
+          return s.length === n && s.every(e => final.includes(e.dataset.status));
+        }""", arg=[count, list(FINAL)], timeout=timeout * 1000)
+    return page.locator("[data-testid=run-status]").all_inner_texts()
+
+
+def coloured(page: Page, testid: str, nth: int = 0) -> int:
+    return int(page.locator(f"[data-testid={testid}]").nth(nth).evaluate(COLOURED_PIXELS))
+
+
+def console_lines(page: Page, nth: int = 0) -> list[str]:
+    return page.locator("[data-testid=console]").nth(nth).locator(".line").all_inner_texts()
+
+
+# ---- the form -------------------------------------------------------------------------
+
+
+def test_index_lists_lessons_and_builds_each_form_from_its_schema(
+        tab: Tab, client: httpx.Client) -> None:
+    page = tab.open("/")
+    listed = [e["id"] for e in client.get("/api/experiments").json()]
+    options = page.locator("[data-testid=experiment-select] option")
+    assert [options.nth(i).get_attribute("value") for i in range(options.count())] == listed
+
+    choose(page, "ticket_rush")
+    n = page.locator("#param-n")
+    assert (n.get_attribute("type"), n.get_attribute("min"), n.get_attribute("max"),
+            n.input_value()) == ("number", "1", "500", "100")
+    assert page.locator("#param-lock").get_attribute("type") == "checkbox"
+    assert page.locator("#param-lock").is_checked()
+    assert page.locator("#param-start_method option").all_inner_texts() == [
+        "fork", "forkserver", "spawn"]
+    assert "lock.acquire()" in page.locator(".code").inner_text()
+    assert "Lock" in page.locator(".lesson").inner_text()
+    assert page.locator("[data-testid=start-compare]").inner_text().strip() == \
+        "Run both: lock on vs lock off"
+    assert page.url.endswith("/?experiment=ticket_rush")
+
+    choose(page, "join")
+    durations = page.locator("#param-durations")
+    assert (durations.get_attribute("type"), durations.input_value()) == ("text", "2, 3, 5")
+
+    # A bad value is refused next to the form, before any request.
+    durations.fill("2, x")
+    page.click("[data-testid=start-run]")
+    assert "comma-separated numbers" in page.locator(".form-error").inner_text()
+    assert tab.errors.messages == []
+
+
+# ---- a live run, then its shareable page ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ticket_run(browser: Browser, server: Server) -> Iterator[dict[str, Any]]:
+    """ticket_rush (100 buyers, lock on) started from the page and watched to the end."""
+    t = Tab(browser, server.url)
+    page = t.open("/")
+    choose(page, "ticket_rush", time_scale=0.1)
+    page.click("[data-testid=start-run]")
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    page.wait_for_function("document.querySelectorAll('[data-testid=console] .line').length > 5")
+    screenshot(page, "ticket_rush-live")
+    statuses = wait_final(page)
+    page.wait_for_timeout(300)  # a frame or two after run.end
+    screenshot(page, "ticket_rush-done")
+    info = {
+        "id": page.url.rsplit("/", 1)[1],
+        "statuses": statuses,
+        "console": console_lines(page),
+        "cores": coloured(page, "timeline-cores"),
+        "procs": coloured(page, "timeline-procs"),
+        "result": page.locator("[data-testid=result]").inner_text(),
+        "raw": page.locator("[data-testid=result] .raw pre").text_content(),
+        "stats": page.locator(".run-stats").inner_text(),
+        "errors": list(t.errors.messages),
+    }
+    t.close()
+    yield info
+
+
+def test_ticket_rush_from_the_page_runs_live_to_the_end(ticket_run: dict[str, Any],
+                                                        client: httpx.Client) -> None:
+    assert ticket_run["statuses"] == ["succeeded"]
+    buyers = [line for line in ticket_run["console"] if "buyer-" in line]
+    assert len(buyers) >= 100  # each buyer prints the stock it saw; one prints its sale
+    assert ticket_run["cores"] > 200 and ticket_run["procs"] > 2000
+    assert "Sold 1 ticket, stock was 1" in ticket_run["result"]
+    assert "none oversold" in ticket_run["result"]
+    assert '"buyers"' in ticket_run["raw"]  # the raw result JSON is there too
+    run = client.get(f"/api/runs/{ticket_run['id']}").json()
+    assert run["status"] == "succeeded" and run["result"]["sold"] == 1
+    assert f"{run['events']:,} events" in ticket_run["stats"]
+    assert "delay" in ticket_run["stats"] and "0 dropped" in ticket_run["stats"]
+    assert ticket_run["errors"] == []
+
+
+def test_a_finished_runs_page_shows_the_same_and_replays(ticket_run: dict[str, Any],
+                                                         tab: Tab) -> None:
+    page = tab.open(f"/runs/{ticket_run['id']}")
+    assert wait_final(page) == ["succeeded"]
+    page.wait_for_function(f"document.querySelectorAll('[data-testid=console] .line').length"
+                           f" === {len(ticket_run['console'])}")
+    assert console_lines(page) == ticket_run["console"]
+    assert page.locator("[data-testid=result]").inner_text() == ticket_run["result"]
+    page.wait_for_timeout(200)
+    assert coloured(page, "timeline-cores") > 200 and coloured(page, "timeline-procs") > 2000
+    assert "replayed from the log" in page.locator(".run-stats").inner_text()
+    screenshot(page, "ticket_rush-shared-link")
+
+    # Replay at 4x: the clock runs from 0 to the end, the console refills as it goes.
+    page.select_option(".speed select", "4")
+    page.click(".playbar .play")
+    page.wait_for_timeout(150)
+    shown = float(page.locator(".playbar .clock").inner_text().split(" s")[0])
+    end = float(page.locator(".playbar .clock").inner_text().split("/ ")[1].split(" s")[0])
+    assert 0 <= shown < end
+    assert len(console_lines(page)) < len(ticket_run["console"])
+    page.wait_for_function("document.querySelector('.playbar .play').textContent.includes('Play')",
+                           timeout=30_000)  # paused at the end
+    assert page.locator(".playbar .clock").inner_text().startswith(f"{end:.3f} s")
+    # Scrub to the middle: the picture and the console are those of that instant.
+    page.locator(".playbar .scrub").evaluate(
+        "(e, t) => { e.value = t; e.dispatchEvent(new Event('input')); }", end / 2)
+    page.wait_for_timeout(100)
+    assert 0 < len(console_lines(page)) < len(ticket_run["console"])
+    screenshot(page, "ticket_rush-replay-middle")
+    assert tab.errors.messages == []
+
+
+def test_hover_tells_what_a_mark_is(ticket_run: dict[str, Any], tab: Tab) -> None:
+    page = tab.open(f"/runs/{ticket_run['id']}")
+    wait_final(page)
+    page.wait_for_timeout(200)
+    canvas = page.locator("[data-testid=timeline-procs]")
+    box = canvas.bounding_box()
+    assert box is not None
+    # Sweep along the first buyer's lanes until the tooltip names a process and a kind.
+    seen = ""
+    for y in range(int(box["height"] * 0.3), int(box["height"] * 0.6), 3):
+        for x in range(150, int(box["width"]) - 20, 12):
+            page.mouse.move(box["x"] + x, box["y"] + y)
+            tip = page.locator(".tooltip")
+            if tip.is_visible() and "pid" in tip.inner_text():
+                seen = tip.inner_text()
+                break
+        if seen:
+            break
+    assert re.search(r"buyer-\d+", seen) and "ppid" in seen
+    screenshot(page, "ticket_rush-hover")
+
+
+# ---- compare, presenter, keyboard ------------------------------------------------------
+
+
+def test_compare_runs_lock_on_and_off_on_one_time_scale(tab: Tab) -> None:
+    page = tab.open("/?experiment=ticket_rush")
+    choose(page, "ticket_rush", n=30, time_scale=0.5)
+    page.click("[data-testid=start-compare]")
+    page.wait_for_url(re.compile(r"/runs/\d+\?compare=\d+$"))
+    assert wait_final(page, 2) == ["succeeded", "succeeded"]
+    page.wait_for_timeout(300)
+    results = page.locator("[data-testid=result]").all_inner_texts()
+    assert "none oversold" in results[0]
+    assert re.search(r"Sold \d+ tickets?, stock was 1", results[1])
+    tags = page.locator(".run-params").all_inner_texts()
+    assert tags == ["lock on", "lock off"]
+    for i in range(2):
+        assert coloured(page, "timeline-procs", i) > 500
+    # One time scale: both canvases map the same instant to the same column.
+    widths = page.locator("[data-testid=timeline-procs]").evaluate_all(
+        "cs => cs.map(c => c.clientWidth)")
+    assert widths[0] == widths[1]
+    screenshot(page, "compare-lock-on-off")
+    assert tab.errors.messages == []
+
+
+def test_presenter_mode_fills_a_1280x720_screen(browser: Browser, server: Server) -> None:
+    t = Tab(browser, server.url, 1280, 720)
+    try:
+        page = t.open("/?experiment=join")
+        choose(page, "join", durations=[2, 3, 5], time_scale=0.2)
+        page.click("#presenter-toggle")
+        assert page.locator(".sidebar").is_hidden()
+        page.click("[data-proxy=start-run]")  # the Run button of the presenter's top bar
+        assert wait_final(page) == ["succeeded"]
+        page.wait_for_timeout(300)
+        procs = page.locator("[data-testid=timeline-procs]").bounding_box()
+        assert procs is not None and procs["width"] > 1200
+        assert procs["y"] + procs["height"] <= 720
+        size = page.locator(".run-name").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        assert size >= 18
+        assert "not the sum" in page.locator(".run-outcome").inner_text()
+        screenshot(page, "presenter-join-1280x720")
+        assert t.errors.messages == []
+    finally:
+        t.close()
+
+
+def test_keyboard_reaches_every_control(tab: Tab, ticket_run: dict[str, Any]) -> None:
+    page = tab.open(f"/runs/{ticket_run['id']}")
+    wait_final(page)
+    reached = set()
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("""() => {
+          const e = document.activeElement;
+          return e.dataset.testid || e.id || e.className || e.tagName;
+        }"""))
+    for control in ("experiment-select", "start-run", "start-compare", "presenter-toggle",
+                    "play", "scrub", "canvases"):
+        assert control in reached, (control, sorted(reached))
+    # On the timeline, keys zoom and pan.
+    page.focus(".canvases")
+    before = page.evaluate("[procscope.view.t0, procscope.view.t1]")
+    page.keyboard.press("+")
+    page.keyboard.press("ArrowLeft")
+    after = page.evaluate("[procscope.view.t0, procscope.view.t1]")
+    assert after[1] - after[0] < before[1] - before[0]
+    page.keyboard.press("0")
+    assert page.evaluate("procscope.view.mode") == "fit"
+    assert tab.errors.messages == []
+
+
+# ---- failures and scale (a server with the self-test lessons) -------------------------
+
+
+@pytest.fixture(scope="module")
+def selftest_server() -> Iterator[Server]:
+    # PROCSCOPE_SELFTEST adds `fails` (a lesson that raises) and `flood` (a load generator).
+    os.environ["PROCSCOPE_SELFTEST"] = "1"
+    try:
+        srv = Server()
+    finally:
+        del os.environ["PROCSCOPE_SELFTEST"]
+    yield srv
+    srv.stop()
+
+
+def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
+                                                          selftest_server: Server) -> None:
+    t = Tab(browser, selftest_server.url)
+    try:
+        page = t.open("/?experiment=fails")
+        page.click("[data-testid=start-run]")
+        assert wait_final(page) == ["failed"]
+        result = page.locator("[data-testid=result]")
+        result.locator(".traceback").wait_for()
+        assert "ZeroDivisionError" in result.inner_text()
+        assert any("about to divide by zero" in line for line in console_lines(page))
+        assert t.errors.messages == []
+    finally:
+        t.close()
+
+
+def test_a_100k_event_run_draws_within_a_frame(browser: Browser, selftest_server: Server,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """10 processes x 10,000 events, live at ~20,000 events/s, then replayed at 4x."""
+    t = Tab(browser, selftest_server.url)
+    try:
+        page = t.open("/?experiment=flood")
+        choose(page, "flood", processes=10, events=10_000, rate=2000)
+        page.click("[data-testid=start-run]")
+        page.wait_for_function("procscope.panels.length === 1 && procscope.panels[0].model.count > 1000")
+        page.wait_for_timeout(1500)
+        live = page.evaluate("procscope.frameMs.slice(-60)")
+        assert wait_final(page, timeout=120) == ["succeeded"]
+        page.wait_for_function("procscope.panels[0].pendingCount === 0")
+        count = page.evaluate("procscope.panels[0].model.count")
+        assert count > 100_000
+        screenshot(page, "flood-100k")
+        page.select_option(".speed select", "4")
+        page.click(".playbar .play")
+        page.wait_for_timeout(1500)
+        replay = page.evaluate("procscope.frameMs.slice(-60)")
+        # Whole frames, rAF to rAF, while replaying: is the page keeping up with 60 Hz?
+        intervals = page.evaluate("""() => new Promise(done => {
+          const ts = [];
+          const tick = (t) => { ts.push(t); ts.length < 61 ? requestAnimationFrame(tick) : done(ts); };
+          requestAnimationFrame(tick);
+        })""")
+        gaps = [b - a for a, b in zip(intervals, intervals[1:])]
+        with capsys.disabled():
+            print(f"\n100k-event run ({count} events): draw per frame live median "
+                  f"{statistics.median(live):.1f} ms (max {max(live):.1f}), replay median "
+                  f"{statistics.median(replay):.1f} ms (max {max(replay):.1f}); "
+                  f"rAF interval median {statistics.median(gaps):.1f} ms")
+        assert statistics.median(replay) < 16
+        assert t.errors.messages == []
+    finally:
+        t.close()
+
+
+def test_the_stream_is_read_once_and_not_replayed_after_run_end(tab: Tab,
+                                                                ticket_run: dict[str, Any]) -> None:
+    page = tab.open(f"/runs/{ticket_run['id']}")
+    wait_final(page)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/events" in r.url else None)
+    count = page.evaluate("procscope.panels[0].model.count")
+    time.sleep(1.5)
+    assert page.evaluate("procscope.panels[0].model.count") == count
+    assert page.evaluate("procscope.panels[0].model.missing") == 0
+    assert requests == []
