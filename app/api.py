@@ -23,7 +23,6 @@ from app.runs import FINAL, CapReached, RunManager
 router = APIRouter(prefix="/api")
 
 PING_SECONDS = 15
-SEND_TIMEOUT = 30  # a client that takes longer than this to accept one chunk is dropped
 
 
 def _manager(request: Request) -> RunManager:
@@ -40,7 +39,7 @@ def _run_or_404(request: Request, run_id: str) -> Any:
 
 def _log(request: Request, run_id: str) -> RunLog:
     _run_or_404(request, run_id)
-    log = request.app.state.hub.get(run_id)
+    log: RunLog | None = request.app.state.hub.get(run_id)
     assert log is not None
     return log
 
@@ -135,7 +134,8 @@ def run_events(
     streams = _streams(request)
     stopping = anyio.Event()
     return EventSourceResponse(stream.sse(log, _cursor(after, last_event_id), streams, stopping),
-                               ping=PING_SECONDS, sep="\n", send_timeout=SEND_TIMEOUT,
+                               ping=PING_SECONDS, sep="\n",
+                               send_timeout=request.app.state.send_timeout,
                                shutdown_event=stopping, shutdown_grace_period=1.0,
                                headers={"Cache-Control": "no-store"})
 

@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="processes of runs alive at once (default 2000)")
     parser.add_argument("--max-streams", type=int, default=1000, metavar="N",
                         help="open event streams (default 1000); past it, 503")
+    parser.add_argument("--send-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="a client that takes longer than this to accept data it was sent "
+                        "(a stalled event stream) is dropped (default 30)")
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -83,5 +86,6 @@ def main(argv: list[str] | None = None) -> None:
                    token=args.token or os.environ.get("PROCSCOPE_TOKEN") or None,
                    run_timeout=args.run_timeout, max_events=args.max_events,
                    sample_hz=args.sample_hz, max_runs=args.max_runs,
-                   max_processes=args.max_processes, max_streams=args.max_streams),
+                   max_processes=args.max_processes, max_streams=args.max_streams,
+                   send_timeout=args.send_timeout),
           log_level=args.log_level)

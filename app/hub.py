@@ -68,8 +68,13 @@ class RunLog:
         grew.set()
 
     async def wait(self, cursor: int) -> None:
-        """Return when there is something after `cursor` (or the log has ended)."""
-        while cursor >= len(self.frames) and not self.ended:
+        """Return when there is something after `cursor`, the log has ended, or poke().
+
+        One wait, not a loop until the log grows: a poke must wake the reader even when
+        nothing new came (the server is stopping, and a quiet run would otherwise keep
+        its streams waiting until they are cut off without a word). Readers look again.
+        """
+        if cursor >= len(self.frames) and not self.ended:
             await self._grew.wait()
 
 

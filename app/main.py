@@ -11,6 +11,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class Settings:
     max_runs: int = 8
     max_processes: int = 2000
     max_streams: int = 1000
+    send_timeout: float = 30.0  # a client that takes longer to accept one chunk is dropped
 
 
 def is_loopback(host: str) -> bool:
@@ -77,6 +79,7 @@ def create_app(settings: Settings = Settings()) -> FastAPI:
     app.state.hub = hub
     app.state.runs = runs
     app.state.streams = Streams(settings.max_streams)
+    app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
@@ -94,6 +97,8 @@ def serve(settings: Settings, log_level: str) -> None:
 
     if not 1 <= settings.sample_hz <= 1000:
         raise SystemExit("procscope: --sample-hz must be between 1 and 1000")
+    if not settings.send_timeout > 0:
+        raise SystemExit("procscope: --send-timeout must be more than 0")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     token = settings.token
     if token is None and not is_loopback(settings.host):
@@ -108,5 +113,19 @@ def serve(settings: Settings, log_level: str) -> None:
     else:
         print(f"procscope: open {base}", flush=True)
     # With a token in force the access log is off: it would print ?token= query strings.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=log_level, access_log=token is None, timeout_graceful_shutdown=3)
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level=log_level, access_log=token is None,
+                            timeout_graceful_shutdown=3)
+    sock = config.bind_socket()
+    sock.set_inheritable(False)  # no run may hold the server's socket (DESIGN.md, pitfalls)
+    # A client that stops reading: the stream's send_timeout ends the response, but the
+    # connection would live on, its unsent bytes queued (asyncio closes a transport only
+    # once its buffer drains) with an fd and megabytes of kernel buffer held. With
+    # TCP_USER_TIMEOUT the kernel drops a connection whose data has waited unacknowledged
+    # (zero window) that long; accepted sockets inherit it from the listening one.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
+                    int(settings.send_timeout * 1000))
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE

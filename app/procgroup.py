@@ -118,10 +118,38 @@ def wait_until_gone(pgid: int, timeout: float, own_children: set[int]) -> bool:
         time.sleep(0.02)
 
 
+def wait_for_leader(pgid: int, timeout: float) -> bool:
+    """Wait until process `pgid` leads its own group (its setsid() is done) or has exited.
+
+    A run's main calls setsid() first thing, but a stop can come sooner (a cancel right
+    after the start: a spawned main takes ~0.2 s to get there). Until then there is no
+    group `pgid`: killpg() finds nobody, and the run would go on to its natural end.
+    False if it still has not after `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        stat = read_stat(f"/proc/{pgid}/stat")
+        if stat is None or stat.state in ("Z", "X") or stat.pgrp == pgid:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+
+
 def stop_group(pgid: int, grace: float = 1.0, own_children: frozenset[int] = frozenset()
                ) -> str:
-    """Escalate: SIGTERM the group, wait `grace`, SIGKILL, wait. Returns what it took."""
+    """Escalate: SIGTERM the group, wait `grace`, SIGKILL, wait. Returns what it took.
+
+    `pgid` is the pid of the process that leads (or is about to lead) the group.
+    """
     children = set(own_children)
+    if not wait_for_leader(pgid, 5.0):
+        # Stuck before its setsid(): it has started nothing yet, so it is all there is.
+        try:
+            os.kill(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return "SIGKILL (before setsid)"
     if not living(pgid):
         return "already gone"
     signal_group(pgid, signal.SIGTERM)

@@ -61,6 +61,7 @@ class Run:
     processes_live: int = 0
     dropped: int = 0
     process: BaseProcess | None = None
+    pid: int | None = None  # the main's, kept: the Process object is closed at the end
     stop_reason: str | None = None
     timer: asyncio.TimerHandle | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -76,7 +77,7 @@ class Run:
             "ended_at": self.ended_at,
             "result": self.result,
             "error": self.error,
-            "pid": self.process.pid if self.process else None,
+            "pid": self.pid,
             "events": self.events,
             "processes": self.processes_started,
             "dropped": self.dropped,
@@ -124,6 +125,10 @@ def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | N
         procgroup.stop_group(pgid, 0.5, frozenset({pgid}))
     process.join(5)
     exitcode = process.exitcode
+    if exitcode is not None:
+        # Until a spawned Process is closed (or collected) it keeps two pipe fds open; the
+        # run's record, which holds it, lives as long as the server: 2 fds per run leaked.
+        process.close()
     me = os.getpid()
     for pid, code in procgroup.reap_adopted(pgid, {pgid}):
         relay.inject(run_id, "proc.reap", {"child": pid, "exitcode": code, "by": "server"},
@@ -198,6 +203,7 @@ class RunManager:
         process = launch(self.relay, run.id, experiment, params, self.max_events)
         run.process = process
         assert process.pid is not None
+        run.pid = process.pid
         self.sampler.watch(run.id, process.pid)
         run.status = "running"
         run.started_at = _now()
@@ -214,8 +220,8 @@ class RunManager:
             return run
         if run.stop_reason is None:
             run.stop_reason = reason
-        assert run.process is not None and run.process.pid is not None
-        pgid = run.process.pid  # the main called setsid(): its pid is the group's id
+        assert run.pid is not None
+        pgid = run.pid  # the main called setsid(): its pid is the group's id
         how = await asyncio.to_thread(procgroup.stop_group, pgid, self.stop_grace,
                                       frozenset({pgid}))
         log.info("run %s: %s (pgid %s): %s", run_id, reason, pgid, how)
