@@ -8,6 +8,7 @@ from multiprocessing import Pool
 from typing import Any
 
 from app.reporter import emit
+from experiments.measure import max_overlap
 from experiments.spec import Experiment, Param
 
 
@@ -21,16 +22,6 @@ def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:
     end = time.monotonic_ns()
     emit("task.end", task=index)
     return "ok", os.getpid(), start, end
-
-
-def max_overlap(spans: list[tuple[int, int]]) -> int:
-    """The largest number of (start, end) spans open at the same instant."""
-    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    open_now = most = 0
-    for _, step in edges:  # at equal times, -1 sorts first: touching spans do not overlap
-        open_now += step
-        most = max(most, open_now)
-    return most
 
 
 def main(params: Any, report: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
 from typing import Any, Callable
 
 from app.reporter import emit
+from experiments.measure import proc_stat
 from experiments.spec import Experiment, Param
 
 
@@ -64,14 +65,8 @@ def consumer(q: Any, n: int, mode: str, delay: float, consumed: Any) -> None:
 
 def proc_state(pid: int | None) -> str:
     """The kernel's state letter for `pid` (S = sleeping, e.g. blocked in get())."""
-    if pid is None:
-        return "gone"
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            raw: bytes = f.read()
-    except OSError:
-        return "gone"
-    return raw[raw.rfind(b")") + 2:].split()[0].decode()
+    stat = None if pid is None else proc_stat(pid)
+    return "gone" if stat is None else stat[0]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:

@@ -28,6 +28,7 @@ from queue import Empty
 from typing import Any
 
 from app.reporter import emit
+from experiments.measure import max_overlap
 from experiments.spec import Experiment, Param
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
@@ -104,16 +105,6 @@ def client(name: str, port: int, messages: int, think_time: float, timeout: floa
 def client_number(record: tuple[str, int, float | None]) -> int:
     """client-10 sorts after client-9."""
     return int(record[0].rsplit("-", 1)[1])
-
-
-def max_overlap(spans: list[tuple[int, int]]) -> int:
-    """The largest number of (start, end) spans open at the same instant."""
-    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    open_now = most = 0
-    for _, step in edges:  # at equal times, -1 sorts first: touching spans do not overlap
-        open_now += step
-        most = max(most, open_now)
-    return most
 
 
 def gather(queue: Any, count: int, senders: list[Any], timeout: float) -> list[Any]:

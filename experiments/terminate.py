@@ -10,21 +10,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
+from experiments.measure import proc_stat
 from experiments.spec import Experiment, Param
 
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
 GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends
-
-
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of `pid` from /proc/<pid>/stat, or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()  # comm may hold spaces: it ends at the last ')'
-    return fields[0].decode(), int(fields[1])
 
 
 def grandchild_work(seconds: float, conn: Connection) -> None:

@@ -16,18 +16,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
+from experiments.measure import proc_stat
 from experiments.spec import Experiment, Param
-
-
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of `pid` from /proc/<pid>/stat, or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    fields = raw[raw.rfind(b")") + 2:].split()  # comm may hold spaces: it ends at the last ')'
-    return fields[0].decode(), int(fields[1])
 
 
 def command_of(pid: int) -> str:
@@ -58,6 +48,7 @@ def zombie(hold: float) -> dict[str, Any]:
     # process: each of them reaps finished children (waitpid), which would end the zombie.
     seen: list[str] = []
     parent = None
+    z_since: float | None = None
     # The child exits at once; the zombie is then held for `hold` s from the moment it
     # is first seen as one. A child that never turns Z here (forkserver) ends the wait
     # when it is gone, or after `hold` plus time to boot.
@@ -70,7 +61,8 @@ def zombie(hold: float) -> dict[str, Any]:
             if stat:
                 parent = stat[1]
             if state == "Z":
-                deadline = time.monotonic() + hold
+                z_since = time.monotonic()
+                deadline = z_since + hold
                 emit("proc.zombie", child=p.pid, state=state, ppid=parent,
                      path="/proc/%d/stat" % p.pid)
                 print("/proc/%d/stat says Z: the child has exited, but nobody has "
@@ -81,6 +73,9 @@ def zombie(hold: float) -> dict[str, Any]:
             break
         time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
     zombie_seen = "Z" in seen
+    # How long the child stayed a zombie before someone (this main's join below, or the
+    # fork server at once) collected it.
+    zombie_seconds = 0.0 if z_since is None else time.monotonic() - z_since
     if zombie_seen:
         print("still a zombie after %.2f s; the main now reaps it with join()" % hold)
     elif parent is not None and parent != os.getpid():
@@ -94,6 +89,7 @@ def zombie(hold: float) -> dict[str, Any]:
     return {
         "mode": "zombie",
         "zombie_seen": zombie_seen,
+        "zombie_seconds": round(zombie_seconds, 4),
         "states_seen": seen,
         "child_pid": p.pid,
         "child_parent": parent,

@@ -19,6 +19,7 @@ def test_unjoined_child_is_a_zombie_until_join(run_experiment: Any, start_method
     assert result["zombie_seen"] is True
     assert result["states_seen"][-1] == "Z"
     assert result["state_after_join"] == "gone"
+    assert result["zombie_seconds"] >= 0.3  # hold=3 at time_scale 0.1
     child = result["child_pid"]
 
     zombie = out.kinds("proc.zombie")
@@ -40,7 +41,9 @@ def test_forkserver_child_never_lingers_as_a_zombie(run_experiment: Any) -> None
     out = run_experiment("zombie_orphan", mode="zombie", hold=2, start_method="forkserver",
                          time_scale=0.1)
     assert out.run["status"] == "succeeded"
-    assert out.result["zombie_seen"] is False
+    # The fork server reaps its children as soon as they exit: at most a glimpse of Z
+    # on a busy machine, never the `hold` a main that does not join would give it.
+    assert out.result["zombie_seconds"] < 0.1
     assert out.result["child_parent"] != out.events[1]["pid"]  # the fork server, not main
     assert not out.kinds("proc.zombie")
 
