@@ -280,7 +280,11 @@ timelinesEl.addEventListener("pointermove", (event) => {
   showTooltip(event);
 });
 
-timelinesEl.addEventListener("pointerup", () => { drag = null; });
+timelinesEl.addEventListener("pointerup", (event) => {
+  const tapped = drag && !drag.moved;
+  drag = null;
+  if (tapped) showTooltip(event); // a tap (touch screens have no hover) shows the details
+});
 timelinesEl.addEventListener("pointerleave", () => { tooltip.hidden = true; });
 
 function showTooltip(event) {

@@ -144,10 +144,9 @@ export class RunModel {
       const parent = this.byKey.get(pid);
       const at = parent ? this.lanes.lastIndexOf(parent) + 1 +
         this.lanes.filter((l) => l.pid === pid && l.tid).length : this.lanes.length;
-      if (parent) {
-        lane.color = parent.color;
-        lane.name = `${parent.name} · t${tid}`;
-      }
+      // A colour of its own: on the core lanes, threads taking turns on the GIL must be
+      // told apart from each other, not just from other processes.
+      if (parent) lane.name = `${parent.name} · t${tid}`;
       this.lanes.splice(at, 0, lane);
     } else {
       // In order of first sight in time (the sampler may see a process before its own

@@ -13,6 +13,8 @@ import { firstAtOrAfter } from "./run_model.js";
 import { drawTracks, TRACK_NAMES } from "./tracks.js";
 
 /** Tick spacing for about one label every `px` pixels. */
+const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM" };
+
 export function niceStep(span, width, px = 90) {
   const raw = span / Math.max(1, width / px);
   const pow = 10 ** Math.floor(Math.log10(raw));
@@ -253,20 +255,23 @@ export class Timeline {
     const last = Math.min(m.lanes.length, first + g.visible + 1);
     const labelEvery = h >= 11 ? 1 : Math.ceil(13 / h);
     for (let i = first; i < last; i++) {
-      const lane = m.lanes[i];
+      if ((i - first) % labelEvery === 0) this._label(ctx, m.lanes[i], this.laneY(i), h, clip, theme, labelEvery > 1);
+    }
+    // One clip for all lanes (a clip per lane costs more than the lane itself when lanes
+    // are a pixel tall); marks may spill a little into the neighbouring lanes.
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(g.gutter, g.laneTop, g.plotW, g.procsH - g.laneTop);
+    ctx.clip();
+    for (let i = first; i < last; i++) {
       const y = this.laneY(i);
       if (h >= 6 && i % 2 === 1) {
         ctx.fillStyle = theme.laneAlt;
         ctx.fillRect(g.gutter, y, g.plotW, h);
       }
-      if ((i - first) % labelEvery === 0) this._label(ctx, lane, y, h, clip, theme, labelEvery > 1);
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(g.gutter, y - 6, g.plotW, h + 12);
-      ctx.clip();
-      this._lane(ctx, lane, y, h, view, clip, theme);
-      ctx.restore();
+      this._lane(ctx, m.lanes[i], y, h, view, clip, theme);
     }
+    ctx.restore();
     if (g.maxScroll > 0) {
       const trackTop = g.laneTop;
       const trackH = g.procsH - trackTop;
@@ -356,10 +361,17 @@ export class Timeline {
     this._marks(ctx, lane, y, h, view, tEnd, theme);
     for (const r of lane.reparents) {
       if (r.t > tEnd || r.t < view.t0) continue;
-      this._glyph(ctx, "↱", this.x(r.t, view), y, h, theme.text, theme);
+      const x = this.x(r.t, view);
+      this._glyph(ctx, "↱", x, y, h, theme.text, theme, true);
+      if (h >= 12) this._note(ctx, `re-parented ${r.from} → ${r.to}`, x + 8, y, h, theme);
     }
     if (lane.exit !== null && lane.exit <= clip && lane.exitcode !== 0 && lane.exitcode !== null) {
-      this._shape(ctx, "cross", this.x(lane.exit, view), y + h / 2, Math.max(4, Math.min(12, h)), theme.error, theme);
+      // Killed by a signal (negative exit code): a black ✕ and the signal's name; an error
+      // exit (positive): a red ✕.
+      const x = this.x(lane.exit, view);
+      const signal = lane.exitcode < 0;
+      this._shape(ctx, "cross", x, y + h / 2, Math.max(4, Math.min(12, h)), signal ? theme.text : theme.error, theme);
+      if (signal && h >= 12) this._note(ctx, SIGNALS[-lane.exitcode] || `signal ${-lane.exitcode}`, x + 8, y, h, theme);
     }
   }
 
@@ -394,16 +406,20 @@ export class Timeline {
     // shape, after drawing a mark we binary-search to the first one far enough to the right
     // to be seen apart from it: the cost is per visible column, not per event.
     const size = Math.max(4, Math.min(13, h * 0.9));
+    // Lanes a few pixels tall: common marks become dots (a rectangle is far cheaper than a
+    // path, and a shape would not read anyway); the rare ★ and ✕ keep their shapes.
+    const dots = h < 6;
     for (const [shape, marks] of lane.byShape) {
-      const gap = shape === "tick" ? 2 : Math.max(2, size * 0.5);
+      const asDot = shape === "tick" || (dots && shape !== "star" && shape !== "cross");
+      const gap = asDot ? (dots ? 3 : 2) : Math.max(2, size * 0.5);
+      if (asDot) ctx.fillStyle = theme.text;
       let i = firstAtOrAfter(marks, view.t0);
       while (i < marks.length) {
         const e = marks[i];
         if (e.t > tEnd) break;
         const px = this.x(e.t, view);
-        if (shape === "tick") {
-          ctx.fillStyle = theme.text;
-          ctx.fillRect(px | 0, y, 1.5, Math.max(2, h * 0.5));
+        if (asDot) {
+          ctx.fillRect(px | 0, y, 1.5, dots ? h : Math.max(2, h * 0.5));
         } else {
           this._shape(ctx, shape, px, y + h / 2, size, shape === "cross" ? theme.error : theme.text, theme);
         }
@@ -413,9 +429,20 @@ export class Timeline {
     }
   }
 
-  _glyph(ctx, glyph, x, y, h, color, theme) {
+  _note(ctx, text, x, y, h, theme) {
+    ctx.font = theme.smallFont;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    const w = ctx.measureText(text).width;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
+    ctx.fillRect(x - 2, y + h / 2 - 7, w + 4, 14);
+    ctx.fillStyle = theme.text;
+    ctx.fillText(text, x, y + h / 2);
+  }
+
+  _glyph(ctx, glyph, x, y, h, color, theme, bold) {
     ctx.fillStyle = color;
-    ctx.font = theme.font;
+    ctx.font = bold ? `bold ${Math.max(12, Math.min(20, h + 4))}px system-ui, sans-serif` : theme.font;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.fillText(glyph, x, y + h / 2);
