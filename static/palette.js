@@ -21,7 +21,7 @@ export const THEMES = {
     axis: "#9aa1ab", now: "#d0021b", error: "#b00020", stock: "#b00020",
     oversold: "rgba(213, 94, 0, 0.28)", waiters: "rgba(80, 90, 110, 0.22)",
     font: "12px system-ui, sans-serif", smallFont: "11px system-ui, sans-serif",
-    gutter: 128, axisH: 22, coreH: 20, trackH: 34, maxLaneH: 20, minLaneH: 1,
+    gutter: 140, axisH: 22, coreH: 20, trackH: 34, maxLaneH: 20, minLaneH: 1,
   },
   presenter: {
     bg: "#ffffff", laneAlt: "#f0f1f3", grid: "#d5d8dd", text: "#000000", muted: "#333333",

@@ -147,6 +147,7 @@ export class RunModel {
       // A colour of its own: on the core lanes, threads taking turns on the GIL must be
       // told apart from each other, not just from other processes.
       if (parent) lane.name = `${parent.name} · t${tid}`;
+      if (parent && parent.exit !== null) lane.exit = parent.exit; // seen late: ended with it
       this.lanes.splice(at, 0, lane);
     } else {
       // In order of first sight in time (the sampler may see a process before its own
@@ -206,6 +207,12 @@ export class RunModel {
 
     const tid = kind === "proc.state" && data.tid && data.tid !== e.pid ? data.tid : null;
     const key = tid ? `${e.pid}/${tid}` : e.pid;
+    if (tid && !this.byKey.has(key)) {
+      // A sample taken as the process was exiting, arriving after its proc.exit: the
+      // thread is gone with its process; a lane for it would run on to the end.
+      const parent = this.byKey.get(e.pid);
+      if (parent && parent.exit !== null && e.t >= parent.exit) return;
+    }
     const lane = this.lane(key, e.pid, tid, e);
     if (e.cpu !== null && e.cpu !== undefined) this.ensureCores(e.cpu + 1);
     if (e.ppid !== null && e.ppid !== undefined && !tid) {
@@ -228,6 +235,15 @@ export class RunModel {
           lane.exitcode = data.exitcode ?? null;
           lane.exitSource = data.source || null;
           lane.closeAll(e.t);
+          // Threads have no exit event of their own: they end with their process at the
+          // latest (one that ended earlier is drawn until then: the sampler only reports
+          // changes, not disappearances).
+          for (const other of this.lanes) {
+            if (other.tid && other.pid === lane.pid && other.exit === null) {
+              other.exit = e.t;
+              other.closeAll(e.t);
+            }
+          }
         }
         break;
       case "proc.state":

@@ -291,10 +291,16 @@ export class Timeline {
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     ctx.fillStyle = lane.start !== null && lane.start <= clip ? theme.text : theme.axis;
+    // Too long for the gutter: cut the middle, the end tells processes apart (…Worker-12).
     let name = lane.name;
     const maxW = g.gutter - 22;
-    while (name.length > 4 && ctx.measureText(name).width > maxW) name = name.slice(0, -2);
-    if (name !== lane.name) name += "…";
+    let cut = 1;
+    while (name.length > 5 && ctx.measureText(name).width > maxW) {
+      const keep = lane.name.length - cut;
+      const head = Math.ceil(keep * 0.45);
+      name = `${lane.name.slice(0, head)}…${lane.name.slice(lane.name.length - (keep - head))}`;
+      cut += 1;
+    }
     ctx.fillText(name, g.gutter - 16, y + h / 2);
     ctx.fillStyle = lane.color;
     const s = Math.min(8, Math.max(3, h - 2));
@@ -376,6 +382,7 @@ export class Timeline {
   }
 
   _zombie(ctx, lane, y, h, view, clip, theme) {
+    if (lane.tid && lane.zombieSince === null) return; // a thread is never reaped on its own
     const since = lane.zombieSince !== null ? Math.min(lane.zombieSince, lane.exit ?? Infinity) : lane.exit;
     if (since === null || since > clip) return;
     const until = lane.reap !== null && lane.reap <= clip ? lane.reap : clip;

@@ -393,3 +393,52 @@ def test_the_stream_is_read_once_and_not_replayed_after_run_end(tab: Tab,
     assert page.evaluate("procscope.panels[0].model.count") == count
     assert page.evaluate("procscope.panels[0].model.missing") == 0
     assert requests == []
+
+
+# ---- every lesson, a student's link to a live run, pausing a live run --------------------
+
+
+def _lessons() -> list[str]:
+    from experiments import EXPERIMENTS
+
+    return [e for e in EXPERIMENTS if e not in ("fails", "flood")]
+
+
+@pytest.mark.parametrize("experiment", _lessons())
+def test_every_lesson_runs_from_the_page_and_is_told_in_words(experiment: str, tab: Tab) -> None:
+    page = tab.open(f"/?experiment={experiment}")
+    choose(page, experiment, time_scale=0.2)
+    page.click("[data-testid=start-run]")
+    assert wait_final(page, timeout=120) == ["succeeded"]
+    page.wait_for_timeout(300)
+    assert coloured(page, "timeline-procs") > 50
+    outcome = page.locator("[data-testid=result] .outcome").inner_text()
+    assert outcome and not outcome.startswith("The run "), outcome  # a sentence, not a status
+    page.locator("#stage").screenshot(path=str(screenshot_path(f"lesson-{experiment}")))
+    assert tab.errors.messages == []
+
+
+def screenshot_path(name: str) -> Any:
+    from browser import OUTPUT
+
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT / f"{name}.png"
+
+
+def test_a_student_opens_a_live_run_and_can_pause_it(tab: Tab, client: httpx.Client) -> None:
+    run = client.post("/api/runs", json={"experiment": "join", "params": {
+        "durations": [1, 2, 3], "time_scale": 0.8}}).json()
+    page = tab.open(run["links"]["page"])
+    page.wait_for_selector("[data-testid=run-status][data-status=running]")
+    page.wait_for_function("procscope.panels[0].model.count > 3")
+    page.click(".playbar .play")  # pause the picture; the stream keeps arriving underneath
+    assert page.evaluate("procscope.clock.mode") == "paused"
+    frozen = page.locator(".playbar .clock").inner_text().split(" /")[0]
+    count = page.evaluate("procscope.panels[0].model.count")
+    page.wait_for_function(f"procscope.panels[0].model.count > {count}")
+    assert page.locator(".playbar .clock").inner_text().split(" /")[0] == frozen
+    page.click(".playbar .live")
+    assert page.evaluate("procscope.clock.mode") == "live"
+    assert wait_final(page) == ["succeeded"]
+    assert "delay" in page.locator(".run-stats").inner_text()
+    assert tab.errors.messages == []
