@@ -151,6 +151,25 @@ document.addEventListener("click", (event) => {
 
 window.addEventListener("popstate", () => mountFromUrl(null));
 
+timelinesEl.addEventListener("procscope:compare-with", async (event) => {
+  const { run, params, first, compare } = event.detail;
+  try {
+    const response = await fetch("/api/runs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ experiment: run.experiment, params }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 201) throw new Error(describeError(response.status, body));
+    const runs = first ? [run, body] : [body, run];
+    mount(runs, compare);
+    history.pushState({}, "", runUrl(runs));
+    document.body.dispatchEvent(new Event("procscope:runs"));
+  } catch (err) {
+    formError(String(err.message || err));
+  }
+});
+
 document.body.addEventListener("htmx:afterSwap", (event) => {
   if (event.target.id !== "controls") return;
   const id = form()?.dataset.experiment;

@@ -163,6 +163,7 @@ export class RunPanel {
     short.textContent = out ? out.text : "";
     short.className = `run-outcome${out?.bad ? " bad" : out ? " good" : ""}`;
     if (out?.why) this.resultEl.append(el("p", "why", out.why));
+    this._compareOffer(run);
     if (run.error) {
       const det = el("details", "traceback");
       det.open = true;
@@ -172,6 +173,26 @@ export class RunPanel {
     const raw = el("details", "raw");
     raw.append(el("summary", null, "result JSON"), el("pre", null, JSON.stringify(run.result, null, 2)));
     this.resultEl.append(raw);
+  }
+
+  /** "Compare with lock off": the lesson's other side, run now, drawn under this one. */
+  _compareOffer(run) {
+    const sides = this.experiment?.compare;
+    if (this.tag || !sides || sides.length !== 2 || run.status !== "succeeded") return;
+    const same = (side) => Object.entries(side).every(([k, v]) => JSON.stringify(run.params[k]) === JSON.stringify(v));
+    const mine = sides.findIndex(same);
+    if (mine < 0) return;
+    const other = sides[1 - mine];
+    const button = el("button", "compare-with", `Compare with ${paramsLabel(other, null, other)} →`);
+    button.type = "button";
+    button.dataset.testid = "compare-with";
+    button.title = "Run the lesson's other side with the same parameters and draw both on one time scale";
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      this.timelineEl.dispatchEvent(new CustomEvent("procscope:compare-with", { bubbles: true,
+        detail: { run, params: { ...run.params, ...other }, first: mine === 0, compare: sides } }));
+    });
+    this.resultEl.append(button);
   }
 
   /** The status line: events, rate, delay, drops, frame cost. Cheap; call a few times a second. */

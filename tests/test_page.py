@@ -442,3 +442,24 @@ def test_a_student_opens_a_live_run_and_can_pause_it(tab: Tab, client: httpx.Cli
     assert wait_final(page) == ["succeeded"]
     assert "delay" in page.locator(".run-stats").inner_text()
     assert tab.errors.messages == []
+
+
+def test_a_newcomer_sees_the_race_in_under_a_minute(tab: Tab) -> None:
+    """Issue 5's "done when": open /, pick ticket_rush, Run (defaults), then "compare with
+    lock off": the race and its consequence are on screen, in under a minute."""
+    started = time.monotonic()
+    page = tab.open("/")
+    choose(page, "ticket_rush")
+    page.click("[data-testid=start-run]")
+    assert wait_final(page) == ["succeeded"]
+    page.click("[data-testid=compare-with]")
+    page.wait_for_url(re.compile(r"/runs/\d+\?compare=\d+$"))
+    assert wait_final(page, 2) == ["succeeded", "succeeded"]
+    elapsed = time.monotonic() - started
+    page.wait_for_timeout(300)
+    outcomes = page.locator(".run-outcome").all_inner_texts()
+    assert "none oversold" in outcomes[0]
+    assert re.search(r"— \d+ oversold", outcomes[1]), outcomes[1]
+    screenshot(page, "newcomer-lock-on-vs-off")
+    assert elapsed < 60, elapsed
+    assert tab.errors.messages == []
