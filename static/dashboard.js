@@ -189,8 +189,10 @@ function refreshProxies() {
 function themeFor() {
   const base = THEMES[document.body.classList.contains("presenter") ? "presenter" : "normal"];
   if (!stage.classList.contains("comparing")) return base;
-  return { ...base, coreH: Math.round(base.coreH * 0.75), trackH: Math.round(base.trackH * 0.75),
-    axisH: Math.round(base.axisH * 0.85) };
+  // Two runs share the height: thinner rows, and lanes may go below a pixel so that every
+  // process stays in the picture (an overview beats a scrollbar when comparing shapes).
+  return { ...base, coreH: Math.round(base.coreH * 0.7), trackH: Math.round(base.trackH * 0.7),
+    axisH: Math.round(base.axisH * 0.85), minLaneH: 0.5 };
 }
 
 function setPresenter(on) {

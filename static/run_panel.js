@@ -37,6 +37,7 @@ export class RunPanel {
   constructor(run, { cores, experiment, timelinesEl, detailsEl, tag }) {
     this.run = run;
     this.experiment = experiment;
+    this.tag = tag || null; // "lock on" / "lock off" when compared
     this.model = new RunModel(run, cores);
     this.pending = [];
     this.pendingCount = 0;
@@ -63,7 +64,9 @@ export class RunPanel {
     this.resultEl = q(this.detailsEl, ".result");
     const name = q(this.timelineEl, ".run-name");
     name.href = run.links?.page || `/runs/${run.id}`;
-    name.textContent = `#${run.id} ${experiment?.title || run.experiment}`;
+    // Compared runs are the same lesson: the tag ("lock off") says what differs.
+    name.textContent = tag ? `#${run.id}` : `#${run.id} ${experiment?.title || run.experiment}`;
+    name.title = experiment?.title || run.experiment;
     const defaults = {};
     for (const [k, p] of Object.entries(experiment?.params?.properties || {})) defaults[k] = p.default;
     q(this.timelineEl, ".run-params").textContent = tag || paramsLabel(run.params, defaults) || "defaults";
