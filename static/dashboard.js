@@ -7,7 +7,7 @@
 
 import { RunPanel, paramsLabel } from "./run_panel.js";
 import { View, Clock } from "./view.js";
-import { hover } from "./hover.js";
+import { wireTimelineInput } from "./timeline_input.js";
 import { collectParams, describeError } from "./params_form.js";
 import { THEMES } from "./palette.js";
 
@@ -254,115 +254,13 @@ function updatePlaybar(perfNow, clip, end) {
   clockOut.textContent = `${shown.toFixed(3)} s / ${end.toFixed(3)} s`;
 }
 
-// ---- pointer and keyboard on the timelines --------------------------------------------
+// ---- pointer and keyboard on the timelines ---------------------------------------------
 
-function panelOf(target) {
-  const section = target.closest(".run-timeline");
-  return panels.find((p) => p.timelineEl === section) || null;
-}
-
-let drag = null;
-
-timelinesEl.addEventListener("wheel", (event) => {
-  const panel = panelOf(event.target);
-  if (!panel || !event.target.matches("canvas")) return;
-  event.preventDefault();
-  const tl = panel.timeline;
-  if (event.shiftKey && event.target.matches(".procs")) {
-    tl.scroll += Math.sign(event.deltaY) * Math.max(1, Math.round(tl.geom.visible / 8));
-  } else {
-    const rect = event.target.getBoundingClientRect();
-    const at = tl.tAt(event.clientX - rect.left, view);
-    view.zoom(Math.exp(event.deltaY * 0.0015), at, runNow(performance.now()), anyLive());
-  }
-  dirty = true;
-}, { passive: false });
-
-timelinesEl.addEventListener("pointerdown", (event) => {
-  const panel = panelOf(event.target);
-  if (!panel || !event.target.matches("canvas") || event.button !== 0) return;
-  event.target.setPointerCapture(event.pointerId);
-  drag = { panel, x: event.clientX, y: event.clientY, scroll: panel.timeline.scroll, moved: false,
-    canvas: event.target };
-});
-
-timelinesEl.addEventListener("pointermove", (event) => {
-  if (drag) {
-    const dx = event.clientX - drag.x;
-    const dy = event.clientY - drag.y;
-    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-    const tl = drag.panel.timeline;
-    view.pan((-event.movementX / tl.geom.plotW) * (view.t1 - view.t0), runNow(performance.now()), anyLive());
-    if (drag.canvas.matches(".procs")) tl.scroll = drag.scroll - Math.round(dy / tl.geom.laneH);
-    dirty = true;
-    tooltip.hidden = true;
-    return;
-  }
-  showTooltip(event);
-});
-
-timelinesEl.addEventListener("pointerup", (event) => {
-  const tapped = drag && !drag.moved;
-  drag = null;
-  if (tapped) showTooltip(event); // a tap (touch screens have no hover) shows the details
-});
-timelinesEl.addEventListener("pointerleave", () => { tooltip.hidden = true; });
-
-function showTooltip(event) {
-  const panel = panelOf(event.target);
-  if (!panel || !event.target.matches("canvas")) {
-    tooltip.hidden = true;
-    return;
-  }
-  const rect = event.target.getBoundingClientRect();
-  const perfNow = performance.now();
-  const clip = Math.min(clock.time(perfNow), panel.model.now(perfNow));
-  const info = hover(panel.timeline, event.target.matches(".cores") ? "cores" : "procs",
-    event.clientX - rect.left, event.clientY - rect.top, view, clip, theme);
-  if (!info) {
-    tooltip.hidden = true;
-    return;
-  }
-  const rows = info.rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join("");
-  tooltip.innerHTML = `<strong>${esc(info.title)}</strong>${rows ? `<table>${rows}</table>` : ""}`;
-  tooltip.hidden = false;
-  const w = tooltip.offsetWidth;
-  const h = tooltip.offsetHeight;
-  const x = event.clientX + 14 + w > innerWidth ? event.clientX - w - 14 : event.clientX + 14;
-  const y = event.clientY + 14 + h > innerHeight ? event.clientY - h - 10 : event.clientY + 14;
-  tooltip.style.left = `${Math.max(4, x)}px`;
-  tooltip.style.top = `${Math.max(4, y)}px`;
-}
-
-function esc(s) {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
-}
-
-timelinesEl.addEventListener("keydown", (event) => {
-  const panel = panelOf(event.target);
-  if (!panel) return;
-  const now = runNow(performance.now());
-  const live = anyLive();
-  const span = view.t1 - view.t0;
-  const keys = {
-    ArrowLeft: () => view.pan(-span * 0.1, now, live),
-    ArrowRight: () => view.pan(span * 0.1, now, live),
-    ArrowUp: () => { panel.timeline.scroll -= 1; },
-    ArrowDown: () => { panel.timeline.scroll += 1; },
-    PageUp: () => { panel.timeline.scroll -= panel.timeline.geom.visible; },
-    PageDown: () => { panel.timeline.scroll += panel.timeline.geom.visible; },
-    "+": () => view.zoom(0.7, (view.t0 + view.t1) / 2, now, live),
-    "=": () => view.zoom(0.7, (view.t0 + view.t1) / 2, now, live),
-    "-": () => view.zoom(1 / 0.7, (view.t0 + view.t1) / 2, now, live),
-    "0": () => view.fit(),
-    f: () => view.fit(),
-    " ": togglePlay,
-  };
-  const action = keys[event.key];
-  if (!action) return;
-  event.preventDefault();
-  action();
-  dirty = true;
+wireTimelineInput({
+  timelinesEl, tooltip, view, clock, runNow, anyLive, togglePlay,
+  panels: () => panels,
+  theme: () => theme,
+  redraw: () => { dirty = true; },
 });
 
 document.addEventListener("keydown", (event) => {
