@@ -14,13 +14,39 @@ import threading
 import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from app import catalog, stream
 from app.hub import RunLog
 from app.runs import FINAL, CapReached, RunManager
 
-router = APIRouter(prefix="/api")
+
+
+class Problem(BaseModel):
+    """The body of an error answer: what went wrong, in words (a 422 has its own)."""
+
+    detail: str
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route can give, for the OpenAPI schema (checked by schemathesis)."""
+    return {code: {"model": Problem, "description": WHY[code]} for code in codes}
+
+
+WHY = {
+    400: "The Host header does not name this server, or the body cannot be parsed",
+    401: "A token is needed (Authorization: Bearer, or the ?token= link's cookie)",
+    403: "A viewer token, or a cross-site request, may not change anything",
+    404: "No such experiment or run",
+    413: "The request body is over 16 KiB",
+    415: "The request body is not JSON",
+    429: "A cap is reached (live runs, or live processes of runs): the detail says which",
+    503: "Too many event streams are open; try again after Retry-After seconds",
+}
+
+# app.guard answers these before any route; said once here for all of them.
+router = APIRouter(prefix="/api", responses=_answers(400, 401, 403))
 
 PING_SECONDS = 15
 
@@ -67,7 +93,8 @@ def list_experiments() -> list[dict[str, Any]]:
     return [catalog.describe(spec) for spec in catalog.SPECS.values()]
 
 
-@router.get("/experiments/{experiment_id}", summary="One lesson, with its explanation")
+@router.get("/experiments/{experiment_id}", summary="One lesson, with its explanation",
+            responses=_answers(404))
 def get_experiment(experiment_id: str) -> dict[str, Any]:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
@@ -76,7 +103,8 @@ def get_experiment(experiment_id: str) -> dict[str, Any]:
     return catalog.describe(spec, full=True)
 
 
-@router.post("/runs", status_code=201, summary="Start a run of one experiment")
+@router.post("/runs", status_code=201, summary="Start a run of one experiment",
+             responses=_answers(413, 415, 429))
 def create_run(request: Request, response: Response,
                body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
     try:
@@ -93,14 +121,16 @@ def list_runs(request: Request) -> list[dict[str, Any]]:
     return [run.to_json() for run in reversed(runs)]
 
 
-@router.get("/runs/{run_id}", summary="One run: status, result, error")
+@router.get("/runs/{run_id}", summary="One run: status, result, error",
+            responses=_answers(404))
 def get_run(request: Request, run_id: str) -> dict[str, Any]:
     run = _run_or_404(request, run_id)
     data: dict[str, Any] = run.to_json()
     return data
 
 
-@router.delete("/runs/{run_id}", summary="Cancel a run; returns once all its processes are gone")
+@router.delete("/runs/{run_id}", summary="Cancel a run; returns once all its processes are gone",
+               responses=_answers(404))
 async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     _run_or_404(request, run_id)
     run = await _manager(request).cancel(run_id)
@@ -124,6 +154,7 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
 
 
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
+            responses=_answers(404, 503),
             response_class=EventSourceResponse)
 def run_events(
     request: Request, run_id: str,
@@ -141,6 +172,7 @@ def run_events(
 
 
 @router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
+            responses=_answers(404, 503),
             response_class=StreamingResponse)
 def run_events_ndjson(
     request: Request, run_id: str,

@@ -106,11 +106,19 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
-def wait_until_gone(pgid: int, timeout: float, own_children: set[int]) -> bool:
-    """Reap adopted zombies until no living process of the group is left, or timeout."""
+def wait_until_gone(pgid: int, timeout: float, own_children: set[int],
+                    reaped: list[tuple[int, int]] | None = None) -> bool:
+    """Reap adopted zombies until no living process of the group is left, or timeout.
+
+    What was reaped, (pid, exit code), goes to `reaped`: a process killed while its
+    parent was stuck (a buyer waiting for a lock its holder died with) is reaped here,
+    and its exit code is the only word of how it died.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        reap_adopted(pgid, own_children)
+        found = reap_adopted(pgid, own_children)
+        if reaped is not None:
+            reaped.extend(found)
         if not living(pgid):
             return True
         if time.monotonic() >= deadline:
@@ -136,11 +144,12 @@ def wait_for_leader(pgid: int, timeout: float) -> bool:
         time.sleep(0.005)
 
 
-def stop_group(pgid: int, grace: float = 1.0, own_children: frozenset[int] = frozenset()
-               ) -> str:
+def stop_group(pgid: int, grace: float = 1.0, own_children: frozenset[int] = frozenset(),
+               reaped: list[tuple[int, int]] | None = None) -> str:
     """Escalate: SIGTERM the group, wait `grace`, SIGKILL, wait. Returns what it took.
 
-    `pgid` is the pid of the process that leads (or is about to lead) the group.
+    `pgid` is the pid of the process that leads (or is about to lead) the group; adopted
+    zombies reaped meanwhile go to `reaped`, as in wait_until_gone.
     """
     children = set(own_children)
     if not wait_for_leader(pgid, 5.0):
@@ -153,8 +162,8 @@ def stop_group(pgid: int, grace: float = 1.0, own_children: frozenset[int] = fro
     if not living(pgid):
         return "already gone"
     signal_group(pgid, signal.SIGTERM)
-    if wait_until_gone(pgid, grace, children):
+    if wait_until_gone(pgid, grace, children, reaped):
         return "SIGTERM"
     signal_group(pgid, signal.SIGKILL)
-    wait_until_gone(pgid, 2.0, children)
+    wait_until_gone(pgid, 2.0, children, reaped)
     return "SIGKILL"

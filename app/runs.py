@@ -62,6 +62,7 @@ class Run:
     dropped: int = 0
     process: BaseProcess | None = None
     pid: int | None = None  # the main's, kept: the Process object is closed at the end
+    reaped: list[tuple[int, int]] = field(default_factory=list)  # adopted zombies, by cancel
     stop_reason: str | None = None
     timer: asyncio.TimerHandle | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -112,17 +113,19 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
 
 
 def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | None,
-           grace: float) -> str:
+           grace: float, *, reaped: list[tuple[int, int]] | None = None) -> str:
     """Every holder of the run's pipe has exited: end the run for good (blocking).
 
     Processes that never held the pipe (a forkserver, a resource tracker) leave by
     themselves once the main is gone; whatever has not left in time is stopped. Then the
-    main is reaped, adopted orphans too, and run.end is the last event.
+    main is reaped, adopted orphans too, and run.end is the last event. `reaped` holds
+    the adopted zombies a cancel has reaped already: they get their proc.reap too.
     """
+    reaped = reaped if reaped is not None else []
     assert process.pid is not None
     pgid = process.pid  # the main called setsid(): its pid is the group's id
-    if not procgroup.wait_until_gone(pgid, grace, {pgid}):
-        procgroup.stop_group(pgid, 0.5, frozenset({pgid}))
+    if not procgroup.wait_until_gone(pgid, grace, {pgid}, reaped):
+        procgroup.stop_group(pgid, 0.5, frozenset({pgid}), reaped)
     process.join(5)
     exitcode = process.exitcode
     if exitcode is not None:
@@ -130,7 +133,8 @@ def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | N
         # run's record, which holds it, lives as long as the server: 2 fds per run leaked.
         process.close()
     me = os.getpid()
-    for pid, code in procgroup.reap_adopted(pgid, {pgid}):
+    reaped.extend(procgroup.reap_adopted(pgid, {pgid}))
+    for pid, code in list(reaped):
         relay.inject(run_id, "proc.reap", {"child": pid, "exitcode": code, "by": "server"},
                      pid=me, proc="procscope")
     relay.inject(run_id, "proc.reap", {"child": pgid, "exitcode": exitcode, "by": "server"},
@@ -223,7 +227,7 @@ class RunManager:
         assert run.pid is not None
         pgid = run.pid  # the main called setsid(): its pid is the group's id
         how = await asyncio.to_thread(procgroup.stop_group, pgid, self.stop_grace,
-                                      frozenset({pgid}))
+                                      frozenset({pgid}), run.reaped)
         log.info("run %s: %s (pgid %s): %s", run_id, reason, pgid, how)
         await run.finished.wait()
         return run
@@ -279,4 +283,4 @@ class RunManager:
         assert run.process is not None
         self.sampler.unwatch(run.id)
         await asyncio.to_thread(finish, self.relay, run.id, run.process, run.stop_reason,
-                                self.stop_grace)
+                                self.stop_grace, reaped=run.reaped)

@@ -315,46 +315,44 @@ SEND_TIMEOUT = 2
 
 def test_a_client_that_stops_reading_holds_no_one_back_and_is_dropped() -> None:
     srv = Server("--send-timeout", str(SEND_TIMEOUT))
+    sockets: list[socket.socket] = []
     try:
         with httpx.Client(base_url=srv.url, timeout=10) as c:
             run = start(c, "ticket_rush", {"n": 100, "time_scale": 0.01})
             path = f"/api/runs/{run['id']}/events"
             # A client of the live run that never reads: the others get run.end as usual.
-            idle = raw_get(srv.port, path, rcvbuf=4096)
+            sockets.append(raw_get(srv.port, path, rcvbuf=4096))
             t0 = time.monotonic()
             events = read_events(c, run["id"])
             assert events[-1]["kind"] == "run.end"
             assert time.monotonic() - t0 < 10
-            idle.close()
             size = len(c.get(path).content)
-            wait_for(lambda: status(c)["streams"] == 0)
-            base = status(c)
-            # Now one that asks for ~8 MB (pipelined replays) and reads none of it: more
-            # than the kernel buffers, so the server's sends to it block.
-            stalled = raw_get(srv.port, path, times=8 * 2**20 // size + 1, rcvbuf=4096)
-            wait_for(lambda: blocked(c))
+            # Now one that asks for ~8 MB (pipelined replays of the run) and reads none of
+            # it: more than the kernel buffers, so the server's sends to it block.
+            times = 8 * 2**20 // size + 1
+            stalled = raw_get(srv.port, path, times=times, rcvbuf=4096)
+            sockets.append(stalled)
             t_stall = time.monotonic()
             # Meanwhile the others are served at once.
             assert read_events(c, run["id"]) == events
             assert time.monotonic() - t_stall < 2
-            # And the stalled one is dropped, with all it held.
+            # The stalled one is dropped, with all it held, after the send timeout.
             wait_for(lambda: not server_holds(srv, stalled) and status(c)["streams"] == 0,
                      SEND_TIMEOUT + 5)
             assert time.monotonic() - t_stall < SEND_TIMEOUT + 5
-            after = status(c)
-            assert (after["tasks"], after["fds"]) == (base["tasks"], base["fds"])
-            stalled.close()
+            # Dropped, not served: what reached it is far from all it asked for.
+            stalled.settimeout(5)
+            received = 0
+            try:
+                while chunk := stalled.recv(1 << 20):
+                    received += len(chunk)
+            except ConnectionResetError:
+                pass
+            assert received < times * size / 2
     finally:
+        for sock in sockets:
+            sock.close()
         srv.stop()
-
-
-def blocked(c: httpx.Client) -> bool:
-    """A stream has stayed open over 0.3 s: its replay is stuck in a send."""
-    for _ in range(6):
-        if status(c)["streams"] != 1:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
