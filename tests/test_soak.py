@@ -21,7 +21,7 @@ from conftest import Server, read_events, read_until
 
 # One measured round per entry. No spawn round: every worker re-imports its lesson, and
 # a round took 15 s on 2 cores (spawn is covered by each lesson's own tests).
-ROUNDS = ("fork", "forkserver", "fork")
+ROUNDS = ("fork", "forkserver", "fork", "forkserver", "fork")
 # Defaults of each lesson, at time_scale 0.05; a few made lighter so a round stays short.
 LIGHTER: dict[str, dict[str, Any]] = {
     "ticket_rush": {"n": 30},
