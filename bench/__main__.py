@@ -94,9 +94,17 @@ def report(results: dict[str, Any]) -> str:
     if "browser" in results:
         br = results["browser"]
         lines.append("")
-        lines.append("## Browser (headless Chromium)")
-        for key, value in br.items():
-            lines.append(f"{key}: {value}")
+        lines.append(f"## Browser: headless Chromium, 1280x720, a {br['events']:,}-event run (ms)")
+        lines.append(f"{'':<36} {'p50':>6} {'p95':>6} {'max':>6}")
+        for key, label in (("live_draw_ms", "draw per frame, live"),
+                           ("zoomed_out_replay_draw_ms", "draw per frame, zoomed out, 4x"),
+                           ("raf_interval_ms", "frame interval (rAF), replaying")):
+            s = br[key]
+            mark = ""
+            if key != "raf_interval_ms":
+                mark = f"  target p95 <= 16: {_mark(s['p95'] <= TARGETS['frame_ms_p95'])}"
+            lines.append(f"{label:<36} {s['p50']:>6.1f} {s['p95']:>6.1f} "
+                         f"{s.get('max', s['p95']):>6.1f}{mark}")
     return "\n".join(lines)
 
 
