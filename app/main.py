@@ -104,7 +104,11 @@ def serve(settings: Settings, log_level: str) -> None:
     if token is None and not is_loopback(settings.host):
         token = secrets.token_urlsafe(32)  # 256 bits
         settings = Settings(**{**settings.__dict__, "token": token})
-    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    shown = settings.host
+    if shown in ("0.0.0.0", "::"):  # every interface: give a name students can open
+        shown = socket.gethostname()
+    if ":" in shown:
+        shown = f"[{shown}]"
     base = f"http://{shown}:{settings.port}/"
     if token:
         print(f"procscope: teacher (can start runs): {base}?token={token}", flush=True)

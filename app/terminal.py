@@ -11,6 +11,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 from typing import Any
 
 from pydantic import ValidationError
@@ -59,9 +60,14 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
     stop_reason: list[str] = []
 
     def interrupt(signum: int, frame: Any) -> None:
+        if stop_reason:
+            return
         stop_reason.append("cancelled")
         assert process.pid is not None
-        procgroup.signal_group(process.pid, signal.SIGTERM)
+        # The escalation waits (for setsid, for the grace period): not in a handler.
+        threading.Thread(target=procgroup.stop_group, args=(process.pid, 1.0,
+                                                            frozenset({process.pid})),
+                         daemon=True).start()
 
     previous = signal.signal(signal.SIGINT, interrupt)
     end: dict[str, Any] = {}

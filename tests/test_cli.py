@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -61,3 +62,17 @@ def test_run_failure_exits_non_zero() -> None:
     assert env_run.returncode == 1
     assert "status: failed" in env_run.stdout
     assert "ZeroDivisionError" in env_run.stderr
+
+
+def test_ctrl_c_cancels_the_run_and_leaves_nothing() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "app", "run", "join",
+                             "--set", "durations=[30,30]"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "开始工作" in line:  # a worker is running: now interrupt, as a user would
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert "status: cancelled" in out
