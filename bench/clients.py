@@ -53,7 +53,7 @@ async def sse_client(host: str, port: int, run_id: str, kind: bytes, probe: bool
                     stats.first = now / 1e9
                 stats.frames += n
                 stats.last = now / 1e9
-            tail = data[-len(marker):]
+            tail = data[-(len(marker) - 1):]  # a marker cut in two is counted once, next time
             if probe:
                 pending += chunk
                 frames = pending.split(b"\n\n")
