@@ -142,18 +142,21 @@ def run(quick: bool = False) -> dict[str, Any]:
     processes = 4
     results["raw_pipe_eps"] = raw_pipe(processes, per_process)
     with BenchServer() as server:
-        results["rss_idle_mb"] = server.rss() / 2**20
         for clients in ((1,) if quick else (1, 50, 200)):
             results[f"e2e_eps_{clients}"] = throughput(server, processes, per_process, clients)
-        if not quick:
-            # One 100,000-event run held in the hub (the runs above are held too).
-            run_id = _start(server, "flood", {"processes": 4, "events": 25_000})
-            _clients(server, run_id, "bench.tick", 1, probes=0)
-            results["rss_100k_mb"] = server.rss() / 2**20
         results["burst"] = latency_burst(server)
         for clients in ((1,) if quick else (1, 50, 200)):
             results[f"steady_{clients}"] = latency_steady(server, clients, 2 if quick else 5)
-        results["rss_end_mb"] = server.rss() / 2**20
+    # Memory on a fresh server: idle, then holding one 100,000-event run, then also
+    # streaming a 1,000 events/s run to 200 clients.
+    with BenchServer() as server:
+        results["rss_idle_mb"] = server.rss() / 2**20
+        events = 2_500 if quick else 25_000
+        run_id = _start(server, "flood", {"processes": 4, "events": events})
+        _clients(server, run_id, "bench.tick", 1, probes=0)
+        results["rss_100k_mb"] = server.rss() / 2**20
+        results["rss_100k_200_clients_mb"] = latency_steady(
+            server, 20 if quick else 200, 2 if quick else 5)["rss_mb"]
     return results
 
 
