@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-hz", type=float, default=100.0, metavar="HZ",
                         help="how often the kernel sampler reads /proc for live runs "
                         "(1-1000, default 100)")
+    parser.add_argument("--sample-budget", type=float, default=0.15, metavar="SHARE",
+                        help="share of one core the sampler may use (default 0.15); with "
+                        "many processes it then samples less often, and says so")
     parser.add_argument("--max-runs", type=int, default=8, metavar="N",
                         help="runs alive at once (default 8); past it, POST /api/runs is 429")
     parser.add_argument("--max-processes", type=int, default=2000, metavar="N",
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     serve(Settings(host=args.host, port=args.port,
                    token=args.token or os.environ.get("PROCSCOPE_TOKEN") or None,
                    run_timeout=args.run_timeout, max_events=args.max_events,
-                   sample_hz=args.sample_hz, max_runs=args.max_runs,
+                   sample_hz=args.sample_hz, sample_budget=args.sample_budget,
+                   max_runs=args.max_runs,
                    max_processes=args.max_processes, max_streams=args.max_streams,
                    send_timeout=args.send_timeout),
           log_level=args.log_level)

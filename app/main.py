@@ -40,6 +40,7 @@ class Settings:
     run_timeout: float = 300.0
     max_events: int = 1_000_000
     sample_hz: float = 100.0
+    sample_budget: float = 0.15
     max_runs: int = 8
     max_processes: int = 2000
     max_streams: int = 1000
@@ -63,7 +64,8 @@ def viewer_token_for(admin_token: str) -> str:
 def create_app(settings: Settings = Settings()) -> FastAPI:
     hub = Hub()
     runs = RunManager(hub, run_timeout=settings.run_timeout, max_events=settings.max_events,
-                      sample_hz=settings.sample_hz, max_runs=settings.max_runs,
+                      sample_hz=settings.sample_hz, sample_budget=settings.sample_budget,
+                      max_runs=settings.max_runs,
                       max_processes=settings.max_processes)
 
     @asynccontextmanager
@@ -95,6 +97,8 @@ def create_app(settings: Settings = Settings()) -> FastAPI:
 def serve(settings: Settings, log_level: str) -> None:
     import uvicorn
 
+    if not 0 < settings.sample_budget <= 1:
+        raise SystemExit("procscope: --sample-budget must be in (0, 1]")
     if not 1 <= settings.sample_hz <= 1000:
         raise SystemExit("procscope: --sample-hz must be between 1 and 1000")
     if not settings.send_timeout > 0:

@@ -45,6 +45,11 @@ def read_stat(path: str) -> ProcStat | None:
         return None
     finally:
         os.close(fd)
+    return parse_stat(raw)
+
+
+def parse_stat(raw: bytes) -> ProcStat | None:
+    """The fields procscope uses, from the text of a stat file."""
     # comm (field 2) may hold spaces and parentheses: it ends at the last ')'.
     close = raw.rfind(b")")
     if close < 0:

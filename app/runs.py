@@ -20,6 +20,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import resource
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -161,7 +162,8 @@ class RunManager:
 
     def __init__(self, hub: Hub, *, run_timeout: float = 300.0, stop_grace: float = 1.0,
                  max_events: int = 1_000_000, sample_hz: float = 100.0,
-                 max_runs: int = 8, max_processes: int = 2000) -> None:
+                 max_runs: int = 8, max_processes: int = 2000,
+                 sample_budget: float = 0.15) -> None:
         self.hub = hub
         self.run_timeout = run_timeout
         self.stop_grace = stop_grace
@@ -172,11 +174,16 @@ class RunManager:
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
-        self.sampler = Sampler(self.relay, sample_hz)
+        self.sampler = Sampler(self.relay, sample_hz, sample_budget)
         self.relay.on_proc_start = self.sampler.add_pid
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # The sampler keeps a stat file open per process and thread of live runs, and each
+        # viewer holds a socket: 1024, a common soft limit, is not enough for a class.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         procgroup.become_subreaper()
         self.relay.start()
         self.sampler.start()

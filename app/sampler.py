@@ -42,6 +42,31 @@ class _Watched:
     helpers: set[int] = field(default_factory=set)
     last: dict[tuple[int, int], tuple[str, int, int, float]] = field(default_factory=dict)
     run_ns: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    fds: dict[tuple[int, int], int] = field(default_factory=dict)  # open stat files
+
+    def stat(self, key: tuple[int, int]) -> procgroup.ProcStat | None:
+        """The stat of (pid, tid), re-read through a file kept open: pread costs half of
+        open+read+close, and an fd stays bound to its process (a reused pid is not it).
+        """
+        fd = self.fds.get(key)
+        try:
+            if fd is None:
+                pid, tid = key
+                path = f"/proc/{pid}/stat" if pid == tid else f"/proc/{pid}/task/{tid}/stat"
+                fd = self.fds[key] = os.open(path, os.O_RDONLY)
+            return procgroup.parse_stat(os.pread(fd, 1024, 0))
+        except OSError:  # gone (ESRCH once reaped), or out of fds
+            self.forget(key)
+            return None
+
+    def forget(self, key: tuple[int, int]) -> None:
+        fd = self.fds.pop(key, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for key in list(self.fds):
+            self.forget(key)
     cpu_time: dict[int, float] = field(default_factory=dict)
     next_discovery: float = 0.0
 
@@ -49,11 +74,20 @@ class _Watched:
 class Sampler:
     """One thread sampling /proc for every live run; see the module docstring."""
 
-    def __init__(self, relay: Relay, hz: float = 100.0) -> None:
+    def __init__(self, relay: Relay, hz: float = 100.0, budget: float = 0.15) -> None:
         if not 1 <= hz <= 1000:
             raise ValueError(f"sample rate must be 1..1000 Hz, got {hz}")
+        if not 0 < budget <= 1:
+            raise ValueError(f"sampler budget must be in (0, 1] of a core, got {budget}")
         self.relay = relay
         self.period = 1.0 / hz
+        # A pass costs ~11 µs per process (reading /proc is a syscall that builds text):
+        # with hundreds of processes, 100 Hz would take a core away from the lesson it
+        # observes. Past `budget` (a share of one core) the sampler slows down, and says
+        # so with a sampler.rate event: coarser, but the lesson keeps its cores.
+        self.budget = budget
+        self.hz = hz  # the rate achieved lately, as last reported
+        self._cost = 0.0  # CPU seconds per pass, smoothed
         self._lock = threading.Lock()
         self._runs: dict[str, _Watched] = {}
         self._stop = threading.Event()
@@ -87,21 +121,39 @@ class Sampler:
     def unwatch(self, run_id: str) -> None:
         """Stop sampling a run; once this returns, nothing more is injected for it."""
         with self._lock:
-            self._runs.pop(run_id, None)
+            watched = self._runs.pop(run_id, None)
+            if watched is not None:
+                watched.close()
 
     def _loop(self) -> None:
         next_tick = time.monotonic()
         while not self._stop.is_set():
+            cpu = time.thread_time()
             with self._lock:
                 for watched in self._runs.values():
                     self._sample(watched)
+                self._cost = 0.8 * self._cost + 0.2 * (time.thread_time() - cpu)
+                period = max(self.period, self._cost / self.budget)
+                self._report_rate(1.0 / period)
             self.samples += 1
-            next_tick += self.period
+            next_tick += period
             delay = next_tick - time.monotonic()
             if delay < 0:  # fell behind (a busy machine): skip, don't burst
                 next_tick = time.monotonic()
                 delay = 0
             self._stop.wait(delay)
+
+    def _report_rate(self, hz: float) -> None:
+        """Tell every watched run when the sampling rate moves by a quarter or more."""
+        if abs(hz - self.hz) < 0.25 * self.hz:
+            return
+        self.hz = hz
+        t = time.monotonic_ns()
+        for w in self._runs.values():
+            self.relay.inject_many(w.run_id, [{
+                "kind": "sampler.rate", "t": t, "pid": None, "ppid": None, "cpu": None,
+                "proc": None, "data": {"hz": round(hz, 1), "resolution_ms": round(1e3 / hz, 1),
+                                       "budget": self.budget}}])
 
     def _sample(self, w: _Watched) -> None:
         now = time.monotonic()
@@ -115,9 +167,11 @@ class Sampler:
                         self._announce_helper(w, p.pid, events, t)
             w.next_discovery = now + DISCOVER_EVERY
         for pid in list(w.pids):
-            stat = procgroup.read_stat(f"/proc/{pid}/stat")
+            stat = w.stat((pid, pid))
             if stat is None:
                 w.pids.discard(pid)
+                for key in [k for k in w.fds if k[0] == pid]:
+                    w.forget(key)
                 if pid in w.helpers:
                     events.append({"kind": "proc.exit", "t": t, "pid": pid, "ppid": None,
                                    "cpu": None, "proc": None,
@@ -125,7 +179,7 @@ class Sampler:
                 continue
             threads = [stat]
             if stat.num_threads > 1:
-                threads = self._threads(pid) or [stat]
+                threads = self._threads(w, pid) or [stat]
             for th in threads:
                 key = (pid, th.pid)
                 if th.state == "R":
@@ -198,14 +252,16 @@ class Sampler:
                                         "source": "kernel"}})
                 return
 
-    def _threads(self, pid: int) -> list[procgroup.ProcStat]:
+    def _threads(self, w: _Watched, pid: int) -> list[procgroup.ProcStat]:
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
+            tids = {int(tid) for tid in os.listdir(f"/proc/{pid}/task")}
         except OSError:
             return []
+        for key in [k for k in w.fds if k[0] == pid and k[1] != pid and k[1] not in tids]:
+            w.forget(key)  # a thread that has ended
         found = []
-        for tid in tids:
-            stat = procgroup.read_stat(f"/proc/{pid}/task/{tid}/stat")
+        for tid in sorted(tids):
+            stat = w.stat((pid, tid))
             if stat is not None:
                 found.append(stat)
         return found

@@ -84,11 +84,13 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"{row['start_method']:<12} {row['processes']:>4} {row['plain_s']:>8.2f} "
                      f"{row['procscope_s']:>10.2f} {row['procscope_s'] / row['plain_s']:>6.2f}")
     lines.append("")
-    lines.append("## Kernel sampler cost (100 live processes)")
-    lines.append(f"{'rate Hz':>8} {'achieved':>9} {'CPU s/s':>8} {'µs/pass':>8}")
+    lines.append("## Kernel sampler cost (budget 1.00 = unbounded)")
+    lines.append(f"{'processes':>9} {'rate Hz':>8} {'budget':>7} {'achieved':>9} {'CPU s/s':>8} "
+                 f"{'µs/pass':>8} {'resolution ms':>14}")
     for row in results["sampler"]:
-        lines.append(f"{row['hz']:>8.0f} {row['achieved_hz']:>9.1f} {row['cpu_per_s']:>8.3f} "
-                     f"{row['us_per_pass']:>8.0f}")
+        lines.append(f"{row['processes']:>9.0f} {row['hz']:>8.0f} {row['budget']:>7.2f} "
+                     f"{row['achieved_hz']:>9.1f} {row['cpu_per_s']:>8.3f} "
+                     f"{row['us_per_pass']:>8.0f} {1e3 / row['achieved_hz']:>14.1f}")
     if "browser" in results:
         br = results["browser"]
         lines.append("")
