@@ -182,8 +182,12 @@ class RunManager:
         # The sampler keeps a stat file open per process and thread of live runs, and each
         # viewer holds a socket: 1024, a common soft limit, is not enough for a class.
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        want = 65536 if hard == resource.RLIM_INFINITY else hard
+        if soft != resource.RLIM_INFINITY and soft < want:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            except (ValueError, OSError):
+                log.warning("could not raise the open-files limit from %s", soft)
         procgroup.become_subreaper()
         self.relay.start()
         self.sampler.start()
