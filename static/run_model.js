@@ -329,7 +329,10 @@ export class RunModel {
     const prev = lane.state;
     lane.state = { t: e.t, state, core, e };
     if (state === "Z" && lane.zombieSince === null) lane.zombieSince = e.t;
-    const running = state === "R";
+    // R is the kernel's "runnable"; the sampler adds how much of it the process really
+    // spent on a core (oncpu, 0-1, from schedstat). A process queued for a busy core is
+    // not drawn on it.
+    const running = state === "R" && (data.oncpu ?? 1) >= 0.5;
     if (lane.open.cpu && (!running || lane.open.cpu.core !== core)) {
       lane.open.cpu.t1 = e.t;
       lane.open.cpu = null;
