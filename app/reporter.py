@@ -40,6 +40,7 @@ from typing import Any
 PIPE_BUF = 4096
 HEADER = struct.Struct("!i")  # the same framing as multiprocessing.connection
 STAMP = struct.Struct("!q")  # then the event's time.monotonic_ns(), then its JSON
+FRAME = struct.Struct("!iq")  # the two together
 _to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
 CONFIG_KEY = "procscope_channel"
 
@@ -141,21 +142,35 @@ def emit(kind: str, **data: Any) -> None:
     t_ns = time.monotonic_ns()
     # The hot path of every lesson: the JSON is put together from pieces cached per
     # process (~3 µs less than encoding a dict), in the same shape encode_frame makes.
+    # The pid is cached too (reset after any fork); the ppid is not: an orphan's changes.
     name = multiprocessing.current_process().name
     if name != _proc[0]:
         _proc[:] = [name, _to_json(name)]
-    thread = threading.current_thread()
     extra = ""
-    if thread is not threading.main_thread():
-        extra = ',"tid":%d,"thread":%s' % (threading.get_native_id(), _to_json(thread.name))
-    cpu = current_cpu()
+    if threading.get_ident() != _main_ident:
+        extra = ',"tid":%d,"thread":%s' % (threading.get_native_id(),
+                                           _to_json(threading.current_thread().name))
+    cpu = _sched_getcpu() if _sched_getcpu is not None else -1
     body = ('{"kind":%s,"pid":%d,"ppid":%d,"cpu":%s,"proc":%s%s,"data":%s}' % (
-        _kind_json(kind), os.getpid(), os.getppid(), "null" if cpu is None else cpu,
-        _proc[1], extra, _to_json(data))).encode("utf-8", "replace")
-    if len(body) + HEADER.size + STAMP.size > PIPE_BUF:
+        _kind_json(kind), _pid, os.getppid(), "null" if cpu < 0 else cpu,
+        _proc[1], extra, "{}" if not data else _to_json(data))).encode("utf-8", "replace")
+    if len(body) + FRAME.size > PIPE_BUF:
         channel.write(encode_frame(t_ns, json.loads(body)))  # truncates and marks
         return
-    channel.write(HEADER.pack(len(body) + STAMP.size) + STAMP.pack(t_ns) + body)
+    channel.write(FRAME.pack(len(body) + STAMP.size, t_ns) + body)
+
+
+_pid = os.getpid()
+_main_ident = threading.main_thread().ident
+
+
+def _after_fork_in_child() -> None:
+    global _pid, _main_ident
+    _pid = os.getpid()
+    _main_ident = threading.main_thread().ident
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _proc: list[str] = ["", ""]  # this process's name, and as JSON

@@ -120,6 +120,19 @@ def server() -> Iterator[Server]:
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def selftest_server() -> Iterator[Server]:
+    """A server whose catalogue also has `fails` (a lesson that raises) and `flood` (a
+    load generator): PROCSCOPE_SELFTEST=1 in its environment."""
+    os.environ["PROCSCOPE_SELFTEST"] = "1"
+    try:
+        srv = Server()
+    finally:
+        del os.environ["PROCSCOPE_SELFTEST"]
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as c:
@@ -233,6 +246,17 @@ class RunOutcome:
 
     def kinds(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["kind"] == kind]
+
+    def peak(self, start: str, end: str) -> int:
+        """The most spans open at once, from their start / end events (e.g. task.start)."""
+        open_now = top = 0
+        for e in sorted(self.events, key=lambda e: e["t"]):
+            if e["kind"] == start:
+                open_now += 1
+                top = max(top, open_now)
+            elif e["kind"] == end:
+                open_now -= 1
+        return top
 
     def prints(self) -> list[str]:
         return [e["data"]["text"] for e in self.kinds("print")]

@@ -10,18 +10,6 @@ import pytest
 START_METHODS = ["fork", "spawn"]
 
 
-def open_tasks_peak(events: list[dict[str, Any]]) -> int:
-    """The most tasks running at once, from the task.start / task.end events."""
-    open_now = peak = 0
-    for e in sorted(events, key=lambda e: e["t"]):
-        if e["kind"] == "task.start":
-            open_now += 1
-            peak = max(peak, open_now)
-        elif e["kind"] == "task.end":
-            open_now -= 1
-    return peak
-
-
 def pool_pids(out: Any) -> set[int]:
     """The pool's worker processes (ForkPoolWorker-1:3, SpawnPoolWorker-1:1, ...)."""
     return {e["pid"] for e in out.kinds("proc.start") if "PoolWorker" in e["proc"]}
@@ -41,7 +29,7 @@ def test_apply_is_serial(run_experiment: Any, start_method: str) -> None:
     tasks = [(e["kind"], e["data"]["task"]) for e in out.events
              if e["kind"] in ("task.start", "task.end")]
     assert tasks == [(kind, i) for i in range(4) for kind in ("task.start", "task.end")]
-    assert open_tasks_peak(out.events) == 1
+    assert out.peak("task.start", "task.end") == 1
     # Only the pool's processes run tasks, never the main.
     assert set(result["worker_pids"]) <= pool_pids(out)
     assert out.run["pid"] not in result["worker_pids"]
@@ -57,7 +45,7 @@ def test_apply_async_runs_processes_at_a_time_on_reused_pids(run_experiment: Any
     assert result["results"] == ["ok"] * 8
     assert result["elapsed"] < 0.6 * result["serial_estimate"]
     assert 2 <= result["max_concurrent"] <= 4
-    assert 2 <= open_tasks_peak(out.events) <= 4
+    assert 2 <= out.peak("task.start", "task.end") <= 4
     if start_method == "fork":  # the pool's workers all exist before the first task
         assert result["max_concurrent"] == 4
     # 8 tasks, at most 4 pids: the pool's processes are reused.

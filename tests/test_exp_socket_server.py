@@ -12,18 +12,6 @@ import pytest
 PARAMS = dict(clients=6, pool_size=4, messages=3, think_time=1.5, time_scale=0.2)
 
 
-def handlers_peak(events: list[dict[str, Any]]) -> int:
-    """The most handlers open at once, from the handler.start / handler.end events."""
-    open_now = peak = 0
-    for e in sorted(events, key=lambda e: e["t"]):
-        if e["kind"] == "handler.start":
-            open_now += 1
-            peak = max(peak, open_now)
-        elif e["kind"] == "handler.end":
-            open_now -= 1
-    return peak
-
-
 def first_reply_waits(events: list[dict[str, Any]]) -> dict[str, float]:
     """Per client: seconds from sending its first line to getting the echo (events' t)."""
     sent = {e["proc"]: e["t"] for e in events
@@ -53,7 +41,7 @@ def test_pool_serves_pool_size_at_a_time(run_experiment: Any, start_method: str)
     result = out.result
     # Never more than 4 handlers at once, and only the pool's (at most 4) pids handle.
     assert 2 <= result["max_concurrent_handlers"] <= 4
-    assert 2 <= handlers_peak(out.events) <= 4
+    assert 2 <= out.peak("handler.start", "handler.end") <= 4
     assert len(result["handler_pids"]) <= 4
     assert {e["pid"] for e in out.kinds("handler.start")} == set(result["handler_pids"])
     assert all("PoolWorker" in e["proc"] for e in out.kinds("handler.start"))
@@ -80,7 +68,7 @@ def test_process_per_connection_serves_everyone_at_once(run_experiment: Any,
                      if e["data"]["role"] == "handler"}
     assert handler_procs == {f"handler-{i}" for i in range(1, 7)}
     assert result["max_concurrent_handlers"] > 4  # more than a pool of 4 would allow
-    assert handlers_peak(out.events) > 4
+    assert out.peak("handler.start", "handler.end") > 4
     if start_method == "fork":
         assert result["max_concurrent_handlers"] == 6
         assert max(first_reply_waits(out.events).values()) < 0.3

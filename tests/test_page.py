@@ -8,7 +8,6 @@ the lesson without words).
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import time
@@ -314,18 +313,6 @@ def test_keyboard_reaches_every_control(tab: Tab, ticket_run: dict[str, Any]) ->
 
 
 # ---- failures and scale (a server with the self-test lessons) -------------------------
-
-
-@pytest.fixture(scope="module")
-def selftest_server() -> Iterator[Server]:
-    # PROCSCOPE_SELFTEST adds `fails` (a lesson that raises) and `flood` (a load generator).
-    os.environ["PROCSCOPE_SELFTEST"] = "1"
-    try:
-        srv = Server()
-    finally:
-        del os.environ["PROCSCOPE_SELFTEST"]
-    yield srv
-    srv.stop()
 
 
 def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,

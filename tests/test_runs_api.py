@@ -7,22 +7,8 @@ import time
 import httpx
 import psutil
 
-import pytest
 
 from conftest import Frame, Server, iter_sse, read_events
-
-
-@pytest.fixture(scope="module")
-def failing_server():
-    # PROCSCOPE_SELFTEST adds the `fails` experiment: a lesson whose main raises.
-    import os
-    os.environ["PROCSCOPE_SELFTEST"] = "1"
-    try:
-        srv = Server()
-    finally:
-        del os.environ["PROCSCOPE_SELFTEST"]
-    yield srv
-    srv.stop()
 
 
 def test_experiments_are_listed_with_bounded_params(client: httpx.Client) -> None:
@@ -153,8 +139,8 @@ def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "start_method"
 
 
-def test_failing_experiment_is_failed_with_traceback(failing_server) -> None:
-    with httpx.Client(base_url=failing_server.url, timeout=30) as c:
+def test_failing_experiment_is_failed_with_traceback(selftest_server: Server) -> None:
+    with httpx.Client(base_url=selftest_server.url, timeout=30) as c:
         run = c.post("/api/runs", json={"experiment": "fails", "params": {}}).json()
         events = read_events(c, run["id"])
         final = c.get(f"/api/runs/{run['id']}").json()
