@@ -15,7 +15,6 @@ import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sse_starlette import EventSourceResponse
 
 from app import catalog, stream
 from app.hub import RunLog
@@ -155,16 +154,16 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
 
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
             responses=_answers(404, 503),
-            response_class=EventSourceResponse)
+            response_class=stream.EventStream)
 def run_events(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> EventSourceResponse:
+) -> stream.EventStream:
     log = _log(request, run_id)
     streams = _streams(request)
     stopping = anyio.Event()
-    return EventSourceResponse(stream.sse(log, _cursor(after, last_event_id), streams, stopping),
+    return stream.EventStream(stream.sse(log, _cursor(after, last_event_id), streams, stopping),
                                ping=PING_SECONDS, sep="\n",
                                send_timeout=request.app.state.send_timeout,
                                shutdown_event=stopping, shutdown_grace_period=1.0,

@@ -10,17 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
 import anyio
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
 from app.hub import RunLog
+
+log = logging.getLogger("procscope.stream")
 
 FLUSH_INTERVAL = 0.02  # seconds between two sends to one client, at most 50 sends/s
 RETRY_MS = 2000
 
 Reader = Callable[[RunLog, int], tuple[bytes, int]]
+
+
+class EventStream(EventSourceResponse):
+    """sse-starlette's response, with a client that stopped reading dropped quietly.
+
+    Past send_timeout, sse-starlette raises SendTimeoutError out of the response, and
+    uvicorn would log it as an application error with a traceback, once per stalled
+    laptop in a class: one line at INFO says it better.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("dropped a client that stopped reading: %s", scope.get("client"))
 
 
 class Streams:
