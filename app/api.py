@@ -178,6 +178,7 @@ def run_events_ndjson(
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
 ) -> StreamingResponse:
     log = _log(request, run_id)
-    return StreamingResponse(stream.ndjson(log, _cursor(after, None), _streams(request)),
+    return StreamingResponse(stream.ndjson(log, _cursor(after, None), _streams(request),
+                                           request.app.state.stopping),
                              media_type="application/x-ndjson",
                              headers={"Cache-Control": "no-store"})

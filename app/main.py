@@ -6,6 +6,7 @@ uvicorn re-raises SIGTERM after its graceful shutdown, so atexit never runs (DES
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -16,7 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings = Settings()) -> FastAPI:
     app.state.hub = hub
     app.state.runs = runs
     app.state.streams = Streams(settings.max_streams)
+    app.state.stopping = asyncio.Event()  # set by serve()'s server when a stop is asked for
     app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -94,9 +98,26 @@ def create_app(settings: Settings = Settings()) -> FastAPI:
     return app
 
 
-def serve(settings: Settings, log_level: str) -> None:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app's streams the moment a stop is asked for.
 
+    uvicorn waits for open connections before the lifespan's shutdown: an NDJSON stream
+    that is only told then has already been cut. (SSE streams learn it from sse-starlette.)
+    """
+
+    def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
+        super().__init__(config)
+        self.stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        try:
+            asyncio.get_running_loop().call_soon_threadsafe(self.stopping.set)
+        except RuntimeError:  # no loop running yet (or any more): nothing to tell
+            pass
+
+
+def serve(settings: Settings, log_level: str) -> None:
     if not 0 < settings.sample_budget <= 1:
         raise SystemExit("procscope: --sample-budget must be in (0, 1]")
     if not 1 <= settings.sample_hz <= 1000:
@@ -121,7 +142,8 @@ def serve(settings: Settings, log_level: str) -> None:
     else:
         print(f"procscope: open {base}", flush=True)
     # With a token in force the access log is off: it would print ?token= query strings.
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=log_level, access_log=token is None,
                             timeout_graceful_shutdown=3)
     sock = config.bind_socket()
@@ -133,7 +155,7 @@ def serve(settings: Settings, log_level: str) -> None:
     # (zero window) that long; accepted sockets inherit it from the listening one.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
                     int(settings.send_timeout * 1000))
-    server = uvicorn.Server(config)
+    server = _Server(config, app.state.stopping)
     server.run(sockets=[sock])
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE

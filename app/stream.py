@@ -55,13 +55,14 @@ class Streams:
         return self.live >= self.cap
 
 
-async def _watch_shutdown(log: RunLog, stopping: anyio.Event) -> None:
+async def _watch_shutdown(log: RunLog, stopping: anyio.Event | asyncio.Event) -> None:
     await stopping.wait()
     log.poke()
 
 
 async def _follow(log: RunLog, after: int, read: Reader, streams: Streams,
-                  stopping: anyio.Event | None = None) -> AsyncIterator[bytes]:
+                  stopping: anyio.Event | asyncio.Event | None = None
+                  ) -> AsyncIterator[bytes]:
     cursor = max(0, min(after, len(log)))
     last_send = 0.0
     streams.live += 1
@@ -99,12 +100,18 @@ async def sse(log: RunLog, after: int, streams: Streams,
     async for chunk in _follow(log, after, RunLog.read_sse, streams, stopping):
         yield chunk
     if stopping.is_set() and not log.ended:
-        data = json.dumps({"kind": "server.stopping", "data": {
-            "detail": "the server is stopping; its runs are being cancelled"}})
-        yield f"event: server.stopping\ndata: {data}\n\n".encode()
+        yield f"event: server.stopping\ndata: {_stopping_json()}\n\n".encode()
 
 
-async def ndjson(log: RunLog, after: int, streams: Streams) -> AsyncIterator[bytes]:
-    """The same events as JSON lines, until run.end."""
-    async for chunk in _follow(log, after, RunLog.read_ndjson, streams):
+def _stopping_json() -> str:
+    return json.dumps({"kind": "server.stopping", "data": {
+        "detail": "the server is stopping; its runs are being cancelled"}})
+
+
+async def ndjson(log: RunLog, after: int, streams: Streams,
+                 stopping: asyncio.Event) -> AsyncIterator[bytes]:
+    """The same events as JSON lines, until run.end (or a `server.stopping` line)."""
+    async for chunk in _follow(log, after, RunLog.read_ndjson, streams, stopping):
         yield chunk
+    if stopping.is_set() and not log.ended:
+        yield _stopping_json().encode() + b"\n"

@@ -8,6 +8,7 @@ Real servers, real processes; every wait is on an event of the run's stream, or 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -164,7 +165,10 @@ def test_sigterm_with_runs_and_a_client_stops_within_5_s() -> None:
             pool = start(c, *SCENARIOS["pool_apply"][:2])
             read_until(c, pool["id"], SCENARIOS["pool_apply"][2]())
             rush = start(c, *SCENARIOS["ticket_rush"][:2])
-            with c.stream("GET", f"/api/runs/{rush['id']}/events") as response:
+            with c.stream("GET", f"/api/runs/{pool['id']}/events.ndjson") as as_lines, \
+                    c.stream("GET", f"/api/runs/{rush['id']}/events") as response:
+                lines = as_lines.iter_lines()
+                assert json.loads(next(lines))["kind"] == "run.start"
                 frames = iter_sse(response)
                 ready = SCENARIOS["ticket_rush"][2]()
                 for frame in frames:
@@ -174,12 +178,15 @@ def test_sigterm_with_runs_and_a_client_stops_within_5_s() -> None:
                 t0 = time.monotonic()
                 srv.proc.send_signal(signal.SIGTERM)
                 rest = [frame for frame in frames if isinstance(frame, Frame)]
+                rest_lines = [json.loads(line) for line in lines]
             srv.proc.wait(max(0.1, t0 + 5 - time.monotonic()))
             took = time.monotonic() - t0
         assert took < 5
         assert rest and rest[-1].event == "server.stopping"
         assert rest[-1].id is None  # not an event of the run: a reconnect resumes before it
         assert "stopping" in rest[-1].json["data"]["detail"]
+        # NDJSON readers are told too (regression: their stream was cut mid-air).
+        assert rest_lines and rest_lines[-1]["kind"] == "server.stopping"
         assert_nothing_of_the_run_left(pool["pid"], pids)
         assert_nothing_of_the_run_left(rush["pid"], pids)
     finally:
