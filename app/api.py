@@ -88,13 +88,13 @@ async def server_status(request: Request) -> dict[str, Any]:
 
 
 @router.get("/experiments", summary="The catalogue of lessons")
-def list_experiments() -> list[dict[str, Any]]:
+async def list_experiments() -> list[dict[str, Any]]:
     return [catalog.describe(spec) for spec in catalog.SPECS.values()]
 
 
 @router.get("/experiments/{experiment_id}", summary="One lesson, with its explanation",
             responses=_answers(404))
-def get_experiment(experiment_id: str) -> dict[str, Any]:
+async def get_experiment(experiment_id: str) -> dict[str, Any]:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
         raise HTTPException(404, f"no experiment {experiment_id!r}; valid: "
@@ -104,8 +104,11 @@ def get_experiment(experiment_id: str) -> dict[str, Any]:
 
 @router.post("/runs", status_code=201, summary="Start a run of one experiment",
              responses=_answers(413, 415, 429))
-def create_run(request: Request, response: Response,
+async def create_run(request: Request, response: Response,
                body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
+    # On the event loop's thread, on purpose (an async endpoint, not FastAPI's thread
+    # pool): PR_SET_PDEATHSIG fires when the *thread* that started the run's main exits,
+    # and the pool's threads exit after 10 s idle; the loop's lives as long as the server.
     try:
         run = _manager(request).create(body.experiment, body.params.model_dump())
     except CapReached as e:
@@ -115,14 +118,14 @@ def create_run(request: Request, response: Response,
 
 
 @router.get("/runs", summary="All runs, newest first")
-def list_runs(request: Request) -> list[dict[str, Any]]:
+async def list_runs(request: Request) -> list[dict[str, Any]]:
     runs = list(_manager(request).runs.values())
     return [run.to_json() for run in reversed(runs)]
 
 
 @router.get("/runs/{run_id}", summary="One run: status, result, error",
             responses=_answers(404))
-def get_run(request: Request, run_id: str) -> dict[str, Any]:
+async def get_run(request: Request, run_id: str) -> dict[str, Any]:
     run = _run_or_404(request, run_id)
     data: dict[str, Any] = run.to_json()
     return data
@@ -155,7 +158,7 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
             responses=_answers(404, 503),
             response_class=stream.EventStream)
-def run_events(
+async def run_events(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -173,7 +176,7 @@ def run_events(
 @router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
             responses=_answers(404, 503),
             response_class=StreamingResponse)
-def run_events_ndjson(
+async def run_events_ndjson(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
 ) -> StreamingResponse:

@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -94,6 +95,10 @@ class Run:
 def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
            max_events: int) -> BaseProcess:
     """Start a run's main process with its event pipe followed by the relay."""
+    if threading.current_thread() is not threading.main_thread():
+        # PR_SET_PDEATHSIG fires when the *thread* that started the child exits: from a
+        # thread-pool thread, a run would die with it (a bug we had; see the API's POST).
+        raise RuntimeError("runs are started from the main thread only")
     read_fd, channel = Channel.open()
     t0 = time.monotonic_ns()
     # t0 in both clocks, so that a client on this machine (CLOCK_MONOTONIC is system-wide)
@@ -105,8 +110,6 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
     process = SPAWN.Process(target=runner.run_main, name="main",
                             args=(experiment, params, channel, os.getpid()))
     try:
-        # Called from one long-lived thread on purpose: PR_SET_PDEATHSIG fires when the
-        # *thread* that forked the child exits.
         process.start()
     finally:
         os.close(channel.fd)  # the run's processes now hold the only write ends

@@ -365,10 +365,11 @@ def test_a_client_that_stops_reading_holds_no_one_back_and_is_dropped() -> None:
     assert "Traceback" not in output and "SendTimeoutError" not in output
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 10,
+             describe: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
+        assert time.monotonic() < deadline, f"timed out waiting {describe()}"
         time.sleep(0.02)
 
 
@@ -401,7 +402,7 @@ def test_500_stream_connects_and_disconnects_leave_nothing_behind() -> None:
                 return (now["streams"] == 0 and now["tasks"] <= base["tasks"]
                         and now["fds"] <= base["fds"] and now["threads"] <= base["threads"] + 1)
 
-            wait_for(settled, 15)
+            wait_for(settled, 15, lambda: f"{pick(base)} -> {pick(status(c))}")
             after = status(c)
             print(f"\n500 stream cycles: before {pick(base)}, after {pick(after)}")
             assert c.delete(f"/api/runs/{run['id']}").json()["status"] == "cancelled"

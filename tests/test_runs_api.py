@@ -152,3 +152,30 @@ def test_failing_experiment_is_failed_with_traceback(selftest_server: Server) ->
                                           "params": {"durations": [0.1]}}).json()
         read_events(c, again["id"])
         assert c.get(f"/api/runs/{again['id']}").json()["status"] == "succeeded"
+
+
+def test_a_run_outlives_the_thread_that_served_its_post(client: httpx.Client) -> None:
+    """Regression: PR_SET_PDEATHSIG fires when the *thread* that started the run's main
+    exits. POST /api/runs ran in anyio's worker threads, which exit after 10 s idle: a
+    later burst of requests pruned that thread, and the run's main killed its group."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def burst() -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: client.get("/api/runs").status_code, range(16)))
+
+    run = client.post("/api/runs", json={"experiment": "join",
+                                         "params": {"durations": [30]}}).json()
+    burst()
+    # anyio prunes a worker thread that has been idle for 10 s when the next call comes:
+    # the wait is for that timeout, not for an event of the run.
+    time.sleep(10.5)
+    burst()
+    with client.stream("GET", run["links"]["events"]) as response:
+        for frame in iter_sse(response):
+            if isinstance(frame, Frame) and frame.event == "print" \
+                    and frame.json["data"]["text"] == "alex开始工作":
+                break
+    time.sleep(0.5)  # a dying group would have run.end by now
+    assert client.get(f"/api/runs/{run['id']}").json()["status"] == "running"
+    assert client.delete(f"/api/runs/{run['id']}").json()["status"] == "cancelled"
