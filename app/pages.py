@@ -32,13 +32,13 @@ def _page(chosen: str, run: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, experiment: str | None = None) -> HTMLResponse:
+async def index(request: Request, experiment: str | None = None) -> HTMLResponse:
     chosen = experiment if experiment in catalog.SPECS else next(iter(catalog.SPECS))
     return templates.TemplateResponse(request, "index.html", _page(chosen, None))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str) -> HTMLResponse:
+async def run_page(request: Request, run_id: str) -> HTMLResponse:
     run = request.app.state.runs.runs.get(run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
@@ -47,7 +47,7 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
 
 
 @router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)
-def params_form(request: Request, experiment_id: str) -> HTMLResponse:
+async def params_form(request: Request, experiment_id: str) -> HTMLResponse:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
         raise HTTPException(404, f"no experiment {experiment_id!r}")
@@ -56,6 +56,6 @@ def params_form(request: Request, experiment_id: str) -> HTMLResponse:
 
 
 @router.get("/partials/runs", response_class=HTMLResponse)
-def runs_list(request: Request) -> HTMLResponse:
+async def runs_list(request: Request) -> HTMLResponse:
     runs = [run.to_json() for run in reversed(list(request.app.state.runs.runs.values()))]
     return templates.TemplateResponse(request, "partials/runs.html", {"runs": runs[:30]})

@@ -16,6 +16,7 @@ event is in the log (DESIGN.md, decisions 3 and 10).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -26,7 +27,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing.process import BaseProcess
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from app import procgroup, runner
 from app.hub import Hub
@@ -156,6 +159,10 @@ def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | N
     return status
 
 
+STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
+T = TypeVar("T")
+
+
 class CapReached(Exception):
     """A global cap stops a new run; the message says which and how to get past it."""
 
@@ -179,6 +186,10 @@ class RunManager:
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
         self.sampler = Sampler(self.relay, sample_hz, sample_budget)
         self.relay.on_proc_start = self.sampler.add_pid
+        # Stopping and finishing runs wait (for a grace period, for /proc to empty): they
+        # get threads of their own, all started up front, so that the server's thread
+        # count is the same before and after any number of runs.
+        self._stoppers = ThreadPoolExecutor(STOP_THREADS, thread_name_prefix="procscope-stop")
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -192,6 +203,10 @@ class RunManager:
             except (ValueError, OSError):
                 log.warning("could not raise the open-files limit from %s", soft)
         procgroup.become_subreaper()
+        ready = threading.Barrier(STOP_THREADS + 1)
+        for _ in range(STOP_THREADS):
+            self._stoppers.submit(ready.wait)
+        ready.wait()
         self.relay.start()
         self.sampler.start()
 
@@ -202,6 +217,7 @@ class RunManager:
         await asyncio.gather(*(run.finished.wait() for run in live))
         self.sampler.stop()
         self.relay.stop()
+        self._stoppers.shutdown(wait=True)
 
     # --- the API's verbs ---
 
@@ -240,11 +256,15 @@ class RunManager:
             run.stop_reason = reason
         assert run.pid is not None
         pgid = run.pid  # the main called setsid(): its pid is the group's id
-        how = await asyncio.to_thread(procgroup.stop_group, pgid, self.stop_grace,
-                                      frozenset({pgid}), run.reaped)
+        how = await self._blocking(procgroup.stop_group, pgid, self.stop_grace,
+                                   frozenset({pgid}), run.reaped)
         log.info("run %s: %s (pgid %s): %s", run_id, reason, pgid, how)
         await run.finished.wait()
         return run
+
+    async def _blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._stoppers, fn, *args)
 
     # --- from the relay thread ---
 
@@ -296,5 +316,6 @@ class RunManager:
         """Every holder of the run's pipe has exited: end the run for good."""
         assert run.process is not None
         self.sampler.unwatch(run.id)
-        await asyncio.to_thread(finish, self.relay, run.id, run.process, run.stop_reason,
-                                self.stop_grace, reaped=run.reaped)
+        await self._blocking(functools.partial(
+            finish, self.relay, run.id, run.process, run.stop_reason, self.stop_grace,
+            reaped=run.reaped))
