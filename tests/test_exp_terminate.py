@@ -64,7 +64,8 @@ def test_without_grandchild_nothing_survives(run_experiment: Any) -> None:
     assert out.run["status"] == "succeeded"
     assert out.result["grandchild_survived"] is False
     assert out.result["alive_after_join"] is False
-    assert [e["proc"] for e in out.kinds("proc.start")] == ["main", "child-1"]
+    assert [e["proc"] for e in out.kinds("proc.start")
+            if e["data"]["role"] != "helper"]  # not the forkserver the sampler may see == ["main", "child-1"]
     assert not out.kinds("proc.kill")
 
 
