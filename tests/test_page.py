@@ -422,6 +422,8 @@ def test_a_student_opens_a_live_run_and_can_pause_it(tab: Tab, client: httpx.Cli
     page.wait_for_function("procscope.panels[0].model.count > 3")
     page.click(".playbar .play")  # pause the picture; the stream keeps arriving underneath
     assert page.evaluate("procscope.clock.mode") == "paused"
+    # The play bar is redrawn on the next animation frame: read it once that has been.
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     frozen = page.locator(".playbar .clock").inner_text().split(" /")[0]
     count = page.evaluate("procscope.panels[0].model.count")
     page.wait_for_function(f"procscope.panels[0].model.count > {count}")
