@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from types import SimpleNamespace
 from typing import Any
@@ -34,9 +35,13 @@ def _kill_own_group(signum: int, frame: Any) -> None:
 
 
 def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Channel,
-             parent_pid: int) -> None:
+             parent_pid: int, workdir: str) -> None:
     """Runs in the experiment's main process: run one lesson, report its result."""
     os.setsid()
+    # The run's own temporary directory, for it and every process it starts (fork keeps
+    # tempfile.tempdir, spawn and forkserver children read TMPDIR).
+    os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
     signal.signal(signal.SIGUSR1, _kill_own_group)
     set_parent_death_signal(signal.SIGUSR1)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect

@@ -22,6 +22,8 @@ import logging
 import multiprocessing
 import os
 import resource
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,6 +68,7 @@ class Run:
     processes_live: int = 0
     dropped: int = 0
     process: BaseProcess | None = None
+    workdir: str = ""
     pid: int | None = None  # the main's, kept: the Process object is closed at the end
     reaped: list[tuple[int, int]] = field(default_factory=list)  # adopted zombies, by cancel
     stop_reason: str | None = None
@@ -96,8 +99,11 @@ class Run:
 
 
 def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
-           max_events: int) -> BaseProcess:
-    """Start a run's main process with its event pipe followed by the relay."""
+           max_events: int) -> tuple[BaseProcess, str]:
+    """Start a run's main process with its event pipe followed by the relay.
+
+    Returns the process and the run's temporary directory (finish() removes it).
+    """
     if threading.current_thread() is not threading.main_thread():
         # PR_SET_PDEATHSIG fires when the *thread* that started the child exits: from a
         # thread-pool thread, a run would die with it (a bug we had; see the API's POST).
@@ -110,17 +116,21 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
               {"experiment": experiment, "params": params, "t0_monotonic_ns": t0,
                "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
                "cores": os.cpu_count()}, max_events)
+    # Every temporary file of the run goes in here (ticket_rush's db, multiprocessing's
+    # own pymp-* dirs): a run that is killed cannot clean up after itself, finish() can.
+    workdir = tempfile.mkdtemp(prefix=f"procscope-run{run_id}-")
     process = SPAWN.Process(target=runner.run_main, name="main",
-                            args=(experiment, params, channel, os.getpid()))
+                            args=(experiment, params, channel, os.getpid(), workdir))
     try:
         process.start()
     finally:
         os.close(channel.fd)  # the run's processes now hold the only write ends
-    return process
+    return process, workdir
 
 
-def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | None,
-           grace: float, *, reaped: list[tuple[int, int]] | None = None) -> str:
+def finish(relay: Relay, run_id: str, process: BaseProcess, workdir: str,
+           stop_reason: str | None, grace: float, *,
+           reaped: list[tuple[int, int]] | None = None) -> str:
     """Every holder of the run's pipe has exited: end the run for good (blocking).
 
     Processes that never held the pipe (a forkserver, a resource tracker) leave by
@@ -139,6 +149,7 @@ def finish(relay: Relay, run_id: str, process: BaseProcess, stop_reason: str | N
         # Until a spawned Process is closed (or collected) it keeps two pipe fds open; the
         # run's record, which holds it, lives as long as the server: 2 fds per run leaked.
         process.close()
+    shutil.rmtree(workdir, ignore_errors=True)
     me = os.getpid()
     reaped.extend(procgroup.reap_adopted(pgid, {pgid}))
     for pid, code in list(reaped):
@@ -234,7 +245,8 @@ class RunManager:
         run = Run(id=str(next(self._ids)), experiment=experiment, params=params)
         self.runs[run.id] = run
         self.hub.open(run.id)
-        process = launch(self.relay, run.id, experiment, params, self.max_events)
+        process, run.workdir = launch(self.relay, run.id, experiment, params,
+                                      self.max_events)
         run.process = process
         assert process.pid is not None
         run.pid = process.pid
@@ -317,5 +329,6 @@ class RunManager:
         assert run.process is not None
         self.sampler.unwatch(run.id)
         await self._blocking(functools.partial(
-            finish, self.relay, run.id, run.process, run.stop_reason, self.stop_grace,
+            finish, self.relay, run.id, run.process, run.workdir, run.stop_reason,
+            self.stop_grace,
             reaped=run.reaped))

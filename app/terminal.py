@@ -56,7 +56,7 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
     relay = Relay(lambda run_id, events: batches.put(("events", events)),
                   lambda run_id: batches.put(("eof", None)))
     relay.start()
-    process = launch(relay, "1", experiment, params, max_events=10_000_000)
+    process, workdir = launch(relay, "1", experiment, params, max_events=10_000_000)
     stop_reason: list[str] = []
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -76,7 +76,8 @@ def run_in_terminal(experiment: str, settings: dict[str, Any], as_json: bool = F
         while not end:
             what, payload = batches.get()
             if what == "eof":
-                finish(relay, "1", process, stop_reason[0] if stop_reason else None, 1.0)
+                finish(relay, "1", process, workdir, stop_reason[0] if stop_reason else None,
+                       1.0)
                 continue
             events: list[Event] = payload
             for event in events:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import tempfile
 import time
 
 import httpx
@@ -103,7 +106,14 @@ def test_sse_is_live_and_says_retry(client: httpx.Client) -> None:
     assert seen_retry and last["kind"] == "run.end"
 
 
+def temp_entries() -> set[str]:
+    """What procscope and multiprocessing put in the temporary directory."""
+    return {name for pattern in ("procscope-*", "pymp-*")
+            for name in glob.glob(os.path.join(tempfile.gettempdir(), pattern))}
+
+
 def test_cancel_leaves_no_process_of_the_run(client: httpx.Client) -> None:
+    temp_before = temp_entries()
     run = client.post("/api/runs", json={"experiment": "ticket_rush",
                                          "params": {"n": 30, "time_scale": 5}}).json()
     # Wait until all 30 buyers are running (an event, not a sleep).
@@ -124,6 +134,9 @@ def test_cancel_leaves_no_process_of_the_run(client: httpx.Client) -> None:
     assert alive == []
     events = read_events(client, run["id"])
     assert events[-1]["kind"] == "run.end" and events[-1]["data"]["status"] == "cancelled"
+    # Regression: killed buyers cannot remove the run's JSON "db"; the server removes the
+    # run's temporary directory (and multiprocessing's pymp-* dirs in it) at the end.
+    assert temp_entries() == temp_before
 
 
 def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
