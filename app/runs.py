@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import glob
 import itertools
 import logging
 import multiprocessing
@@ -118,7 +119,7 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
                "cores": os.cpu_count()}, max_events)
     # Every temporary file of the run goes in here (ticket_rush's db, multiprocessing's
     # own pymp-* dirs): a run that is killed cannot clean up after itself, finish() can.
-    workdir = tempfile.mkdtemp(prefix=f"procscope-run{run_id}-")
+    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-run{run_id}-")
     process = SPAWN.Process(target=runner.run_main, name="main",
                             args=(experiment, params, channel, os.getpid(), workdir))
     try:
@@ -126,6 +127,20 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
     finally:
         os.close(channel.fd)  # the run's processes now hold the only write ends
     return process, workdir
+
+
+WORKDIR_PREFIX = "procscope-"
+
+
+def remove_stale_workdirs() -> list[str]:
+    """Remove the run directories of servers that are gone (killed with -9, say)."""
+    removed = []
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), WORKDIR_PREFIX + "*-run*-*")):
+        owner = os.path.basename(path)[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def finish(relay: Relay, run_id: str, process: BaseProcess, workdir: str,
@@ -214,6 +229,8 @@ class RunManager:
             except (ValueError, OSError):
                 log.warning("could not raise the open-files limit from %s", soft)
         procgroup.become_subreaper()
+        for path in remove_stale_workdirs():
+            log.info("removed %s, left by a server that is gone", path)
         ready = threading.Barrier(STOP_THREADS + 1)
         for _ in range(STOP_THREADS):
             self._stoppers.submit(ready.wait)

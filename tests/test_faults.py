@@ -9,11 +9,13 @@ Real servers, real processes; every wait is on an event of the run's stream, or 
 from __future__ import annotations
 
 import json
+import glob
 import os
 import random
 import signal
 import socket
 import struct
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -234,6 +236,12 @@ def test_kill_9_of_the_server_kills_every_run_within_2_s() -> None:
                 time.monotonic() < deadline:
             reap(everything | run_pids)
             time.sleep(0.02)
+        # A server killed with -9 cannot remove its runs' temporary directories: the next
+        # server to start does.
+        left_dirs = glob.glob(os.path.join(tempfile.gettempdir(), f"procscope-{srv.proc.pid}-*"))
+        assert left_dirs
+        Server().stop()
+        assert not any(os.path.exists(path) for path in left_dirs)
     finally:
         srv.stop()
 
