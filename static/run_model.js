@@ -109,6 +109,7 @@ export class RunModel {
     this.endT = null;
     this.end = null; // run.end's data
     this.t0Wall = null; // run.start's t0_wall (seconds since the epoch), if it says
+    this.samplerHz = null; // set when the kernel sampler had to slow down (sampler.rate)
     this.kinds = new Map();
     this.lock = { points: [], holds: [] }; // waiters +1/-1 points; hold spans of all lanes
     this.queue = { points: [] }; // {t, depth, kind, e}
@@ -184,6 +185,11 @@ export class RunModel {
       // The run's t=0 on the server's wall clock, for the emit-to-screen delay.
       if (typeof data.t0_wall === "number") this.t0Wall = data.t0_wall;
       if (typeof data.cores === "number") this.ensureCores(data.cores);
+      return;
+    }
+    if (kind === "sampler.rate") {
+      // The kernel sampler slowed down to keep to its CPU budget: say so on screen.
+      this.samplerHz = data.hz;
       return;
     }
     if (kind === "run.end") {

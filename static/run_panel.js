@@ -216,6 +216,7 @@ export class RunPanel {
     const dropped = m.end?.dropped ?? this.run.dropped ?? 0;
     parts.push(`${dropped} dropped`);
     if (m.missing) parts.push(`${m.missing} missing`);
+    if (m.samplerHz) parts.push(`kernel sampled at ${Math.round(m.samplerHz)} Hz`);
     if (this.drawMs.length) {
       const avg = this.drawMs.reduce((a, b) => a + b, 0) / this.drawMs.length;
       parts.push(`draw ${avg.toFixed(1)} ms`);

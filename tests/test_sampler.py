@@ -139,3 +139,20 @@ def test_running_time_agrees_with_kernel_cpu_time(run_experiment, mode: str) -> 
         # is reported at its end (to a tenth): a period or so per change, plus rounding.
         tolerance = 2 * (transitions + 2) / HZ + 0.1 * cpu_time
         assert abs(r_time - cpu_time) <= tolerance, (pid, r_time, cpu_time, tolerance)
+
+
+def test_the_sampler_keeps_to_its_budget_and_says_so() -> None:
+    from conftest import Server, read_events
+
+    srv = Server("--sample-budget", "0.005")  # half a percent of a core: it must slow down
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            run = c.post("/api/runs", json={"experiment": "ticket_rush",
+                                            "params": {"n": 50, "time_scale": 0.2}}).json()
+            events = read_events(c, run["id"])
+    finally:
+        srv.stop()
+    rates = [e["data"] for e in events if e["kind"] == "sampler.rate"]
+    assert rates and min(r["hz"] for r in rates) < HZ / 2
+    assert all(abs(r["resolution_ms"] - 1e3 / r["hz"]) < 0.5 for r in rates)
+    assert any(e["kind"] == "proc.state" for e in events)  # slower, not stopped
