@@ -154,5 +154,5 @@ def test_the_sampler_keeps_to_its_budget_and_says_so() -> None:
         srv.stop()
     rates = [e["data"] for e in events if e["kind"] == "sampler.rate"]
     assert rates and min(r["hz"] for r in rates) < HZ / 2
-    assert all(abs(r["resolution_ms"] - 1e3 / r["hz"]) < 0.5 for r in rates)
+    assert all(abs(r["resolution_ms"] * r["hz"] / 1e3 - 1) < 0.05 for r in rates)
     assert any(e["kind"] == "proc.state" for e in events)  # slower, not stopped
