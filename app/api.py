@@ -82,6 +82,9 @@ async def server_status(request: Request) -> dict[str, Any]:
         "tasks": len(asyncio.all_tasks()),
         "threads": threading.active_count(),
         "fds": len(os.listdir("/proc/self/fd")),
+        # Of those, the stat files the kernel sampler keeps open for live runs' processes
+        # and threads: they come and go with the runs, not with the clients.
+        "sampler_fds": manager.sampler.open_files(),
         "caps": {"runs": manager.max_runs, "processes": manager.max_processes,
                  "streams": request.app.state.streams.cap, "events": manager.max_events},
     }

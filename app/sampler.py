@@ -125,6 +125,10 @@ class Sampler:
             if watched is not None:
                 watched.close()
 
+    def open_files(self) -> int:
+        with self._lock:
+            return sum(len(w.fds) for w in self._runs.values())
+
     def _loop(self) -> None:
         next_tick = time.monotonic()
         while not self._stop.is_set():

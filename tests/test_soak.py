@@ -37,10 +37,6 @@ def soak_server() -> Iterator[Server]:
 
 
 def counts(srv: Server, c: httpx.Client) -> dict[str, int]:
-    # A call that runs in the server's thread pool first: anyio lets a worker thread go
-    # only when a new call finds it idle for 10 s (MAX_IDLE_TIME); without one, a pool
-    # grown by a busy moment keeps its size.
-    c.get("/api/experiments").raise_for_status()
     status = c.get("/api/status").json()
     children = psutil.Process(srv.proc.pid).children(recursive=True)
     return {"processes": len(children), "fds": status["fds"], "threads": status["threads"],
