@@ -58,7 +58,7 @@ def report(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append("## Server memory (RSS, MB)")
     lines.append(f"idle: {p['rss_idle_mb']:.1f}")
-    lines.append(f"holding one 100,000-event run: {p['rss_100k_mb']:.1f}")
+    lines.append(f"holding one {p['held_events']:,}-event run: {p['rss_100k_mb']:.1f}")
     rss = p["rss_100k_200_clients_mb"]
     lines.append(f"... and streaming 1,000 events/s to 200 clients (peak): {rss:.1f}  "
                  f"target <= 100: {_mark(rss <= TARGETS['rss_mb'])}")

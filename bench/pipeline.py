@@ -164,6 +164,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         run_id = _start(server, "flood", {"processes": 4, "events": events})
         _clients(server, run_id, "bench.tick", 1, probes=0)
         results["rss_100k_mb"] = server.rss() / 2**20
+        results["held_events"] = 4 * events
         results["rss_100k_200_clients_mb"] = latency_steady(
             server, 20 if quick else 200, 2 if quick else 5)["rss_mb"]
     return results
