@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-budget", type=float, default=0.15, metavar="SHARE",
                         help="share of one core the sampler may use (default 0.15); with "
                         "many processes it then samples less often, and says so")
+    parser.add_argument("--keep-runs", type=int, default=500, metavar="N",
+                        help="finished runs kept, with their events (default 500); older "
+                        "ones are forgotten")
     parser.add_argument("--max-runs", type=int, default=8, metavar="N",
                         help="runs alive at once (default 8); past it, POST /api/runs is 429")
     parser.add_argument("--max-processes", type=int, default=2000, metavar="N",
@@ -91,5 +94,5 @@ def main(argv: list[str] | None = None) -> None:
                    sample_hz=args.sample_hz, sample_budget=args.sample_budget,
                    max_runs=args.max_runs,
                    max_processes=args.max_processes, max_streams=args.max_streams,
-                   send_timeout=args.send_timeout),
+                   send_timeout=args.send_timeout, keep_runs=args.keep_runs),
           log_level=args.log_level)

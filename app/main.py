@@ -47,6 +47,7 @@ class Settings:
     max_runs: int = 8
     max_processes: int = 2000
     max_streams: int = 1000
+    keep_runs: int = 500
     send_timeout: float = 30.0  # a client that takes longer to accept one chunk is dropped
 
 
@@ -68,8 +69,8 @@ def create_app(settings: Settings = Settings()) -> FastAPI:
     hub = Hub()
     runs = RunManager(hub, run_timeout=settings.run_timeout, max_events=settings.max_events,
                       sample_hz=settings.sample_hz, sample_budget=settings.sample_budget,
-                      max_runs=settings.max_runs,
-                      max_processes=settings.max_processes)
+                      max_runs=settings.max_runs, max_processes=settings.max_processes,
+                      keep_runs=settings.keep_runs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +123,8 @@ def serve(settings: Settings, log_level: str) -> None:
         raise SystemExit("procscope: --sample-budget must be in (0, 1]")
     if not 1 <= settings.sample_hz <= 1000:
         raise SystemExit("procscope: --sample-hz must be between 1 and 1000")
+    if settings.keep_runs < 1:
+        raise SystemExit("procscope: --keep-runs must be at least 1")
     if not settings.send_timeout > 0:
         raise SystemExit("procscope: --send-timeout must be more than 0")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

@@ -199,13 +199,14 @@ class RunManager:
     def __init__(self, hub: Hub, *, run_timeout: float = 300.0, stop_grace: float = 1.0,
                  max_events: int = 1_000_000, sample_hz: float = 100.0,
                  max_runs: int = 8, max_processes: int = 2000,
-                 sample_budget: float = 0.15) -> None:
+                 sample_budget: float = 0.15, keep_runs: int = 500) -> None:
         self.hub = hub
         self.run_timeout = run_timeout
         self.stop_grace = stop_grace
         self.max_events = max_events
         self.max_runs = max_runs
         self.max_processes = max_processes
+        self.keep_runs = keep_runs
         self.runs: dict[str, Run] = {}
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -340,6 +341,15 @@ class RunManager:
             if run.timer is not None:
                 run.timer.cancel()
             run.finished.set()
+            self._forget_old_runs()
+
+    def _forget_old_runs(self) -> None:
+        """Keep the newest `keep_runs` finished runs: a day of classes must not grow the
+        server without bound. A forgotten run's API, stream and page answer 404."""
+        finished = [r for r in self.runs.values() if r.status in FINAL]
+        for old in finished[:max(0, len(finished) - self.keep_runs)]:
+            del self.runs[old.id]
+            self.hub.logs.pop(old.id, None)
 
     async def _finish(self, run: Run) -> None:
         """Every holder of the run's pipe has exited: end the run for good."""

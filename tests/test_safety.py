@@ -439,3 +439,21 @@ def test_max_events_counts_the_dropped_and_keeps_the_lifecycle(
 # What a run keeps past its event cap (app.relay.ALWAYS_KEPT): without these it has no shape.
 LIFECYCLE = {"run.start", "run.result", "run.error", "run.end", "proc.start", "proc.exit",
              "proc.reap", "error"}
+
+
+def test_old_finished_runs_are_forgotten_past_keep_runs() -> None:
+    srv = Server("--keep-runs", "2")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            ids = []
+            for _ in range(3):
+                run = c.post("/api/runs", json={"experiment": "join", "params": {
+                    "durations": [0.1], "time_scale": 0.1}}).json()
+                read_events(c, run["id"])
+                ids.append(run["id"])
+            assert [r["id"] for r in c.get("/api/runs").json()] == ids[:0:-1]
+            assert c.get(f"/api/runs/{ids[0]}").status_code == 404
+            assert c.get(f"/api/runs/{ids[0]}/events").status_code == 404
+            assert c.get(f"/api/runs/{ids[2]}").json()["status"] == "succeeded"
+    finally:
+        srv.stop()
