@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from app.settings import OPTIONS, Settings
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -19,35 +21,12 @@ def _parser() -> argparse.ArgumentParser:
         description="A live dashboard of what Python's multiprocessing really does. "
         "Without a command, serve the dashboard.",
     )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--token", default=None,
-                        help="access token for starting and cancelling runs (default: "
-                        "$PROCSCOPE_TOKEN; generated and printed when --host is not loopback)")
-    parser.add_argument("--run-timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="wall-clock limit of one run (default 300)")
-    parser.add_argument("--max-events", type=int, default=1_000_000, metavar="N",
-                        help="events kept per run; past it, only lifecycle events are kept "
-                        "and the rest are counted as dropped (default 1000000)")
-    parser.add_argument("--sample-hz", type=float, default=100.0, metavar="HZ",
-                        help="how often the kernel sampler reads /proc for live runs "
-                        "(1-1000, default 100)")
-    parser.add_argument("--sample-budget", type=float, default=0.15, metavar="SHARE",
-                        help="share of one core the sampler may use (default 0.15); with "
-                        "many processes it then samples less often, and says so")
-    parser.add_argument("--keep-runs", type=int, default=500, metavar="N",
-                        help="finished runs kept, with their events (default 500); older "
-                        "ones are forgotten")
-    parser.add_argument("--max-runs", type=int, default=8, metavar="N",
-                        help="runs alive at once (default 8); past it, POST /api/runs is 429")
-    parser.add_argument("--max-processes", type=int, default=2000, metavar="N",
-                        help="processes of runs alive at once (default 2000)")
-    parser.add_argument("--max-streams", type=int, default=1000, metavar="N",
-                        help="open event streams (default 1000); past it, 503")
-    parser.add_argument("--send-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="a client that takes longer than this to accept data it was sent "
-                        "(a stalled event stream) is dropped (default 30)")
+    defaults = Settings()
+    for name, (metavar, text) in OPTIONS.items():
+        default = getattr(defaults, name)
+        kind = str if default is None else type(default)
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default,
+                            metavar=metavar, help=text)
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -86,13 +65,8 @@ def main(argv: list[str] | None = None) -> None:
                                  as_json=args.json))
     import os
 
-    from app.main import Settings, serve
+    from app.main import serve
 
-    serve(Settings(host=args.host, port=args.port,
-                   token=args.token or os.environ.get("PROCSCOPE_TOKEN") or None,
-                   run_timeout=args.run_timeout, max_events=args.max_events,
-                   sample_hz=args.sample_hz, sample_budget=args.sample_budget,
-                   max_runs=args.max_runs,
-                   max_processes=args.max_processes, max_streams=args.max_streams,
-                   send_timeout=args.send_timeout, keep_runs=args.keep_runs),
-          log_level=args.log_level)
+    chosen = {name: getattr(args, name) for name in OPTIONS}
+    chosen["token"] = chosen["token"] or os.environ.get("PROCSCOPE_TOKEN") or None
+    serve(Settings(**chosen), log_level=args.log_level)

@@ -34,8 +34,7 @@ class RunLog:
             self.data_at.append(event.data_at)
             if event.kind == "run.end":
                 self.ended = True
-        grew, self._grew = self._grew, asyncio.Event()
-        grew.set()
+        self.poke()
 
     def read_sse(self, after: int, max_bytes: int = 1 << 16) -> tuple[bytes, int]:
         """The SSE frames after seq `after`, up to about max_bytes; and the new cursor."""

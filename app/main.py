@@ -15,7 +15,6 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -27,28 +26,11 @@ from app import api, pages
 from app.guard import Guard
 from app.hub import Hub
 from app.runs import RunManager
+from app.settings import Settings
 from app.stream import Streams
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything `procscope --help` can set, with the defaults it documents."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    token: str | None = None
-    run_timeout: float = 300.0
-    max_events: int = 1_000_000
-    sample_hz: float = 100.0
-    sample_budget: float = 0.15
-    max_runs: int = 8
-    max_processes: int = 2000
-    max_streams: int = 1000
-    keep_runs: int = 500
-    send_timeout: float = 30.0  # a client that takes longer to accept one chunk is dropped
 
 
 def is_loopback(host: str) -> bool:
@@ -67,10 +49,7 @@ def viewer_token_for(admin_token: str) -> str:
 
 def create_app(settings: Settings = Settings()) -> FastAPI:
     hub = Hub()
-    runs = RunManager(hub, run_timeout=settings.run_timeout, max_events=settings.max_events,
-                      sample_hz=settings.sample_hz, sample_budget=settings.sample_budget,
-                      max_runs=settings.max_runs, max_processes=settings.max_processes,
-                      keep_runs=settings.keep_runs)
+    runs = RunManager(hub, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -134,11 +134,11 @@ class Relay:
         """An event from the server's side (sampler, reaping, run.end) into a run's log."""
         event = {"kind": kind, "t": time.monotonic_ns(), "pid": pid, "ppid": None,
                  "cpu": None, "proc": proc, "data": data}
-        self._command("inject", (run_id, event))
+        self._command("inject", (run_id, [event]))
 
     def inject_many(self, run_id: str, events: list[dict[str, Any]]) -> None:
         """Several server-side events at once (the sampler's), with their own `t`."""
-        self._command("inject_many", (run_id, events))
+        self._command("inject", (run_id, events))
 
     def _command(self, name: str, arg: Any) -> None:
         self._commands.put((name, arg))
@@ -185,20 +185,15 @@ class Relay:
                                           "ppid": None, "cpu": None, "proc": None,
                                           "data": start_data})
                 self._selector.register(fd, selectors.EVENT_READ, state)
-            elif name == "inject_many":
+            else:  # "inject": server-side events, in order
                 run_id, events = arg
                 target = self._runs.get(run_id)
-                if target is not None:
-                    for event in events:
-                        self._accept_dict(target, event)
-            elif name == "inject":
-                run_id, event = arg
-                target = self._runs.get(run_id)
-                if target is not None:
-                    state = target
-                    self._accept_dict(state, event)
-                    if event["kind"] == "run.end":
-                        self._flush(state)
+                if target is None:
+                    continue
+                for event in events:
+                    self._accept_dict(target, event)
+                    if event["kind"] == "run.end":  # the last: the run's state goes
+                        self._flush(target)
                         del self._runs[run_id]
 
     def _read(self, state: _RunState) -> None:

@@ -7,17 +7,19 @@ pitfalls on start-up cost).
 
 How a process gets its channel, for each start method::
 
-    experiment main ── install(channel) ── puts the Channel in current_process()._config
-         │                                 and registers an after-fork hook
-         │ fork: the child inherits the fd and the hook; _bootstrap runs the hook
-         │ spawn / forkserver: Process._config is pickled with the process object;
-         │   Channel.__reduce__ ships the fd with multiprocessing's own DupFd, and
-         │   unpickling registers the hook, which _bootstrap then runs
+    server ── spawns the experiment main with the Channel as an argument
+         │ spawn / forkserver: Channel.__reduce__ ships the fd with multiprocessing's own
+         │   DupFd; unpickling registers the after-fork hook and arms it for this process
          ▼
-    child: _on_child_start() ── proc.start, stdout/stderr captured as print events,
-                                 run() wrapped to learn the exit code, proc.exit last
+    any process of the run: _on_child_start() ── the Channel goes into
+         │   current_process()._config (every Process copies it); proc.start;
+         │   stdout/stderr captured as print events; run() wrapped for the exit code
+         │ fork: the child inherits the fd and the hook; _bootstrap runs the hook
+         │ spawn / forkserver: _config is pickled with the process object: as above
+         ▼
+    proc.exit, last, from a finalizer that runs after the process has joined its children
 
-Every event is one frame (4-byte length + JSON) written with one os.write() of at most
+Every event is one frame (length, monotonic time, JSON) written with one os.write() of at most
 PIPE_BUF bytes, which Linux makes atomic: no lock is shared between processes, so a process
 killed at any instant cannot wedge the others (DESIGN.md, decision 2).
 """
@@ -195,15 +197,6 @@ def role_of(process: multiprocessing.process.BaseProcess) -> str:
     if prefix.endswith("Process") or not prefix:
         return "worker"
     return prefix.lower()
-
-
-def install(channel: Channel, role: str) -> None:
-    """Make this process report on `channel`, and every process it starts too.
-
-    Runs in the experiment's main process (called by app.runner).
-    """
-    util.register_after_fork(channel, _on_child_start)
-    _start_reporting(channel, role)
 
 
 def _on_child_start(channel: Channel) -> None:

@@ -39,6 +39,7 @@ from app.hub import Hub
 from app.relay import Event, Relay
 from app.reporter import Channel
 from app.sampler import Sampler
+from app.settings import Settings
 
 log = logging.getLogger("procscope.runs")
 
@@ -196,22 +197,19 @@ class CapReached(Exception):
 class RunManager:
     """Starts, follows and stops runs; the only owner of run processes in the server."""
 
-    def __init__(self, hub: Hub, *, run_timeout: float = 300.0, stop_grace: float = 1.0,
-                 max_events: int = 1_000_000, sample_hz: float = 100.0,
-                 max_runs: int = 8, max_processes: int = 2000,
-                 sample_budget: float = 0.15, keep_runs: int = 500) -> None:
+    def __init__(self, hub: Hub, settings: Settings, stop_grace: float = 1.0) -> None:
         self.hub = hub
-        self.run_timeout = run_timeout
+        self.run_timeout = settings.run_timeout
         self.stop_grace = stop_grace
-        self.max_events = max_events
-        self.max_runs = max_runs
-        self.max_processes = max_processes
-        self.keep_runs = keep_runs
+        self.max_events = settings.max_events
+        self.max_runs = settings.max_runs
+        self.max_processes = settings.max_processes
+        self.keep_runs = settings.keep_runs
         self.runs: dict[str, Run] = {}
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
-        self.sampler = Sampler(self.relay, sample_hz, sample_budget)
+        self.sampler = Sampler(self.relay, settings.sample_hz, settings.sample_budget)
         self.relay.on_proc_start = self.sampler.add_pid
         # Stopping and finishing runs wait (for a grace period, for /proc to empty): they
         # get threads of their own, all started up front, so that the server's thread

@@ -1,0 +1,53 @@
+"""What `procscope` can be told, with the defaults `procscope --help` shows.
+
+Runs in the user's terminal and in the server. Standard library only: app.cli imports it
+before it knows whether the web stack is needed at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told; each field is one `--flag` (see OPTIONS)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    run_timeout: float = 300.0
+    max_events: int = 1_000_000
+    sample_hz: float = 100.0
+    sample_budget: float = 0.15
+    keep_runs: int = 500
+    max_runs: int = 8
+    max_processes: int = 2000
+    max_streams: int = 1000
+    send_timeout: float = 30.0  # a client that takes longer to accept one chunk is dropped
+
+
+# field -> (metavar, help); the default and the type come from Settings itself.
+OPTIONS: dict[str, tuple[str | None, str]] = {
+    "host": (None, "address to bind (default %(default)s: this machine only)"),
+    "port": (None, "port (default %(default)s)"),
+    "token": (None, "access token for starting and cancelling runs (default: "
+              "$PROCSCOPE_TOKEN; generated and printed when --host is not loopback)"),
+    "run_timeout": ("SECONDS", "wall-clock limit of one run (default %(default)s)"),
+    "max_events": ("N", "events kept per run; past it, only lifecycle events are kept and "
+                   "the rest are counted as dropped (default %(default)s)"),
+    "sample_hz": ("HZ", "how often the kernel sampler reads /proc for live runs "
+                  "(1-1000, default %(default)s)"),
+    "sample_budget": ("SHARE", "share of one core the sampler may use (default "
+                      "%(default)s); with many processes it then samples less often, and "
+                      "says so"),
+    "keep_runs": ("N", "finished runs kept, with their events (default %(default)s); "
+                  "older ones are forgotten"),
+    "max_runs": ("N", "runs alive at once (default %(default)s); past it, POST /api/runs "
+                 "is 429"),
+    "max_processes": ("N", "processes of runs alive at once (default %(default)s)"),
+    "max_streams": ("N", "open event streams (default %(default)s); past it, 503"),
+    "send_timeout": ("SECONDS", "a client that takes longer than this to accept data it "
+                     "was sent (a stalled event stream) is dropped (default %(default)s)"),
+}
+assert set(OPTIONS) == {f.name for f in fields(Settings)}
