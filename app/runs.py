@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from app import procgroup, runner
+from app import catalog, procgroup, runner
 from app.hub import Hub
 from app.relay import Event, Relay
 from app.reporter import Channel
@@ -88,6 +88,7 @@ class Run:
             "ended_at": self.ended_at,
             "result": self.result,
             "error": self.error,
+            "outcome": catalog.outcome(self.experiment, self.status, self.result, self.error),
             "pid": self.pid,
             "events": self.events,
             "processes": self.processes_started,
