@@ -5,11 +5,10 @@ Runs in the server, on the event loop.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 import asyncio
 import os
 import threading
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
@@ -18,8 +17,8 @@ from pydantic import BaseModel
 
 from app import catalog, stream
 from app.hub import RunLog
-from app.runs import FINAL, CapReached, RunManager
-
+from app.ledger import FINAL
+from app.runs import CapReached, RunManager
 
 
 class Problem(BaseModel):
@@ -64,7 +63,7 @@ def _run_or_404(request: Request, run_id: str) -> Any:
 
 def _log(request: Request, run_id: str) -> RunLog:
     _run_or_404(request, run_id)
-    log: RunLog | None = request.app.state.hub.get(run_id)
+    log = _manager(request).hub.get(run_id)
     assert log is not None
     return log
 
@@ -108,7 +107,7 @@ async def get_experiment(experiment_id: str) -> dict[str, Any]:
 @router.post("/runs", status_code=201, summary="Start a run of one experiment",
              responses=_answers(413, 415, 429))
 async def create_run(request: Request, response: Response,
-               body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
+                     body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
     # On the event loop's thread, on purpose (an async endpoint, not FastAPI's thread
     # pool): PR_SET_PDEATHSIG fires when the *thread* that started the run's main exits,
     # and the pool's threads exit after 10 s idle; the loop's lives as long as the server.
@@ -168,12 +167,15 @@ async def run_events(
 ) -> stream.EventStream:
     log = _log(request, run_id)
     streams = _streams(request)
-    stopping = anyio.Event()
-    return stream.EventStream(stream.sse(log, _cursor(after, last_event_id), streams, stopping),
-                               ping=PING_SECONDS, sep="\n",
-                               send_timeout=request.app.state.send_timeout,
-                               shutdown_event=stopping, shutdown_grace_period=1.0,
-                               headers={"Cache-Control": "no-store"})
+    return stream.EventStream(stream.sse(log, _cursor(after, last_event_id), streams,
+                                         request.app.state.stopping),
+                              ping=PING_SECONDS, sep="\n",
+                              send_timeout=request.app.state.send_timeout,
+                              # Not read by us (the stream stops on the app's `stopping`):
+                              # given, it makes sse-starlette wait this grace period for
+                              # the stream's own last frame instead of cutting it off.
+                              shutdown_event=anyio.Event(), shutdown_grace_period=1.0,
+                              headers={"Cache-Control": "no-store"})
 
 
 @router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",

@@ -1,12 +1,13 @@
 """The app factory and its lifespan: what the server starts and what it stops.
 
 Runs in the server process. All cleanup lives in the lifespan's shutdown, not in atexit:
-uvicorn re-raises SIGTERM after its graceful shutdown, so atexit never runs (DESIGN.md).
+uvicorn re-raises SIGTERM after its graceful shutdown, so atexit never runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -24,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import api, pages
 from app.guard import Guard
-from app.hub import Hub
+from app.hub import MemoryHub
 from app.runs import RunManager
 from app.settings import Settings
 from app.stream import Streams
@@ -47,9 +48,10 @@ def viewer_token_for(admin_token: str) -> str:
     return hmac.new(admin_token.encode(), b"procscope viewer", hashlib.sha256).hexdigest()[:32]
 
 
-def create_app(settings: Settings = Settings()) -> FastAPI:
-    hub = Hub()
-    runs = RunManager(hub, settings)
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runs = RunManager(MemoryHub(), settings)
+    stopping = asyncio.Event()  # set by serve()'s server the moment a stop is asked for
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,14 +59,14 @@ def create_app(settings: Settings = Settings()) -> FastAPI:
         try:
             yield
         finally:
+            stopping.set()  # under a server other than serve()'s, at the latest here
             await runs.shutdown()
 
     app = FastAPI(title="procscope", version="0.1.0", lifespan=lifespan,
                   description="A live, truthful view of what Python's multiprocessing does.")
-    app.state.hub = hub
     app.state.runs = runs
     app.state.streams = Streams(settings.max_streams)
-    app.state.stopping = asyncio.Event()  # set by serve()'s server when a stop is asked for
+    app.state.stopping = stopping
     app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -91,10 +93,9 @@ class _Server(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
-        try:
+        # No loop running yet (or any more): nothing to tell.
+        with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().call_soon_threadsafe(self.stopping.set)
-        except RuntimeError:  # no loop running yet (or any more): nothing to tell
-            pass
 
 
 def serve(settings: Settings, log_level: str) -> None:
@@ -129,7 +130,7 @@ def serve(settings: Settings, log_level: str) -> None:
                             log_level=log_level, access_log=token is None,
                             timeout_graceful_shutdown=3)
     sock = config.bind_socket()
-    sock.set_inheritable(False)  # no run may hold the server's socket (DESIGN.md, pitfalls)
+    sock.set_inheritable(False)  # no run may hold the server's socket
     # A client that stops reading: the stream's send_timeout ends the response, but the
     # connection would live on, its unsent bytes queued (asyncio closes a transport only
     # once its buffer drains) with an fd and megabytes of kernel buffer held. With

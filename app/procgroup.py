@@ -7,6 +7,7 @@ group is how a run is stopped and how "nothing of it is left" is checked.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -159,10 +160,8 @@ def stop_group(pgid: int, grace: float = 1.0, own_children: frozenset[int] = fro
     children = set(own_children)
     if not wait_for_leader(pgid, 5.0):
         # Stuck before its setsid(): it has started nothing yet, so it is all there is.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return "SIGKILL (before setsid)"
     if not living(pgid):
         return "already gone"

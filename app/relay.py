@@ -4,17 +4,17 @@ Runs in the server (or `procscope run`), in its own thread. Modelled on
 logging.handlers.QueueListener: a loop over a selector, stopped by a sentinel, joined.
 
     run pipes (one per run) ─┐
-    wake pipe (commands) ────┴─► selector ─► decode ─► stamp seq, t ─► deliver(run, batch)
+    wake pipe (commands) ────┴─► selector ─► split frames ─► ledger ─► stamp ─► deliver(run, batch)
 
 Stamping here, in one thread, is what makes `seq` gap-free per run: pipe events, the
-server's own events (`inject`) and the final `run.end` all pass through `_accept`. The
-relay also keeps the contract "proc.exit once for every process": a process killed by a
-signal cannot report its own exit, so its parent's `proc.reap` stands in for it, and at the
-end of the run any process never seen to exit gets a `proc.exit` saying so.
+server's own events (`inject`) and the run's last events (`end`) all pass through
+`_accept`. What the lifecycle events mean (a stand-in proc.exit for a killed process, the
+whole run.end) is the run's ledger's business (app.ledger); the relay only keeps order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -26,52 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.reporter import HEADER, STAMP
+from app import framing
+from app.events import ALWAYS_KEPT, DECODED, Event, body_of, server_event, stamp
+from app.ledger import Ledger
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
 READ_SIZE = 1 << 16
-# Past a run's event cap these kinds are still kept: without them a run has no shape.
-ALWAYS_KEPT = frozenset({"run.start", "run.result", "run.error", "run.end",
-                         "proc.start", "proc.exit", "proc.reap", "error"})
-
-
-class Event:
-    """One stamped event: its SSE frame, encoded once; decoded only if someone asks."""
-
-    __slots__ = ("seq", "kind", "frame", "data_at", "_obj")
-
-    def __init__(self, seq: int, kind: str, body: bytes) -> None:
-        self.seq = seq
-        self.kind = kind
-        head = b"id: %d\nevent: %s\ndata: " % (seq, kind.encode())
-        self.frame = head + body + b"\n\n"
-        self.data_at = len(head)
-        self._obj: dict[str, Any] | None = None
-
-    @property
-    def json(self) -> bytes:
-        return self.frame[self.data_at:-2]
-
-    @property
-    def obj(self) -> dict[str, Any]:
-        if self._obj is None:
-            self._obj = json.loads(self.json)
-        return self._obj
-
-
-# Kinds the relay (and the run manager after it) must look inside; the rest pass through
-# as the bytes their process wrote.
-DECODED = frozenset({"run.start", "run.result", "run.error", "run.end",
-                     "proc.start", "proc.exit", "proc.reap"})
-_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
-
-
-def _body(event: dict[str, Any]) -> bytes:
-    """A server-side event's JSON, "kind" first and without "t", as a process writes it."""
-    rest = {k: v for k, v in event.items() if k not in ("kind", "t")}
-    return _to_json({"kind": event["kind"], **rest}).encode()
-
 
 Deliver = Callable[[str, list[Event]], None]
 
@@ -83,13 +44,9 @@ class _RunState:
     t0: int
     max_events: int
     seq: int = 0
-    dropped: int = 0
     buf: bytearray = field(default_factory=bytearray)
-    names: dict[int, str] = field(default_factory=dict)
-    exited: set[int] = field(default_factory=set)
+    ledger: Ledger = field(default_factory=Ledger)
     pending: list[Event] = field(default_factory=list)
-    result: Any = None
-    error: str | None = None
 
 
 class Relay:
@@ -129,23 +86,19 @@ class Relay:
         """Follow a new run's pipe; its `run.start` (seq 1, t 0) is stamped first."""
         self._command("add", (run_id, read_fd, t0, start_data, max_events))
 
-    def inject(self, run_id: str, kind: str, data: dict[str, Any], *, pid: int | None = None,
-               proc: str | None = None) -> None:
-        """An event from the server's side (sampler, reaping, run.end) into a run's log."""
-        event = {"kind": kind, "t": time.monotonic_ns(), "pid": pid, "ppid": None,
-                 "cpu": None, "proc": proc, "data": data}
-        self._command("inject", (run_id, [event]))
-
-    def inject_many(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        """Several server-side events at once (the sampler's), with their own `t`."""
+    def inject(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        """Server-side events (app.events.server_event) into a run's log, in order."""
         self._command("inject", (run_id, events))
+
+    def end(self, run_id: str, stop_reason: str | None, exitcode: int | None) -> None:
+        """The run is over: its ledger's last events, run.end last; the run is forgotten."""
+        self._command("end", (run_id, stop_reason, exitcode))
 
     def _command(self, name: str, arg: Any) -> None:
         self._commands.put((name, arg))
-        try:
+        # A full wake pipe is fine: the relay is awake anyway.
+        with contextlib.suppress(BlockingIOError):
             os.write(self._wake_w, b"x")
-        except BlockingIOError:  # the wake pipe is full: the relay is awake anyway
-            pass
 
     # --- the relay thread ---
 
@@ -174,27 +127,29 @@ class Relay:
                     self._close_pipe(state)
                 return False
             if name == "add":
-                run_id, fd, t0, start_data, max_events = arg
-                try:
-                    fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
-                except OSError:
-                    pass
-                state = _RunState(run_id, fd, t0, max_events)
-                self._runs[run_id] = state
-                self._accept_dict(state, {"kind": "run.start", "t": t0, "pid": None,
-                                          "ppid": None, "cpu": None, "proc": None,
-                                          "data": start_data})
-                self._selector.register(fd, selectors.EVENT_READ, state)
-            else:  # "inject": server-side events, in order
-                run_id, events = arg
-                target = self._runs.get(run_id)
-                if target is None:
-                    continue
-                for event in events:
+                self._add(*arg)
+                continue
+            target = self._runs.get(arg[0])
+            if target is None:
+                continue
+            if name == "inject":
+                for event in arg[1]:
                     self._accept_dict(target, event)
-                    if event["kind"] == "run.end":  # the last: the run's state goes
-                        self._flush(target)
-                        del self._runs[run_id]
+            else:  # "end"
+                _, stop_reason, exitcode = arg
+                for event in target.ledger.end(time.monotonic_ns(), stop_reason, exitcode):
+                    self._accept_dict(target, event)
+                self._flush(target)
+                del self._runs[target.run_id]
+
+    def _add(self, run_id: str, fd: int, t0: int, start_data: dict[str, Any],
+             max_events: int) -> None:
+        with contextlib.suppress(OSError):  # a smaller pipe still works, only less slack
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        state = _RunState(run_id, fd, t0, max_events)
+        self._runs[run_id] = state
+        self._accept_dict(state, server_event("run.start", start_data, t_ns=t0))
+        self._selector.register(fd, selectors.EVENT_READ, state)
 
     def _read(self, state: _RunState) -> None:
         try:
@@ -206,33 +161,22 @@ class Relay:
             self._flush(state)
             self._on_eof(state.run_id)
             return
-        buf = state.buf
-        buf += chunk
-        at = 0
-        size = len(buf)
-        while size - at >= HEADER.size:
-            (n,) = HEADER.unpack_from(buf, at)
-            if size - at - HEADER.size < n:
-                break
-            (t_ns,) = STAMP.unpack_from(buf, at + HEADER.size)
-            body = bytes(buf[at + HEADER.size + STAMP.size: at + HEADER.size + n])
-            at += HEADER.size + n
-            # The JSON starts with {"kind":" (9 bytes): see reporter.encode_frame.
-            end = body.find(b'"', 9)
-            if not body.startswith(b'{"kind":"') or end < 0:
-                self._accept_dict(state, {"kind": "relay.garbled", "t": time.monotonic_ns(),
-                                          "pid": None, "ppid": None, "cpu": None,
-                                          "proc": None, "data": {"bytes": n}})
-                continue
-            kind = body[9:end].decode()
-            if kind in DECODED:
+        state.buf += chunk
+        frames, used = framing.split_frames(state.buf)
+        del state.buf[:used]
+        for t_ns, body in frames:
+            kind = framing.kind_of(body)
+            if kind is None:
+                self._accept_dict(state, server_event(
+                    "relay.garbled", {"bytes": len(body)}, t_ns=time.monotonic_ns()))
+            elif kind in DECODED:
                 try:
-                    self._accept(state, t_ns, kind, body, json.loads(body))
+                    event = json.loads(body)
                 except ValueError:
                     continue
+                self._accept(state, t_ns, kind, body, event)
             else:
                 self._accept(state, t_ns, kind, body, None)
-        del buf[:at]
 
     def _close_pipe(self, state: _RunState) -> None:
         if state.fd >= 0:
@@ -241,49 +185,24 @@ class Relay:
             state.fd = -1
 
     def _accept_dict(self, state: _RunState, event: dict[str, Any]) -> None:
-        """A server-side event (run.start, the sampler's, reaping, run.end)."""
-        if event.get("proc") is None and event.get("pid") in state.names:
-            event["proc"] = state.names[event["pid"]]
+        """A server-side event: it is named after its process, if the run knows it."""
+        if event.get("proc") is None:
+            event["proc"] = state.ledger.name(event.get("pid"))
         self._accept(state, event["t"], event["kind"], None, event)
 
     def _accept(self, state: _RunState, t_ns: int, kind: str, body: bytes | None,
                 event: dict[str, Any] | None) -> None:
-        """Keep the run's bookkeeping, then stamp. `event` is decoded when kind needs it."""
+        """Show a decoded event to the ledger, keep the cap, then stamp."""
         if event is not None:
-            pid: int = event.get("pid") or 0
-            if kind == "proc.start":
-                state.names[pid] = event.get("proc") or str(pid)
-                if self.on_proc_start is not None:
-                    self.on_proc_start(state.run_id, pid)
-            elif kind == "proc.exit":
-                if pid in state.exited:
-                    return  # already known from its parent's proc.reap
-                state.exited.add(pid)
-            elif kind == "proc.reap":
-                child = event["data"].get("child")
-                if child not in state.exited:
-                    state.exited.add(child)
-                    self._stamp(state, t_ns, "proc.exit", None, {
-                        "kind": "proc.exit", "pid": child, "ppid": pid, "cpu": None,
-                        "proc": state.names.get(child, str(child)),
-                        "data": {"exitcode": event["data"].get("exitcode"),
-                                 "source": "reaped"}})
-            elif kind == "run.result":
-                state.result = event["data"].get("result")
-            elif kind == "run.error":
-                state.error = event["data"].get("traceback")
-            elif kind == "run.end":
-                for child, name in state.names.items():
-                    if child not in state.exited:
-                        state.exited.add(child)
-                        self._stamp(state, t_ns, "proc.exit", None, {
-                            "kind": "proc.exit", "pid": child, "ppid": None, "cpu": None,
-                            "proc": name, "data": {"exitcode": None, "source": "unobserved"}})
-                event["data"].update(dropped=state.dropped, result=state.result)
-                if state.error is not None:
-                    event["data"]["error"] = state.error
+            keep, before = state.ledger.note(kind, event, t_ns)
+            for extra in before:
+                self._stamp(state, t_ns, extra["kind"], None, extra)
+            if not keep:
+                return
+            if kind == "proc.start" and self.on_proc_start is not None:
+                self.on_proc_start(state.run_id, event.get("pid") or 0)
         if state.seq >= state.max_events and kind not in ALWAYS_KEPT:
-            state.dropped += 1
+            state.ledger.dropped += 1
             return
         self._stamp(state, t_ns, kind, body, event)
 
@@ -292,12 +211,10 @@ class Relay:
         """Give the event the run's next seq and its time since run.start; frame it once."""
         if body is None:
             assert event is not None
-            body = _body(event)
+            body = body_of(event)
         state.seq += 1
-        t = round((t_ns - state.t0) / 1e9, 6)
-        out = b'{"run":"%s","seq":%d,"t":%r,%s' % (state.run_id.encode(), state.seq, t,
-                                                   body[1:])
-        state.pending.append(Event(state.seq, kind, out))
+        state.pending.append(stamp(state.run_id, state.seq, round((t_ns - state.t0) / 1e9, 6),
+                                   kind, body))
 
     def _flush(self, state: _RunState) -> None:
         if state.pending:

@@ -2,8 +2,8 @@
 
 Runs in every process of a run: the experiment's main process and all its descendants,
 whatever the start method. It is the only module of `app` that experiments import, so it
-imports nothing but the standard library (spawned children re-import it; see DESIGN.md's
-pitfalls on start-up cost).
+imports nothing but the standard library and app.framing (spawned children re-import it,
+and importing the web stack would cost each one a fifth of a second).
 
 How a process gets its channel, for each start method::
 
@@ -19,9 +19,13 @@ How a process gets its channel, for each start method::
          ▼
     proc.exit, last, from a finalizer that runs after the process has joined its children
 
-Every event is one frame (length, monotonic time, JSON) written with one os.write() of at most
-PIPE_BUF bytes, which Linux makes atomic: no lock is shared between processes, so a process
-killed at any instant cannot wedge the others (DESIGN.md, decision 2).
+Every event is one frame (app.framing: length, monotonic time, JSON) written with one
+os.write() of at most PIPE_BUF bytes, which Linux makes atomic: no lock is shared between
+processes, so a process killed at any instant cannot wedge the others.
+
+One module, past ~300 lines, on purpose: it is the one thing every process of a run imports,
+and its parts (the channel, emit(), the hooks that arm a new process, the reaping watch)
+share one set of per-process state that a split would have to pass around.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import io
 import json
 import multiprocessing
 import os
-import struct
 import sys
 import threading
 import time
@@ -39,11 +42,8 @@ import traceback
 from multiprocessing import context, reduction, util
 from typing import Any
 
-PIPE_BUF = 4096
-HEADER = struct.Struct("!i")  # the same framing as multiprocessing.connection
-STAMP = struct.Struct("!q")  # then the event's time.monotonic_ns(), then its JSON
-FRAME = struct.Struct("!iq")  # the two together
-_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
+from app.framing import FRAME, PIPE_BUF, STAMP, encode_frame, to_json
+
 CONFIG_KEY = "procscope_channel"
 
 _sched_getcpu: Any = None
@@ -61,21 +61,6 @@ def current_cpu() -> int | None:
         return None
     cpu = int(_sched_getcpu())
     return cpu if cpu >= 0 else None
-
-
-def encode_frame(t_ns: int, event: dict[str, Any]) -> bytes:
-    """One event as one frame that fits PIPE_BUF; oversized data is truncated and marked.
-
-    Frame: length, monotonic time, then JSON whose first key is "kind". The relay reads
-    the time and the kind without decoding the JSON, and splices run, seq and t in front
-    of it: most events are never decoded nor re-encoded on their way to the browser.
-    """
-    body = _to_json(event).encode("utf-8", "replace")
-    if len(body) + HEADER.size + STAMP.size > PIPE_BUF:
-        preview = _to_json(event.get("data"))[:700]
-        event = dict(event, data={"truncated": True, "bytes": len(body), "preview": preview})
-        body = _to_json(event).encode("utf-8", "replace")
-    return HEADER.pack(len(body) + STAMP.size) + STAMP.pack(t_ns) + body
 
 
 class Channel:
@@ -118,7 +103,8 @@ def _rebuild_channel(dupfd: Any) -> Channel:
     # it once the process object is current and before run(): the moment we need.
     _spawned_channel = channel
     for cls in (context.SpawnProcess, context.ForkServerProcess):
-        setattr(cls, "_after_fork", staticmethod(_after_spawn))
+        # setattr: _after_fork is private to multiprocessing, and its stubs do not have it.
+        setattr(cls, "_after_fork", staticmethod(_after_spawn))  # noqa: B010
     return channel
 
 
@@ -143,19 +129,20 @@ def emit(kind: str, **data: Any) -> None:
         return
     t_ns = time.monotonic_ns()
     # The hot path of every lesson: the JSON is put together from pieces cached per
-    # process (~3 µs less than encoding a dict), in the same shape encode_frame makes.
+    # process (~3 µs less than encoding a dict), in the shape app.events documents and
+    # encode_frame makes: "kind" first, then pid, ppid, cpu, proc, [tid, thread,] data.
     # The pid is cached too (reset after any fork); the ppid is not: an orphan's changes.
     name = multiprocessing.current_process().name
     if name != _proc[0]:
-        _proc[:] = [name, _to_json(name)]
+        _proc[:] = [name, to_json(name)]
     extra = ""
     if threading.get_ident() != _main_ident:
         extra = ',"tid":%d,"thread":%s' % (threading.get_native_id(),
-                                           _to_json(threading.current_thread().name))
+                                           to_json(threading.current_thread().name))
     cpu = _sched_getcpu() if _sched_getcpu is not None else -1
     body = ('{"kind":%s,"pid":%d,"ppid":%d,"cpu":%s,"proc":%s%s,"data":%s}' % (
         _kind_json(kind), _pid, os.getppid(), "null" if cpu < 0 else cpu,
-        _proc[1], extra, "{}" if not data else _to_json(data))).encode("utf-8", "replace")
+        _proc[1], extra, "{}" if not data else to_json(data))).encode("utf-8", "replace")
     if len(body) + FRAME.size > PIPE_BUF:
         channel.write(encode_frame(t_ns, json.loads(body)))  # truncates and marks
         return
@@ -182,7 +169,7 @@ _kinds: dict[str, str] = {}
 def _kind_json(kind: str) -> str:
     encoded = _kinds.get(kind)
     if encoded is None:
-        encoded = _kinds[kind] = _to_json(str(kind))
+        encoded = _kinds[kind] = to_json(str(kind))
     return encoded
 
 

@@ -1,55 +1,48 @@
-"""Runs: starting each lesson's main process, following it, stopping it.
+"""The run manager: the server's runs, from POST to final status, and their caps.
 
-Runs in the server, on its event loop (blocking waits go to worker threads). A run's life:
+Runs in the server, on its event loop (blocking waits go to threads of its own). A run's
+life, as the API shows it:
 
     queued ─► running ─► succeeded | failed | cancelled | timed_out
 
-    create(): pipe + spawn the experiment main (app.runner), relay.add(pipe)
-    relay reads EOF (every process holding the pipe has exited) ─► _finish():
-        make sure no process of the group is alive, reap the main, inject run.end
-    the run.end event reaches the hub ─► status becomes final
+    create(): caps checked, app.launcher.launch() starts the run's main
+    the relay reads EOF ─► app.launcher.finish() in a stopper thread ─► run.end
+    run.end reaches the manager (_on_events) ─► the status it says becomes final
 
-So a final status is only ever seen once every process of the run is gone and the last
-event is in the log (DESIGN.md, decisions 3 and 10).
+The manager builds none of run.end (app.ledger does); it reads it. So a final status is
+only ever seen once every process of the run is gone and the last event is in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-import glob
 import itertools
 import logging
-import multiprocessing
-import os
 import resource
-import shutil
-import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from multiprocessing.process import BaseProcess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from app import catalog, procgroup, runner
+from app import catalog, procgroup
+from app.events import Event
 from app.hub import Hub
-from app.relay import Event, Relay
-from app.reporter import Channel
+from app.launcher import finish, launch, remove_stale_workdirs
+from app.ledger import FINAL
+from app.relay import Relay
 from app.sampler import Sampler
 from app.settings import Settings
 
 log = logging.getLogger("procscope.runs")
 
-FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
-# The server never forks (DESIGN.md, decision 1): each run's main is spawned.
-SPAWN = multiprocessing.get_context("spawn")
-
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -72,6 +65,7 @@ class Run:
     process: BaseProcess | None = None
     workdir: str = ""
     pid: int | None = None  # the main's, kept: the Process object is closed at the end
+    exitcode: int | None = None  # the main's, from run.end
     reaped: list[tuple[int, int]] = field(default_factory=list)  # adopted zombies, by cancel
     stop_reason: str | None = None
     timer: asyncio.TimerHandle | None = None
@@ -90,6 +84,7 @@ class Run:
             "error": self.error,
             "outcome": catalog.outcome(self.experiment, self.status, self.result, self.error),
             "pid": self.pid,
+            "exitcode": self.exitcode,
             "events": self.events,
             "processes": self.processes_started,
             "dropped": self.dropped,
@@ -99,92 +94,6 @@ class Run:
                 "page": f"/runs/{self.id}",
             },
         }
-
-
-def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
-           max_events: int) -> tuple[BaseProcess, str]:
-    """Start a run's main process with its event pipe followed by the relay.
-
-    Returns the process and the run's temporary directory (finish() removes it).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        # PR_SET_PDEATHSIG fires when the *thread* that started the child exits: from a
-        # thread-pool thread, a run would die with it (a bug we had; see the API's POST).
-        raise RuntimeError("runs are started from the main thread only")
-    read_fd, channel = Channel.open()
-    t0 = time.monotonic_ns()
-    # t0 in both clocks, so that a client on this machine (CLOCK_MONOTONIC is system-wide)
-    # or a browser (wall clock) can tell how long an event took to reach it.
-    relay.add(run_id, read_fd, t0,
-              {"experiment": experiment, "params": params, "t0_monotonic_ns": t0,
-               "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
-               "cores": os.cpu_count()}, max_events)
-    # Every temporary file of the run goes in here (ticket_rush's db, multiprocessing's
-    # own pymp-* dirs): a run that is killed cannot clean up after itself, finish() can.
-    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-run{run_id}-")
-    process = SPAWN.Process(target=runner.run_main, name="main",
-                            args=(experiment, params, channel, os.getpid(), workdir))
-    try:
-        process.start()
-    finally:
-        os.close(channel.fd)  # the run's processes now hold the only write ends
-    return process, workdir
-
-
-WORKDIR_PREFIX = "procscope-"
-
-
-def remove_stale_workdirs() -> list[str]:
-    """Remove the run directories of servers that are gone (killed with -9, say)."""
-    removed = []
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), WORKDIR_PREFIX + "*-run*-*")):
-        owner = os.path.basename(path)[len(WORKDIR_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def finish(relay: Relay, run_id: str, process: BaseProcess, workdir: str,
-           stop_reason: str | None, grace: float, *,
-           reaped: list[tuple[int, int]] | None = None) -> str:
-    """Every holder of the run's pipe has exited: end the run for good (blocking).
-
-    Processes that never held the pipe (a forkserver, a resource tracker) leave by
-    themselves once the main is gone; whatever has not left in time is stopped. Then the
-    main is reaped, adopted orphans too, and run.end is the last event. `reaped` holds
-    the adopted zombies a cancel has reaped already: they get their proc.reap too.
-    """
-    reaped = reaped if reaped is not None else []
-    assert process.pid is not None
-    pgid = process.pid  # the main called setsid(): its pid is the group's id
-    if not procgroup.wait_until_gone(pgid, grace, {pgid}, reaped):
-        procgroup.stop_group(pgid, 0.5, frozenset({pgid}), reaped)
-    process.join(5)
-    exitcode = process.exitcode
-    if exitcode is not None:
-        # Until a spawned Process is closed (or collected) it keeps two pipe fds open; the
-        # run's record, which holds it, lives as long as the server: 2 fds per run leaked.
-        process.close()
-    shutil.rmtree(workdir, ignore_errors=True)
-    me = os.getpid()
-    reaped.extend(procgroup.reap_adopted(pgid, {pgid}))
-    for pid, code in list(reaped):
-        relay.inject(run_id, "proc.reap", {"child": pid, "exitcode": code, "by": "server"},
-                     pid=me, proc="procscope")
-    relay.inject(run_id, "proc.reap", {"child": pgid, "exitcode": exitcode, "by": "server"},
-                 pid=me, proc="procscope")
-    error = None
-    if stop_reason is not None:
-        status = stop_reason
-    elif exitcode == 0:
-        status = "succeeded"
-    else:
-        status = "failed"
-        # The relay puts the experiment's own traceback here when it reported one.
-        error = f"the experiment's main process exited with code {exitcode}"
-    relay.inject(run_id, "run.end", {"status": status, "error": error, "exitcode": exitcode})
-    return status
 
 
 STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
@@ -299,22 +208,18 @@ class RunManager:
 
     def _deliver_threadsafe(self, run_id: str, events: list[Event]) -> None:
         assert self._loop is not None
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
             self._loop.call_soon_threadsafe(self._on_events, run_id, events)
-        except RuntimeError:  # the loop is closed: the server is gone
-            pass
 
     def _eof_threadsafe(self, run_id: str) -> None:
         assert self._loop is not None
-        try:
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(
                 lambda: asyncio.ensure_future(self._finish(self.runs[run_id])))
-        except RuntimeError:
-            pass
 
     # --- on the loop ---
 
-    def _on_events(self, run_id: str, events: list[Event]) -> None:
+    def _on_events(self, run_id: str, events: Sequence[Event]) -> None:
         run = self.runs[run_id]
         for event in events:
             kind = event.kind
@@ -333,6 +238,7 @@ class RunManager:
                 run.result = data["result"]
                 run.error = data["error"]
                 run.dropped = data["dropped"]
+                run.exitcode = data["exitcode"]
                 run.ended_at = _now()
         run.events += len(events)
         self.hub.append(run_id, events)
@@ -348,7 +254,7 @@ class RunManager:
         finished = [r for r in self.runs.values() if r.status in FINAL]
         for old in finished[:max(0, len(finished) - self.keep_runs)]:
             del self.runs[old.id]
-            self.hub.logs.pop(old.id, None)
+            self.hub.forget(old.id)
 
     async def _finish(self, run: Run) -> None:
         """Every holder of the run's pipe has exited: end the run for good."""

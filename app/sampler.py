@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import procgroup
+from app.events import reaped_by_server, server_event
 from app.relay import Relay
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -43,6 +44,8 @@ class _Watched:
     last: dict[tuple[int, int], tuple[str, int, int, float]] = field(default_factory=dict)
     run_ns: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     fds: dict[tuple[int, int], int] = field(default_factory=dict)  # open stat files
+    cpu_time: dict[int, float] = field(default_factory=dict)
+    next_discovery: float = 0.0
 
     def stat(self, key: tuple[int, int]) -> procgroup.ProcStat | None:
         """The stat of (pid, tid), re-read through a file kept open: pread costs half of
@@ -67,8 +70,6 @@ class _Watched:
     def close(self) -> None:
         for key in list(self.fds):
             self.forget(key)
-    cpu_time: dict[int, float] = field(default_factory=dict)
-    next_discovery: float = 0.0
 
 
 class Sampler:
@@ -154,10 +155,9 @@ class Sampler:
         self.hz = hz
         t = time.monotonic_ns()
         for w in self._runs.values():
-            self.relay.inject_many(w.run_id, [{
-                "kind": "sampler.rate", "t": t, "pid": None, "ppid": None, "cpu": None,
-                "proc": None, "data": {"hz": round(hz, 1), "resolution_ms": round(1e3 / hz, 1),
-                                       "budget": self.budget}}])
+            self.relay.inject(w.run_id, [server_event(
+                "sampler.rate", {"hz": round(hz, 1), "resolution_ms": round(1e3 / hz, 1),
+                                 "budget": self.budget}, t_ns=t)])
 
     def _sample(self, w: _Watched) -> None:
         now = time.monotonic()
@@ -177,9 +177,9 @@ class Sampler:
                 for key in [k for k in w.fds if k[0] == pid]:
                     w.forget(key)
                 if pid in w.helpers:
-                    events.append({"kind": "proc.exit", "t": t, "pid": pid, "ppid": None,
-                                   "cpu": None, "proc": None,
-                                   "data": {"exitcode": None, "source": "kernel"}})
+                    events.append(server_event("proc.exit", {"exitcode": None,
+                                                             "source": "kernel"},
+                                               t_ns=t, pid=pid))
                 continue
             threads = [stat]
             if stat.num_threads > 1:
@@ -203,12 +203,12 @@ class Sampler:
                     data["tid"] = th.pid
                 if th.state == "Z" and th.pid == pid:
                     data["cpu_time"] = (stat.utime + stat.stime) / CLOCK_TICKS
-                events.append({"kind": "proc.state", "t": t, "pid": pid, "ppid": stat.ppid,
-                               "cpu": th.processor, "proc": None, "data": data})
+                events.append(server_event("proc.state", data, t_ns=t, pid=pid,
+                                           ppid=stat.ppid, cpu=th.processor))
             if stat.state == "Z" and stat.ppid == self._me and pid not in w.own_children:
                 self._reap(w, pid, events, t)
         if events:
-            self.relay.inject_many(w.run_id, events)
+            self.relay.inject(w.run_id, events)
 
     def _oncpu(self, w: _Watched, key: tuple[int, int], t: int) -> float:
         """The share of the last sample period this R thread really spent on a core.
@@ -250,10 +250,9 @@ class Sampler:
                              ("multiprocessing.resource_tracker", "resource_tracker")):
             if marker in cmdline:
                 w.helpers.add(pid)
-                events.append({"kind": "proc.start", "t": t, "pid": pid, "ppid": None,
-                               "cpu": None, "proc": name,
-                               "data": {"role": "helper", "name": name, "daemon": False,
-                                        "source": "kernel"}})
+                events.append(server_event("proc.start", {
+                    "role": "helper", "name": name, "daemon": False, "source": "kernel"},
+                    t_ns=t, pid=pid, proc=name))
                 return
 
     def _threads(self, w: _Watched, pid: int) -> list[procgroup.ProcStat]:
@@ -277,7 +276,5 @@ class Sampler:
         except ChildProcessError:
             return
         if reaped:
-            events.append({"kind": "proc.reap", "t": t, "pid": self._me, "ppid": None,
-                           "cpu": None, "proc": "procscope",
-                           "data": {"child": pid, "exitcode": os.waitstatus_to_exitcode(status),
-                                    "by": "server"}})
+            events.append(reaped_by_server(pid, os.waitstatus_to_exitcode(status), t))
+

@@ -17,8 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from app import catalog, procgroup
-from app.relay import Event, Relay
-from app.runs import finish, launch
+from app.events import Event
+from app.launcher import finish, launch
+from app.relay import Relay
 
 
 def _line(obj: dict[str, Any]) -> str:

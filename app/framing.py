@@ -1,0 +1,69 @@
+"""The frame: how one event travels down a run's pipe, from a process to the relay.
+
+Runs in every process of a run (app.reporter writes frames) and in the server (app.relay
+reads them). Standard library only: every spawned child of a run imports it.
+
+    frame = length (!i, of what follows) | monotonic ns (!q) | JSON, first key "kind"
+
+A frame is at most PIPE_BUF bytes and is written with one os.write(), which Linux makes
+atomic on a pipe: no lock is shared between processes, so a process killed at any instant
+cannot wedge the others. The JSON begins with `{"kind":"` so that the relay can read the
+kind without decoding the rest, and splice the run, seq and t in front of the bytes as
+written (most events are never decoded nor re-encoded on their way to the browser).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+PIPE_BUF = 4096
+HEADER = struct.Struct("!i")  # the same length prefix as multiprocessing.connection
+STAMP = struct.Struct("!q")  # then the event's time.monotonic_ns(), then its JSON
+FRAME = struct.Struct("!iq")  # the two together
+KIND_PREFIX = b'{"kind":"'
+TRUNCATED_PREVIEW = 700  # characters of an oversized event's data kept in its place
+
+to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
+
+
+def encode_frame(t_ns: int, event: dict[str, Any]) -> bytes:
+    """One event (a dict whose first key is "kind") as one frame that fits PIPE_BUF.
+
+    Oversized data is replaced by a marked preview, never split: a frame is all or nothing.
+    """
+    body = to_json(event).encode("utf-8", "replace")
+    if len(body) + FRAME.size > PIPE_BUF:
+        preview = to_json(event.get("data"))[:TRUNCATED_PREVIEW]
+        event = dict(event, data={"truncated": True, "bytes": len(body), "preview": preview})
+        body = to_json(event).encode("utf-8", "replace")
+    return FRAME.pack(len(body) + STAMP.size, t_ns) + body
+
+
+def split_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
+    """The whole frames at the start of `buf`, as (t_ns, JSON body); and the bytes used.
+
+    A frame cut by the end of a read stays in `buf` for the next one.
+    """
+    frames = []
+    at = 0
+    size = len(buf)
+    while size - at >= HEADER.size:
+        (n,) = HEADER.unpack_from(buf, at)
+        if size - at - HEADER.size < n:
+            break
+        (t_ns,) = STAMP.unpack_from(buf, at + HEADER.size)
+        frames.append((t_ns, bytes(buf[at + FRAME.size: at + HEADER.size + n])))
+        at += HEADER.size + n
+    return frames, at
+
+
+def kind_of(body: bytes) -> str | None:
+    """The kind of a frame's JSON body, read without decoding it; None if garbled."""
+    if not body.startswith(KIND_PREFIX):
+        return None
+    end = body.find(b'"', len(KIND_PREFIX))
+    if end < 0:
+        return None
+    return body[len(KIND_PREFIX):end].decode("utf-8", "replace")

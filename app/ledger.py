@@ -1,0 +1,84 @@
+"""A run's ledger: what its lifecycle events have said so far, and the one place its
+`run.end` is built.
+
+Runs in the relay thread (app.relay keeps one ledger per run and shows it every decoded
+event before stamping). Two promises of docs/api.md are kept here:
+
+- `proc.exit` once for every process: a process killed by a signal cannot report its own
+  exit, so its parent's `proc.reap` stands in for it; at the end, a process never seen to
+  exit gets a `proc.exit` that says so (`source: unobserved`).
+- `run.end` is the last event and says everything: status, result, error, the main's exit
+  code, the events dropped past the cap. The run manager only reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.events import server_event
+
+FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+
+
+def final_status(stop_reason: str | None, exitcode: int | None) -> str:
+    """A run stopped by the server ends as why it was stopped; else by its main's exit."""
+    if stop_reason is not None:
+        return stop_reason
+    return "succeeded" if exitcode == 0 else "failed"
+
+
+@dataclass
+class Ledger:
+    """One run's lifecycle, as far as the relay has read it."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    exited: set[int] = field(default_factory=set)
+    result: Any = None
+    error: str | None = None  # the experiment's own traceback (run.error)
+    dropped: int = 0
+
+    def note(self, kind: str, event: dict[str, Any],
+             t_ns: int) -> tuple[bool, list[dict[str, Any]]]:
+        """Learn from one decoded event: (keep it?, events to stamp before it)."""
+        pid: int = event.get("pid") or 0
+        data = event.get("data") or {}
+        if kind == "proc.start":
+            self.names[pid] = event.get("proc") or str(pid)
+        elif kind == "proc.exit":
+            if pid in self.exited:
+                return False, []  # already known from its parent's proc.reap
+            self.exited.add(pid)
+        elif kind == "proc.reap":
+            child = data.get("child")
+            if isinstance(child, int) and child not in self.exited:
+                self.exited.add(child)
+                return True, [server_event(
+                    "proc.exit", {"exitcode": data.get("exitcode"), "source": "reaped"},
+                    t_ns=t_ns, pid=child, ppid=pid, proc=self.names.get(child, str(child)))]
+        elif kind == "run.result":
+            self.result = data.get("result")
+        elif kind == "run.error":
+            self.error = data.get("traceback")
+        return True, []
+
+    def name(self, pid: int | None) -> str | None:
+        return self.names.get(pid) if pid is not None else None
+
+    def end(self, t_ns: int, stop_reason: str | None, exitcode: int | None) -> list[dict[str, Any]]:
+        """The run's last events: a proc.exit for each process never seen to exit, then
+        run.end with everything the run's page and API say about how it ended."""
+        out = []
+        for pid, name in self.names.items():
+            if pid not in self.exited:
+                self.exited.add(pid)
+                out.append(server_event("proc.exit", {"exitcode": None, "source": "unobserved"},
+                                        t_ns=t_ns, pid=pid, proc=name))
+        status = final_status(stop_reason, exitcode)
+        error = self.error
+        if status == "failed" and error is None:
+            error = f"the experiment's main process exited with code {exitcode}"
+        out.append(server_event("run.end", {
+            "status": status, "result": self.result, "error": error, "exitcode": exitcode,
+            "dropped": self.dropped}, t_ns=t_ns))
+        return out
