@@ -8,12 +8,17 @@ with its bounds in /docs.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import experiments
 from experiments.spec import COMMON_PARAMS, Experiment, Param
+from experiments.words import Outcome
+
+log = logging.getLogger("procscope.catalog")
 
 
 def _field(param: Param) -> tuple[Any, Any]:
@@ -59,8 +64,9 @@ def _run_request(eid: str) -> type[BaseModel]:
 
 
 # The body of POST /api/runs: one variant per experiment, told apart by "experiment".
+# (Union[...] and not `X | Y`: the variants are a tuple built from the catalogue.)
 RunRequest: Any = Annotated[
-    Union[tuple(_run_request(eid) for eid in SPECS)],
+    Union[tuple(_run_request(eid) for eid in SPECS)],  # noqa: UP007
     Field(discriminator="experiment"),
 ]
 
@@ -74,16 +80,38 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
         "section": spec.section,
         "params": PARAMS[spec.id].model_json_schema(),
         "compare": [dict(c) for c in spec.compare] if spec.compare else None,
+        # What the page draws above the process lanes: the page knows no lesson by name.
+        "tracks": {name: asdict(track) for name, track in spec.tracks.items()},
     }
     if full:
         out.update(lesson=spec.lesson, lesson_zh=spec.lesson_zh, code=spec.code)
     return out
 
 
-def outcome(experiment_id: str, status: str, result: Any, error: str | None) -> dict[str, Any] | None:
+def outcome(experiment_id: str, status: str, result: Any, error: str | None) -> Outcome | None:
     """The run's outcome in words, `{text, why, bad}`, or None while there is nothing to say.
 
-    Built from the experiment's own spec (its `outcome` function): the page shows it and
-    knows nothing about lessons.
+    A run that did not succeed is told the same way for every lesson; a succeeded one by
+    its experiment's own `outcome` function (the page shows it and knows nothing about
+    lessons). That function reads a result that may lack any field: if it raises, the run
+    is told without words (None) rather than its JSON failing.
     """
-    return None
+    if status == "failed":
+        last = (error or "").strip().split("\n")[-1]
+        return {"text": f"The run failed: {last or 'see the traceback'}.", "why": "", "bad": True}
+    if status == "cancelled":
+        return {"text": "The run was cancelled: every process of it was stopped.", "why": "",
+                "bad": False}
+    if status == "timed_out":
+        return {"text": "The run hit the server's time limit and was stopped.", "why": "",
+                "bad": True}
+    spec = SPECS.get(experiment_id)
+    if status != "succeeded" or spec is None or spec.outcome is None:
+        return None
+    if not isinstance(result, dict):
+        return None
+    try:
+        return spec.outcome(result)
+    except Exception:
+        log.exception("the outcome of a %s run could not be told", experiment_id)
+        return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, number, word
 
 
 def grandchild() -> None:
@@ -90,6 +91,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: how the daemon ended, and whether its child could start."""
+    if "daemon_finished" not in r:
+        return None
+    text = ("The daemon finished its work." if r["daemon_finished"] else
+            "The daemon was terminated when the main's code ended (exit code "
+            f"{number(r.get('daemon_exitcode'))}).")
+    if r.get("grandchild_error"):
+        text += f" Its child could not start: {word(r['grandchild_error'])}."
+    return {"text": text, "why": "A daemonic process dies with its parent's code, and may not "
+                                 "have children.", "bad": False}
+
+
 SPEC = Experiment(
     id="daemon",
     title="Daemon processes die with the main's code",
@@ -127,5 +141,6 @@ print('主')""",
         "spawn_grandchild": Param(False, "Whether the daemon tries to start a child"),
     },
     main=main,
+    outcome=outcome,
     compare=({"spawn_grandchild": False}, {"spawn_grandchild": True}),
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, count
 
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
 # lengths (a third, all, two thirds of max_delay) keeps runs comparable and makes sure the
@@ -61,6 +62,18 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: results in input order, whatever order the tasks finished in."""
+    results = r.get("results")
+    if not isinstance(results, list):
+        return None
+    late = ", although the tasks finished out of order" if r.get("out_of_order") else ""
+    return {"text": f"map() returned {count(len(results), 'result')} in input order{late}, on "
+                    f"{count(len(r.get('worker_pids') or []), 'worker')}.",
+            "why": "Executor.map yields results in the order of its inputs, whatever order "
+                   "they finish in.", "bad": False}
+
+
 SPEC = Experiment(
     id="executor_map",
     title="Executor.map keeps the input order",
@@ -99,5 +112,6 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
                                 "a third or two thirds of it", ge=0, le=30),
     },
     main=main,
+    outcome=outcome,
     compare=({"workers": 1}, {"workers": 4}),
 )

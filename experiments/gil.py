@@ -11,6 +11,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, fixed, is_number, number, seconds, word
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 
@@ -107,6 +108,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: CPU-seconds per elapsed second, threads against processes."""
+    if not is_number(r.get("speedup")):
+        return None
+    return {"text": f"{word(r.get('mode'))}: {seconds(r.get('cpu_seconds'))} of CPU in "
+                    f"{seconds(r.get('elapsed'))} — a speed-up of {fixed(r['speedup'], 2)}× on "
+                    f"{number(r.get('cores'))} cores.",
+            "why": "Threads take turns holding the GIL: one core at a time."
+                   if r.get("mode") == "threads" else
+                   "Each process has its own interpreter and GIL: they run on several cores at "
+                   "once.", "bad": False}
+
+
 SPEC = Experiment(
     id="gil",
     title="Why threads can't use several cores",
@@ -146,5 +160,6 @@ ps = [Process(target=work) for _ in range(2)]""",
         "work": Param(2.0, "CPU-seconds each worker burns", ge=0.01, le=30),
     },
     main=main,
+    outcome=outcome,
     compare=({"mode": "threads"}, {"mode": "processes"}),
 )

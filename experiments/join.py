@@ -8,6 +8,7 @@ from typing import Any
 
 from app.reporter import Reporter
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, is_number, seconds
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
 
@@ -45,6 +46,21 @@ def main(params: Any, report: Reporter) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: the total against the longest task and the sum."""
+    if not is_number(r.get("elapsed")):
+        return None
+    if r.get("joined") is False:
+        return {"text": f"The main printed its total after {seconds(r['elapsed'])}: it did not "
+                        f"wait for the workers (longest {seconds(r.get('max'))}).",
+                "why": "Without join() the main runs on while its children still work.",
+                "bad": False}
+    return {"text": f"All workers done in {seconds(r['elapsed'])}: about the longest task "
+                    f"({seconds(r.get('max'))}), not the sum ({seconds(r.get('sum'))}).",
+            "why": "The workers ran at the same time; join() only waited for the slowest.",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="join",
     title="join: wait for the children",
@@ -75,5 +91,6 @@ print('主')""",
         "join": Param(True, "Whether the main joins its workers"),
     },
     main=main,
+    outcome=outcome,
     compare=({"join": True}, {"join": False}),
 )

@@ -10,6 +10,7 @@ from typing import Any
 from app.reporter import emit
 from experiments.measure import max_overlap
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, count, is_number, number, seconds, word
 
 
 def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:
@@ -74,6 +75,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: how many tasks ran at once, against the serial estimate."""
+    if not is_number(r.get("elapsed")):
+        return None
+    return {"text": f"{word(r.get('mode'))}: {count(len(r.get('results') or []), 'task')} in "
+                    f"{seconds(r['elapsed'])} on "
+                    f"{count(len(r.get('worker_pids') or []), 'worker')}, at most "
+                    f"{number(r.get('max_concurrent'))} at once (serial would be "
+                    f"{seconds(r.get('serial_estimate'))}).",
+            "why": "apply() blocks until each task is done: one at a time."
+                   if r.get("mode") == "apply" else
+                   "apply_async() hands all tasks to the pool: they run side by side.",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="pool_apply",
     title="Pool: apply waits, apply_async does not",
@@ -117,5 +133,6 @@ p.join()""",
         "task_seconds": Param(2.0, "How long each task sleeps (seconds)", ge=0, le=30),
     },
     main=main,
+    outcome=outcome,
     compare=({"mode": "apply"}, {"mode": "apply_async"}),
 )

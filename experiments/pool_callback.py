@@ -19,6 +19,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, count, number
 
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
          "www.sina.com.cn"]
@@ -170,6 +171,20 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: which process ran the callbacks."""
+    pids = r.get("callback_pids")
+    if not isinstance(pids, list):
+        return None
+    in_main = all(p == r.get("main_pid") for p in pids)
+    return {"text": f"{count(len(pids), 'page')} fetched by "
+                    f"{count(len(r.get('fetch_pids') or []), 'worker')}; every callback ran in "
+                    f"{'the main process' if in_main else 'several processes'} "
+                    f"(pid {number(r.get('main_pid'))}).",
+            "why": "A Pool callback runs in the parent, in its result-handler thread, not in "
+                   "the worker.", "bad": False}
+
+
 SPEC = Experiment(
     id="pool_callback",
     title="Callbacks run in the main process",
@@ -218,5 +233,6 @@ print('主进程pid:',os.getpid())""",
                              ge=0, le=10),
     },
     main=main,
+    outcome=outcome,
     compare=({"processes": 1}, {"processes": 4}),
 )

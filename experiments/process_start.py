@@ -10,6 +10,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, number
 
 
 def _tell_main(conn: Connection, printed_at: int) -> None:
@@ -108,6 +109,20 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: who printed first, the main or its child."""
+    if "main_printed_first" not in r:
+        return None
+    if r["main_printed_first"]:
+        text = (f"The main printed first; the child (pid {number(r.get('child_pid'))}, parent "
+                f"{number(r.get('child_ppid'))}) printed "
+                f"{number(r.get('child_printed_after_ms'))} ms later.")
+    else:
+        text = f"The child (pid {number(r.get('child_pid'))}) printed before the main this time."
+    return {"text": text, "why": "start() only asks the OS for a new process; the main carries "
+                                 "on at once.", "bad": False}
+
+
 SPEC = Experiment(
     id="process_start",
     title="Starting a process: a function or a subclass",
@@ -155,5 +170,6 @@ print('主')""",
                        choices=("function", "subclass")),
     },
     main=main,
+    outcome=outcome,
     compare=({"style": "function"}, {"style": "subclass"}),
 )

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from app.reporter import emit
 from experiments.measure import proc_stat
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, Param, Track
+from experiments.words import Outcome, is_number, word
 
 
 def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int,
@@ -170,6 +171,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: produced against consumed, and whether the consumer hung."""
+    if not is_number(r.get("produced")):
+        return None
+    hung = bool(r.get("hung"))
+    return {"text": f"{word(r.get('mode'))}: produced {word(r['produced'])}, consumed "
+                    f"{word(r.get('consumed'))}"
+                    f"{' — the consumer hung waiting for more' if hung else ''}.",
+            "why": "Nothing told the consumer that production was over." if hung else
+                   "The consumer knew when to stop (a sentinel, or JoinableQueue.join()).",
+            "bad": hung}
+
+
 SPEC = Experiment(
     id="producer_consumer",
     title="Producers and consumers: a queue in between",
@@ -233,5 +247,7 @@ print('主')""",
                               "before it gives up (seconds)", ge=0, le=60),
     },
     main=main,
+    outcome=outcome,
+    tracks={"queue": Track()},
     compare=({"mode": "naive"}, {"mode": "joinable"}),
 )

@@ -9,7 +9,8 @@ from multiprocessing import Queue
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, Param, Track
+from experiments.words import Outcome, json_list, word
 
 NAMES = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
          "ninth", "tenth"]
@@ -81,6 +82,18 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: what get() returned, and which of Full and Empty were raised."""
+    got = r.get("got")
+    if not isinstance(got, list):
+        return None
+    fifo = " (first in, first out)" if r.get("fifo") else ""
+    return {"text": f"Got {json_list(got)}{fifo}; Full raised: {word(r.get('full_raised'))}; "
+                    f"Empty raised: {word(r.get('empty_raised'))}.",
+            "why": "A bounded Queue blocks (or raises after a timeout) when full, and get() "
+                   "does the same when empty.", "bad": False}
+
+
 SPEC = Experiment(
     id="queue_basics",
     title="Queue: put, get, Full and Empty",
@@ -126,4 +139,6 @@ q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
                          ge=0, le=30),
     },
     main=main,
+    outcome=outcome,
+    tracks={"queue": Track()},
 )

@@ -30,6 +30,7 @@ from typing import Any
 from app.reporter import emit
 from experiments.measure import max_overlap
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, count, is_number, number, word
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
 HandlerRecord = tuple[int, int, int, int, str, int]
@@ -253,6 +254,18 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: replies, and how many handlers served at once."""
+    if not is_number(r.get("replies_ok")):
+        return None
+    return {"text": f"{word(r.get('mode'))}: {word(r['replies_ok'])}/"
+                    f"{number(r.get('replies_expected'))} replies, at most "
+                    f"{number(r.get('max_concurrent_handlers'))} handlers at once, in "
+                    f"{count(len(r.get('handler_pids') or []), 'process', 'processes')}.",
+            "why": "One process per connection grows with the clients; a Pool caps it.",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="socket_server",
     title="A concurrent echo server: a process per client, or a pool",
@@ -303,5 +316,6 @@ while True:
         "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10),
     },
     main=main,
+    outcome=outcome,
     compare=({"mode": "process_per_connection"}, {"mode": "pool"}),
 )

@@ -1,4 +1,5 @@
-"""What an experiment declares: its id, its lesson, its params with their bounds.
+"""What an experiment declares: its id, its lesson, its params with their bounds, the
+tracks it wants drawn and how its outcome reads in words.
 
 Plain dataclasses, no pydantic: every spawned worker of a run re-imports its experiment's
 module, and pydantic alone costs ~0.2 s of import per process (app.catalog turns these
@@ -7,8 +8,11 @@ declarations into pydantic models, on the server side only).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from experiments.words import Outcome
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,21 @@ class Param:
     max_items: int | None = None
 
 
+TRACK_KINDS = ("lock", "queue", "sold")
+"""The shared-resource tracks the page can draw above the process lanes, top to bottom:
+`lock`, its holder and how many wait (from lock.wait / lock.acquire / lock.release);
+`queue`, its depth (from queue.put / queue.get / queue.full / queue.empty); `sold`, the
+ticket.sold events counted against a stock."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """How a lesson wants one of the TRACK_KINDS drawn."""
+
+    always: bool = False  # drawn from the run's first event, even before any of its own
+    stock_param: str | None = None  # sold: the param whose value is the stock line
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One lesson of the tutorial, as something that runs."""
@@ -37,8 +56,24 @@ class Experiment:
     code: str  # the few lines of tutorial code this runs
     params: dict[str, Param]
     main: Callable[[Any, Any], dict[str, Any]]
-    compare: tuple[dict[str, Any], dict[str, Any]] | None = None  # a pair worth running side by side
+    # A pair of param sets worth running side by side ("Run both", "Compare with ...").
+    compare: tuple[dict[str, Any], dict[str, Any]] | None = None
+    # The tracks drawn above the process lanes (the page draws no other), by TRACK_KINDS.
+    tracks: dict[str, Track] = field(default_factory=dict)
+    # The run's outcome in words from its result; None when there is nothing to say. Runs
+    # in the server, never in the run: it may read any field of the result, or miss one.
+    outcome: Callable[[dict[str, Any]], Outcome | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, track in self.tracks.items():
+            if name not in TRACK_KINDS:
+                raise ValueError(f"{self.id}: unknown track {name!r}; valid: "
+                                 f"{', '.join(TRACK_KINDS)}")
+            if track.stock_param is not None and track.stock_param not in self.params:
+                raise ValueError(f"{self.id}: track {name!r} reads param "
+                                 f"{track.stock_param!r}, which it does not have; valid: "
+                                 f"{', '.join(sorted(self.params))}")
 
 
 COMMON_PARAMS: dict[str, Param] = {

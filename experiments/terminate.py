@@ -12,6 +12,7 @@ from typing import Any
 from app.reporter import emit
 from experiments.measure import proc_stat
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, number, word
 
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
 GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends
@@ -140,6 +141,21 @@ def stop_by_pid(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)  # it ignored SIGTERM for 5 s
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: is_alive() right after terminate() and after join()."""
+    if "alive_right_after_terminate" not in r:
+        return None
+    text = (f"Right after terminate(), is_alive() said {word(r['alive_right_after_terminate'])}; "
+            f"after join(), {word(r.get('alive_after_join'))} "
+            f"(exit code {number(r.get('exitcode'))}).")
+    if r.get("grandchild_survived") is not None:
+        text += (" The grandchild survived, re-parented to "
+                 f"{number(r.get('grandchild_ppid_after'))}." if r["grandchild_survived"] else
+                 " The grandchild did not survive.")
+    return {"text": text, "why": "terminate() sends SIGTERM and returns at once; only join() "
+                                 "waits for the end.", "bad": False}
+
+
 SPEC = Experiment(
     id="terminate",
     title="terminate() kills one process, not its children",
@@ -170,5 +186,6 @@ print(p1.is_alive())""",
         "grandchild": Param(True, "Whether the child starts a child of its own"),
     },
     main=main,
+    outcome=outcome,
     compare=({"grandchild": True}, {"grandchild": False}),
 )

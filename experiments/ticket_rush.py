@@ -11,7 +11,8 @@ from multiprocessing import Lock, Process
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, Param, Track
+from experiments.words import Outcome, count, is_number, number, word
 
 
 def search(db: str) -> None:
@@ -108,6 +109,27 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: the sales against the stock, and what the Lock changed."""
+    if not is_number(r.get("sold")):
+        return None
+    over = r.get("oversold")
+    if over is None:
+        over = max(0, r["sold"] - r["tickets"])
+    text = f"Sold {count(r['sold'], 'ticket')}, stock was {number(r.get('tickets'))} — "
+    text += f"{word(over)} oversold" if over else "none oversold"
+    torn = r.get("torn_reads")
+    if torn:
+        text += f"; {count(torn, 'buyer')} read a half-written file"
+    text += "."
+    why = ("With the Lock, buyers took turns: each one read the stock only after the previous "
+           "one had written it." if r.get("lock") else
+           "Without the Lock, buyers read the stock at the same time, before anyone wrote it "
+           "back.")
+    bad = (is_number(over) and over > 0) or (is_number(torn) and torn > 0)
+    return {"text": text, "why": why, "bad": bad}
+
+
 SPEC = Experiment(
     id="ticket_rush",
     title="The ticket rush: a Lock makes it correct",
@@ -147,5 +169,7 @@ def task(lock):
         "write_delay": Param(0.2, "Network delay before writing (seconds)", ge=0, le=5),
     },
     main=main,
+    outcome=outcome,
+    tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},
     compare=({"lock": True}, {"lock": False}),
 )

@@ -18,6 +18,7 @@ from typing import Any
 from app.reporter import emit
 from experiments.measure import proc_stat
 from experiments.spec import Experiment, Param
+from experiments.words import Outcome, number
 
 
 def command_of(pid: int) -> str:
@@ -178,6 +179,22 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     return orphan(hold)
 
 
+def outcome(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: the zombie until its reaping, or the orphan's new parent."""
+    if r.get("mode") == "zombie":
+        return {"text": f"The child (pid {number(r.get('child_pid'))}) was a zombie (Z) until "
+                        "its parent reaped it." if r.get("zombie_seen") else
+                        "The zombie state was not observed this time.",
+                "why": "An exited child stays in the process table until its parent collects "
+                       "its exit status.", "bad": False}
+    if r.get("mode") == "orphan":
+        return {"text": f"The orphan (pid {number(r.get('orphan_pid'))}) was re-parented from "
+                        f"{number(r.get('ppid_before'))} to {number(r.get('ppid_after'))}.",
+                "why": "When a parent dies first, its children are adopted (here by the "
+                       "server, a subreaper).", "bad": False}
+    return None
+
+
 SPEC = Experiment(
     id="zombie_orphan",
     title="Zombies and orphans",
@@ -219,5 +236,6 @@ def child():
                       ge=0, le=30),
     },
     main=main,
+    outcome=outcome,
     compare=({"mode": "zombie"}, {"mode": "orphan"}),
 )
