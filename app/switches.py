@@ -1,0 +1,397 @@
+"""Exact on-CPU spans of a process tree, from the kernel's context-switch records.
+
+Runs in the server (or any process that watches a run): it opens the events on the run's
+main process and reads their ring buffers; the watched processes run no code of ours.
+
+    kernel, on every switch of a task of the tree        this module, in the server
+    ----------------------------------------------       -------------------------------
+    sched_out(task on cpu N) --PERF_RECORD_SWITCH out--> ring[N] --drain()--> Span(pid,
+    sched_in (task on cpu N) --PERF_RECORD_SWITCH in --> ring[N]    tid, cpu, t0, t1,
+    fork / exit              --PERF_RECORD_FORK/EXIT --> ring[N]    preempted)
+
+Why written here, on the raw syscall (ctypes + mmap, standard library only). Looked for:
+- PyPI (the registry's list, grep perf/event/trace): `py-perf-event` 0.3.1 (Rust, wraps
+  perf-event2) and `performance-features` 0.2.6 (SWIG over libpfm4) read hardware
+  *counters* only: neither sets `context_switch` nor reads the mmap ring of records.
+- Debian: no `python3-perf` (the `perf` Python binding of tools/perf is not packaged; the
+  `linux-perf` package ships only perf-script helpers). `python3-bpfcc` (BCC) could trace
+  `sched_switch` with eBPF, but it compiles C with LLVM at run time, needs kernel headers
+  and root, and is far heavier than the 32-byte records the kernel already offers.
+- `perf record -e dummy:u --switch-events` itself: a second process writing perf.data
+  that would have to be parsed after the fact; not live.
+So: `perf_event_open` (syscall 298 on x86_64) with the `linux/perf_event.h` ABI.
+
+The event: a software DUMMY event counts nothing; `context_switch=1` makes the kernel
+write a PERF_RECORD_SWITCH (in, or out with MISC_SWITCH_OUT and, if the task was still
+runnable, MISC_SWITCH_OUT_PREEMPT) each time a task of the tree is switched;
+`sample_id_all` with TID|TIME|CPU stamps every record with pid, tid, CLOCK_MONOTONIC time
+(`use_clockid`, so `time.monotonic_ns()` compares) and cpu; `inherit` follows every thread
+and process created after the open; `task` adds FORK/EXIT records; `exclude_kernel` and
+`exclude_hv` are what `perf record -e dummy:u` sets, which `perf_event_paranoid` 2 allows
+without privilege (side-band records are not filtered by them).
+
+Layout: one event per CPU (pid=run main, cpu=N), each with its own ring. The kernel
+refuses to mmap an inherited event opened with cpu=-1 (all the tree's CPUs would write one
+buffer), and `PERF_EVENT_IOC_SET_OUTPUT` between events of different CPUs is refused too.
+A per-cpu ring is written by that CPU only, so its records are in time order and a
+switch-in pairs with the next switch-out of the same tid *in the same ring*; rings are
+not ordered among themselves, which is why stretches are keyed by (cpu, tid).
+
+Nothing missed at the start: `inherit` follows only what is created *after* the open,
+and an event opened on a pid follows that one thread. So `open(pid)` must happen while the
+pid has one thread and no child, and `open()` checks it (ValueError otherwise: a late
+open is an error, not a silent gap). The server should spawn the run's main so that it
+first blocks on a gate (a read of a pipe it inherited), open the recorder on its pid, then
+write to the gate. Chosen over "the run's main opens it on itself and sends the fds with
+SCM_RIGHTS" because the fds, the rings and the draining stay in one process, the run's
+main needs no perf code at all, and the gate opens the same way when perf is refused.
+What is missed is the main's own interpreter start-up before the gate, before the run's t0.
+
+Losses are never hidden: a full ring makes the kernel drop records and later write a
+PERF_RECORD_LOST with their count; `lost` adds them up. A stretch whose switch-in was
+before a loss on that CPU may have lost its switch-out, so it is not paired across the
+gap: it is dropped and counted in `broken`, with any switch-out that has no switch-in.
+
+Memory order: the ring is read as perf's tools do (load data_head, read barrier, read the
+records, store data_tail). On x86-64 (TSO) loads are not reordered with older loads nor
+stores with older loads, so plain 8-byte loads and stores in order are the barriers; that is
+one reason (with the syscall number) this module says "not available" on other machines.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import platform
+import struct
+import time
+from typing import NamedTuple
+
+SYS_PERF_EVENT_OPEN = 298  # x86_64
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_SW_DUMMY = 9
+PERF_SAMPLE_TID = 1 << 1
+PERF_SAMPLE_TIME = 1 << 2
+PERF_SAMPLE_CPU = 1 << 7
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+CLOCK_MONOTONIC = 1
+# perf_event_attr bit fields, in the order of linux/perf_event.h
+ATTR_DISABLED, ATTR_INHERIT = 1 << 0, 1 << 1
+ATTR_EXCLUDE_KERNEL, ATTR_EXCLUDE_HV = 1 << 5, 1 << 6
+ATTR_TASK, ATTR_SAMPLE_ID_ALL = 1 << 13, 1 << 18
+ATTR_USE_CLOCKID, ATTR_CONTEXT_SWITCH = 1 << 25, 1 << 26
+PERF_EVENT_IOC_ENABLE = 0x2400
+
+PERF_RECORD_LOST, PERF_RECORD_EXIT, PERF_RECORD_FORK, PERF_RECORD_SWITCH = 2, 4, 7, 14
+MISC_SWITCH_OUT, MISC_SWITCH_OUT_PREEMPT = 0x2000, 0x4000
+
+CAP_SYS_ADMIN, CAP_PERFMON = 21, 38
+DATA_HEAD, DATA_TAIL = 1024, 1032  # offsets in struct perf_event_mmap_page
+PAGE = mmap.PAGESIZE
+
+_HEADER = struct.Struct("<IHH")  # type, misc, size
+_SAMPLE_ID = struct.Struct("<IIQI")  # pid, tid, time, cpu (then a reserved u32)
+_LOST = struct.Struct("<QQ")  # id, lost
+_TASK = struct.Struct("<IIII")  # pid, ppid, tid, ptid (then time, then the sample id)
+_U64 = struct.Struct("Q")  # native: one aligned 8-byte load or store (memcpy), not bytewise
+
+
+class _Attr(ctypes.Structure):
+    """struct perf_event_attr up to PERF_ATTR_SIZE_VER8 (136 bytes)."""
+
+    _fields_ = [
+        ("type", ctypes.c_uint32), ("size", ctypes.c_uint32), ("config", ctypes.c_uint64),
+        ("sample_period", ctypes.c_uint64), ("sample_type", ctypes.c_uint64),
+        ("read_format", ctypes.c_uint64), ("flags", ctypes.c_uint64),
+        ("wakeup_events", ctypes.c_uint32), ("bp_type", ctypes.c_uint32),
+        ("config1", ctypes.c_uint64), ("config2", ctypes.c_uint64),
+        ("branch_sample_type", ctypes.c_uint64), ("sample_regs_user", ctypes.c_uint64),
+        ("sample_stack_user", ctypes.c_uint32), ("clockid", ctypes.c_int32),
+        ("sample_regs_intr", ctypes.c_uint64), ("aux_watermark", ctypes.c_uint32),
+        ("sample_max_stack", ctypes.c_uint16), ("reserved_2", ctypes.c_uint16),
+        ("aux_sample_size", ctypes.c_uint32), ("reserved_3", ctypes.c_uint32),
+        ("sig_data", ctypes.c_uint64), ("config3", ctypes.c_uint64),
+    ]
+
+
+class Span(NamedTuple):
+    """A stretch on one core: switched in at t0_ns, out at t1_ns (CLOCK_MONOTONIC ns).
+
+    `preempted`: the thread was switched out while still runnable (its slice ended or a
+    task woke with a better claim); False when it blocked, slept or exited.
+    """
+
+    pid: int
+    tid: int
+    cpu: int
+    t0_ns: int
+    t1_ns: int
+    preempted: bool
+
+
+class Running(NamedTuple):
+    """A thread on a core since t0_ns, its switch-out not seen yet."""
+
+    pid: int
+    tid: int
+    cpu: int
+    t0_ns: int
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _perf_event_open(pid: int, cpu: int) -> int:
+    """One context-switch event on `pid` (0: the caller) and `cpu`; an fd, or OSError."""
+    attr = _Attr(type=PERF_TYPE_SOFTWARE, size=ctypes.sizeof(_Attr), config=PERF_COUNT_SW_DUMMY,
+                 sample_type=PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU,
+                 clockid=CLOCK_MONOTONIC,
+                 flags=ATTR_DISABLED | ATTR_INHERIT | ATTR_EXCLUDE_KERNEL | ATTR_EXCLUDE_HV
+                 | ATTR_TASK | ATTR_SAMPLE_ID_ALL | ATTR_USE_CLOCKID | ATTR_CONTEXT_SWITCH)
+    fd = _libc.syscall(ctypes.c_long(SYS_PERF_EVENT_OPEN), ctypes.byref(attr), ctypes.c_int(pid),
+                       ctypes.c_int(cpu), ctypes.c_int(-1), ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"perf_event_open(pid={pid}, cpu={cpu}): {os.strerror(err)}")
+    return int(fd)
+
+
+def online_cpus() -> list[int]:
+    """The CPUs the kernel has online, from /sys ("0-1,4" -> [0, 1, 4])."""
+    with open("/sys/devices/system/cpu/online") as f:
+        text = f.read().strip()
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def _paranoid() -> int | None:
+    try:
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _capabilities() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def refusal_reason(err: int, paranoid: int | None) -> str:
+    """What a teacher can do about a refused perf_event_open (errno `err`)."""
+    fix = ("for exact core lanes run: sudo sysctl kernel.perf_event_paranoid=2, "
+           "or give procscope CAP_PERFMON (sudo setcap cap_perfmon+ep on its python)")
+    if err in (errno.EACCES, errno.EPERM):
+        if paranoid is not None and paranoid > 2:
+            return f"kernel.perf_event_paranoid is {paranoid}; {fix}"
+        return (f"perf_event_open was refused ({errno.errorcode.get(err, err)}) although "
+                f"kernel.perf_event_paranoid is {paranoid}: a container's seccomp profile or "
+                f"a security module blocks it; allow perf_event_open there, or {fix}")
+    if err in (errno.ENOSYS, errno.ENOENT, errno.ENODEV):
+        return "this kernel has no perf events (CONFIG_PERF_EVENTS); core lanes are sampled"
+    if err == errno.EINVAL:
+        return ("this kernel does not take context-switch records with a CLOCK_MONOTONIC "
+                "clock (Linux 4.3 or later needed); core lanes are sampled")
+    return f"perf_event_open failed: {os.strerror(err)}; core lanes are sampled"
+
+
+def availability() -> tuple[bool, str]:
+    """Can this process record context switches here? Tried for real, on itself."""
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return False, f"exact core lanes need Linux on x86_64, not {platform.machine()}"
+    paranoid = _paranoid()
+    try:
+        fd = _perf_event_open(0, online_cpus()[0])
+    except OSError as e:
+        return False, refusal_reason(e.errno or 0, paranoid)
+    try:
+        mmap.mmap(fd, 2 * PAGE).close()
+    except OSError as e:
+        return False, (f"perf_event_open works but its ring buffer cannot be mapped ({e}); "
+                       "raise kernel.perf_event_mlock_kb or RLIMIT_MEMLOCK")
+    finally:
+        os.close(fd)
+    caps = _capabilities()
+    if os.geteuid() == 0:
+        who = "running as root"
+    elif caps & (1 << CAP_PERFMON) or caps & (1 << CAP_SYS_ADMIN):
+        who = "with CAP_PERFMON"
+    else:
+        who = f"kernel.perf_event_paranoid is {paranoid}"
+    return True, f"exact: the kernel's context-switch records (perf_event_open, {who})"
+
+
+class SwitchRecorder:
+    """The on-CPU stretches of one run's process tree, read from per-CPU rings.
+
+    Not thread-safe: one thread calls open(), drain() and close(). `data_pages` is each
+    ring's size in pages (a power of two); an unprivileged user's rings count against
+    kernel.perf_event_mlock_kb (516 KiB per CPU by default), so open() halves it, down to
+    8 pages, if the kernel refuses the mapping.
+    """
+
+    def __init__(self, data_pages: int = 64) -> None:
+        if data_pages < 1 or data_pages & (data_pages - 1):
+            raise ValueError(f"data_pages must be a power of two, not {data_pages}")
+        self.data_pages = data_pages
+        self.lost = 0  # records the kernel dropped because a ring was full
+        self.broken = 0  # stretches not reported: cut by a loss, or a switch-out without an in
+        self.forks = 0
+        self.exits = 0
+        self._rings: list[tuple[int, int, mmap.mmap]] = []  # (cpu, fd, ring)
+        self._oncpu: dict[tuple[int, int], tuple[int, int]] = {}  # (cpu, tid) -> (pid, t0)
+        self._root = 0
+        self._enabled_ns = 0
+        self._root_unseen: set[int] = set()  # CPUs whose ring has no record of the root yet
+
+    def open(self, pid: int) -> None:
+        """Follow `pid` and everything it creates from now on; `pid` has one thread, no child."""
+        if self._rings:
+            raise RuntimeError("this recorder is already open")
+        tasks = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        children = _children(pid)
+        if tasks != [pid] or children:
+            raise ValueError(
+                f"pid {pid} already has threads {[t for t in tasks if t != pid]} and children "
+                f"{children} that would not be recorded: open before it starts any")
+        pages = self.data_pages
+        try:
+            for cpu in online_cpus():
+                fd = _perf_event_open(pid, cpu)
+                while True:
+                    try:
+                        ring = mmap.mmap(fd, (1 + pages) * PAGE)
+                        break
+                    except PermissionError:
+                        if pages <= 8:
+                            os.close(fd)
+                            raise
+                        pages //= 2
+                self._rings.append((cpu, fd, ring))
+            self.data_pages = pages
+            self._root, self._root_unseen = pid, {cpu for cpu, _, _ in self._rings}
+            self._enabled_ns = time.monotonic_ns()
+            # Enabled only once every CPU's event exists, so no CPU starts late.
+            for _, fd, _ in self._rings:
+                _ioctl(fd, PERF_EVENT_IOC_ENABLE)
+        except BaseException:
+            self.close()
+            raise
+
+    def drain(self) -> list[Span]:
+        """The stretches finished since the last drain, by t0. Cheap: call it often."""
+        spans: list[Span] = []
+        for cpu, _, ring in self._rings:
+            data = _read_ring(ring)
+            if data:
+                self._parse(cpu, data, spans)
+        spans.sort(key=lambda s: s.t0_ns)
+        return spans
+
+    def running(self) -> list[Running]:
+        """Threads switched in and not out yet, as of the last drain."""
+        return [Running(pid, tid, cpu, t0) for (cpu, tid), (pid, t0) in self._oncpu.items()]
+
+    def close(self) -> None:
+        """Release the rings and the events; stretches still open are not reported."""
+        for _, fd, ring in self._rings:
+            ring.close()
+            os.close(fd)
+        self._rings = []
+        self._oncpu.clear()
+
+    def __enter__(self) -> SwitchRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _parse(self, cpu: int, data: bytes, spans: list[Span]) -> None:
+        oncpu = self._oncpu
+        off, end = 0, len(data)
+        while off < end:
+            kind, misc, size = _HEADER.unpack_from(data, off)
+            if kind == PERF_RECORD_SWITCH:
+                pid, tid, t, _ = _SAMPLE_ID.unpack_from(data, off + 8)
+                if tid == self._root and cpu in self._root_unseen:
+                    self._root_unseen.discard(cpu)
+                    if misc & MISC_SWITCH_OUT:  # it was on this core when the events began
+                        oncpu[(cpu, tid)] = (pid, self._enabled_ns)
+                if misc & MISC_SWITCH_OUT:
+                    start = oncpu.pop((cpu, tid), None)
+                    if start is None:
+                        self.broken += 1
+                    else:
+                        spans.append(Span(pid, tid, cpu, start[1], t,
+                                          bool(misc & MISC_SWITCH_OUT_PREEMPT)))
+                else:
+                    if (cpu, tid) in oncpu:  # an in after an in: its out is gone
+                        self.broken += 1
+                    oncpu[(cpu, tid)] = (pid, t)
+            elif kind == PERF_RECORD_EXIT:
+                # The exiting task's events are torn down before its last schedule(), so
+                # its final switch-out is never written: the exit closes its stretch.
+                pid, _, tid, _ = _TASK.unpack_from(data, off + 8)
+                t = _U64.unpack_from(data, off + 24)[0]
+                start = oncpu.pop((cpu, tid), None)
+                if start is not None:
+                    spans.append(Span(pid, tid, cpu, start[1], t, False))
+                self.exits += 1
+            elif kind == PERF_RECORD_FORK:
+                self.forks += 1
+            elif kind == PERF_RECORD_LOST:
+                self.lost += _LOST.unpack_from(data, off + 8)[1]
+                self._root_unseen.discard(cpu)
+                cut = [key for key in oncpu if key[0] == cpu]
+                for key in cut:
+                    del oncpu[key]
+                self.broken += len(cut)
+            off += size
+
+
+def _read_ring(ring: mmap.mmap) -> bytes:
+    """Take every record from a ring (copied out, wrap-around joined) and free its space."""
+    head = _U64.unpack_from(ring, DATA_HEAD)[0]  # then rmb: a no-op on x86-64 (TSO)
+    tail = _U64.unpack_from(ring, DATA_TAIL)[0]
+    if head == tail:
+        return b""
+    size = len(ring) - PAGE
+    start, stop = PAGE + tail % size, PAGE + head % size
+    if head - tail > size:  # cannot happen: the kernel does not overwrite unread data
+        raise RuntimeError(f"perf ring overrun: head {head}, tail {tail}, size {size}")
+    data = ring[start:stop] if start < stop else ring[start:] + ring[PAGE:stop]
+    _U64.pack_into(ring, DATA_TAIL, head)
+    return data
+
+
+def _ioctl(fd: int, request: int) -> None:
+    if _libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), ctypes.c_int(0)) < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN: scan /proc
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                            found.append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    continue
+        return found
+
