@@ -51,7 +51,7 @@ class Guard:
                    for k, v in scope["headers"]}
         method = scope["method"]
         host = _hostname(headers.get("host", ""))
-        if "*" not in self.allowed_hosts and host not in self.allowed_hosts:
+        if not host_allowed(self.allowed_hosts, host):
             await _deny(send, 400, f"Host {host!r} is not this server's name")
             return
         if method not in SAFE_METHODS:
@@ -154,7 +154,13 @@ def _set_cookie(send: Send, token: str) -> Send:
     return with_cookie
 
 
+def host_allowed(allowed_hosts: set[str], host: str) -> bool:
+    """Does a request's host name (from `_hostname`) name this server? "*": any name."""
+    return "*" in allowed_hosts or host in allowed_hosts
+
+
 def _hostname(netloc: str) -> str:
+    """The host name of a Host header or an Origin's netloc, lower case, without port."""
     netloc = netloc.strip().lower()
     if netloc.startswith("["):  # [::1]:8000
         return netloc[1:netloc.find("]")] if "]" in netloc else netloc

@@ -1,0 +1,120 @@
+"""Unit tests for the pure logic of an event's way: frames, splicing, encodings.
+
+The frame (app.framing) is what every process of a run writes; the relay splits frames out
+of whatever a read() returned and splices run, seq and t into the bytes as written
+(app.events.stamp). A bug here garbles or loses events silently, so each rule is pinned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from app import framing, reporter
+from app.events import Event, body_of, server_event, server_stopping, stamp
+
+
+def test_a_frame_holds_its_time_and_json_and_splits_back() -> None:
+    frame = framing.encode_frame(123_456_789, {"kind": "lock.wait", "pid": 7, "data": {"n": 1}})
+    (n,) = framing.HEADER.unpack_from(frame)
+    assert n == len(frame) - framing.HEADER.size
+    frames, used = framing.split_frames(bytearray(frame))
+    assert used == len(frame)
+    [(t_ns, body)] = frames
+    assert t_ns == 123_456_789
+    assert json.loads(body) == {"kind": "lock.wait", "pid": 7, "data": {"n": 1}}
+    assert framing.kind_of(body) == "lock.wait"
+
+
+def test_split_keeps_a_frame_cut_by_the_end_of_a_read() -> None:
+    a = framing.encode_frame(1, {"kind": "a", "data": {}})
+    b = framing.encode_frame(2, {"kind": "b", "data": {"x": "y" * 50}})
+    buf = bytearray(a + b[:10])
+    frames, used = framing.split_frames(buf)
+    assert [framing.kind_of(body) for _, body in frames] == ["a"]
+    assert used == len(a)
+    del buf[:used]
+    buf += b[10:]
+    frames, used = framing.split_frames(buf)
+    assert [(t, framing.kind_of(body)) for t, body in frames] == [(2, "b")]
+    assert used == len(b)
+    # Less than a header: nothing yet.
+    assert framing.split_frames(bytearray(b[:3])) == ([], 0)
+
+
+def test_an_oversized_event_is_truncated_and_marked_never_split() -> None:
+    frame = framing.encode_frame(5, {"kind": "print", "pid": 1, "data": {"text": "x" * 10_000}})
+    assert len(frame) <= framing.PIPE_BUF
+    [(_, body)] = framing.split_frames(bytearray(frame))[0]
+    event = json.loads(body)
+    assert event["kind"] == "print" and event["pid"] == 1
+    assert event["data"]["truncated"] is True
+    assert event["data"]["bytes"] > 10_000
+    assert event["data"]["preview"].startswith('{"text":"xxx')
+
+
+def test_kind_of_a_garbled_body_is_none() -> None:
+    assert framing.kind_of(b'{"pid":1,"kind":"x"}') is None  # kind is not first
+    assert framing.kind_of(b'{"kind":"unterminated') is None
+    assert framing.kind_of(b"") is None
+
+
+def test_stamp_splices_run_seq_and_t_in_front_of_the_bytes_as_written() -> None:
+    body = b'{"kind":"queue.put","pid":9,"ppid":1,"cpu":0,"proc":"p","data":{"depth":2}}'
+    event = stamp("12", 42, 1.5, "queue.put", body)
+    obj = json.loads(event.json)
+    assert list(obj)[:4] == ["run", "seq", "t", "kind"]
+    assert obj == {"run": "12", "seq": 42, "t": 1.5, "kind": "queue.put", "pid": 9, "ppid": 1,
+                   "cpu": 0, "proc": "p", "data": {"depth": 2}}
+    assert event.json.endswith(body[1:])  # the process's own bytes, not re-encoded
+
+
+def test_an_event_is_one_sse_frame_and_one_ndjson_line() -> None:
+    event = stamp("1", 3, 0.25, "print", b'{"kind":"print","data":{"text":"hi\\u2028"}}')
+    lines = event.frame.decode().split("\n")
+    assert lines[:3] == ["id: 3", "event: print", "data: " + event.json.decode()]
+    assert event.frame.endswith(b"\n\n") and event.frame.count(b"\n") == 4
+    assert event.ndjson == event.json + b"\n"
+    assert event.obj["data"]["text"] == "hi\u2028"
+    assert isinstance(Event(1, "x", b"{}").obj, dict)
+
+
+def test_a_server_event_has_the_one_shape_with_kind_first_and_no_t() -> None:
+    event = server_event("sampler.rate", {"hz": 50.0}, t_ns=99, pid=None)
+    assert set(event) == {"kind", "t", "pid", "ppid", "cpu", "proc", "data"}
+    body = body_of(event)
+    assert framing.kind_of(body) == "sampler.rate"
+    assert json.loads(body) == {"kind": "sampler.rate", "pid": None, "ppid": None, "cpu": None,
+                                "proc": None, "data": {"hz": 50.0}}
+
+
+def test_server_stopping_has_no_id_in_sse_and_is_one_line_in_ndjson() -> None:
+    sse = server_stopping("sse").decode()
+    assert sse.startswith("event: server.stopping\ndata: ") and "id:" not in sse
+    assert sse.endswith("\n\n")
+    line = server_stopping("ndjson")
+    assert line.count(b"\n") == 1 and json.loads(line)["kind"] == "server.stopping"
+
+
+def test_emit_writes_the_shape_that_encode_frame_makes() -> None:
+    """The reporter's hot path builds JSON by hand: it must be the documented shape."""
+    read_fd, channel = reporter.Channel.open()
+    saved = reporter._channel
+    reporter._channel = channel
+    try:
+        reporter.emit("queue.get", depth=1, item="é")
+        reporter.emit("big", blob="z" * 5000)
+    finally:
+        reporter._channel = saved
+        os.close(channel.fd)
+    raw = os.read(read_fd, 65536)
+    os.close(read_fd)
+    frames, used = framing.split_frames(bytearray(raw))
+    assert used == len(raw) and len(frames) == 2
+    small, big = (json.loads(body) for _, body in frames)
+    assert list(small) == ["kind", "pid", "ppid", "cpu", "proc", "data"]
+    assert small["kind"] == "queue.get" and small["pid"] == os.getpid()
+    assert small["ppid"] == os.getppid() and small["data"] == {"depth": 1, "item": "é"}
+    assert big["kind"] == "big" and big["data"]["truncated"] is True
+    assert all(len(framing.encode_frame(t, json.loads(b))) <= framing.PIPE_BUF
+               for t, b in frames)
