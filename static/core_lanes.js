@@ -3,7 +3,7 @@
 //
 // Runs in the browser, called by timeline.js once per frame.
 
-import { firstAtOrAfter } from "./run_model.js";
+import { firstAtOrAfter } from "./time_sorted.js";
 
 export function drawCores(tl, view, clip, theme) {
   const g = tl.geom;

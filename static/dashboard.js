@@ -3,10 +3,12 @@
 // Runs in the browser; the entry module of templates/index.html. htmx does the server-side
 // parts (the lesson's form, the run list); this module owns what needs JavaScript: the
 // POST of a JSON body (the API takes only JSON), the URL (/runs/{id}, ?compare={id}), the
-// shared View and Clock, the animation frame loop, pointer and keyboard on the timelines.
+// shared View and Clock, the animation frame loop; the play bar (playbar.js) and pointer
+// and keyboard on the timelines (timeline_input.js) are wired from here.
 
 import { RunPanel, paramsLabel } from "./run_panel.js";
 import { View, Clock } from "./view.js";
+import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
 import { collectParams, describeError } from "./params_form.js";
 import { THEMES } from "./palette.js";
@@ -16,7 +18,6 @@ const experiments = Object.fromEntries(page.experiments.map((e) => [e.id, e]));
 const stage = document.getElementById("stage");
 const timelinesEl = document.getElementById("timelines");
 const detailsEl = document.getElementById("details");
-const playbar = stage.querySelector(".playbar");
 const tooltip = document.querySelector(".tooltip");
 const view = new View();
 const clock = new Clock();
@@ -25,6 +26,7 @@ let theme = THEMES.normal;
 let dirty = true;
 let lastStats = 0;
 const frameMs = [];
+let frames = 0; // frames drawn so far: tests wait for the next one instead of for a time
 
 // ---- mounting runs -------------------------------------------------------------------
 
@@ -80,6 +82,18 @@ async function mountFromUrl(initial) {
 
 // ---- starting runs ---------------------------------------------------------------------
 
+/** POST /api/runs: the new run's JSON, or an Error that says why not in the user's words. */
+async function postRun(experiment, params) {
+  const response = await fetch("/api/runs", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ experiment, params }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (response.status !== 201) throw new Error(describeError(response.status, body));
+  return body;
+}
+
 function form() {
   return document.getElementById("params-form");
 }
@@ -99,16 +113,7 @@ async function startRuns(paramSets, compare) {
   buttons.forEach((b) => { b.disabled = true; });
   try {
     const runs = [];
-    for (const params of paramSets) {
-      const response = await fetch("/api/runs", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ experiment, params }),
-      });
-      const body = await response.json().catch(() => ({}));
-      if (response.status !== 201) throw new Error(describeError(response.status, body));
-      runs.push(body);
-    }
+    for (const params of paramSets) runs.push(await postRun(experiment, params));
     mount(runs, compare);
     history.pushState({ runs: runs.map((r) => r.id) }, "", runUrl(runs));
     document.body.dispatchEvent(new Event("procscope:runs"));
@@ -154,14 +159,8 @@ window.addEventListener("popstate", () => mountFromUrl(null));
 timelinesEl.addEventListener("procscope:compare-with", async (event) => {
   const { run, params, first, compare } = event.detail;
   try {
-    const response = await fetch("/api/runs", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ experiment: run.experiment, params }),
-    });
-    const body = await response.json().catch(() => ({}));
-    if (response.status !== 201) throw new Error(describeError(response.status, body));
-    const runs = first ? [run, body] : [body, run];
+    const other = await postRun(run.experiment, params);
+    const runs = first ? [run, other] : [other, run];
     mount(runs, compare);
     history.pushState({}, "", runUrl(runs));
     document.body.dispatchEvent(new Event("procscope:runs"));
@@ -203,7 +202,7 @@ function setPresenter(on) {
   dirty = true;
 }
 
-// ---- the playbar: pause, replay, speed, scrubber, zoom ----------------------------------
+// ---- the play bar --------------------------------------------------------------------------
 
 function runNow(perfNow) {
   return panels.reduce((a, p) => Math.max(a, p.model.now(perfNow)), 0);
@@ -213,51 +212,14 @@ function anyLive() {
   return panels.some((p) => p.live);
 }
 
-const playBtn = playbar.querySelector(".play");
-const liveBtn = playbar.querySelector(".live");
-const speedSel = playbar.querySelector(".speed select");
-const scrub = playbar.querySelector(".scrub");
-const clockOut = playbar.querySelector(".clock");
-
-function togglePlay() {
-  const now = performance.now();
-  const end = runNow(now);
-  if (clock.mode === "playing") clock.pause(now, Math.min(clock.time(now), end));
-  else if (clock.mode === "paused") clock.play(now, clock.t >= end - 1e-6 ? 0 : clock.t);
-  else if (anyLive()) clock.pause(now, end);
-  else {
-    clock.play(now, 0); // a finished run: replay it from the start
-    view.fit();
-  }
-  dirty = true;
-}
-
-playBtn.addEventListener("click", togglePlay);
-liveBtn.addEventListener("click", () => { clock.live(); dirty = true; });
-speedSel.addEventListener("change", () => { clock.setSpeed(performance.now(), Number(speedSel.value)); });
-scrub.addEventListener("input", () => { clock.seek(performance.now(), Number(scrub.value)); dirty = true; });
-playbar.querySelectorAll("[data-zoom]").forEach((b) => b.addEventListener("click", () => {
-  const now = runNow(performance.now());
-  if (b.dataset.zoom === "fit") view.fit();
-  else view.zoom(b.dataset.zoom === "in" ? 0.5 : 2, (view.t0 + view.t1) / 2, now, anyLive());
-  dirty = true;
-}));
-
-function updatePlaybar(perfNow, clip, end) {
-  const live = anyLive();
-  const shown = Math.min(clip, end);
-  playBtn.textContent = clock.mode === "playing" ? "Pause" : clock.mode === "paused" ? "▶ Play"
-    : live ? "Pause" : "▶ Replay";
-  liveBtn.hidden = !(live && clock.mode !== "live");
-  scrub.max = String(Math.max(end, 0.001));
-  if (document.activeElement !== scrub) scrub.value = String(shown);
-  clockOut.textContent = `${shown.toFixed(3)} s / ${end.toFixed(3)} s`;
-}
+const playbar = new Playbar(stage.querySelector(".playbar"), {
+  view, clock, runNow, anyLive, redraw: () => { dirty = true; },
+});
 
 // ---- pointer and keyboard on the timelines ---------------------------------------------
 
 wireTimelineInput({
-  timelinesEl, tooltip, view, clock, runNow, anyLive, togglePlay,
+  timelinesEl, tooltip, view, clock, runNow, anyLive, togglePlay: () => playbar.togglePlay(),
   panels: () => panels,
   theme: () => theme,
   redraw: () => { dirty = true; },
@@ -287,8 +249,7 @@ function frame(perfNow) {
       clip = clock.time(perfNow);
       dirty = true;
     }
-    const clockLive = clock.mode === "live";
-    view.update(clockLive ? end : end, live && clockLive);
+    view.update(end, live && clock.mode === "live");
     // Compared runs show the same tracks (a run without a lock shows an empty Lock track:
     // the absence is the lesson).
     const tracks = new Set(panels.flatMap((p) => p.model.tracks()));
@@ -298,7 +259,8 @@ function frame(perfNow) {
       for (const p of panels) p.draw(view, Math.min(clip, p.model.now(perfNow)), theme);
       frameMs.push(performance.now() - t0);
       if (frameMs.length > 240) frameMs.shift();
-      updatePlaybar(perfNow, clip, end);
+      playbar.update(clip, end);
+      frames += 1;
       dirty = false;
     }
     if (perfNow - lastStats > 250) {
@@ -309,8 +271,10 @@ function frame(perfNow) {
   requestAnimationFrame(frame);
 }
 
-// For people who script the page (and the tests): the live objects and frame costs.
-window.procscope = { view, clock, get panels() { return panels; }, frameMs, mount };
+// For people who script the page (and the tests): the live objects, frame costs and the
+// count of frames drawn.
+window.procscope = { view, clock, get panels() { return panels; }, frameMs, mount,
+  get frames() { return frames; } };
 
 try {
   if (new URLSearchParams(location.search).get("present") === "1" ||

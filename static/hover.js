@@ -3,7 +3,7 @@
 // Runs in the browser, on pointer moves (not per frame). Returns plain rows for the
 // tooltip: kind, process, pid, ppid, core, time, data.
 
-import { firstAtOrAfter } from "./run_model.js";
+import { firstAtOrAfter } from "./time_sorted.js";
 
 const PICK_PX = 6;
 
@@ -96,7 +96,7 @@ function trackHover(m, name, t) {
   }
   if (name === "sold") {
     const sold = m.sold.points.filter((p) => p.t <= t).length;
-    return { title: `Tickets at ${fmtT(t)}`, rows: [["sold", sold], ["stock", m.run.params?.tickets ?? "?"]] };
+    return { title: `Tickets at ${fmtT(t)}`, rows: [["sold", sold], ["stock", m.stock() ?? "?"]] };
   }
   return null;
 }

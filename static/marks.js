@@ -3,6 +3,30 @@
 // Runs in the browser, called by timeline.js. Shapes, not colours, carry the meaning, so
 // each one stays readable for colour-blind viewers (palette.js).
 
+/** How a point event is drawn on its process lane (null: not drawn, only hoverable). */
+const MARKS = {
+  "print": "tick",
+  "ticket.sold": "star",
+  "queue.put": "up",
+  "queue.get": "down",
+  "queue.full": "upAlert",
+  "queue.empty": "downAlert",
+  "error": "cross",
+  "file.torn": "cross",
+  "run.error": "cross",
+  "callback.error": "cross",
+  "handler.error": "cross",
+  "proc.reap": "ring",
+  "proc.start": null,
+  "proc.exit": null,
+};
+
+/** The shape of an event's mark: its own, a cross for any *.error, else a diamond. */
+export function markShape(kind) {
+  if (kind in MARKS) return MARKS[kind];
+  return kind.endsWith(".error") ? "cross" : "diamond";
+}
+
 export function drawNote(ctx, text, x, y, h, theme) {
   ctx.font = theme.smallFont;
   ctx.textAlign = "left";

@@ -3,7 +3,7 @@
 //
 // Runs in the browser, called by timeline.js for each visible lane of each frame.
 
-import { firstAtOrAfter } from "./run_model.js";
+import { firstAtOrAfter } from "./time_sorted.js";
 import { drawGlyph, drawNote, drawShape } from "./marks.js";
 
 const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM" };
@@ -25,17 +25,7 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
   if (lane.onCpu.length) {
     ctx.fillStyle = theme.text;
     const sh = Math.max(1, h * 0.22);
-    let lastX = -1;
-    for (const s of lane.onCpu) {
-      if (s.t0 > tEnd) break;
-      const t1 = s.t1 === null ? clip : Math.min(s.t1, clip);
-      if (t1 < view.t0) continue;
-      const a = tl.x(s.t0, view);
-      const b = Math.max(a + 1, tl.x(t1, view));
-      if (b <= lastX) continue;
-      ctx.fillRect(a, y + h - sh, b - a, sh);
-      lastX = b;
-    }
+    tl.fillSpans(ctx, lane.onCpu, view, clip, y + h - sh, sh);
   }
   // Waiting (hatched) and holding / working (solid).
   for (const s of lane.spans) {

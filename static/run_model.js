@@ -1,101 +1,35 @@
 // One run's events, turned into what the timeline draws: lanes, spans, marks, tracks.
 //
-// Runs in the browser. Pure data, no drawing: timeline.js reads it every frame. Events
-// arrive in seq order, which is the order the relay read them, not quite time order across
-// processes (each process's own events are in time order). So every per-lane and per-core
-// list is kept sorted by `t` with an insertion from the end, which is O(1) for the usual
-// nearly-sorted arrival, and lets the renderer binary-search the visible window.
+// Runs in the browser (and under node --test: tests/js/run_model.test.js). Pure data, no
+// drawing: timeline.js reads it every frame. Every per-lane and per-core list is kept
+// sorted by `t` (time_sorted.js), so the renderer can binary-search the visible window.
 //
 // Nothing here invents: a lane exists because a process said proc.start or the kernel
 // sampler saw it (proc.state); a core mark exists because an event or the sampler named
-// that core.
+// that core. Nothing here knows a lesson by name either: the tracks drawn are the ones the
+// lesson declares (its spec's `tracks`, from GET /api/experiments).
 
 import { processColor } from "./palette.js";
+import { markShape } from "./marks.js";
+import { Lane } from "./lane.js";
+import { insertSorted } from "./time_sorted.js";
 
-/** How a point event is drawn on its process lane (null: not drawn, only hoverable). */
-const MARKS = {
-  "print": "tick",
-  "ticket.sold": "star",
-  "queue.put": "up",
-  "queue.get": "down",
-  "queue.full": "upAlert",
-  "queue.empty": "downAlert",
-  "error": "cross",
-  "file.torn": "cross",
-  "run.error": "cross",
-  "callback.error": "cross",
-  "handler.error": "cross",
-  "proc.reap": "ring",
-  "proc.start": null,
-  "proc.exit": null,
-};
-
-export function markShape(kind) {
-  if (kind in MARKS) return MARKS[kind];
-  return kind.endsWith(".error") ? "cross" : "diamond";
-}
+/** The shared-resource tracks, in the order they are drawn (experiments/spec.py's TRACK_KINDS). */
+export const TRACK_KINDS = ["lock", "queue", "sold"];
 
 /** Kinds drawn as spans (or tracks) rather than as point marks on a process lane. */
 const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait", "lock.acquire",
   "lock.release", "join.wait", "join.done", "task.start", "task.end"]);
 
-export function insertSorted(list, item) {
-  let i = list.length;
-  while (i > 0 && list[i - 1].t > item.t) i -= 1;
-  if (i === list.length) list.push(item);
-  else list.splice(i, 0, item);
-}
-
-/** Index of the first item with t >= t0 (binary search). */
-export function firstAtOrAfter(list, t0) {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid].t < t0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-class Lane {
-  constructor(key, pid, tid, index) {
-    this.key = key;
-    this.pid = pid;
-    this.tid = tid; // a thread lane (from the sampler) has the thread's id here
-    this.name = tid ? `thread ${tid}` : `pid ${pid}`;
-    this.role = tid ? "thread" : null;
-    this.color = processColor(index, null);
-    this.ppid = null;
-    this.start = null;
-    this.exit = null;
-    this.exitcode = null;
-    this.exitSource = null;
-    this.reap = null;
-    this.zombieSince = null; // the kernel said Z
-    this.marks = []; // point events on this lane, sorted by t (for hover)
-    this.byShape = new Map(); // shape -> its marks, sorted by t (for drawing)
-    this.spans = []; // {kind: wait|hold|join|task, t0, t1, label, e0, e1}
-    this.onCpu = []; // {t0, t1, core}: the kernel says R on that core
-    this.reparents = []; // {t, from, to, e}
-    this.open = { lock: null, task: null, join: new Map(), cpu: null };
-    this.state = null;
-  }
-
-  closeAll(t) {
-    for (const span of [this.open.lock, this.open.task, ...this.open.join.values()]) {
-      if (span && span.t1 === null) span.t1 = t;
-    }
-    this.open.lock = this.open.task = null;
-    this.open.join.clear();
-    if (this.open.cpu) this.open.cpu.t1 = t;
-    this.open.cpu = null;
-  }
-}
-
 export class RunModel {
-  constructor(run, coreCount) {
+  /**
+   * @param {object} run the run's JSON (GET /api/runs/{id}): its experiment and params
+   * @param {number} coreCount core lanes to draw before any event names a core
+   * @param {object} tracks the lesson's declared tracks, {lock: {}, sold: {always, stock_param}}
+   */
+  constructor(run, coreCount, tracks = {}) {
     this.run = run;
+    this.declared = tracks || {};
     this.cores = [];
     this.ensureCores(coreCount);
     this.lanes = [];
@@ -128,12 +62,22 @@ export class RunModel {
     return this.maxT + Math.max(0, perfNow - this.maxTAt) / 1000;
   }
 
+  /** The tracks to draw now: declared by the lesson, and with something to show (data of
+   * their own, or `always` once the run has begun: a stock line with no sale yet). */
   tracks() {
-    const out = [];
-    if (this.lock.points.length || this.lock.holds.length) out.push("lock");
-    if (this.queue.points.length) out.push("queue");
-    if (this.sold.points.length || (this.run.experiment === "ticket_rush" && this.count)) out.push("sold");
-    return out;
+    const has = { lock: this.lock.points.length || this.lock.holds.length,
+      queue: this.queue.points.length, sold: this.sold.points.length };
+    return TRACK_KINDS.filter((name) => {
+      const want = this.declared[name];
+      return want && (has[name] || (want.always && this.count));
+    });
+  }
+
+  /** The sold track's stock: the param the lesson names for it (`stock_param`), or null. */
+  stock() {
+    const param = this.declared.sold?.stock_param;
+    const value = param ? this.run.params?.[param] : undefined;
+    return value === undefined || value === null ? null : Number(value);
   }
 
   lane(key, pid, tid, e) {

@@ -7,7 +7,6 @@
 import { EventStream } from "./event_stream.js";
 import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
-import { outcome } from "./outcome.js";
 
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 const INGEST_PER_FRAME = 25000;
@@ -38,7 +37,7 @@ export class RunPanel {
     this.run = run;
     this.experiment = experiment;
     this.tag = tag || null; // "lock on" / "lock off" when compared
-    this.model = new RunModel(run, cores);
+    this.model = new RunModel(run, cores, experiment?.tracks);
     this.pending = [];
     this.pendingCount = 0;
     this.liveAtOpen = !FINAL.has(run.status);
@@ -48,7 +47,8 @@ export class RunPanel {
     this.drawMs = [];
     this.printed = 0;
     this.consoleClip = Infinity;
-    this.resultShown = false;
+    this.resultShown = false; // _finish has begun
+    this.resultReady = false; // ... and the result panel shows the run's end (tests wait for it)
     this.streamState = "connecting";
 
     const tpl = document.getElementById("run-timeline-template").content;
@@ -146,6 +146,7 @@ export class RunPanel {
     this.run = run;
     this._status(run.status);
     this._result(run);
+    this.resultReady = true;
     document.body.dispatchEvent(new Event("procscope:runs"));
   }
 
@@ -155,8 +156,10 @@ export class RunPanel {
     this.stopEl.hidden = FINAL.has(status);
   }
 
+  /** The outcome in words (the run's JSON says it: the lesson's spec builds it on the
+   * server), the traceback if any, the raw result. */
   _result(run) {
-    const out = outcome(run);
+    const out = run.outcome;
     this.resultEl.replaceChildren();
     const head = el("p", `outcome${out?.bad ? " bad" : out ? " good" : ""}`,
       out ? out.text : `The run ${run.status}.`);

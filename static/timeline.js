@@ -14,6 +14,7 @@
 import { drawTracks } from "./tracks.js";
 import { drawCores } from "./core_lanes.js";
 import { drawLane } from "./process_lanes.js";
+import { TRACK_KINDS } from "./run_model.js";
 
 /** Tick spacing for about one label every `px` pixels. */
 export function niceStep(span, width, px = 90) {
@@ -54,7 +55,7 @@ export class Timeline {
     // As tall as the lanes need at their largest, but no taller than the CSS max-height
     // allows (then lanes shrink, down to minLaneH, and then scroll).
     const own = m.tracks();
-    const tracks = this.sharedTracks ? ["lock", "queue", "sold"].filter((t) => this.sharedTracks.has(t)) : own;
+    const tracks = this.sharedTracks ? TRACK_KINDS.filter((t) => this.sharedTracks.has(t)) : own;
     const tracksH = tracks.length * theme.trackH;
     const wanted = `${Math.ceil(tracksH + 6 + Math.max(3, m.lanes.length) * theme.maxLaneH)}px`;
     if (this.procs.style.height !== wanted) this.procs.style.height = wanted;
@@ -123,6 +124,28 @@ export class Timeline {
     }
   }
 
+  /**
+   * Spans {t0, t1} (sorted by t0; t1 null while open) as bars from y to y + h, clipped to
+   * the view and to `clip`, where an open span ends. A span that would only repaint what
+   * the previous one already covered is skipped: thousands of spans cost what their
+   * pixels cost. `color(span)` gives each its fill; without it, the caller's fillStyle.
+   */
+  fillSpans(ctx, spans, view, clip, y, h, color = null) {
+    const tEnd = Math.min(view.t1, clip);
+    let lastX = -1;
+    for (const s of spans) {
+      if (s.t0 > tEnd) break;
+      const t1 = s.t1 === null ? clip : Math.min(s.t1, clip);
+      if (t1 < view.t0) continue;
+      const a = this.x(s.t0, view);
+      const b = Math.max(a + 1, this.x(t1, view));
+      if (b <= lastX) continue;
+      if (color) ctx.fillStyle = color(s);
+      ctx.fillRect(a, y, b - a, h);
+      lastX = b;
+    }
+  }
+
   nowLine(ctx, view, clip, theme, top, bottom, label) {
     if (!(clip < view.t1) || clip < view.t0) return;
     const x = Math.round(this.x(clip, view)) + 0.5;
@@ -149,8 +172,6 @@ export class Timeline {
     ctx.lineTo(x, bottom);
     ctx.stroke();
   }
-
-
 
   laneY(index) {
     const g = this.geom;
@@ -221,8 +242,5 @@ export class Timeline {
     const s = Math.min(8, Math.max(3, h - 2));
     ctx.fillRect(g.gutter - 12, y + (h - s) / 2, s, s);
   }
-
-
-
 }
 

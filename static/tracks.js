@@ -4,15 +4,10 @@
 // Runs in the browser, called by timeline.js for each frame. Each track is a step chart
 // of one quantity over the run's time; they are what a lesson is about (the lock passing
 // from buyer to buyer, the queue filling up, the sales overshooting the stock), drawn once
-// for the whole run instead of being read off a hundred lanes.
+// for the whole run instead of being read off a hundred lanes. Which of them a run shows
+// is its lesson's choice (the spec's `tracks`, read by RunModel.tracks()).
 
-import { firstAtOrAfter } from "./run_model.js";
-
-export const TRACK_NAMES = {
-  lock: "Lock: holder, waiters",
-  queue: "Queue depth",
-  sold: "Tickets sold",
-};
+import { firstAtOrAfter } from "./time_sorted.js";
 
 export function drawTracks(ctx, tl, view, clip, theme) {
   const g = tl.geom;
@@ -95,20 +90,7 @@ function lockTrack(ctx, tl, view, clip, theme, box) {
   }
   steps(ctx, tl, view, clip, m.lock.points, (p, v) => v + p.delta, box, max, theme.waiters, null);
   // The holder: a band in the holding process's colour along the top.
-  const tEnd = Math.min(view.t1, clip);
-  const bandH = Math.max(4, box.h * 0.4);
-  let lastX = -1;
-  for (const s of m.lock.holds) {
-    if (s.t0 > tEnd) break;
-    const t1 = s.t1 === null ? clip : Math.min(s.t1, clip);
-    if (t1 < view.t0) continue;
-    const a = tl.x(s.t0, view);
-    const b = Math.max(a + 1, tl.x(t1, view));
-    if (b <= lastX) continue;
-    ctx.fillStyle = s.lane.color;
-    ctx.fillRect(a, box.y, b - a, bandH);
-    lastX = b;
-  }
+  tl.fillSpans(ctx, m.lock.holds, view, clip, box.y, Math.max(4, box.h * 0.4), (s) => s.lane.color);
   if (!m.lock.holds.length && !m.lock.points.length) {
     label(ctx, tl, theme, box, "no lock in this run", theme.error);
     return;
@@ -136,7 +118,7 @@ function queueTrack(ctx, tl, view, clip, theme, box) {
 
 function soldTrack(ctx, tl, view, clip, theme, box) {
   const m = tl.model;
-  const stock = Number(m.run.params?.tickets ?? 0);
+  const stock = m.stock() ?? 0; // the lesson names the param (its track's stock_param)
   let sold = 0;
   for (const p of m.sold.points) if (p.t <= clip) sold += 1;
   const max = Math.max(stock, sold, 1) * 1.1;

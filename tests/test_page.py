@@ -1,9 +1,13 @@
 """The dashboard in a real Chromium against a real server: start lessons from the page and
 watch them live, open a run's shareable page after the end, replay it, compare two runs,
-presenter mode at 1280x720, the keyboard, and the frame time of a 100,000-event run.
+presenter mode at 1280x720, the keyboard, and a 100,000-event run drawn within its budget.
 
 Screenshots of each main view go to test-output/ (look at them: the picture must explain
 the lesson without words).
+
+Nothing here waits for a fixed time: on a loaded machine any fixed time is a race. A test
+waits for the condition its assertion needs (`wait_final`: every run ended, its result
+shown and its last events drawn) or for frames the page has drawn (`procscope.frames`).
 """
 
 from __future__ import annotations
@@ -87,12 +91,24 @@ def choose(page: Page, experiment: str, **params: Any) -> None:
 
 
 def wait_final(page: Page, count: int = 1, timeout: float = 90) -> list[str]:
+    """Wait until `count` runs are over and the page shows it all: each status final, each
+    result panel filled (from the run's JSON), each timeline drawn with its last events."""
     page.wait_for_function(
         """([n, final]) => {
           const s = [...document.querySelectorAll('[data-testid=run-status]')];
-          return s.length === n && s.every(e => final.includes(e.dataset.status));
+          return s.length === n && s.every(e => final.includes(e.dataset.status)) &&
+            procscope.panels.length === n && procscope.panels.every(p =>
+              p.resultReady && p.pendingCount === 0 &&
+              p.timeline.drawnVersion === p.model.version);
         }""", arg=[count, list(FINAL)], timeout=timeout * 1000)
     return page.locator("[data-testid=run-status]").all_inner_texts()
+
+
+def next_frames(page: Page, n: int = 1) -> None:
+    """Wait until the page has drawn `n` more frames (it draws only when something changed
+    or a clock runs: call this right after the change)."""
+    seen = page.evaluate("procscope.frames")
+    page.wait_for_function("n => procscope.frames >= n", arg=seen + n)
 
 
 def coloured(page: Page, testid: str, nth: int = 0) -> int:
@@ -152,7 +168,6 @@ def ticket_run(browser: Browser, server: Server) -> Iterator[dict[str, Any]]:
     page.wait_for_function("document.querySelectorAll('[data-testid=console] .line').length > 5")
     screenshot(page, "ticket_rush-live")
     statuses = wait_final(page)
-    page.wait_for_timeout(300)  # a frame or two after run.end
     screenshot(page, "ticket_rush-done")
     info = {
         "id": page.url.rsplit("/", 1)[1],
@@ -193,7 +208,6 @@ def test_a_finished_runs_page_shows_the_same_and_replays(ticket_run: dict[str, A
                            f" === {len(ticket_run['console'])}")
     assert console_lines(page) == ticket_run["console"]
     assert page.locator("[data-testid=result]").inner_text() == ticket_run["result"]
-    page.wait_for_timeout(200)
     assert coloured(page, "timeline-cores") > 200 and coloured(page, "timeline-procs") > 2000
     assert "replayed from the log" in page.locator(".run-stats").inner_text()
     screenshot(page, "ticket_rush-shared-link")
@@ -201,18 +215,24 @@ def test_a_finished_runs_page_shows_the_same_and_replays(ticket_run: dict[str, A
     # Replay at 4x: the clock runs from 0 to the end, the console refills as it goes.
     page.select_option(".speed select", "4")
     page.click(".playbar .play")
-    page.wait_for_timeout(150)
-    shown = float(page.locator(".playbar .clock").inner_text().split(" s")[0])
-    end = float(page.locator(".playbar .clock").inner_text().split("/ ")[1].split(" s")[0])
+    # The first frame drawn while replaying: its clock and console, read in that frame.
+    during = page.wait_for_function("""() => {
+      if (procscope.clock.mode !== "playing") return null;
+      const [shown, end] = document.querySelector(".playbar .clock").textContent
+        .split(" / ").map(parseFloat);
+      if (!(shown < end)) return null;  // not yet drawn since play was pressed
+      return {shown, end, lines: document.querySelectorAll("[data-testid=console] .line").length};
+    }""", polling="raf").json_value()
+    shown, end = during["shown"], during["end"]
     assert 0 <= shown < end
-    assert len(console_lines(page)) < len(ticket_run["console"])
+    assert during["lines"] < len(ticket_run["console"])
     page.wait_for_function("document.querySelector('.playbar .play').textContent.includes('Play')",
                            timeout=30_000)  # paused at the end
     assert page.locator(".playbar .clock").inner_text().startswith(f"{end:.3f} s")
     # Scrub to the middle: the picture and the console are those of that instant.
     page.locator(".playbar .scrub").evaluate(
         "(e, t) => { e.value = t; e.dispatchEvent(new Event('input')); }", end / 2)
-    page.wait_for_timeout(100)
+    next_frames(page)
     assert 0 < len(console_lines(page)) < len(ticket_run["console"])
     screenshot(page, "ticket_rush-replay-middle")
     assert tab.errors.messages == []
@@ -221,7 +241,6 @@ def test_a_finished_runs_page_shows_the_same_and_replays(ticket_run: dict[str, A
 def test_hover_tells_what_a_mark_is(ticket_run: dict[str, Any], tab: Tab) -> None:
     page = tab.open(f"/runs/{ticket_run['id']}")
     wait_final(page)
-    page.wait_for_timeout(200)
     canvas = page.locator("[data-testid=timeline-procs]")
     box = canvas.bounding_box()
     assert box is not None
@@ -249,7 +268,6 @@ def test_compare_runs_lock_on_and_off_on_one_time_scale(tab: Tab) -> None:
     page.click("[data-testid=start-compare]")
     page.wait_for_url(re.compile(r"/runs/\d+\?compare=\d+$"))
     assert wait_final(page, 2) == ["succeeded", "succeeded"]
-    page.wait_for_timeout(300)
     results = page.locator("[data-testid=result]").all_inner_texts()
     assert "none oversold" in results[0]
     assert re.search(r"Sold \d+ tickets?, stock was 1", results[1])
@@ -274,7 +292,6 @@ def test_presenter_mode_fills_a_1280x720_screen(browser: Browser, server: Server
         assert page.locator(".sidebar").is_hidden()
         page.click("[data-proxy=start-run]")  # the Run button of the presenter's top bar
         assert wait_final(page) == ["succeeded"]
-        page.wait_for_timeout(300)
         procs = page.locator("[data-testid=timeline-procs]").bounding_box()
         assert procs is not None and procs["width"] > 1200
         assert procs["y"] + procs["height"] <= 720
@@ -331,41 +348,44 @@ def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
         t.close()
 
 
-def test_a_100k_event_run_draws_within_a_frame(browser: Browser, selftest_server: Server,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """10 processes x 10,000 events, live at ~20,000 events/s, then replayed at 4x."""
+# A replayed frame of the whole 100k-event run must draw within one frame at 60 Hz. It
+# takes a few ms (README: p50 3.4 ms): the timeline draws per visible pixel column, not per
+# event; drawing each event would take several times the budget. The median, not the
+# tail: the machine is shared, and a descheduled frame says nothing about the renderer.
+REPLAY_DRAW_BUDGET_MS = 16.7
+
+
+def test_a_100k_event_run_replays_within_a_frame(browser: Browser, selftest_server: Server,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """10 processes x 10,000 events, drawn live at ~20,000 events/s, then replayed whole.
+
+    Live frame costs (shared with 10 emitting processes on two cores) are only printed:
+    bench/browser.py measures them."""
     t = Tab(browser, selftest_server.url)
     try:
         page = t.open("/?experiment=flood")
         choose(page, "flood", processes=10, events=10_000, rate=2000)
         page.click("[data-testid=start-run]")
         page.wait_for_function("procscope.panels.length === 1 && procscope.panels[0].model.count > 1000")
-        page.wait_for_timeout(1500)
-        live = page.evaluate("procscope.frameMs.slice(-60)")
+        page.evaluate("procscope.frameMs.length = 0")
         assert wait_final(page, timeout=120) == ["succeeded"]
-        page.wait_for_function("procscope.panels[0].pendingCount === 0")
+        live = page.evaluate("procscope.frameMs.slice()")  # the last 240 frames, live
         count = page.evaluate("procscope.panels[0].model.count")
         assert count > 100_000
         screenshot(page, "flood-100k")
         page.select_option(".speed select", "4")
-        page.click(".playbar .play")
-        page.wait_for_timeout(1500)
-        replay = page.evaluate("procscope.frameMs.slice(-60)")
-        # Whole frames, rAF to rAF, while replaying: is the page keeping up with 60 Hz?
-        intervals = page.evaluate("""() => new Promise(done => {
-          const ts = [];
-          const tick = (t) => { ts.push(t); ts.length < 61 ? requestAnimationFrame(tick) : done(ts); };
-          requestAnimationFrame(tick);
-        })""")
-        gaps = [b - a for a, b in zip(intervals, intervals[1:])]
+        page.click(".playbar .play")  # replay the whole run at 4x: ~1.3 s of frames
+        page.evaluate("procscope.frameMs.length = 0")
+        page.wait_for_function("procscope.clock.mode === 'paused'", timeout=60_000)  # at the end
+        frames = page.evaluate("procscope.frameMs.slice()")
+        assert len(frames) >= 10, frames
+        replay = frames[len(frames) // 2:]  # the second half: most of the run on screen
         with capsys.disabled():
             print(f"\n100k-event run ({count} events): draw per frame live median "
                   f"{statistics.median(live):.1f} ms (max {max(live):.1f}), replay median "
-                  f"{statistics.median(replay):.1f} ms (max {max(replay):.1f}); "
-                  f"rAF interval median {statistics.median(gaps):.1f} ms")
-        # How fast is a benchmark's business (bench/browser.py prints it): here, only
-        # that the page drew frames while replaying all of it.
-        assert replay and gaps
+                  f"{statistics.median(replay):.1f} ms (max {max(replay):.1f}, "
+                  f"{len(frames)} frames)")
+        assert statistics.median(replay) <= REPLAY_DRAW_BUDGET_MS, replay
         assert t.errors.messages == []
     finally:
         t.close()
@@ -378,7 +398,15 @@ def test_the_stream_is_read_once_and_not_replayed_after_run_end(tab: Tab,
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url) if "/events" in r.url else None)
     count = page.evaluate("procscope.panels[0].model.count")
-    time.sleep(1.5)
+    # The stream stopped for good at run.end: "ended", not "retrying" (which would reconnect
+    # and replay the log). Then a second of frames (60 at 60 Hz): nothing more arrives.
+    page.wait_for_function("procscope.panels[0].streamState === 'ended'")
+    page.evaluate("""() => new Promise(done => {
+      let n = 0;
+      const tick = () => (++n < 60 ? requestAnimationFrame(tick) : done());
+      requestAnimationFrame(tick);
+    })""")
+    assert page.evaluate("procscope.panels[0].streamState") == "ended"
     assert page.evaluate("procscope.panels[0].model.count") == count
     assert page.evaluate("procscope.panels[0].model.missing") == 0
     assert requests == []
@@ -399,7 +427,6 @@ def test_every_lesson_runs_from_the_page_and_is_told_in_words(experiment: str, t
     choose(page, experiment, time_scale=0.2)
     page.click("[data-testid=start-run]")
     assert wait_final(page, timeout=120) == ["succeeded"]
-    page.wait_for_timeout(300)
     assert coloured(page, "timeline-procs") > 50
     outcome = page.locator("[data-testid=result] .outcome").inner_text()
     assert outcome and not outcome.startswith("The run "), outcome  # a sentence, not a status
@@ -447,7 +474,6 @@ def test_a_newcomer_sees_the_race_in_under_a_minute(tab: Tab) -> None:
     page.wait_for_url(re.compile(r"/runs/\d+\?compare=\d+$"))
     assert wait_final(page, 2) == ["succeeded", "succeeded"]
     elapsed = time.monotonic() - started
-    page.wait_for_timeout(300)
     outcomes = page.locator(".run-outcome").all_inner_texts()
     assert "none oversold" in outcomes[0]
     assert re.search(r"— \d+ oversold", outcomes[1]), outcomes[1]

@@ -1,0 +1,44 @@
+// One lane of a run: a process (or, from the kernel sampler, one of its threads) with
+// its life, its spans (waiting, holding, joining, in a task), its marks and its time on
+// the cores.
+//
+// Runs in the browser (and under node --test). Pure data: run_model.js fills it from the
+// events, process_lanes.js draws it.
+
+import { processColor } from "./palette.js";
+
+export class Lane {
+  constructor(key, pid, tid, index) {
+    this.key = key;
+    this.pid = pid;
+    this.tid = tid; // a thread lane (from the sampler) has the thread's id here
+    this.name = tid ? `thread ${tid}` : `pid ${pid}`;
+    this.role = tid ? "thread" : null;
+    this.color = processColor(index, null);
+    this.ppid = null;
+    this.start = null;
+    this.exit = null;
+    this.exitcode = null;
+    this.exitSource = null;
+    this.reap = null;
+    this.zombieSince = null; // the kernel said Z
+    this.marks = []; // point events on this lane, sorted by t (for hover)
+    this.byShape = new Map(); // shape -> its marks, sorted by t (for drawing)
+    this.spans = []; // {kind: wait|hold|join|task, t0, t1, label, e0, e1}
+    this.onCpu = []; // {t0, t1, core}: the kernel says R on that core
+    this.reparents = []; // {t, from, to, e}
+    this.open = { lock: null, task: null, join: new Map(), cpu: null };
+    this.state = null;
+  }
+
+  /** The process ended (or the run did) at t: whatever it was still doing ends there. */
+  closeAll(t) {
+    for (const span of [this.open.lock, this.open.task, ...this.open.join.values()]) {
+      if (span && span.t1 === null) span.t1 = t;
+    }
+    this.open.lock = this.open.task = null;
+    this.open.join.clear();
+    if (this.open.cpu) this.open.cpu.t1 = t;
+    this.open.cpu = null;
+  }
+}
