@@ -71,8 +71,10 @@ def registered(client: httpx.Client) -> set[str]:
 
 
 def start(client: httpx.Client, experiment: str, params: dict[str, Any]) -> dict[str, Any]:
-    if experiment not in registered(client):
-        pytest.skip(f"experiment {experiment!r} is not registered yet")
+    # A lesson missing from the registry is a failure, not a skip: a skipped fault test
+    # says nothing, and the suite would stay green with the lesson gone.
+    assert experiment in registered(client), (
+        f"experiment {experiment!r} is not in the registry (experiments/__init__.py)")
     response = client.post("/api/runs", json={"experiment": experiment, "params": params})
     assert response.status_code == 201, response.text
     run: dict[str, Any] = response.json()
