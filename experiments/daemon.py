@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 import traceback
@@ -54,10 +55,8 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     # child) before its code ends.
     first: dict[str, Any] = {}
     if receiver.poll(30):
-        try:
+        with contextlib.suppress(EOFError):  # the daemon died before it said anything
             first = receiver.recv()
-        except EOFError:  # the daemon died before it said anything
-            pass
     grandchild_error = first.get("grandchild_error")
 
     # The main's code ends here. What happens next is what multiprocessing's exit

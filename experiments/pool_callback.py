@@ -8,6 +8,7 @@ the fetches finish out of order and the callbacks arrive in the order the pages 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -82,10 +83,8 @@ def serve(port_out: Connection, stop: Connection, time_scale: float) -> None:
 
 def _stop_when_told(httpd: ThreadingHTTPServer, stop: Connection) -> None:
     """Runs in the server process, in a thread: a message or EOF on `stop` ends serving."""
-    try:
+    with contextlib.suppress(EOFError):  # EOF: the main is gone, stop anyway
         stop.recv()
-    except EOFError:
-        pass  # the main is gone: stop anyway
     httpd.shutdown()
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
-from typing import Any, Callable
+from typing import Any
 
 from app.reporter import emit
 from experiments.measure import proc_stat
@@ -209,7 +210,8 @@ SPEC = Experiment(
         "但是消费者c在取空了q之后，则一直处于死循环中且卡在q.get()这一步。"
         "解决方式无非是让生产者在生产完毕后，往队列中再发一个结束信号，"
         "这样消费者在接收到结束信号后就可以break出死循环。"
-        "q.join() 记录消费者消费次数，等着消费者都消费完；q.task_done() 消费者消费一条，就告诉生产者。"
+        "q.join() 记录消费者消费次数，等着消费者都消费完；"
+        "q.task_done() 消费者消费一条，就告诉生产者。"
     ),
     code="""def producer(q):
     for i in range(5):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -101,10 +102,9 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             # Let the page show it living on without its parent (it says so itself when
             # it notices), then end it: the run ends only once all its processes exited.
             if grandchild_ppid != grandchild_parent and receiver.poll(5):
-                try:
+                # EOF: it died meanwhile, and stop_by_pid will find it gone.
+                with contextlib.suppress(EOFError):
                     receiver.recv()
-                except EOFError:  # it died meanwhile: stop_by_pid will find it gone
-                    pass
             time.sleep(2 * PAUSE * scale)
             stop_by_pid(grandchild_pid)
         else:

@@ -14,21 +14,24 @@ from app.reporter import emit
 from experiments.spec import Experiment, Param, Track
 from experiments.words import Outcome, count, is_number, number, word
 
+# search() and get() are the tutorial's own lines (the page shows them): its bare open()s
+# stay, so that what a student reads is what runs (ruff's SIM115 is silenced for them).
+
 
 def search(db: str) -> None:
     """Runs in each buyer: look at the stock, without the lock (as the tutorial does)."""
-    dic = json.load(open(db))
+    dic = json.load(open(db))  # noqa: SIM115
     print("剩余票数%s" % dic["count"])
 
 
 def get(db: str, receipts: str, read_delay: float, write_delay: float) -> None:
     """Runs in each buyer: read, think, decrement, think, write back."""
-    dic = json.load(open(db))
+    dic = json.load(open(db))  # noqa: SIM115
     time.sleep(read_delay)  # 模拟读数据的网络延迟
     if dic["count"] > 0:
         dic["count"] -= 1
         time.sleep(write_delay)  # 模拟写数据的网络延迟
-        json.dump(dic, open(db, "w"))
+        json.dump(dic, open(db, "w"))  # noqa: SIM115
         print("购票成功")
         emit("ticket.sold", left=dic["count"])
         # One short O_APPEND write per sale: atomic, so the main can count the sales.

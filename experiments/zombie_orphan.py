@@ -215,7 +215,8 @@ SPEC = Experiment(
         "orphan."
     ),
     lesson_zh=(
-        "p1.terminate() 不建议用，杀死p1，只会杀死p1，如果p1有子进程是不会杀死的，容易产生僵尸进程。"
+        "p1.terminate() 不建议用，杀死p1，只会杀死p1，"
+        "如果p1有子进程是不会杀死的，容易产生僵尸进程。"
         "死了的话，子进程就成了僵尸进程了，主进程得等着子进程执行完毕回收子进程的资源。"
     ),
     code="""p = Process(target=work)
