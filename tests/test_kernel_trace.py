@@ -17,7 +17,9 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 from kernel_trace import (
+    TRACEFS,
     KernelTrace,
+    KernelTraceOverrun,
     TracefsUnavailable,
     mount_tracefs,
     on_cpu_total,
@@ -218,3 +220,31 @@ def test_sleeping_handoff_small_totals_match_schedstat() -> None:
     # Mostly asleep: each ran a small share of the ~1 s the handoff took.
     wall = kt.stop_ns - kt.start_ns
     assert all(ns < 0.35 * wall for ns in kernel.values()), (kernel, wall)
+
+
+# Runs in the workload process: thousands of short sleeps, each two context switches.
+SWITCHER = r"""
+import time
+for _ in range(5000):
+    time.sleep(0.0001)
+"""
+
+
+def test_overrun_fails_loudly_and_leaves_no_instance() -> None:
+    kt = KernelTrace(buffer_size_kb=8)
+    with pytest.raises(KernelTraceOverrun, match="lost events"), kt:
+        assert kt.instance is not None
+        name = kt.instance.name
+        with workload(SWITCHER) as proc:
+            assert proc.wait(60) == 0
+    assert not (TRACEFS / "instances" / name).exists()
+    assert kt.instance is None
+
+
+def test_instance_removed_when_the_block_raises() -> None:
+    kt = KernelTrace(buffer_size_kb=64)
+    with pytest.raises(ZeroDivisionError), kt:
+        assert kt.instance is not None
+        name = kt.instance.name
+        raise ZeroDivisionError("the workload failed")
+    assert not (TRACEFS / "instances" / name).exists()
