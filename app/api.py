@@ -1,4 +1,4 @@
-"""The REST API of CONTRACT.md: experiments, runs, and their event streams.
+"""The REST API of docs/api.md: experiments, runs, and their event streams.
 
 Runs in the server, on the event loop.
 """

@@ -2,7 +2,7 @@
 
 Runs in the user's terminal. Imports stay inside the functions: a spawned run re-imports
 the main module it was started from (this one, through the console script), and it must
-not pull the web stack in with it (DESIGN.md, pitfalls).
+not pull the web stack in with it (ARCHITECTURE.md, pitfalls).
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@
 // parse a whole network chunk at once (one callback per chunk, not per event).
 //
 // The two behaviours of EventSource we rely on are kept: on a dropped connection we resume
-// with Last-Event-ID (the server replays exactly the rest, DESIGN.md decision 5); and after
-// `run.end` we stop for good, so the stream's normal end never turns into a reconnect that
-// replays everything (DESIGN.md, pitfalls).
+// with Last-Event-ID (the server replays exactly the rest, docs/api.md "Event streams");
+// and after `run.end` we stop for good, so the stream's normal end never turns into a
+// reconnect that replays everything (the same section).
 
 const RETRY_MS = [250, 500, 1000, 2000, 5000];
 
