@@ -31,7 +31,8 @@ switches are never recorded, although the ring buffer reports no loss.
     idle task's own events there (wakeups from interrupts) are. That is ~100-450 missing
     switch-ins per second of a workload that wakes CPU 1 from idle.
   - On either CPU, switches out of the threads of pid 1, the VM's agent (process_api:
-    `tokio-rt-worker`, `vsock-console`), are mostly missing: a few per second.
+    `tokio-rt-worker`, `vsock-console`, `spawner`), are mostly missing: a few to ~50 per
+    second, with the agent's events in between (interrupts taken while it ran) recorded.
 
 So a task can be switched out on a CPU without its switch-in there. Such a switch-in is
 rebuilt (counted per CPU in `rebuilt_switch_ins`, listed by `rebuilt_spans`) in two
@@ -65,14 +66,15 @@ task, its switch-out went missing with it, and its span is closed at the rebuilt
 (`lost_switch_outs`, `cut_spans`). A task on a core when the recording starts gets a span
 from the start marker (`started_before`).
 
-How the spans compare with schedstat (tests/test_kernel_trace.py): per thread, within
-0.9 % over 5 runs (the floor alone: 1.6 %). They cannot agree exactly: the scheduler's
-clock for a switch is read when __schedule starts or, after a wakeup that preempts (the
-`N` flag on the sched_wakeup line), not read again, so the woken task is accounted from
-the wakeup and the preempted one until it (measured: such stretches are accounted ~7 µs
-longer, the wakeup-to-switch time). That is ~0.1-0.5 % for a CPU-bound thread, up to
-1.5 % when a busy machine preempts it ~700 times a second, and 1-3 % (under schedstat)
-for a task whose stretches are ~100 µs.
+How the spans compare with schedstat (tests/test_kernel_trace.py): per thread, within 0.9
+% over 5 runs (the floor alone: 1.6 %); with `perf record --switch-events` (which loses
+no switch-in here) on two GIL threads, within 0.3 %. They cannot agree exactly: the
+scheduler's clock for a switch is read when __schedule starts or, after a wakeup that
+preempts (the `N` flag on the sched_wakeup line), not read again, so the woken task is
+accounted from the wakeup and the preempted one until it (measured: such stretches are
+accounted ~7 µs longer, the wakeup-to-switch time). That is ~0.1-0.5 % for a CPU-bound
+thread, up to 1.5 % when a busy machine preempts it ~700 times a second, and 1-3 % (under
+schedstat) for a task whose stretches are ~100 µs.
 
 An overrun (`dropped events`, `overrun` or `commit overrun` in per_cpu/cpuN/stats, fewer
 entries in the buffer than written, or a marker missing) raises `KernelTraceOverrun`: a

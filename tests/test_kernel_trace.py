@@ -87,7 +87,7 @@ sys.stdin.readline()
 def tracefs() -> None:
     try:
         mount_tracefs()
-        with KernelTrace(buffer_size_kb=64):
+        with KernelTrace(buffer_size_kb=1024):
             pass
     except (TracefsUnavailable, PermissionError) as exc:
         pytest.skip(f"tracefs cannot be mounted or written: {exc}")
