@@ -15,6 +15,7 @@ process would inherit its threads' locks and its sockets).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -35,9 +37,13 @@ WORKDIR_PREFIX = "procscope-"
 
 
 def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
-           max_events: int) -> tuple[BaseProcess, str]:
+           max_events: int, *, start_data: dict[str, Any] | None = None,
+           before_gate: Callable[[int, int], None] | None = None) -> tuple[BaseProcess, str]:
     """Start a run's main process with its event pipe followed by the relay.
 
+    The main waits at a gate before it runs any lesson code: `before_gate(pid, t0_ns)` is
+    called while it is still one thread with no child (the moment to start following it,
+    e.g. with app.switches), then the gate opens. `start_data` is added to run.start.
     Returns the process and the run's temporary directory (finish() removes it).
     """
     if threading.current_thread() is not threading.main_thread():
@@ -51,16 +57,28 @@ def launch(relay: Relay, run_id: str, experiment: str, params: dict[str, Any],
     relay.add(run_id, read_fd, t0,
               {"experiment": experiment, "params": params, "t0_monotonic_ns": t0,
                "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
-               "cores": os.cpu_count()}, max_events)
+               "cores": os.cpu_count(), **(start_data or {})}, max_events)
     # Every temporary file of the run goes in here (ticket_rush's db, multiprocessing's
     # own pymp-* dirs): a run that is killed cannot clean up after itself, finish() can.
     workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-run{run_id}-")
+    gate, gate_opener = SPAWN.Pipe(duplex=False)
     process = SPAWN.Process(target=runner.run_main, name="main",
-                            args=(experiment, params, channel, os.getpid(), workdir))
+                            args=(experiment, params, channel, os.getpid(), workdir, gate))
     try:
         process.start()
     finally:
         os.close(channel.fd)  # the run's processes now hold the only write ends
+        gate.close()
+    try:
+        if before_gate is not None:
+            assert process.pid is not None
+            before_gate(process.pid, t0)
+    finally:
+        # Open, whatever happened above: a run that cannot be followed exactly still runs.
+        # (A main whose gate closes unopened, say the server died, exits at once.)
+        with contextlib.suppress(OSError):
+            gate_opener.send_bytes(b"go")
+        gate_opener.close()
     return process, workdir
 
 

@@ -101,8 +101,10 @@ class _Server(uvicorn.Server):
 def serve(settings: Settings, log_level: str) -> None:
     if not 0 < settings.sample_budget <= 1:
         raise SystemExit("procscope: --sample-budget must be in (0, 1]")
-    if not 1 <= settings.sample_hz <= 1000:
-        raise SystemExit("procscope: --sample-hz must be between 1 and 1000")
+    if not 1 <= settings.sample_hz <= 5000:
+        raise SystemExit("procscope: --sample-hz must be between 1 and 5000")
+    if settings.cpu_lanes not in ("auto", "exact", "sampled"):
+        raise SystemExit("procscope: --cpu-lanes must be auto, exact or sampled")
     if settings.keep_runs < 1:
         raise SystemExit("procscope: --keep-runs must be at least 1")
     if not settings.send_timeout > 0:
@@ -125,7 +127,10 @@ def serve(settings: Settings, log_level: str) -> None:
     else:
         print(f"procscope: open {base}", flush=True)
     # With a token in force the access log is off: it would print ?token= query strings.
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except RuntimeError as e:  # e.g. --cpu-lanes exact where the kernel refuses
+        raise SystemExit(f"procscope: {e}") from None
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=log_level, access_log=token is None,
                             timeout_graceful_shutdown=3)

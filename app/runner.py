@@ -1,9 +1,10 @@
 """The experiment's main process: the one process the server (or `procscope run`) starts.
 
 Runs in the experiment's main process, started from a spawn context so that the server
-never forks (DESIGN.md, decision 1). It becomes the leader of a new session, so the whole
-run is one process group that can be signalled at once, asks the kernel to kill it if the
-server dies, and then runs the lesson with the start method the run asked for.
+never forks (its threads' locks and its sockets would be copied into the run). It
+becomes the leader of a new session, so the whole run is one process group that can be
+signalled at once, asks the kernel to kill it if the server dies, waits at the server's
+gate, and then runs the lesson with the start method the run asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
@@ -35,8 +37,12 @@ def _kill_own_group(signum: int, frame: Any) -> None:
 
 
 def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Channel,
-             parent_pid: int, workdir: str) -> None:
-    """Runs in the experiment's main process: run one lesson, report its result."""
+             parent_pid: int, workdir: str, gate: Connection | None = None) -> None:
+    """Runs in the experiment's main process: run one lesson, report its result.
+
+    `gate`: the lesson starts only once the server has written to it (it follows this
+    process exactly from then on: nothing before the gate is a thread or a child).
+    """
     os.setsid()
     # The run's own temporary directory, for it and every process it starts (fork keeps
     # tempfile.tempdir, spawn and forkserver children read TMPDIR).
@@ -49,6 +55,12 @@ def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Chann
     # SIGUSR1 was only for the parent-death path; children must not inherit a handler
     # that kills the group, so they get the default back right after fork (below).
     os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGUSR1, signal.SIG_DFL))
+    if gate is not None:
+        try:
+            gate.recv_bytes()
+        except EOFError:  # the server closed the gate without opening it: it is gone
+            os._exit(1)
+        gate.close()
 
     import experiments
 

@@ -22,6 +22,7 @@ import itertools
 import logging
 import resource
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,13 +31,14 @@ from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from app import catalog, procgroup
-from app.events import Event
+from app.events import Event, server_event
 from app.hub import Hub
 from app.launcher import finish, launch, remove_stale_workdirs
 from app.ledger import FINAL
 from app.relay import Relay
 from app.sampler import Sampler
 from app.settings import Settings
+from app.switches import SwitchRecorder, availability
 
 log = logging.getLogger("procscope.runs")
 
@@ -100,6 +102,24 @@ STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-ru
 T = TypeVar("T")
 
 
+def choose_cpu_lanes(wanted: str) -> dict[str, str]:
+    """How the core lanes are drawn: `exact` (the kernel's switch records), or `sampled`.
+
+    `auto` takes exact where the kernel allows and says why not otherwise; `exact` where
+    the kernel does not allow it is an error (the teacher asked for it: tell them now).
+    """
+    if wanted not in ("auto", "exact", "sampled"):
+        raise ValueError(f"--cpu-lanes must be auto, exact or sampled, not {wanted!r}")
+    if wanted == "sampled":
+        return {"mode": "sampled", "detail": "sampled from /proc (--cpu-lanes sampled)"}
+    ok, reason = availability()
+    if ok:
+        return {"mode": "exact", "detail": reason}
+    if wanted == "exact":
+        raise RuntimeError(f"--cpu-lanes exact: {reason}")
+    return {"mode": "sampled", "detail": f"sampled from /proc: {reason}"}
+
+
 class CapReached(Exception):
     """A global cap stops a new run; the message says which and how to get past it."""
 
@@ -121,6 +141,7 @@ class RunManager:
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
         self.sampler = Sampler(self.relay, settings.sample_hz, settings.sample_budget)
         self.relay.on_proc_start = self.sampler.add_pid
+        self.cpu_lanes = choose_cpu_lanes(settings.cpu_lanes)
         # Stopping and finishing runs wait (for a grace period, for /proc to empty): they
         # get threads of their own, all started up front, so that the server's thread
         # count is the same before and after any number of runs.
@@ -138,6 +159,10 @@ class RunManager:
             except (ValueError, OSError):
                 log.warning("could not raise the open-files limit from %s", soft)
         procgroup.become_subreaper()
+        if self.cpu_lanes["mode"] == "sampled":
+            log.warning("core lanes: %s", self.cpu_lanes["detail"])
+        else:
+            log.info("core lanes: %s", self.cpu_lanes["detail"])
         for path in remove_stale_workdirs():
             log.info("removed %s, left by a server that is gone", path)
         ready = threading.Barrier(STOP_THREADS + 1)
@@ -172,11 +197,11 @@ class RunManager:
         self.runs[run.id] = run
         self.hub.open(run.id)
         process, run.workdir = launch(self.relay, run.id, experiment, params,
-                                      self.max_events)
+                                      self.max_events,
+                                      before_gate=functools.partial(self._follow, run.id))
         run.process = process
         assert process.pid is not None
         run.pid = process.pid
-        self.sampler.watch(run.id, process.pid)
         run.status = "running"
         run.started_at = _now()
         assert self._loop is not None
@@ -184,6 +209,23 @@ class RunManager:
             self.run_timeout, lambda: asyncio.ensure_future(self.cancel(run.id, "timed_out")))
         log.info("run %s: %s started, main pid %s", run.id, experiment, process.pid)
         return run
+
+    def _follow(self, run_id: str, main_pid: int, t0_ns: int) -> None:
+        """Start following a run's main before its gate opens: exactly, where we can."""
+        lanes = dict(self.cpu_lanes)
+        recorder = None
+        if lanes["mode"] == "exact":
+            recorder = SwitchRecorder()
+            try:
+                recorder.open(main_pid)
+            except (OSError, ValueError) as e:
+                recorder.close()
+                recorder = None
+                lanes = {"mode": "sampled", "detail": f"the kernel's switch records could "
+                         f"not be opened for this run ({e}): core lanes are sampled"}
+                log.warning("run %s: %s", run_id, lanes["detail"])
+        self.sampler.watch(run_id, main_pid, t0_ns, recorder)
+        self.relay.inject(run_id, [server_event("cpu.lanes", lanes, t_ns=time.monotonic_ns())])
 
     async def cancel(self, run_id: str, reason: str = "cancelled") -> Run:
         """Stop a run by escalation; returns once its final status is set."""

@@ -18,7 +18,8 @@ class Settings:
     token: str | None = None
     run_timeout: float = 300.0
     max_events: int = 1_000_000
-    sample_hz: float = 100.0
+    sample_hz: float = 2000.0
+    cpu_lanes: str = "auto"
     sample_budget: float = 0.15
     keep_runs: int = 500
     max_runs: int = 8
@@ -36,8 +37,12 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "run_timeout": ("SECONDS", "wall-clock limit of one run (default %(default)s)"),
     "max_events": ("N", "events kept per run; past it, only lifecycle events are kept and "
                    "the rest are counted as dropped (default %(default)s)"),
-    "sample_hz": ("HZ", "how often the kernel sampler reads /proc for live runs "
-                  "(1-1000, default %(default)s)"),
+    "sample_hz": ("HZ", "at most how often the kernel sampler reads /proc for live runs "
+                  "(1-5000, default %(default)s; it reads less often to stay in its CPU "
+                  "budget, and at 100 Hz when the core lanes are exact)"),
+    "cpu_lanes": ("MODE", "how the core lanes are drawn: exact (the kernel's context-switch "
+                  "records, perf_event_open), sampled (/proc), or auto (exact where the "
+                  "kernel allows; default %(default)s)"),
     "sample_budget": ("SHARE", "share of one core the sampler may use (default "
                       "%(default)s); with many processes it then samples less often, and "
                       "says so"),
