@@ -10,22 +10,26 @@ afterwards. Spans are compared up to the instant of that read.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import pytest
 
 from app import switches
 from app.switches import Span, SwitchRecorder
 
+PR_SET_DUMPABLE = 4
 AVAILABLE, REASON = switches.availability()
 needs_perf = pytest.mark.skipif(not AVAILABLE, reason=f"perf_event_open refused: {REASON}")
 
@@ -294,6 +298,73 @@ def test_open_refuses_a_pid_that_already_has_threads() -> None:
             SwitchRecorder().open(proc.pid)
     finally:
         proc.communicate("\n\n", timeout=10)
+
+
+@needs_perf
+def test_an_unprivileged_user_can_record_with_paranoid_2() -> None:
+    """What a teacher without root gets on a kernel at the upstream default (2)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another user")
+    with open("/proc/sys/kernel/perf_event_paranoid") as f:
+        if int(f.read()) != 2:
+            pytest.skip("kernel.perf_event_paranoid is not 2 here")
+    result_r, result_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # becomes nobody, records a gated worker of its own, reports, exits
+        os.close(result_r)
+        _record_as_nobody(result_w)
+    os.close(result_w)
+    with os.fdopen(result_r) as f:
+        report = f.read()
+    assert os.waitpid(pid, 0)[1] == 0, report
+    available, ns, reason = report.split(" ", 2)
+    assert available == "True" and reason.endswith("kernel.perf_event_paranoid is 2)")
+    assert int(ns) > 0.015e9
+
+
+def _record_as_nobody(result_w: int) -> NoReturn:
+    """Runs in a fork of pytest: as user nobody, record a worker burning 20 ms of CPU.
+
+    Never returns: whatever happens, the fork ends here with os._exit.
+    """
+    worker, code = 0, 1
+    try:
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        # A process that changed its credentials is not dumpable: its children's /proc
+        # files would be root's and perf would refuse them, as for a setuid program.
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        ok, reason = switches.availability()
+        gate_r, gate_w = os.pipe()
+        worker = os.fork()
+        if worker == 0:
+            try:
+                os.close(gate_w)
+                os.close(result_w)
+                os.read(gate_r, 1)
+                end = time.thread_time() + 0.02
+                while time.thread_time() < end:
+                    pass
+            finally:
+                os._exit(0)
+        os.close(gate_r)
+        with SwitchRecorder() as recorder:
+            recorder.open(worker)
+            os.write(gate_w, b"x")
+            os.waitpid(worker, 0)
+            worker = 0
+            ns = sum(s.t1_ns - s.t0_ns for s in recorder.drain())
+        os.write(result_w, f"{ok} {ns} {reason}".encode())
+        code = 0
+    except BaseException:
+        with suppress(BaseException):
+            os.write(result_w, traceback.format_exc().encode())
+            if worker:
+                os.kill(worker, signal.SIGKILL)
+                os.waitpid(worker, 0)
+    finally:
+        os._exit(code)
 
 
 def test_availability_says_yes_as_root() -> None:
