@@ -175,35 +175,55 @@ def overlap_ns(a: list[Span], b: list[Span]) -> int:
     return out
 
 
-def run_to_reference(code: str, n: int, threads: bool) -> tuple[Recorded, dict[int, int], int]:
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (/proc/stat, all cores)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle, iowait = ticks[3], ticks[4]
+    return (sum(ticks[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Reference:
+    """A recorded run, its workers' schedstat run time (by tid or pid) read at `read_at`,
+    and how many cores the rest of the machine used meanwhile."""
+
+    run: Recorded
+    run_ns: dict[int, int]
+    read_at: int
+    others_cores: float
+
+
+def run_to_reference(code: str, n: int, threads: bool) -> Reference:
     """Run `code` until its `n` workers (threads of the main, or processes) have printed
     their id; read their schedstat run time and the clock; then let them end."""
     with recorded(code) as run:
+        t0, busy0 = time.monotonic_ns(), machine_busy_s()
         ids = [int(run.line()) for _ in range(n)]
         assert run.proc.stdin is not None
-        reference = {i: schedstat_ns(run.proc.pid if threads else i, i) for i in ids}
-        read_at = time.monotonic_ns()
+        run_ns = {i: schedstat_ns(run.proc.pid if threads else i, i) for i in ids}
+        read_at, busy1 = time.monotonic_ns(), machine_busy_s()
+        others = busy1 - busy0 - sum(run_ns.values()) / 1e9
         run.proc.stdin.write("\n" * n)
         run.proc.stdin.flush()
         assert run.proc.wait(timeout=30) == 0
         run.drain()
-    return run, reference, read_at
+    return Reference(run, run_ns, read_at, max(0.0, others) / ((read_at - t0) / 1e9))
 
 
 @pytest.fixture(scope="module")
-def gil_threads() -> tuple[Recorded, dict[int, int], int]:
+def gil_threads() -> Reference:
     return run_to_reference(GIL_THREADS, 2, threads=True)
 
 
 @pytest.fixture(scope="module")
-def two_processes() -> tuple[Recorded, dict[int, int], int]:
+def two_processes() -> Reference:
     return run_to_reference(TWO_PROCESSES, 2, threads=False)
 
 
 @needs_perf
-def test_gil_threads_total_matches_schedstat(
-        gil_threads: tuple[Recorded, dict[int, int], int]) -> None:
-    run, reference, read_at = gil_threads
+def test_gil_threads_total_matches_schedstat(gil_threads: Reference) -> None:
+    run, reference, read_at = gil_threads.run, gil_threads.run_ns, gil_threads.read_at
     assert run.recorder.lost == 0 and run.recorder.broken == 0
     total = on_cpu_until(run.spans, "tid", read_at)
     for tid, ns in reference.items():
@@ -212,8 +232,8 @@ def test_gil_threads_total_matches_schedstat(
 
 
 @needs_perf
-def test_gil_threads_take_turns(gil_threads: tuple[Recorded, dict[int, int], int]) -> None:
-    run, reference, read_at = gil_threads
+def test_gil_threads_take_turns(gil_threads: Reference) -> None:
+    run, reference, read_at = gil_threads.run, gil_threads.run_ns, gil_threads.read_at
     a, b = ([s for s in run.spans if s.tid == tid and s.t1_ns <= read_at] for tid in reference)
     both = overlap_ns(a, b)
     assert both < 0.02 * min(reference.values()), both
@@ -222,9 +242,8 @@ def test_gil_threads_take_turns(gil_threads: tuple[Recorded, dict[int, int], int
 
 
 @needs_perf
-def test_processes_total_matches_schedstat(
-        two_processes: tuple[Recorded, dict[int, int], int]) -> None:
-    run, reference, read_at = two_processes
+def test_processes_total_matches_schedstat(two_processes: Reference) -> None:
+    run, reference, read_at = two_processes.run, two_processes.run_ns, two_processes.read_at
     assert run.recorder.lost == 0 and run.recorder.broken == 0
     total = on_cpu_until(run.spans, "pid", read_at)
     for pid, ns in reference.items():
@@ -233,16 +252,17 @@ def test_processes_total_matches_schedstat(
 
 
 @needs_perf
-def test_processes_run_at_once_on_a_quiet_machine(
-        two_processes: tuple[Recorded, dict[int, int], int]) -> None:
-    run, reference, read_at = two_processes
+def test_processes_run_at_once_on_a_quiet_machine(two_processes: Reference) -> None:
+    run, reference, read_at = two_processes.run, two_processes.run_ns, two_processes.read_at
     a, b = ([s for s in run.spans if s.pid == pid and s.t1_ns <= read_at] for pid in reference)
     share = overlap_ns(a, b) / min(reference.values())
-    load = os.getloadavg()[0]
-    if load > 0.7 or os.cpu_count() != 2:
-        pytest.skip(f"both on cores {share:.0%} of the time; not asserted: load average "
-                    f"{load:.2f} on {os.cpu_count()} cores (other work shares the cores)")
-    assert share > 0.7
+    # The load average is a minute's mean and other engineers' tests come and go, so what
+    # decides is the rest of the machine's CPU during these very seconds (/proc/stat).
+    others, load = two_processes.others_cores, os.getloadavg()[0]
+    if others > 0.1 or os.cpu_count() != 2:
+        pytest.skip(f"both on cores {share:.0%} of the time; not asserted: other work used "
+                    f"{others:.2f} of {os.cpu_count()} cores meanwhile (load average {load:.2f})")
+    assert share > 0.75, (share, others, load)
 
 
 @needs_perf
