@@ -28,11 +28,15 @@ runnable, MISC_SWITCH_OUT_PREEMPT) each time a task of the tree is switched;
 (`use_clockid`, so `time.monotonic_ns()` compares) and cpu; `inherit` follows every thread
 and process created after the open; `task` adds FORK/EXIT records; `exclude_kernel` and
 `exclude_hv` are what `perf record -e dummy:u` sets, which `perf_event_paranoid` 2 allows
-without privilege (side-band records are not filtered by them).
+without privilege (side-band records are not filtered by them). Not `comm`: Python 3.11
+does not give its threads kernel names, and the reporter already says each one's name.
+SWITCH_CPU_WIDE records are for cpu-wide events (pid=-1, root only); these are per task.
 
 Layout: one event per CPU (pid=run main, cpu=N), each with its own ring. The kernel
-refuses to mmap an inherited event opened with cpu=-1 (all the tree's CPUs would write one
-buffer), and `PERF_EVENT_IOC_SET_OUTPUT` between events of different CPUs is refused too.
+refuses to mmap an inherited event opened with cpu=-1 (EINVAL: all the tree's CPUs would
+write one buffer), and `PERF_EVENT_IOC_SET_OUTPUT` from one CPU's event to another's is
+EINVAL too (both tried on Linux 6.18). Inherited copies write to their parent event's
+ring, so each CPU's ring gets the records of every task of the tree while on that CPU.
 A per-cpu ring is written by that CPU only, so its records are in time order and a
 switch-in pairs with the next switch-out of the same tid *in the same ring*; rings are
 not ordered among themselves, which is why stretches are keyed by (cpu, tid).
@@ -46,6 +50,12 @@ write to the gate. Chosen over "the run's main opens it on itself and sends the 
 SCM_RIGHTS" because the fds, the rings and the draining stay in one process, the run's
 main needs no perf code at all, and the gate opens the same way when perf is refused.
 What is missed is the main's own interpreter start-up before the gate, before the run's t0.
+(Opened on a pid that is running, its first record is a switch-out with no switch-in: that
+stretch is taken to start when the events were enabled.)
+
+The end: an exiting task's events are torn down before its last schedule(), so it never
+has a final switch-out (seen on Linux 6.18: in, then EXIT); its EXIT record ends the
+stretch, within the few microseconds of exit work after it.
 
 Losses are never hidden: a full ring makes the kernel drop records and later write a
 PERF_RECORD_LOST with their count; `lost` adds them up. A stretch whose switch-in was
@@ -320,6 +330,8 @@ class SwitchRecorder:
         off, end = 0, len(data)
         while off < end:
             kind, misc, size = _HEADER.unpack_from(data, off)
+            if size < _HEADER.size:  # would loop forever; the kernel never writes one
+                raise RuntimeError(f"perf record of size {size} at offset {off} on cpu {cpu}")
             if kind == PERF_RECORD_SWITCH:
                 pid, tid, t, _ = _SAMPLE_ID.unpack_from(data, off + 8)
                 if tid == self._root and cpu in self._root_unseen:
@@ -338,8 +350,7 @@ class SwitchRecorder:
                         self.broken += 1
                     oncpu[(cpu, tid)] = (pid, t)
             elif kind == PERF_RECORD_EXIT:
-                # The exiting task's events are torn down before its last schedule(), so
-                # its final switch-out is never written: the exit closes its stretch.
+                # No final switch-out follows an exit (see the module docstring).
                 pid, _, tid, _ = _TASK.unpack_from(data, off + 8)
                 t = _U64.unpack_from(data, off + 24)[0]
                 start = oncpu.pop((cpu, tid), None)
