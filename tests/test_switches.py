@@ -303,7 +303,7 @@ def test_a_full_ring_is_counted_as_lost_never_hidden() -> None:
     assert run.recorder.lost > 0
     total = on_cpu_until(run.spans, "tid", read_at)
     for tid, ns in reference.items():
-        assert total[tid] <= ns * 1.01  # a loss loses time, it never invents it
+        assert total[tid] <= ns * 1.02  # a loss loses time, it never invents it (2 %: as above)
 
 
 @needs_perf
