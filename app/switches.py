@@ -330,14 +330,12 @@ class SwitchRecorder:
         off, end = 0, len(data)
         while off < end:
             kind, misc, size = _HEADER.unpack_from(data, off)
-            if size < _HEADER.size:  # would loop forever; the kernel never writes one
+            if size < _HEADER.size + _SAMPLE_ID.size:  # the kernel never writes one
                 raise RuntimeError(f"perf record of size {size} at offset {off} on cpu {cpu}")
+            if cpu in self._root_unseen and kind != PERF_RECORD_LOST:
+                self._first_of_root(cpu, kind, misc, data, off + size - 24)
             if kind == PERF_RECORD_SWITCH:
                 pid, tid, t, _ = _SAMPLE_ID.unpack_from(data, off + 8)
-                if tid == self._root and cpu in self._root_unseen:
-                    self._root_unseen.discard(cpu)
-                    if misc & MISC_SWITCH_OUT:  # it was on this core when the events began
-                        oncpu[(cpu, tid)] = (pid, self._enabled_ns)
                 if misc & MISC_SWITCH_OUT:
                     start = oncpu.pop((cpu, tid), None)
                     if start is None:
@@ -367,6 +365,17 @@ class SwitchRecorder:
                     del oncpu[key]
                 self.broken += len(cut)
             off += size
+
+    def _first_of_root(self, cpu: int, kind: int, misc: int, data: bytes, sample_id: int) -> None:
+        """In a ring with no record of the root yet: if this one is the root's and is not
+        its switch-in, the root was on this core when the events were enabled (a recorder
+        opened on a running pid), so its stretch there starts then."""
+        pid, tid, _, _ = _SAMPLE_ID.unpack_from(data, sample_id)
+        if tid != self._root:
+            return
+        self._root_unseen.discard(cpu)
+        if kind != PERF_RECORD_SWITCH or misc & MISC_SWITCH_OUT:
+            self._oncpu[(cpu, tid)] = (pid, self._enabled_ns)
 
 
 def _read_ring(ring: mmap.mmap) -> bytes:

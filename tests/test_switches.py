@@ -307,6 +307,33 @@ def test_a_full_ring_is_counted_as_lost_never_hidden() -> None:
 
 
 @needs_perf
+def test_opened_on_a_running_process_its_first_stretch_starts_at_the_open() -> None:
+    """Without a gate the pid may be on a core at the open: its first record is then a
+    switch-out with no switch-in, and that stretch must count from the open, not vanish."""
+    code = BURN + "import os\nos.write(1, b'go\\n')\nburn(0.3)\nos.write(1, b'done\\n')\n" \
+        "os.read(0, 1)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        with SwitchRecorder() as recorder:
+            assert proc.stdout.readline() == b"go\n"
+            # The process's CPU clock (clock_getcpuclockid): exact now, unlike schedstat,
+            # which a running task updates only at ticks.
+            before = time.clock_gettime_ns(((~proc.pid) << 3) | 2)
+            recorder.open(proc.pid)
+            assert proc.stdout.readline() == b"done\n"
+            after = schedstat_ns(proc.pid, proc.pid)
+            read_at = time.monotonic_ns()
+            spans = recorder.drain()
+            assert recorder.broken == 0
+    finally:
+        proc.communicate(b"x", timeout=10)
+    total = on_cpu_until(spans, "pid", read_at)[proc.pid]
+    assert abs(total - (after - before)) / (after - before) < 0.02, (total, after - before)
+
+
+@needs_perf
 def test_open_refuses_a_pid_that_already_has_threads() -> None:
     code = "import sys, threading\nthreading.Thread(target=sys.stdin.readline).start()\n" \
            "print('ready', flush=True)\nsys.stdin.readline()\n"
