@@ -108,14 +108,14 @@ def test_sse_is_live_and_says_retry(client: httpx.Client) -> None:
     assert seen_retry and last["kind"] == "run.end"
 
 
-def temp_entries() -> set[str]:
-    """What procscope and multiprocessing put in the temporary directory."""
-    return {name for pattern in ("procscope-*", "pymp-*")
-            for name in glob.glob(os.path.join(tempfile.gettempdir(), pattern))}
+def temp_entries(server_pid: int) -> set[str]:
+    """What this server's runs put in the temporary directory (their own directories,
+    with multiprocessing's pymp-* dirs inside; other servers on the machine aside)."""
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), f"procscope-{server_pid}-*")))
 
 
-def test_cancel_leaves_no_process_of_the_run(client: httpx.Client) -> None:
-    temp_before = temp_entries()
+def test_cancel_leaves_no_process_of_the_run(server: Server, client: httpx.Client) -> None:
+    temp_before = temp_entries(server.proc.pid)
     run = client.post("/api/runs", json={"experiment": "ticket_rush",
                                          "params": {"n": 30, "time_scale": 5}}).json()
     # Wait until all 30 buyers are running (an event, not a sleep).
@@ -138,7 +138,7 @@ def test_cancel_leaves_no_process_of_the_run(client: httpx.Client) -> None:
     assert events[-1]["kind"] == "run.end" and events[-1]["data"]["status"] == "cancelled"
     # Regression: killed buyers cannot remove the run's JSON "db"; the server removes the
     # run's temporary directory (and multiprocessing's pymp-* dirs in it) at the end.
-    assert temp_entries() == temp_before
+    assert temp_entries(server.proc.pid) == temp_before
 
 
 def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
