@@ -51,7 +51,7 @@ SCM_RIGHTS" because the fds, the rings and the draining stay in one process, the
 main needs no perf code at all, and the gate opens the same way when perf is refused.
 What is missed is the main's own interpreter start-up before the gate, before the run's t0.
 (Opened on a pid that is running, its first record is a switch-out with no switch-in: that
-stretch is taken to start when the events were enabled.)
+stretch is taken to start when the event of its core was enabled.)
 
 The end: an exiting task's events are torn down before its last schedule(), so it never
 has a final switch-out (seen on Linux 6.18: in, then EXIT); its EXIT record ends the
@@ -61,6 +61,13 @@ Losses are never hidden: a full ring makes the kernel drop records and later wri
 PERF_RECORD_LOST with their count; `lost` adds them up. A stretch whose switch-in was
 before a loss on that CPU may have lost its switch-out, so it is not paired across the
 gap: it is dropped and counted in `broken`, with any switch-out that has no switch-in.
+
+Measured (tests/test_switches.py, a 2-core VM): per thread or process, the spans' total
+agrees with `perf record -e dummy:u --switch-events` on the same run within 0.03 %, and
+with the kernel's run time (schedstat) within 0.3 % on a quiet machine, 1.6 % at a load
+average of 10: perf stamps a switch at its own hooks, schedstat at update_curr(), and the
+scheduler's path between them (microseconds, tens when the run queues are long) is
+counted on opposite sides.
 
 Memory order: the ring is read as perf's tools do (load data_head, read barrier, read the
 records, store data_tail). On x86-64 (TSO) loads are not reordered with older loads nor
@@ -260,7 +267,7 @@ class SwitchRecorder:
         self._rings: list[tuple[int, int, mmap.mmap]] = []  # (cpu, fd, ring)
         self._oncpu: dict[tuple[int, int], tuple[int, int]] = {}  # (cpu, tid) -> (pid, t0)
         self._root = 0
-        self._enabled_ns = 0
+        self._enabled_ns: dict[int, int] = {}  # cpu -> when its event was enabled
         self._root_unseen: set[int] = set()  # CPUs whose ring has no record of the root yet
 
     def open(self, pid: int) -> None:
@@ -289,9 +296,10 @@ class SwitchRecorder:
                 self._rings.append((cpu, fd, ring))
             self.data_pages = pages
             self._root, self._root_unseen = pid, {cpu for cpu, _, _ in self._rings}
-            self._enabled_ns = time.monotonic_ns()
-            # Enabled only once every CPU's event exists, so no CPU starts late.
-            for _, fd, _ in self._rings:
+            # Enabled only once every CPU's event exists, so no CPU starts late. A running
+            # pid's event is switched on by an IPI to its core within the ioctl.
+            for cpu, fd, _ in self._rings:
+                self._enabled_ns[cpu] = time.monotonic_ns()
                 _ioctl(fd, PERF_EVENT_IOC_ENABLE)
         except BaseException:
             self.close()
@@ -375,7 +383,7 @@ class SwitchRecorder:
             return
         self._root_unseen.discard(cpu)
         if kind != PERF_RECORD_SWITCH or misc & MISC_SWITCH_OUT:
-            self._oncpu[(cpu, tid)] = (pid, self._enabled_ns)
+            self._oncpu[(cpu, tid)] = (pid, self._enabled_ns[cpu])
 
 
 def _read_ring(ring: mmap.mmap) -> bytes:
