@@ -146,6 +146,7 @@ export class RunPanel {
     this.run = run;
     this._status(run.status);
     this._result(run);
+    this.stats(performance.now()); // the final counts now, not at the next refresh
     this.resultReady = true;
     document.body.dispatchEvent(new Event("procscope:runs"));
   }

@@ -75,7 +75,8 @@ export class Clock {
   time(perfNow) {
     if (this.mode === "live") return Infinity;
     if (this.mode === "paused") return this.t;
-    return this.t + ((perfNow - this.since) / 1000) * this.speed;
+    // A frame's timestamp can be older than the click that pressed play: not before t.
+    return this.t + (Math.max(0, perfNow - this.since) / 1000) * this.speed;
   }
 
   pause(perfNow, current) {

@@ -104,11 +104,10 @@ def wait_final(page: Page, count: int = 1, timeout: float = 90) -> list[str]:
     return page.locator("[data-testid=run-status]").all_inner_texts()
 
 
-def next_frames(page: Page, n: int = 1) -> None:
-    """Wait until the page has drawn `n` more frames (it draws only when something changed
-    or a clock runs: call this right after the change)."""
-    seen = page.evaluate("procscope.frames")
-    page.wait_for_function("n => procscope.frames >= n", arg=seen + n)
+def frame_after(page: Page, seen: int) -> None:
+    """Wait until the page has drawn a frame after the `seen`-th (procscope.frames). It
+    draws only when something changed or a clock runs: read `seen` before the change."""
+    page.wait_for_function("seen => procscope.frames > seen", arg=seen)
 
 
 def coloured(page: Page, testid: str, nth: int = 0) -> int:
@@ -179,6 +178,7 @@ def ticket_run(browser: Browser, server: Server) -> Iterator[dict[str, Any]]:
         "raw": page.locator("[data-testid=result] .raw pre").text_content(),
         "stats": page.locator(".run-stats").inner_text(),
         "errors": list(t.errors.messages),
+        "tracks": page.evaluate("procscope.panels[0].model.tracks()"),
     }
     t.close()
     yield info
@@ -197,6 +197,8 @@ def test_ticket_rush_from_the_page_runs_live_to_the_end(ticket_run: dict[str, An
     assert run["status"] == "succeeded" and run["result"]["sold"] == 1
     assert f"{run['events']:,} events" in ticket_run["stats"]
     assert "delay" in ticket_run["stats"] and "0 dropped" in ticket_run["stats"]
+    # The tracks ticket_rush declares in its spec (the page knows no lesson by name).
+    assert ticket_run["tracks"] == ["lock", "sold"]
     assert ticket_run["errors"] == []
 
 
@@ -230,9 +232,13 @@ def test_a_finished_runs_page_shows_the_same_and_replays(ticket_run: dict[str, A
                            timeout=30_000)  # paused at the end
     assert page.locator(".playbar .clock").inner_text().startswith(f"{end:.3f} s")
     # Scrub to the middle: the picture and the console are those of that instant.
-    page.locator(".playbar .scrub").evaluate(
-        "(e, t) => { e.value = t; e.dispatchEvent(new Event('input')); }", end / 2)
-    next_frames(page)
+    seen = page.locator(".playbar .scrub").evaluate("""(e, t) => {
+      const seen = procscope.frames;
+      e.value = t;
+      e.dispatchEvent(new Event("input"));
+      return seen;
+    }""", end / 2)
+    frame_after(page, seen)
     assert 0 < len(console_lines(page)) < len(ticket_run["console"])
     screenshot(page, "ticket_rush-replay-middle")
     assert tab.errors.messages == []
@@ -273,6 +279,12 @@ def test_compare_runs_lock_on_and_off_on_one_time_scale(tab: Tab) -> None:
     assert re.search(r"Sold \d+ tickets?, stock was 1", results[1])
     tags = page.locator(".run-params").all_inner_texts()
     assert tags == ["lock on", "lock off"]
+    # Lock off has no lock of its own, but compared runs draw the same tracks: its empty
+    # Lock track is the lesson.
+    assert page.evaluate("procscope.panels.map(p => p.model.tracks())") == [
+        ["lock", "sold"], ["sold"]]
+    assert page.evaluate("procscope.panels.map(p => p.timeline.geom.tracks)") == [
+        ["lock", "sold"], ["lock", "sold"]]
     for i in range(2):
         assert coloured(page, "timeline-procs", i) > 500
     # One time scale: both canvases map the same instant to the same column.
@@ -342,6 +354,8 @@ def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
         result = page.locator("[data-testid=result]")
         result.locator(".traceback").wait_for()
         assert "ZeroDivisionError" in result.inner_text()
+        assert result.locator(".outcome").inner_text() == \
+            "The run failed: ZeroDivisionError: division by zero."
         assert any("about to divide by zero" in line for line in console_lines(page))
         assert t.errors.messages == []
     finally:
@@ -422,7 +436,8 @@ def _lessons() -> list[str]:
 
 
 @pytest.mark.parametrize("experiment", _lessons())
-def test_every_lesson_runs_from_the_page_and_is_told_in_words(experiment: str, tab: Tab) -> None:
+def test_every_lesson_runs_from_the_page_and_is_told_in_words(experiment: str, tab: Tab,
+                                                             client: httpx.Client) -> None:
     page = tab.open(f"/?experiment={experiment}")
     choose(page, experiment, time_scale=0.2)
     page.click("[data-testid=start-run]")
@@ -430,6 +445,9 @@ def test_every_lesson_runs_from_the_page_and_is_told_in_words(experiment: str, t
     assert coloured(page, "timeline-procs") > 50
     outcome = page.locator("[data-testid=result] .outcome").inner_text()
     assert outcome and not outcome.startswith("The run "), outcome  # a sentence, not a status
+    # ... the one the lesson's spec builds on the server, in the run's JSON.
+    run = client.get(f"/api/runs/{page.url.rsplit('/', 1)[1]}").json()
+    assert outcome == run["outcome"]["text"]
     page.locator("#stage").screenshot(path=str(screenshot_path(f"lesson-{experiment}")))
     assert tab.errors.messages == []
 

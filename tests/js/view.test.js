@@ -98,6 +98,12 @@ test("pan moves the window; onto the live edge it follows, away from it it is fr
   assert.equal(v.mode, "fit");
 });
 
+test("a replay's clock never reads before where it started", () => {
+  const c = new Clock();
+  c.play(1000, 0); // pressed at performance.now() = 1000 ...
+  assert.equal(c.time(998), 0); // ... drawn in a frame stamped a little earlier
+});
+
 test("the clock: live shows everything, pause freezes, play runs at its speed", () => {
   const c = new Clock();
   assert.equal(c.time(0), Infinity);
