@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from bench import overhead, pipeline, sampler_cost
+from bench import core_lanes, overhead, pipeline, sampler_cost
 
 TARGETS = {
     "throughput_ratio": 0.5,  # end-to-end events/s over the raw Pipe's, at least
@@ -105,6 +105,7 @@ def report(results: dict[str, Any]) -> str:
                 mark = f"  target p95 <= 16: {_mark(s['p95'] <= TARGETS['frame_ms_p95'])}"
             lines.append(f"{label:<36} {s['p50']:>6.1f} {s['p95']:>6.1f} "
                          f"{s.get('max', s['p95']):>6.1f}{mark}")
+    lines += ["", core_lanes.report(results["core_lanes"])]
     return "\n".join(lines)
 
 
@@ -118,6 +119,7 @@ def main() -> None:
         "pipeline": pipeline.run(quick=args.quick),
         "overhead": overhead.run(quick=args.quick),
         "sampler": sampler_cost.run(quick=args.quick),
+        "core_lanes": core_lanes.run(quick=args.quick),
     }
     try:
         from bench import browser
