@@ -1,5 +1,6 @@
 """The context-switch recorder against references nobody here wrote: the kernel's own
-per-thread run time (`/proc/<pid>/task/<tid>/schedstat`, first field, in ns).
+per-thread run time (`/proc/<pid>/task/<tid>/schedstat`, first field, in ns), and a
+process's own CPU clock where the recorder is opened on a running process.
 
 Each workload is a real child Python that blocks on a gate (a pipe it inherited) until the
 recorder is open on it, as the server is meant to do. Workers report over stdout when
