@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from experiments.words import Outcome
+if TYPE_CHECKING:
+    from experiments.words import Outcome
 
 
 @dataclass(frozen=True)

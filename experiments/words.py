@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypedDict, TypeGuard
 
 
@@ -63,6 +62,10 @@ def seconds(x: Any) -> str:
 
 def fixed(x: float, digits: int) -> str:
     """`x` with `digits` decimals, rounded half up from its exact binary value."""
+    # Imported here: every worker of a run imports its lesson's module, and with it this
+    # one; only the server ever writes a sentence.
+    from decimal import ROUND_HALF_UP, Decimal
+
     if x == 0:
         x = 0.0  # no "-0.00"
     exact = Decimal(x).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
@@ -85,6 +88,8 @@ def _float(x: float) -> str:
     if "e" not in text:
         return text
     if 1e-6 <= abs(x) < 1e21:  # positional, with the shortest digits that round-trip
+        from decimal import Decimal
+
         return f"{Decimal(text):f}"
     mantissa, exponent = text.split("e")
     return f"{mantissa}e{'-' if exponent.startswith('-') else '+'}{exponent.lstrip('+-0') or '0'}"
