@@ -112,6 +112,13 @@ class Sampler:
             events += w.spans.flush()
             if w.exact is not None:
                 events += w.exact.flush()
+            if w.recorder is not None and (w.recorder.lost or w.recorder.broken):
+                # Never hidden: the kernel dropped switch records (a ring was full).
+                events.append(server_event("cpu.lanes", {
+                    "mode": "exact", "lost": w.recorder.lost, "broken": w.recorder.broken,
+                    "detail": f"{w.recorder.lost} switch records were lost (a ring was "
+                              f"full); {w.recorder.broken} stretches around them are not "
+                              "drawn"}, t_ns=time.monotonic_ns()))
             w.close()
         if events:
             self.relay.inject(run_id, events)

@@ -2,6 +2,8 @@
 
 Runs in the server (or any process that watches a run): it opens the events on the run's
 main process and reads their ring buffers; the watched processes run no code of ours.
+(Past ~300 lines on purpose: a quarter of it is this docstring, and the rest is one ABI,
+perf_event_attr, the ring and its records, which only make sense read together.)
 
     kernel, on every switch of a task of the tree        this module, in the server
     ----------------------------------------------       -------------------------------
