@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from app import catalog, stream
 from app.hub import RunLog
 from app.ledger import FINAL
-from app.runs import CapReached, RunManager
+from app.runs import CapReached, RunLive, RunManager
 
 
 class Problem(BaseModel):
@@ -37,6 +37,7 @@ WHY = {
     401: "A token is needed (Authorization: Bearer, or the ?token= link's cookie)",
     403: "A viewer token, or a cross-site request, may not change anything",
     404: "No such experiment or run",
+    409: "The run is live: cancel it first",
     413: "The request body is over 16 KiB",
     415: "The request body is not JSON",
     429: "A cap is reached (live runs, or live processes of runs): the detail says which",
@@ -86,6 +87,9 @@ async def server_status(request: Request) -> dict[str, Any]:
         "sampler_fds": manager.sampler.open_files(),
         "caps": {"runs": manager.max_runs, "processes": manager.max_processes,
                  "streams": request.app.state.streams.cap, "events": manager.max_events},
+        # Where runs are kept: {"db": ":memory:"}, or the file, its bytes, the events not
+        # yet written, the writer's last error (null while it writes).
+        "history": manager.store.status() if manager.store is not None else {"db": ":memory:"},
     }
 
 
@@ -115,6 +119,9 @@ async def create_run(request: Request, response: Response,
         run = _manager(request).create(body.experiment, body.params.model_dump())
     except CapReached as e:
         raise HTTPException(429, str(e)) from None
+    # The id is handed out once the run's record is on disk: a server killed right after
+    # cannot give the same id to another run when it starts again.
+    await _manager(request).written()
     response.headers["Location"] = f"/api/runs/{run.id}"
     return run.to_json()
 
@@ -140,6 +147,19 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     run = await _manager(request).cancel(run_id)
     data: dict[str, Any] = run.to_json()
     return data
+
+
+@router.delete("/runs/{run_id}/history", status_code=204,
+               summary="Forget a finished run: its record and its events, for good",
+               responses=_answers(404, 409))
+async def forget_run(request: Request, run_id: str) -> Response:
+    _run_or_404(request, run_id)
+    try:
+        _manager(request).forget(run_id)
+    except RunLive as e:
+        raise HTTPException(409, str(e)) from None
+    await _manager(request).written()
+    return Response(status_code=204)
 
 
 def _streams(request: Request) -> stream.Streams:

@@ -102,6 +102,9 @@ def outcome(experiment_id: str, status: str, result: Any, error: str | None) -> 
     if status == "cancelled":
         return {"text": "The run was cancelled: every process of it was stopped.", "why": "",
                 "bad": False}
+    if status == "interrupted":
+        return {"text": "The run was interrupted: the server stopped (killed or crashed) "
+                "while it ran, and its processes with it.", "why": "", "bad": True}
     if status == "timed_out":
         return {"text": "The run hit the server's time limit and was stopped.", "why": "",
                 "bad": True}

@@ -7,16 +7,19 @@ resumes exactly where it left off.
 
 The log is an interface (`RunLog`, `Hub`): append a batch, read after a seq, wait for
 more, end (a run.end in a batch ends it), forget. The in-memory log here is the first
-implementation; `tests/test_log_contract.py` is what any other (SQLite, Redis Streams)
-must pass too. Nothing outside the hub reaches into a log's storage.
+implementation, app.sqlite_hub the second; `tests/test_log_contract.py` is what every one
+(SQLite, Redis Streams) must pass. Nothing outside the hub reaches into a log's storage.
+
+A hub that outlives the server is also a `RunStore`: it keeps the run manager's records of
+runs, so that a restarted server lists them as they were.
 """
 
 from __future__ import annotations
 
 import asyncio
 from array import array
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from app.events import Event, Format, ndjson_line
 
@@ -72,6 +75,52 @@ class Hub(Protocol):
 
     def forget(self, run_id: str) -> None:
         """Drop a run's log and its events; its readers see a log that no longer grows."""
+        ...
+
+
+class RunStore(Protocol):
+    """Where the run manager's records of runs outlive the server (app.sqlite_hub)."""
+
+    size: int  # the store's bytes on disk, as of its last write
+    on_size: list[Callable[[int], None]]  # each told the size after each write (on the loop)
+
+    def load_runs(self) -> list[dict[str, Any]]:
+        """Every run's last saved record (app.runs.Run.record), in id order."""
+        ...
+
+    def next_run_id(self) -> int:
+        """Higher than any id ever saved, forgotten runs' included."""
+        ...
+
+    def run_ids(self) -> list[str]:
+        """The runs that have a log in the hub."""
+        ...
+
+    def save_run(self, record: dict[str, Any]) -> None:
+        """Keep a run's record (written in order with its log's events)."""
+        ...
+
+    def lifecycle(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's lifecycle events (app.events.DECODED kinds), decoded, in seq order."""
+        ...
+
+    def last_t(self, run_id: str) -> float:
+        """The `t` of a run's last event."""
+        ...
+
+    async def written(self) -> None:
+        """Return once everything given so far is on disk."""
+        ...
+
+    def forgetting(self) -> bool:
+        """A forget is still being done: the size is not yet true."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """For /api/status: where, how big, what is not yet written."""
+        ...
+
+    def close(self) -> None:
         ...
 
 

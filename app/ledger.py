@@ -18,7 +18,12 @@ from typing import Any
 
 from app.events import server_event
 
-FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out", "interrupted"})
+# run.end's `detail` for a run that a server left live when it died (app.runs ends it so
+# when the server starts again on the same history).
+INTERRUPTED = ("the server stopped without ending this run (it was killed or crashed); "
+               "the run's processes died with it, and this run.end was written when the "
+               "server started again")
 
 
 def final_status(stop_reason: str | None, exitcode: int | None) -> str:
@@ -70,15 +75,19 @@ class Ledger:
         run.end with everything the run's page and API say about how it ended."""
         out = []
         for pid, name in self.names.items():
+            # Not marked exited here: the relay shows each of these to note() like any
+            # proc.exit, and note() would drop one whose pid it already had (they were
+            # lost so, until a run interrupted by a dead server needed them).
             if pid not in self.exited:
-                self.exited.add(pid)
                 out.append(server_event("proc.exit", {"exitcode": None, "source": "unobserved"},
                                         t_ns=t_ns, pid=pid, proc=name))
         status = final_status(stop_reason, exitcode)
         error = self.error
         if status == "failed" and error is None:
             error = f"the experiment's main process exited with code {exitcode}"
-        out.append(server_event("run.end", {
-            "status": status, "result": self.result, "error": error, "exitcode": exitcode,
-            "dropped": self.dropped}, t_ns=t_ns))
+        data = {"status": status, "result": self.result, "error": error,
+                "exitcode": exitcode, "dropped": self.dropped}
+        if status == "interrupted":
+            data["detail"] = INTERRUPTED
+        out.append(server_event("run.end", data, t_ns=t_ns))
         return out

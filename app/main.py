@@ -25,7 +25,8 @@ from fastapi.staticfiles import StaticFiles
 
 from app import api, pages
 from app.guard import Guard
-from app.hub import MemoryHub
+from app.history_db import HistoryError
+from app.hub import Hub, MemoryHub, RunStore
 from app.runs import RunManager
 from app.settings import Settings
 from app.stream import Streams
@@ -49,18 +50,34 @@ def viewer_token_for(admin_token: str) -> str:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    runs = RunManager(MemoryHub(), settings)
+    settings = settings or Settings(db=":memory:")
+    hub: Hub
+    store: RunStore | None = None
+    if settings.db == ":memory:":
+        hub = MemoryHub()
+    else:
+        # Imported here: a server without history never loads sqlite3's threads and files.
+        from app.sqlite_hub import SqliteHub
+
+        hub = store = SqliteHub(settings.db)  # HistoryError: not ours, damaged, or in use
+    runs = RunManager(hub, settings, store=store)
     stopping = asyncio.Event()  # set by serve()'s server the moment a stop is asked for
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runs.start()
+        try:
+            await runs.start()
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
         try:
             yield
         finally:
             stopping.set()  # under a server other than serve()'s, at the latest here
             await runs.shutdown()
+            if store is not None:
+                store.close()  # after the runs' last events: they are written first
 
     app = FastAPI(title="procscope", version="0.1.0", lifespan=lifespan,
                   description="A live, truthful view of what Python's multiprocessing does.")
@@ -107,6 +124,8 @@ def serve(settings: Settings, log_level: str) -> None:
         raise SystemExit("procscope: --cpu-lanes must be auto, exact or sampled")
     if settings.keep_runs < 1:
         raise SystemExit("procscope: --keep-runs must be at least 1")
+    if not settings.max_db_mb > 0:
+        raise SystemExit("procscope: --max-db-mb must be more than 0")
     if not settings.send_timeout > 0:
         raise SystemExit("procscope: --send-timeout must be more than 0")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -129,8 +148,8 @@ def serve(settings: Settings, log_level: str) -> None:
     # With a token in force the access log is off: it would print ?token= query strings.
     try:
         app = create_app(settings)
-    except RuntimeError as e:  # e.g. --cpu-lanes exact where the kernel refuses
-        raise SystemExit(f"procscope: {e}") from None
+    except (RuntimeError, HistoryError) as e:  # e.g. --cpu-lanes exact where the kernel
+        raise SystemExit(f"procscope: {e}") from None  # refuses, a --db that is not ours
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=log_level, access_log=token is None,
                             timeout_graceful_shutdown=3)

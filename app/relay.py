@@ -86,6 +86,11 @@ class Relay:
         """Follow a new run's pipe; its `run.start` (seq 1, t 0) is stamped first."""
         self._command("add", (run_id, read_fd, t0, start_data, max_events))
 
+    def resume(self, run_id: str, seq: int, t0: int, ledger: Ledger) -> None:
+        """Take up a run that a server which died left unended (no pipe: it is only to be
+        ended): its seqs go on after `seq`, `ledger` knows what its log says so far."""
+        self._command("resume", (run_id, seq, t0, ledger))
+
     def inject(self, run_id: str, events: list[dict[str, Any]]) -> None:
         """Server-side events (app.events.server_event) into a run's log, in order."""
         self._command("inject", (run_id, events))
@@ -128,6 +133,10 @@ class Relay:
                 return False
             if name == "add":
                 self._add(*arg)
+                continue
+            if name == "resume":
+                run_id, seq, t0, ledger = arg
+                self._runs[run_id] = _RunState(run_id, -1, t0, 0, seq=seq, ledger=ledger)
                 continue
             target = self._runs.get(arg[0])
             if target is None:

@@ -3,7 +3,7 @@
 Runs in the server, on its event loop (blocking waits go to threads of its own). A run's
 life, as the API shows it:
 
-    queued ─► running ─► succeeded | failed | cancelled | timed_out
+    queued ─► running ─► succeeded | failed | cancelled | timed_out | interrupted
 
     create(): caps checked, app.launcher.launch() starts the run's main
     the relay reads EOF ─► app.launcher.finish() in a stopper thread ─► run.end
@@ -11,6 +11,12 @@ life, as the API shows it:
 
 The manager builds none of run.end (app.ledger does); it reads it. So a final status is
 only ever seen once every process of the run is gone and the last event is in the log.
+
+With a RunStore (app.sqlite_hub), each run's record is saved when it starts and when it
+ends, and a server that starts again lists every run as it was. A run its last server left
+live (killed with -9, say: its processes died with it, by parent-death signal) is ended
+`interrupted` at start, through the relay and the run's ledger rebuilt from its log, as
+any run is ended.
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ from typing import Any, TypeVar
 
 from app import catalog, procgroup
 from app.events import Event, server_event
-from app.hub import Hub
+from app.hub import Hub, RunStore
 from app.launcher import finish, launch, remove_stale_workdirs
-from app.ledger import FINAL
+from app.ledger import FINAL, Ledger
 from app.relay import Relay
 from app.sampler import Sampler
 from app.settings import Settings
@@ -73,6 +79,14 @@ class Run:
     timer: asyncio.TimerHandle | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def record(self) -> dict[str, Any]:
+        """What a RunStore keeps of the run: enough for the same to_json() after a restart."""
+        return {name: getattr(self, name) for name in RECORD}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Run:
+        return cls(**{name: record[name] for name in RECORD if name in record})
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -98,6 +112,8 @@ class Run:
         }
 
 
+RECORD = ("id", "experiment", "params", "status", "created_at", "started_at", "ended_at",
+          "result", "error", "pid", "exitcode", "events", "processes_started", "dropped")
 STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
 T = TypeVar("T")
 
@@ -124,11 +140,18 @@ class CapReached(Exception):
     """A global cap stops a new run; the message says which and how to get past it."""
 
 
+class RunLive(Exception):
+    """Only a finished run can be forgotten."""
+
+
 class RunManager:
     """Starts, follows and stops runs; the only owner of run processes in the server."""
 
-    def __init__(self, hub: Hub, settings: Settings, stop_grace: float = 1.0) -> None:
+    def __init__(self, hub: Hub, settings: Settings, stop_grace: float = 1.0,
+                 store: RunStore | None = None) -> None:
         self.hub = hub
+        self.store = store
+        self.max_db_bytes = int(settings.max_db_mb * 2**20)
         self.run_timeout = settings.run_timeout
         self.stop_grace = stop_grace
         self.max_events = settings.max_events
@@ -171,6 +194,51 @@ class RunManager:
         ready.wait()
         self.relay.start()
         self.sampler.start()
+        if self.store is not None:
+            ending = self._restore(self.store)
+            await asyncio.gather(*(run.finished.wait() for run in ending))
+            self._forget_old_runs()
+            self.store.on_size.append(lambda _: self._forget_over_size())
+
+    def _restore(self, store: RunStore) -> list[Run]:
+        """The runs of the history, as they were; those left live are being ended."""
+        self._ids = itertools.count(store.next_run_id())
+        for record in store.load_runs():
+            run = Run.from_record(record)
+            self.runs[run.id] = run
+        for run_id in store.run_ids():
+            if run_id not in self.runs:  # a log whose run was never recorded: nobody saw it
+                self.hub.forget(run_id)
+        ending = []
+        for run in self.runs.values():
+            runlog = self.hub.get(run.id) or self.hub.open(run.id)
+            if run.status in FINAL:
+                run.finished.set()
+                continue
+            ending.append(run)
+            # Its counters, result and error as the log says (the record is from its start).
+            ledger = Ledger()
+            t0_wall = None
+            for event in store.lifecycle(run.id):
+                self._apply(run, event["kind"], event)
+                ledger.note(event["kind"], event, 0)
+                if event["kind"] == "run.start":
+                    t0_wall = event["data"].get("t0_wall")
+            run.events = len(runlog)
+            if runlog.ended:  # its run.end was written, its last record was not
+                self._save(run)
+                run.finished.set()
+                continue
+            last_t = store.last_t(run.id)
+            if t0_wall is not None:  # it ended, as far as anyone can tell, at its last event
+                run.ended_at = datetime.fromtimestamp(t0_wall + last_t, UTC).isoformat(
+                    timespec="milliseconds")
+            log.warning("run %s (%s) was live when the last server died: it ends interrupted",
+                        run.id, run.experiment)
+            self.relay.resume(run.id, len(runlog), time.monotonic_ns() - int(last_t * 1e9),
+                              ledger)
+            self.relay.end(run.id, "interrupted", None)
+        return ending
 
     async def shutdown(self) -> None:
         """Stop every live run (escalation), wait for their run.end, stop the relay."""
@@ -208,7 +276,21 @@ class RunManager:
         run.timer = self._loop.call_later(
             self.run_timeout, lambda: asyncio.ensure_future(self.cancel(run.id, "timed_out")))
         log.info("run %s: %s started, main pid %s", run.id, experiment, process.pid)
+        self._save(run)
         return run
+
+    async def written(self) -> None:
+        """Return once all runs and events so far are on disk (at once without a store)."""
+        if self.store is not None:
+            await self.store.written()
+
+    def forget(self, run_id: str) -> None:
+        """Forget a finished run: its record, its log and its events (KeyError, RunLive)."""
+        if self.runs[run_id].status not in FINAL:
+            raise RunLive(f"run {run_id} is live: cancel it first (DELETE /api/runs/{run_id})")
+        del self.runs[run_id]
+        self.hub.forget(run_id)
+        log.info("run %s forgotten", run_id)
 
     def _follow(self, run_id: str, main_pid: int, t0_ns: int) -> None:
         """Start following a run's main before its gate opens: exactly, where we can."""
@@ -264,31 +346,41 @@ class RunManager:
     def _on_events(self, run_id: str, events: Sequence[Event]) -> None:
         run = self.runs[run_id]
         for event in events:
-            kind = event.kind
-            if kind == "proc.start":
-                run.processes_started += 1
-                run.processes_live += 1
-            elif kind == "proc.exit":
-                run.processes_live -= 1
-            elif kind == "run.result":
-                run.result = event.obj["data"]["result"]
+            self._apply(run, event.kind, event)
+        run.events += len(events)
+        self.hub.append(run_id, events)
+        if run.status in FINAL and not run.finished.is_set():
+            if run.timer is not None:
+                run.timer.cancel()
+            self._save(run)
+            run.finished.set()
+            self._forget_old_runs()
+
+    @staticmethod
+    def _apply(run: Run, kind: str, event: Event | dict[str, Any]) -> None:
+        """What one lifecycle event changes in the run's record (decoded only if needed)."""
+        if kind == "proc.start":
+            run.processes_started += 1
+            run.processes_live += 1
+        elif kind == "proc.exit":
+            run.processes_live -= 1
+        elif kind in ("run.result", "run.error", "run.end"):
+            data = (event.obj if isinstance(event, Event) else event)["data"]
+            if kind == "run.result":
+                run.result = data["result"]
             elif kind == "run.error":
-                run.error = event.obj["data"]["traceback"]
-            elif kind == "run.end":
-                data = event.obj["data"]
+                run.error = data["traceback"]
+            else:
                 run.status = data["status"]
                 run.result = data["result"]
                 run.error = data["error"]
                 run.dropped = data["dropped"]
                 run.exitcode = data["exitcode"]
-                run.ended_at = _now()
-        run.events += len(events)
-        self.hub.append(run_id, events)
-        if run.status in FINAL:
-            if run.timer is not None:
-                run.timer.cancel()
-            run.finished.set()
-            self._forget_old_runs()
+                run.ended_at = run.ended_at or _now()
+
+    def _save(self, run: Run) -> None:
+        if self.store is not None:
+            self.store.save_run(run.record())
 
     def _forget_old_runs(self) -> None:
         """Keep the newest `keep_runs` finished runs: a day of classes must not grow the
@@ -297,6 +389,21 @@ class RunManager:
         for old in finished[:max(0, len(finished) - self.keep_runs)]:
             del self.runs[old.id]
             self.hub.forget(old.id)
+        self._forget_over_size()
+
+    def _forget_over_size(self) -> None:
+        """Past --max-db-mb, forget the oldest finished run; told the size again after each
+        commit, the store says when that forget is done, and the next goes if need be."""
+        store = self.store
+        if store is None or store.size <= self.max_db_bytes or store.forgetting():
+            return
+        for old in self.runs.values():
+            if old.status in FINAL:
+                log.info("run %s forgotten: the history is %.1f MB, over --max-db-mb %s",
+                         old.id, store.size / 2**20, self.max_db_bytes / 2**20)
+                del self.runs[old.id]
+                self.hub.forget(old.id)
+                return
 
     async def _finish(self, run: Run) -> None:
         """Every holder of the run's pipe has exited: end the run for good."""

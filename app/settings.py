@@ -6,7 +6,15 @@ before it knows whether the web stack is needed at all.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
+
+
+def default_db() -> str:
+    """The history file in the user's data directory (the XDG base directory spec: the
+    only platform procscope runs on is Linux, so this is what platformdirs would say)."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data, "procscope", "history.sqlite3")
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,8 @@ class Settings:
     cpu_lanes: str = "auto"
     sample_budget: float = 0.15
     keep_runs: int = 500
+    db: str = default_db()
+    max_db_mb: float = 1024.0
     max_runs: int = 8
     max_processes: int = 2000
     max_streams: int = 1000
@@ -48,6 +58,11 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
                       "says so"),
     "keep_runs": ("N", "finished runs kept, with their events (default %(default)s); "
                   "older ones are forgotten"),
+    "db": ("PATH", "the history: runs and their events, kept across restarts in this SQLite "
+           "file (default %(default)s); :memory: keeps them in memory only, forgotten at "
+           "exit"),
+    "max_db_mb": ("MB", "past this size of the history file the oldest finished runs are "
+                  "forgotten (default %(default)s)"),
     "max_runs": ("N", "runs alive at once (default %(default)s); past it, POST /api/runs "
                  "is 429"),
     "max_processes": ("N", "processes of runs alive at once (default %(default)s)"),

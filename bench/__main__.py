@@ -40,6 +40,13 @@ def report(results: dict[str, Any]) -> str:
             if clients == "1" else ""
         lines.append(f"{'procscope, ' + clients + ' SSE client(s)':<34} {p[key]:>10,.0f} "
                      f"{ratio:>12.2f}{mark}")
+    if "db" in p:
+        d = p["db"]
+        lines.append(f"{'procscope --db FILE, 1 SSE client':<34} {d['e2e_eps']:>10,.0f} "
+                     f"{d['e2e_eps'] / raw:>12.2f}")
+        lines.append(f"{'... onto the disk (last commit)':<34} {d['written_eps']:>10,.0f} "
+                     f"{d['written_eps'] / raw:>12.2f}  "
+                     f"{d['mb_per_100k_events']:.1f} MB per 100k events")
     lines.append("")
     lines.append("## Emit-to-client latency (ms)")
     lines.append(f"{'case':<38} {'p50':>7} {'p95':>7} {'p99':>7} {'events':>7}")

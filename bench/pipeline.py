@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import struct
 import statistics
+import struct
+import tempfile
 import time
 from typing import Any
 
@@ -104,6 +105,28 @@ def throughput(server: BenchServer, processes: int, per_process: int, clients: i
     return processes * per_process / (last - first)
 
 
+def history_throughput(server: BenchServer, processes: int, per_process: int
+                       ) -> dict[str, float]:
+    """The flood into a server with a history file: events/s to one SSE client, events/s
+    onto the disk (first emit to the writer's last commit), and the file's bytes."""
+    run_id = _start(server, "flood", {"processes": processes, "events": per_process})
+    stats = _clients(server, run_id, "bench.tick", 1, probes=0)
+    sent = max(s[2] for s in stats)
+    deadline = time.monotonic() + 120
+    while True:
+        history = httpx.get(server.url + "/api/status").json()["history"]
+        if not history["unwritten_events"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    written = time.monotonic()
+    first = _first_emit(server, run_id, "bench.tick")
+    events = httpx.get(f"{server.url}/api/runs/{run_id}").json()["events"]
+    n = processes * per_process
+    return {"e2e_eps": n / (sent - first), "written_eps": n / (written - first),
+            "events": events, "db_bytes": history["bytes"],
+            "mb_per_100k_events": history["bytes"] / events * 100_000 / 2**20}
+
+
 def percentiles(delays: list[float]) -> dict[str, float]:
     qs = statistics.quantiles(delays, n=100, method="inclusive")
     return {"p50": qs[49] * 1e3, "p95": qs[94] * 1e3, "p99": qs[98] * 1e3, "n": len(delays)}
@@ -156,6 +179,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         results["burst"] = latency_burst(server)
         for clients in ((1,) if quick else (1, 50, 200)):
             results[f"steady_{clients}"] = latency_steady(server, clients, 2 if quick else 5)
+    # The same flood into a server that keeps a history file (the one above keeps it in
+    # memory, --db :memory:), and that server's RSS once the run is on disk.
+    with tempfile.TemporaryDirectory() as tmp, \
+            BenchServer("--db", os.path.join(tmp, "history.sqlite3")) as server:
+        results["db"] = history_throughput(server, processes, per_process)
+        results["db"]["rss_mb"] = server.rss() / 2**20
     # Memory on a fresh server: idle, then holding one 100,000-event run, then also
     # streaming a 1,000 events/s run to 200 clients.
     with BenchServer() as server:

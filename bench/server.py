@@ -31,7 +31,7 @@ class BenchServer:
         env = dict(os.environ, PROCSCOPE_SELFTEST="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
-             "--max-runs", "50", *self.args],
+             "--max-runs", "50", "--db", ":memory:", *self.args],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:

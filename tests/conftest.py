@@ -42,7 +42,8 @@ class Server:
     """`python -m app` on a free loopback port, as a user would start it.
 
     `args` are extra command-line flags (a later `--log-level` overrides the quiet
-    default). `token` is the admin token the readiness probe and `headers` use; when it is
+    default; a `--db PATH` the history kept in memory, so that no test writes to the
+    user's data directory). `token` is the admin token the readiness probe and `headers` use; when it is
     not given and the server prints a teacher link (a generated token), the token is read
     from that link. The output is drained by a thread as it comes (`output()`), so a
     chatty server never blocks on a full pipe.
@@ -56,7 +57,7 @@ class Server:
         self._lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
-             *args],
+             "--db", ":memory:", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=None if env is None else {**os.environ, **env})
         self._drain = threading.Thread(target=self._read_output, name="server-output",

@@ -9,18 +9,28 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from app.events import Event, stamp
 from app.hub import Hub, MemoryHub
+from app.sqlite_hub import SqliteHub
 
-IMPLEMENTATIONS: dict[str, Callable[[], Hub]] = {"memory": MemoryHub}
+# Each is given a directory of its own (for files, if it keeps any).
+IMPLEMENTATIONS: dict[str, Callable[[Path], Hub]] = {
+    "memory": lambda _: MemoryHub(),
+    "sqlite": lambda tmp: SqliteHub(str(tmp / "history.sqlite3")),
+}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def hub(request: pytest.FixtureRequest) -> Iterator[Hub]:
-    yield IMPLEMENTATIONS[request.param]()
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
+    made = IMPLEMENTATIONS[request.param](tmp_path)
+    yield made
+    close = getattr(made, "close", None)
+    if close is not None:
+        close()
 
 
 def events(run_id: str, first: int, n: int, last_kind: str | None = None) -> list[Event]:

@@ -12,7 +12,8 @@ The server runs with one run at a time, each cut off after 1 s (--max-runs 1,
 --run-timeout 1): generated runs are real, so the first valid POST starts one and the
 next ones get the documented 429 until it ends; streams of a run end within a second.
 DELETE is left out of the generated cases: a generated cancel would wait for real runs to
-end (tests/test_runs_api.py and tests/test_faults.py cancel runs).
+end (tests/test_runs_api.py and tests/test_faults.py cancel runs), and a generated forget
+would take away the runs the other cases use (tests/test_history.py forgets runs).
 
 The operations are written out below, not read from the router: a route added, renamed or
 removed without this list changing fails `test_every_operation_is_tested`.
@@ -51,10 +52,12 @@ OPERATIONS = [
     ("POST", "/api/runs"),
     ("GET", "/api/runs/{run_id}"),
     ("DELETE", "/api/runs/{run_id}"),
+    ("DELETE", "/api/runs/{run_id}/history"),
     ("GET", "/api/runs/{run_id}/events"),
     ("GET", "/api/runs/{run_id}/events.ndjson"),
 ]
-NOT_GENERATED = {("DELETE", "/api/runs/{run_id}")}  # see the module docstring
+NOT_GENERATED = {("DELETE", "/api/runs/{run_id}"),  # see the module docstring
+                 ("DELETE", "/api/runs/{run_id}/history")}
 GENERATED = [op for op in OPERATIONS if op not in NOT_GENERATED]
 CASES: dict[str, int] = {}
 
