@@ -119,6 +119,7 @@ class SampledSpans:
         self.emit = emit
         self._last: dict[tuple[int, int], tuple[int, int]] = {}  # key -> (t_ns, run_ns)
         self._open: dict[tuple[int, int], _Open] = {}
+        self._carry: dict[tuple[int, int], int] = {}  # run time not yet placed, ns
 
     def reading(self, pid: int, tid: int, t_ns: int, run_ns: int,
                 cpu: int) -> tuple[float | None, list[dict[str, Any]]]:
@@ -133,7 +134,13 @@ class SampledSpans:
         if last is None or t_ns <= last[0]:
             return None, []
         t_prev, run_prev = last
-        ran = max(0, min(run_ns - run_prev, t_ns - t_prev))
+        # More run time than wall time between two readings means a reading was late
+        # (the sampler waited for its GIL between the read and the clock): what does
+        # not fit this period is carried into the next one, never dropped.
+        ran = max(0, run_ns - run_prev) + self._carry.pop(key, 0)
+        if ran > t_ns - t_prev:
+            self._carry[key] = ran - (t_ns - t_prev)
+            ran = t_ns - t_prev
         share = ran / (t_ns - t_prev)
         if not self.emit:
             return share, []
@@ -155,12 +162,14 @@ class SampledSpans:
     def forget(self, pid: int, tid: int) -> None:
         """No reading for a while (a thread not runnable, when only shares are wanted)."""
         self._last.pop((pid, tid), None)
+        self._carry.pop((pid, tid), None)
 
     def gone(self, pid: int, tid: int | None = None) -> list[dict[str, Any]]:
         """A thread (or, tid None, every thread of a process) is gone: close its stretch."""
         keys = [k for k in self._open if k[0] == pid and (tid is None or k[1] == tid)]
         for k in [k for k in self._last if k[0] == pid and (tid is None or k[1] == tid)]:
             del self._last[k]
+            self._carry.pop(k, None)
         return [self._event(k, self._open.pop(k)) for k in keys]
 
     def flush(self) -> list[dict[str, Any]]:
@@ -168,6 +177,7 @@ class SampledSpans:
         out = [self._event(k, span) for k, span in self._open.items()]
         self._open.clear()
         self._last.clear()
+        self._carry.clear()
         return out
 
     def _event(self, key: tuple[int, int], span: _Open) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def measure(n: int, hz: float, seconds: float, budget: float = 1.0) -> dict[str,
         read_fd, write_fd = os.pipe()  # a run pipe that stays open while we measure
         relay.add("bench", read_fd, time.monotonic_ns(), {})
         sampler = Sampler(relay, hz, budget)
-        sampler.watch("bench", leader.pid)
+        sampler.watch("bench", leader.pid, time.monotonic_ns())  # sampled: no recorder
         sampler.start()
         assert sampler._thread is not None and sampler._thread.native_id is not None
         tid = sampler._thread.native_id
@@ -67,9 +67,11 @@ def measure(n: int, hz: float, seconds: float, budget: float = 1.0) -> dict[str,
 def run(quick: bool = False) -> list[dict[str, float]]:
     seconds = 1.0 if quick else 5.0
     rows = [measure(100, hz, seconds) for hz in (100, 1000)]  # unbounded: what it costs
-    rows.append(measure(100, 100, seconds, budget=0.15))  # the server's default budget
+    # The server's defaults (up to 2 kHz within 0.15 of a core), few processes and many.
+    rows.append(measure(3, 2000, seconds, budget=0.15))
+    rows.append(measure(100, 2000, seconds, budget=0.15))
     if not quick:
-        rows.append(measure(500, 100, seconds, budget=0.15))
+        rows.append(measure(500, 2000, seconds, budget=0.15))
     return rows
 
 
