@@ -80,6 +80,8 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
         "section": spec.section,
         "params": PARAMS[spec.id].model_json_schema(),
         "compare": [dict(c) for c in spec.compare] if spec.compare else None,
+        # The pair is run one after the other (each with the whole machine), not at once.
+        "compare_sequential": spec.compare_sequential,
         # What the page draws above the process lanes: the page knows no lesson by name.
         "tracks": {name: asdict(track) for name, track in spec.tracks.items()},
     }

@@ -162,4 +162,5 @@ ps = [Process(target=work) for _ in range(2)]""",
     main=main,
     outcome=outcome,
     compare=({"mode": "threads"}, {"mode": "processes"}),
+    compare_sequential=True,  # CPU-bound: at once, each side would get half the cores
 )

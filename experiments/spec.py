@@ -59,6 +59,10 @@ class Experiment:
     main: Callable[[Any, Any], dict[str, Any]]
     # A pair of param sets worth running side by side ("Run both", "Compare with ...").
     compare: tuple[dict[str, Any], dict[str, Any]] | None = None
+    # Run the pair one after the other, not at once: a CPU-bound lesson's sides would share
+    # the same cores and each get half the machine (gil's processes would come out slower
+    # than its threads). The page starts the second after the first's run.end.
+    compare_sequential: bool = False
     # The tracks drawn above the process lanes (the page draws no other), by TRACK_KINDS.
     tracks: dict[str, Track] = field(default_factory=dict)
     # The run's outcome in words from its result; None when there is nothing to say. Runs
@@ -67,6 +71,8 @@ class Experiment:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.compare_sequential and self.compare is None:
+            raise ValueError(f"{self.id}: compare_sequential without a compare pair")
         for name, track in self.tracks.items():
             if name not in TRACK_KINDS:
                 raise ValueError(f"{self.id}: unknown track {name!r}; valid: "

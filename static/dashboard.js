@@ -5,6 +5,14 @@
 // POST of a JSON body (the API takes only JSON), the URL (/runs/{id}, ?compare={id}), the
 // shared View and Clock, the animation frame loop; the play bar (playbar.js) and pointer
 // and keyboard on the timelines (timeline_input.js) are wired from here.
+//
+// The frame loop draws only when something changed: new events, the view or the clock
+// moved, a resize. While a run is live its "now" edge moves every frame; that, and the
+// events that keep arriving (the server sends a batch every ~20 ms), are drawn at most
+// LIVE_HZ times a second: a watching Chromium shares the cores with the lesson it watches
+// (README, Performance). Input (zoom, pan, scrub) and replay draw at the display's rate. A
+// hidden tab draws nothing; its events are still folded into the model once a second, so
+// nothing piles up for the moment it is shown again.
 
 import { RunPanel, paramsLabel } from "./run_panel.js";
 import { View, Clock } from "./view.js";
@@ -25,19 +33,63 @@ let panels = [];
 let theme = THEMES.normal;
 let dirty = true;
 let lastStats = 0;
+let lastDraw = -Infinity;
 const frameMs = [];
 let frames = 0; // frames drawn so far: tests wait for the next one instead of for a time
+const query = new URLSearchParams(location.search);
+// ?draw=every-frame: the loop as it was (a live run drawn at every animation frame), for
+// measuring what the throttling saves (bench/browser.py); ?live_hz=N another live rate.
+const EVERY_FRAME = query.get("draw") === "every-frame";
+const LIVE_HZ = Math.min(120, Math.max(1, Number(query.get("live_hz")) || 15));
+let pendingNote = null; // the compare side waiting for the first to end, and its element
 
 // ---- mounting runs -------------------------------------------------------------------
 
-function mount(runs, compare = null) {
-  for (const p of panels) p.destroy();
-  const exp = experiments[runs[0].experiment];
-  panels = runs.map((run, i) => new RunPanel(run, {
+function panelFor(run, compare, i) {
+  return new RunPanel(run, {
     cores: page.cores, experiment: experiments[run.experiment], timelinesEl, detailsEl,
     tag: compare ? paramsLabel(run.params, null, compare[i]) : null,
-  }).start());
-  stage.classList.toggle("comparing", runs.length > 1);
+  }).start();
+}
+
+/** Did the runs run one after the other (each had the whole machine)? From their JSON. */
+function oneAfterTheOther(runs) {
+  const at = (s) => (s ? Date.parse(s) : NaN);
+  const [a, b] = runs;
+  const after = (x, y) => at(y.started_at) >= at(x.ended_at); // NaN (not ended): false
+  return after(a, b) || after(b, a);
+}
+
+/** Above compared runs of a CPU-bound lesson: how they ran, so that nobody reads a race. */
+function compareNote(runs, waiting) {
+  timelinesEl.querySelector(".compare-note")?.remove();
+  const exp = experiments[runs[0].experiment];
+  if (!exp?.compare_sequential || (runs.length < 2 && !waiting)) return;
+  const note = document.createElement("p");
+  note.className = "compare-note";
+  note.dataset.testid = "compare-note";
+  note.textContent = waiting || oneAfterTheOther(runs)
+    ? "Run one after the other, so each had the whole machine; each is drawn from its own start."
+    : "These two ran at the same time, sharing the machine's cores: each had about half of it.";
+  timelinesEl.prepend(note);
+}
+
+function mount(runs, compare = null, waiting = null) {
+  for (const p of panels) p.destroy();
+  pendingNote?.remove();
+  pendingNote = null;
+  const exp = experiments[runs[0].experiment];
+  panels = runs.map((run, i) => panelFor(run, compare, i));
+  if (waiting) {
+    // The other side's place, until the first has ended.
+    pendingNote = document.createElement("section");
+    pendingNote.className = "run-timeline pending";
+    pendingNote.textContent = `${paramsLabel(waiting, null, waiting)}: starts when ` +
+      `${paramsLabel(runs[0].params, null, compare[0])} has ended, so that each run has the whole machine.`;
+    timelinesEl.append(pendingNote);
+  }
+  compareNote(runs, waiting);
+  stage.classList.toggle("comparing", runs.length > 1 || !!waiting);
   theme = themeFor();
   stage.classList.add("has-run");
   playbar.hidden = false;
@@ -51,6 +103,9 @@ function mount(runs, compare = null) {
 function unmount() {
   for (const p of panels) p.destroy();
   panels = [];
+  pendingNote?.remove();
+  pendingNote = null;
+  timelinesEl.querySelector(".compare-note")?.remove();
   stage.classList.remove("has-run", "comparing");
   playbar.hidden = true;
 }
@@ -105,13 +160,14 @@ function formError(text) {
   box.hidden = !text;
 }
 
-async function startRuns(paramSets, compare) {
+async function startRuns(paramSets, compare, sequential = false) {
   const f = form();
   const experiment = f.dataset.experiment;
   formError("");
   const buttons = f.querySelectorAll("button");
   buttons.forEach((b) => { b.disabled = true; });
   try {
+    if (sequential) return await startOneAfterTheOther(experiment, paramSets, compare);
     const runs = [];
     for (const params of paramSets) runs.push(await postRun(experiment, params));
     mount(runs, compare);
@@ -122,6 +178,41 @@ async function startRuns(paramSets, compare) {
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
   }
+}
+
+/**
+ * "Run both" of a CPU-bound lesson (its spec's compare_sequential): the second side starts
+ * after the first's run.end. Started together, both would share the same cores and each
+ * get half the machine: gil's processes would come out slower than its threads.
+ */
+async function startOneAfterTheOther(experiment, paramSets, compare) {
+  const first = await postRun(experiment, paramSets[0]);
+  mount([first], compare, paramSets[1]);
+  history.pushState({ runs: [first.id] }, "", runUrl([first]));
+  document.body.dispatchEvent(new Event("procscope:runs"));
+  const panel = panels[0];
+  const ended = await panel.finished;
+  if (!ended || panels.length !== 1 || panels[0] !== panel) return; // the page moved on
+  if (ended.status === "cancelled") {
+    pendingNote.textContent = "The first run was cancelled: the second was not started.";
+    return;
+  }
+  let second;
+  try {
+    second = await postRun(experiment, paramSets[1]);
+  } catch (err) {
+    pendingNote.textContent = `The second run could not start: ${err.message || err}`;
+    return;
+  }
+  if (panels.length !== 1 || panels[0] !== panel) return;
+  pendingNote.remove();
+  pendingNote = null;
+  panels.push(panelFor(second, compare, 1));
+  compareNote([ended, second], null);
+  document.title = `Compare #${first.id} vs #${second.id} · ${experiment}`;
+  history.replaceState({ runs: [first.id, second.id] }, "", runUrl([first, second]));
+  document.body.dispatchEvent(new Event("procscope:runs"));
+  dirty = true;
 }
 
 document.addEventListener("submit", (event) => {
@@ -140,7 +231,8 @@ document.addEventListener("click", (event) => {
     const { params, error } = collectParams(f);
     if (error) return formError(error);
     const compare = JSON.parse(f.dataset.compare);
-    startRuns(compare.map((side) => ({ ...params, ...side })), compare);
+    startRuns(compare.map((side) => ({ ...params, ...side })), compare,
+      f.dataset.compareSequential === "true");
   } else if (target.matches("[data-proxy=start-run]")) {
     form().requestSubmit();
   } else if (target.matches("[data-proxy=compare]")) {
@@ -234,6 +326,13 @@ document.addEventListener("keydown", (event) => {
 
 new ResizeObserver(() => { dirty = true; }).observe(timelinesEl);
 
+// A hidden tab gets no animation frames: fold its events in once a second, draw nothing.
+setInterval(() => {
+  if (!document.hidden) return;
+  for (const p of panels) p.ingest(performance.now(), Infinity);
+}, 1000);
+document.addEventListener("visibilitychange", () => { if (!document.hidden) dirty = true; });
+
 // ---- the frame loop -----------------------------------------------------------------------
 
 function frame(perfNow) {
@@ -254,7 +353,13 @@ function frame(perfNow) {
     // the absence is the lesson).
     const tracks = new Set(panels.flatMap((p) => p.model.tracks()));
     for (const p of panels) p.timeline.sharedTracks = panels.length > 1 ? tracks : null;
-    if (dirty || changed || live || clock.mode === "playing") {
+    // What asks for a frame: input or a clock change now; a replay every frame; a live run
+    // (new events, its moving edge) at most LIVE_HZ; a finished run's last events at once.
+    const liveDue = live && (changed || clock.mode === "live" || EVERY_FRAME) &&
+      (EVERY_FRAME || perfNow - lastDraw >= 1000 / LIVE_HZ - 2);
+    const drawn = panels.every((p) => p.timeline.drawnVersion === p.model.version);
+    if (dirty || clock.mode === "playing" || liveDue || (!live && (changed || !drawn))) {
+      lastDraw = perfNow;
       const t0 = performance.now();
       for (const p of panels) p.draw(view, Math.min(clip, p.model.now(perfNow)), theme);
       frameMs.push(performance.now() - t0);
@@ -274,6 +379,8 @@ function frame(perfNow) {
 // For people who script the page (and the tests): the live objects, frame costs and the
 // count of frames drawn.
 window.procscope = { view, clock, get panels() { return panels; }, frameMs, mount,
+  redraw: () => { dirty = true; },
+  get theme() { return theme; },
   get frames() { return frames; } };
 
 try {

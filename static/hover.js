@@ -48,16 +48,27 @@ export function hover(tl, which, x, y, view, clip, theme) {
   const m = tl.model;
   if (which === "cores") {
     const k = Math.floor((y - theme.axisH) / theme.coreH);
+    if (k === m.cores.length) {
+      return { title: `Cores busy with this run: ${(tl.inUseAvg ?? 0).toFixed(2)} on average over the shown time`,
+        rows: [["how", "per column, the share of it each core ran a thread of the run, summed over the cores"]] };
+    }
     const core = m.cores[k];
     if (!core) return null;
     const tick = nearest(core.ticks, t, tol);
     if (tick) return { title: `CPU ${k}: ${tick.lane.name} emitted ${tick.e.kind}`, rows: eventRows(tick.e, tick.lane) };
-    for (const { span } of core.runs) {
-      const t1 = span.t1 ?? clip;
-      if (span.t0 <= t && t <= t1) {
-        return { title: `CPU ${k}: ${span.lane.name} running (kernel: R)`,
-          rows: [["from", fmtT(span.t0)], ["to", span.t1 === null ? "now" : fmtT(span.t1)], ...laneRows(span.lane)] };
-      }
+    // The stretch (cpu.run) under the pointer: the one that ran most, where sampled ones overlap.
+    let best = null;
+    for (let i = firstAtOrAfter(core.runs, t - tol - core.maxLen); i < core.runs.length; i++) {
+      const s = core.runs[i];
+      if (s.t0 > t + tol) break;
+      if (s.t1 >= t - tol && s.t0 <= clip && (!best || s.share > best.share)) best = s;
+    }
+    if (best) {
+      const ran = ((best.t1 - best.t0) * best.share * 1000).toFixed(2);
+      const rows = [["from", fmtT(best.t0)], ["to", fmtT(best.t1)], ["on the core", `${ran} ms` +
+        (best.share < 1 ? ` (${Math.round(best.share * 100)} % of the stretch)` : "")]];
+      if (best.e.data.preempted !== undefined) rows.push(["ended", best.e.data.preempted ? "preempted (still runnable)" : "blocked, slept or exited"]);
+      return { title: `CPU ${k}: ${best.lane.name} on this core (kernel)`, rows: [...rows, ...laneRows(best.lane)] };
     }
     return { title: `CPU ${k}: idle for this run at ${fmtT(t)}`, rows: [] };
   }

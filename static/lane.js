@@ -1,6 +1,5 @@
-// One lane of a run: a process (or, from the kernel sampler, one of its threads) with
-// its life, its spans (waiting, holding, joining, in a task), its marks and its time on
-// the cores.
+// One lane of a run: a process (or one of its threads) with its life, its spans (waiting,
+// holding, joining, in a task), its marks and its time on the cores.
 //
 // Runs in the browser (and under node --test). Pure data: run_model.js fills it from the
 // events, process_lanes.js draws it.
@@ -11,7 +10,7 @@ export class Lane {
   constructor(key, pid, tid, index) {
     this.key = key;
     this.pid = pid;
-    this.tid = tid; // a thread lane (from the sampler) has the thread's id here
+    this.tid = tid; // a thread lane has the thread's id here
     this.name = tid ? `thread ${tid}` : `pid ${pid}`;
     this.role = tid ? "thread" : null;
     this.color = processColor(index, null);
@@ -25,9 +24,11 @@ export class Lane {
     this.marks = []; // point events on this lane, sorted by t (for hover)
     this.byShape = new Map(); // shape -> its marks, sorted by t (for drawing)
     this.spans = []; // {kind: wait|hold|join|task, t0, t1, label, e0, e1}
-    this.onCpu = []; // {t0, t1, core}: the kernel says R on that core
+    this.onCpu = []; // cpu.run stretches {t (= t0), t0, t1, share, core}, sorted by t0
+    this.onCpuMax = 0; // the longest of them (to search the visible window)
+    this.lastSeen = undefined; // a thread lane: the newest report of it (event or stretch end)
     this.reparents = []; // {t, from, to, e}
-    this.open = { lock: null, task: null, join: new Map(), cpu: null };
+    this.open = { lock: null, task: null, join: new Map() };
     this.state = null;
   }
 
@@ -38,7 +39,5 @@ export class Lane {
     }
     this.open.lock = this.open.task = null;
     this.open.join.clear();
-    if (this.open.cpu) this.open.cpu.t1 = t;
-    this.open.cpu = null;
   }
 }

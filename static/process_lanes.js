@@ -5,6 +5,9 @@
 
 import { firstAtOrAfter } from "./time_sorted.js";
 import { drawGlyph, drawNote, drawShape } from "./marks.js";
+import { paintOnCore } from "./on_core.js";
+
+const STRIP_LEVELS = 5; // densities of the on-core strip (a few: it is a few pixels tall)
 
 const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM" };
 
@@ -21,12 +24,6 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
   const thin = h < 7;
   ctx.fillRect(x0, thin ? y : y + h * 0.32, x1 - x0, thin ? h : h * 0.36);
   ctx.globalAlpha = 1;
-  // Running on a core, as the kernel saw it: a dark strip along the bottom.
-  if (lane.onCpu.length) {
-    ctx.fillStyle = theme.text;
-    const sh = Math.max(1, h * 0.22);
-    tl.fillSpans(ctx, lane.onCpu, view, clip, y + h - sh, sh);
-  }
   // Waiting (hatched) and holding / working (solid).
   for (const s of lane.spans) {
     if (s.t0 > tEnd) break;
@@ -53,6 +50,21 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
         ctx.strokeRect(a + 0.5, y + inset + 0.5, b - a - 1, h - 2 * inset - 1);
       }
     }
+  }
+  // On a core, as the kernel saw it (cpu.run): a dark strip along the bottom, as dense as
+  // the share of each column it ran; over the spans (a thread in a task still takes turns).
+  if (lane.onCpu.length) {
+    ctx.fillStyle = theme.text;
+    const sh = Math.max(1, h * 0.22);
+    const g = tl.geom;
+    const cols = Math.max(1, Math.round(g.plotW));
+    const colW = g.plotW / cols;
+    paintOnCore(lane.onCpu, lane.onCpuMax, { t0: view.t0, t1: view.t1, n: cols, clip }, STRIP_LEVELS,
+      (c0, c1, _lane, level) => {
+        ctx.globalAlpha = level / STRIP_LEVELS;
+        ctx.fillRect(g.gutter + c0 * colW, y + h - sh, (c1 - c0) * colW, sh);
+      });
+    ctx.globalAlpha = 1;
   }
   drawZombie(tl, ctx, lane, y, h, view, clip, theme);
   drawMarks(tl, ctx, lane, y, h, view, tEnd, theme);

@@ -5,8 +5,9 @@
 // sorted by `t` (time_sorted.js), so the renderer can binary-search the visible window.
 //
 // Nothing here invents: a lane exists because a process said proc.start or the kernel
-// sampler saw it (proc.state); a core mark exists because an event or the sampler named
-// that core. Nothing here knows a lesson by name either: the tracks drawn are the ones the
+// saw it (proc.state, cpu.run); what ran on a core, and when, is the kernel's `cpu.run`
+// stretches (exact context switches, or sampled shares: `cpu.lanes` says which), never
+// inferred from states. Nothing here knows a lesson by name either: the tracks drawn are the ones the
 // lesson declares (its spec's `tracks`, from GET /api/experiments).
 
 import { processColor } from "./palette.js";
@@ -20,6 +21,11 @@ export const TRACK_KINDS = ["lock", "queue", "sold"];
 /** Kinds drawn as spans (or tracks) rather than as point marks on a process lane. */
 const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait", "lock.acquire",
   "lock.release", "join.wait", "join.done", "task.start", "task.end"]);
+
+/** The lane key of a process (its pid) or of one of its threads ("pid/tid"). */
+export function laneKey(pid, tid) {
+  return tid && tid !== pid ? `${pid}/${tid}` : pid;
+}
 
 export class RunModel {
   /**
@@ -43,7 +49,11 @@ export class RunModel {
     this.endT = null;
     this.end = null; // run.end's data
     this.t0Wall = null; // run.start's t0_wall (seconds since the epoch), if it says
-    this.samplerHz = null; // set when the kernel sampler had to slow down (sampler.rate)
+    this.samplerHz = null; // the kernel sampler's rate, when it says (sampler.rate)
+    this.resolutionMs = null; // ... and the time resolution that gives its core lanes
+    this.resolutionRange = null; // [finest, coarsest] resolution_ms reported
+    this.cpuLanes = null; // cpu.lanes: {mode: exact|sampled, detail}, and lost/broken at the end
+    this.threadNames = new Map(); // tid -> the name the thread reports (events' `thread`)
     this.kinds = new Map();
     this.lock = { points: [], holds: [] }; // waiters +1/-1 points; hold spans of all lanes
     this.queue = { points: [] }; // {t, depth, kind, e}
@@ -52,7 +62,8 @@ export class RunModel {
   }
 
   ensureCores(n) {
-    while (this.cores.length < n) this.cores.push({ ticks: [], runs: [] });
+    // runs: cpu.run stretches sorted by t0 (= t); maxLen: the longest, for windowed search.
+    while (this.cores.length < n) this.cores.push({ ticks: [], runs: [], maxLen: 0 });
   }
 
   /** The run's clock now: its end, or the newest event plus the time since it arrived. */
@@ -87,11 +98,12 @@ export class RunModel {
     if (tid) {
       // A thread's lane goes right under its process's lane, in the process's colour.
       const parent = this.byKey.get(pid);
+      // Among its siblings in the order of their tids (the order they were created).
       const at = parent ? this.lanes.lastIndexOf(parent) + 1 +
-        this.lanes.filter((l) => l.pid === pid && l.tid).length : this.lanes.length;
+        this.lanes.filter((l) => l.pid === pid && l.tid && l.tid < tid).length : this.lanes.length;
       // A colour of its own: on the core lanes, threads taking turns on the GIL must be
       // told apart from each other, not just from other processes.
-      if (parent) lane.name = `${parent.name} · t${tid}`;
+      lane.name = this._threadName(pid, tid);
       if (parent && parent.exit !== null) lane.exit = parent.exit; // seen late: ended with it
       this.lanes.splice(at, 0, lane);
     } else {
@@ -103,9 +115,21 @@ export class RunModel {
       this.lanes.splice(at, 0, lane);
     }
     lane.start = e.t;
-    lane.ppid = e.ppid ?? null;
+    lane.ppid = tid ? null : e.ppid ?? null;
     this.byKey.set(key, lane);
     return lane;
+  }
+
+  /** "main · thread-1": the process's name and the name the thread reported (its tid until it
+   * reports one: only a thread that emits says its name). */
+  _threadName(pid, tid) {
+    const parent = this.byKey.get(pid);
+    const own = this.threadNames.get(tid) || `t${tid}`;
+    return parent ? `${parent.name} · ${own}` : own;
+  }
+
+  _renameThreads(pid) {
+    for (const l of this.lanes) if (l.tid && l.pid === pid) l.name = this._threadName(pid, l.tid);
   }
 
   /** Add a batch of events (in seq order). */
@@ -132,14 +156,29 @@ export class RunModel {
       return;
     }
     if (kind === "sampler.rate") {
-      // The kernel sampler slowed down to keep to its CPU budget: say so on screen.
+      // The sampled core lanes' rate moved (it keeps to a CPU budget): say so on screen.
       this.samplerHz = data.hz;
+      if (typeof data.resolution_ms === "number") {
+        this.resolutionMs = data.resolution_ms;
+        const [lo, hi] = this.resolutionRange || [Infinity, -Infinity];
+        this.resolutionRange = [Math.min(lo, data.resolution_ms), Math.max(hi, data.resolution_ms)];
+      }
+      return;
+    }
+    if (kind === "cpu.lanes") {
+      // How the core lanes were made (first), and what was lost of them (at the end).
+      this.cpuLanes = { ...(this.cpuLanes || {}), ...data };
       return;
     }
     if (kind === "run.end") {
       this.endT = e.t;
       this.end = data;
-      for (const lane of this.lanes) lane.closeAll(e.t);
+      for (const lane of this.lanes) {
+        // A thread never seen to end, in a process never seen to exit: it is not drawn as
+        // alive past the last thing the kernel or the thread itself said about it.
+        if (lane.tid && lane.exit === null && lane.lastSeen !== undefined) lane.exit = lane.lastSeen;
+        lane.closeAll(lane.exit ?? e.t);
+      }
       return;
     }
     if (kind === "print") this.prints.push(e);
@@ -155,17 +194,34 @@ export class RunModel {
     // The server's own events (it reaps the main and adopted orphans) have no lane.
     if (e.pid === null || e.pid === undefined || e.proc === "procscope") return;
 
-    const tid = kind === "proc.state" && data.tid && data.tid !== e.pid ? data.tid : null;
-    const key = tid ? `${e.pid}/${tid}` : e.pid;
-    if (tid && !this.byKey.has(key)) {
-      // A sample taken as the process was exiting, arriving after its proc.exit: the
-      // thread is gone with its process; a lane for it would run on to the end.
-      const parent = this.byKey.get(e.pid);
-      if (parent && parent.exit !== null && e.t >= parent.exit) return;
+    // An event emitted from a thread says which (top-level tid and thread): its name is
+    // the thread lane's, and the event goes on that lane.
+    if (e.tid && e.thread && this.threadNames.get(e.tid) !== e.thread) {
+      this.threadNames.set(e.tid, e.thread);
+      const named = this.byKey.get(laneKey(e.pid, e.tid));
+      if (named) named.name = this._threadName(e.pid, e.tid);
     }
-    const lane = this.lane(key, e.pid, tid, e);
+    const kernelTid = kind === "proc.state" || kind === "cpu.run" || kind === "thread.exit";
+    const rawTid = kernelTid ? data.tid : e.tid;
+    const tid = rawTid && rawTid !== e.pid ? rawTid : null;
+    const key = laneKey(e.pid, tid);
+    // When the event happened: a stretch's start, not the moment it was reported.
+    const at = kind === "cpu.run" && typeof data.t0 === "number" ? data.t0 : e.t;
+    if (tid && !this.byKey.has(key)) {
+      // A report about a thread arriving after its process's proc.exit, from after that
+      // exit: the thread is gone with its process; a lane for it would run on to the end.
+      const parent = this.byKey.get(e.pid);
+      if (parent && parent.exit !== null && at >= parent.exit) return;
+      if (kind === "thread.exit") return; // never seen alive: nothing to end
+    }
+    const lane = this.lane(key, e.pid, tid, at === e.t ? e : { ...e, t: at });
+    if (at < lane.start) lane.start = at;
+    if (tid && kind !== "thread.exit") lane.lastSeen = Math.max(lane.lastSeen ?? -Infinity, e.t);
     if (e.cpu !== null && e.cpu !== undefined) this.ensureCores(e.cpu + 1);
-    if (e.ppid !== null && e.ppid !== undefined && !tid) {
+    // A change of ppid is a re-parenting (an orphan adopted), except for a dying process
+    // (X, where the kernel shows ppid 0): no process is ever re-parented to 0.
+    const dying = kind === "proc.state" && data.state === "X";
+    if (e.ppid !== null && e.ppid !== undefined && !tid && !dying && e.ppid !== 0) {
       if (lane.ppid !== null && e.ppid !== lane.ppid && kind !== "proc.exit") {
         lane.reparents.push({ t: e.t, from: lane.ppid, to: e.ppid, e });
       }
@@ -178,6 +234,7 @@ export class RunModel {
         lane.role = data.role || null;
         lane.start = Math.min(lane.start ?? e.t, e.t);
         if (lane.role === "main") lane.color = processColor(0, "main");
+        this._renameThreads(lane.pid);
         break;
       case "proc.exit":
         if (lane.exit === null) {
@@ -185,9 +242,8 @@ export class RunModel {
           lane.exitcode = data.exitcode ?? null;
           lane.exitSource = data.source || null;
           lane.closeAll(e.t);
-          // Threads have no exit event of their own: they end with their process at the
-          // latest (one that ended earlier is drawn until then: the sampler only reports
-          // changes, not disappearances).
+          // Threads end with their process at the latest (thread.exit says when one ends
+          // before it).
           for (const other of this.lanes) {
             if (other.tid && other.pid === lane.pid && other.exit === null) {
               other.exit = e.t;
@@ -196,9 +252,20 @@ export class RunModel {
           }
         }
         break;
+      case "thread.exit":
+        // The sampler saw the thread gone: its lane ends there (or at its last stretch, if
+        // that was reported later still).
+        if (lane.exit === null) {
+          lane.exit = Math.max(e.t, lane.lastSeen ?? -Infinity);
+          lane.closeAll(lane.exit);
+        }
+        return;
       case "proc.state":
         this._state(lane, e, data);
-        return; // states are drawn as on-cpu strips, not as marks
+        return; // states are drawn as the lane's state (Z, re-parenting), not as marks
+      case "cpu.run":
+        this._stretch(lane, e, data);
+        return; // drawn on the core lanes and as the lane's on-core strip, not as a mark
       case "lock.wait": {
         const span = { kind: "wait", t0: e.t, t1: null, label: "waiting for the lock", e0: e, e1: null };
         lane.spans.push(span);
@@ -279,24 +346,21 @@ export class RunModel {
     const prev = lane.state;
     lane.state = { t: e.t, state, core, e };
     if (state === "Z" && lane.zombieSince === null) lane.zombieSince = e.t;
-    // R is the kernel's "runnable"; the sampler adds how much of it the process really
-    // spent on a core (oncpu, 0-1, from schedstat). A process queued for a busy core is
-    // not drawn on it.
-    const running = state === "R" && (data.oncpu ?? 1) >= 0.5;
-    if (lane.open.cpu && (!running || lane.open.cpu.core !== core)) {
-      lane.open.cpu.t1 = e.t;
-      lane.open.cpu = null;
-    }
-    // The sampler's report can arrive after the process's own proc.exit: a process seen
-    // running just before it exited ran until its exit, not until the end of the run.
-    const exited = lane.exit !== null;
-    if (running && exited && e.t >= lane.exit) return;
-    if (running && !lane.open.cpu && core !== null && core !== undefined) {
-      const span = { t0: e.t, t1: exited ? lane.exit : null, core, lane, e };
-      lane.onCpu.push(span);
-      if (!exited) lane.open.cpu = span;
-      insertSorted(this.cores[core].runs, { t: e.t, span });
-    }
     if (prev === null && lane.start === null) lane.start = e.t;
+  }
+
+  /** One cpu.run: [t0, t1] on core `cpu`, `share` of it really running (1 when absent). */
+  _stretch(lane, e, data) {
+    const core = data.cpu ?? e.cpu;
+    if (core === null || core === undefined || typeof data.t0 !== "number" || typeof data.t1 !== "number") return;
+    this.ensureCores(core + 1);
+    const share = typeof data.share === "number" ? Math.max(0, Math.min(1, data.share)) : 1;
+    const s = { t: data.t0, t0: data.t0, t1: data.t1, share, core, lane, e };
+    const len = data.t1 - data.t0;
+    insertSorted(lane.onCpu, s);
+    if (len > lane.onCpuMax) lane.onCpuMax = len;
+    const c = this.cores[core];
+    insertSorted(c.runs, s);
+    if (len > c.maxLen) c.maxLen = len;
   }
 }

@@ -8,7 +8,9 @@ import { EventStream } from "./event_stream.js";
 import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
 
-const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
+// The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
+// died (kill -9, a crash); its record was closed when the server came back.
+export const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "interrupted"]);
 const INGEST_PER_FRAME = 25000;
 const CONSOLE_LINES = 1500;
 const REPLAY_LINES = 400;
@@ -18,6 +20,40 @@ function el(tag, cls, text) {
   if (cls) node.className = cls;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function ms(x) {
+  return x < 1 ? x.toFixed(1) : x < 10 ? x.toFixed(1).replace(/\.0$/, "") : String(Math.round(x));
+}
+
+/** What to say about the core lanes: {mode, text, lost}, or null before cpu.lanes arrives. */
+export function cpuLanesNote(model) {
+  const lanes = model.cpuLanes;
+  if (!lanes || !lanes.mode) return null;
+  let text;
+  if (lanes.mode === "sampled") {
+    const range = model.resolutionRange;
+    const res = !range ? null : range[1] > range[0] * 1.5 ? `~${ms(range[0])}–${ms(range[1])} ms`
+      : `~${ms(model.resolutionMs)} ms`;
+    const detail = String(lanes.detail || "");
+    const fix = detail.match(/for exact core lanes run:\s*(.*)$/i);
+    const hint = fix ? fix[1] : detail.includes("--cpu-lanes sampled")
+      ? "start the server without --cpu-lanes sampled" : detail;
+    text = `Core lanes sampled${res ? ` (${res} resolution)` : ""}: each column as full as the share ` +
+      `of it a thread ran.${hint ? ` For exact lanes: ${hint}` : ""}`;
+  } else {
+    text = "core lanes: exact (the kernel's context switches)";
+  }
+  const lost = (lanes.lost ?? 0) > 0 || (lanes.broken ?? 0) > 0;
+  if (lost) {
+    text += ` · ${Number(lanes.lost ?? 0).toLocaleString()} switch records lost (a kernel ring was ` +
+      `full): ${Number(lanes.broken ?? 0).toLocaleString()} stretches around them not drawn`;
+  }
+  return { mode: lanes.mode, text, lost };
 }
 
 export function paramsLabel(params, defaults, only) {
@@ -50,6 +86,9 @@ export class RunPanel {
     this.resultShown = false; // _finish has begun
     this.resultReady = false; // ... and the result panel shows the run's end (tests wait for it)
     this.streamState = "connecting";
+    // Resolves with the run's final JSON once its end is shown (null if the panel goes first):
+    // "Run both" of a CPU-bound lesson starts its second side then.
+    this.finished = new Promise((resolve) => { this._resolveFinished = resolve; });
 
     const tpl = document.getElementById("run-timeline-template").content;
     this.timelineEl = tpl.firstElementChild.cloneNode(true);
@@ -60,6 +99,7 @@ export class RunPanel {
     this.statusEl = q(this.timelineEl, ".status");
     this.statsEl = q(this.timelineEl, ".run-stats");
     this.stopEl = q(this.timelineEl, ".stop");
+    this.cpuNoteEl = q(this.timelineEl, ".cpu-note");
     this.consoleEl = q(this.detailsEl, ".console");
     this.resultEl = q(this.detailsEl, ".result");
     const name = q(this.timelineEl, ".run-name");
@@ -90,6 +130,7 @@ export class RunPanel {
   }
 
   destroy() {
+    this._resolveFinished(null);
     if (this.stream) this.stream.close();
     this.timelineEl.remove();
     this.detailsEl.remove();
@@ -105,8 +146,7 @@ export class RunPanel {
   }
 
   /** Fold queued network batches into the model; true if anything changed. */
-  ingest(perfNow) {
-    let budget = INGEST_PER_FRAME;
+  ingest(perfNow, budget = INGEST_PER_FRAME) {
     let changed = false;
     while (this.pending.length && budget > 0) {
       let batch = this.pending[0];
@@ -149,6 +189,7 @@ export class RunPanel {
     this.stats(performance.now()); // the final counts now, not at the next refresh
     this.resultReady = true;
     document.body.dispatchEvent(new Event("procscope:runs"));
+    this._resolveFinished(run);
   }
 
   _status(status) {
@@ -220,14 +261,25 @@ export class RunPanel {
     const dropped = m.end?.dropped ?? this.run.dropped ?? 0;
     parts.push(`${dropped} dropped`);
     if (m.missing) parts.push(`${m.missing} missing`);
-    if (m.samplerHz) parts.push(`kernel sampled at ${Math.round(m.samplerHz)} Hz`);
+    if (m.samplerHz && m.cpuLanes?.mode !== "exact") parts.push(`kernel sampled at ${Math.round(m.samplerHz)} Hz`);
     if (this.drawMs.length) {
       const avg = this.drawMs.reduce((a, b) => a + b, 0) / this.drawMs.length;
       parts.push(`draw ${avg.toFixed(1)} ms`);
     }
     if (this.pendingCount) parts.push(`${this.pendingCount.toLocaleString()} queued`);
     if (this.streamState.startsWith("retrying") || this.streamState.startsWith("failed")) parts.push(this.streamState);
-    this.statsEl.textContent = parts.join(" · ");
+    setText(this.statsEl, parts.join(" · "));
+    this._cpuNote();
+  }
+
+  /** Beside the core lanes: how they were made (cpu.lanes), and what was lost of them. */
+  _cpuNote() {
+    const note = cpuLanesNote(this.model);
+    this.cpuNoteEl.hidden = !note;
+    if (!note) return;
+    setText(this.cpuNoteEl, note.text);
+    this.cpuNoteEl.dataset.mode = note.mode;
+    this.cpuNoteEl.classList.toggle("lost", note.lost);
   }
 
   draw(view, clip, theme) {

@@ -49,7 +49,8 @@ export class Timeline {
   layout(theme) {
     const dpr = window.devicePixelRatio || 1;
     const m = this.model;
-    const coresH = theme.axisH + m.cores.length * theme.coreH + 2;
+    // One lane per core, and under them how many cores the run kept busy (core_lanes.js).
+    const coresH = theme.axisH + (m.cores.length + 1) * theme.coreH + 2;
     if (this.cores.style.height !== `${coresH}px`) this.cores.style.height = `${coresH}px`;
     const width = Math.max(200, this.cores.clientWidth);
     // As tall as the lanes need at their largest, but no taller than the CSS max-height

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { RunModel } from "../../static/run_model.js";
 import { firstAtOrAfter, insertSorted } from "../../static/time_sorted.js";
 import { markShape } from "../../static/marks.js";
+import { onCoreSeconds, paintOnCore } from "../../static/on_core.js";
 
 const RUN = { id: "1", experiment: "ticket_rush", params: { tickets: 3, n: 5 } };
 const TICKET_TRACKS = { lock: { always: false, stock_param: null },
@@ -153,25 +154,91 @@ test("the stock comes from the param the lesson names", () => {
   assert.equal(m.stock(), 12);
 });
 
-test("the kernel sampler's R with oncpu >= 0.5 puts a process on a core; less does not", () => {
-  const st = (t, state, cpu, oncpu) => ["proc.state", t, 101, { data: { state, cpu, oncpu } }];
-  const m = model([start(0, 101, 100, "w"), st(0.1, "R", 1, 0.9), st(0.2, "S", 1, 0),
-    st(0.3, "R", 0, 0.2), st(0.4, "R", 0, 1), st(0.5, "R", 1, 1)], { cores: 1 });
-  assert.deepEqual(m.byKey.get(101).onCpu.map((s) => [s.core, s.t0, s.t1]),
-    [[1, 0.1, 0.2], [0, 0.4, 0.5], [1, 0.5, null]]);
-  assert.equal(m.cores.length, 2); // a core named by the sampler gets its lane
-  assert.deepEqual(m.cores[0].runs.map((r) => r.t), [0.4]);
+const run = (t0, t1, pid, cpu, extra = {}) =>
+  ["cpu.run", t1, pid, { cpu, data: { tid: pid, cpu, t0, t1, ...extra } }];
+
+test("cpu.run stretches are the core lanes (with their share) and the lane's on-core time", () => {
+  const m = model([start(0, 101, 100, "w"), start(0, 102, 100, "v"),
+    run(0.1, 0.2, 101, 1, { preempted: true }), run(0.2, 0.3, 102, 1),
+    run(0.05, 0.25, 102, 0, { share: 0.3, n: 4 }), // arrives later, starts earlier
+    ["proc.state", 0.3, 101, { data: { state: "R", cpu: 0, oncpu: 1 } }]], { cores: 1 });
+  const stretches = (list) => list.map((s) => [s.lane.pid, s.t0, s.t1, s.share]);
+  assert.deepEqual(stretches(m.cores[1].runs), [[101, 0.1, 0.2, 1], [102, 0.2, 0.3, 1]]);
+  assert.deepEqual(stretches(m.cores[0].runs), [[102, 0.05, 0.25, 0.3]]); // sorted by t0
+  assert.equal(m.cores.length, 2); // a core named by a stretch gets its lane
+  assert.deepEqual(stretches(m.byKey.get(102).onCpu), [[102, 0.05, 0.25, 0.3], [102, 0.2, 0.3, 1]]);
+  assert.ok(Math.abs(onCoreSeconds(m.byKey.get(102).onCpu) - (0.2 * 0.3 + 0.1)) < 1e-9);
+  // proc.state no longer puts anything on a core; cpu.run is no mark.
+  assert.equal(m.byKey.get(101).onCpu.length, 1);
+  assert.deepEqual(m.byKey.get(101).marks.map((e) => e.kind), ["proc.start"]);
+  assert.equal(m.cores[0].maxLen, 0.2);
 });
 
-test("a thread's lane goes under its process and ends with it", () => {
+test("a stretch of 30 % share fills 30 % of its columns; two threads on one core alternate", () => {
+  const a = { name: "a" };
+  const b = { name: "b" };
+  const painted = [];
+  const stretches = [{ t: 0, t0: 0, t1: 0.01, share: 0.3, lane: a },
+    { t: 0.01, t0: 0.01, t1: 0.015, share: 1, lane: b }, { t: 0.015, t0: 0.015, t1: 0.02, share: 1, lane: a }];
+  paintOnCore(stretches, 0.01, { t0: 0, t1: 0.02, n: 20, clip: Infinity }, 10,
+    (c0, c1, lane, level) => painted.push([c0, c1, lane.name, level]));
+  assert.deepEqual(painted, [[0, 10, "a", 3], [10, 15, "b", 10], [15, 20, "a", 10]]);
+  // Nothing after the clip (a replay's clock); a column half covered is half full.
+  painted.length = 0;
+  paintOnCore(stretches, 0.01, { t0: 0, t1: 0.02, n: 4, clip: 0.0125 }, 10,
+    (c0, c1, lane, level) => painted.push([c0, c1, lane.name, level]));
+  assert.deepEqual(painted, [[0, 2, "a", 3], [2, 3, "b", 5]]);
+});
+
+test("a thread's lane: under its process, named as it reports, ended by thread.exit", () => {
   const m = model([start(0, 100, 1, "main", "main"), start(0.1, 200, 100, "other"),
     ["proc.state", 0.2, 100, { data: { state: "R", tid: 555, cpu: 0, oncpu: 1 } }],
+    ["cpu.run", 0.3, 100, { cpu: 0, data: { tid: 555, cpu: 0, t0: 0.2, t1: 0.3 } }],
+    ["print", 0.25, 100, { tid: 555, thread: "thread-1", data: { text: "hi" } }],
+    ["thread.exit", 0.35, 100, { data: { tid: 555, source: "kernel" } }],
+    ["cpu.run", 0.4, 100, { cpu: 1, data: { tid: 100, cpu: 1, t0: 0.3, t1: 0.4 } }],
     exit(0.6, 100)]);
   assert.deepEqual(m.lanes.map((l) => l.key), [100, "100/555", 200]);
   const thread = m.byKey.get("100/555");
-  assert.equal(thread.name, "main · t555");
-  assert.equal(thread.exit, 0.6);
-  assert.equal(thread.onCpu[0].t1, 0.6);
+  assert.equal(thread.name, "main · thread-1"); // not "main · t555"
+  assert.equal(thread.exit, 0.35); // thread.exit, not its process's exit
+  assert.deepEqual(thread.marks.map((e) => e.kind), ["print"]); // its own events on its lane
+  assert.deepEqual(thread.onCpu.map((s) => [s.t0, s.t1]), [[0.2, 0.3]]);
+  assert.deepEqual(m.byKey.get(100).onCpu.map((s) => [s.t0, s.t1]), [[0.3, 0.4]]); // main thread
+});
+
+test("a thread named before its lane exists, and a process named after its thread", () => {
+  const m = model([["print", 0.1, 100, { tid: 7, thread: "worker", data: { text: "" } }],
+    start(0.05, 100, 1, "MainProcess", "main")]);
+  assert.equal(m.byKey.get("100/7").name, "MainProcess · worker");
+});
+
+test("a report of a thread after it ended makes no lane; an unended thread stops at its last sign", () => {
+  const m = model([start(0, 100, 1, "main", "main"),
+    ["cpu.run", 0.2, 100, { cpu: 0, data: { tid: 9, cpu: 0, t0: 0.1, t1: 0.2 } }],
+    ["thread.exit", 0.3, 100, { data: { tid: 8 } }], // never seen alive
+    ["run.end", 1, null, { data: { status: "succeeded" } }]]);
+  assert.equal(m.byKey.has("100/8"), false);
+  assert.equal(m.byKey.get("100/9").exit, 0.2); // not drawn alive until the run's end
+});
+
+test("a dying process (state X, the kernel shows ppid 0) is not re-parented", () => {
+  const m = model([start(0, 101, 100, "w"),
+    ["proc.state", 0.4, 101, { ppid: 0, data: { state: "X", ppid: 0 } }],
+    ["proc.state", 0.41, 101, { ppid: 100, data: { state: "X", ppid: 100 } }],
+    ["print", 0.42, 101, { ppid: 0, data: { text: "" } }]]);
+  assert.deepEqual(m.byKey.get(101).reparents, []);
+  assert.equal(m.byKey.get(101).ppid, 100);
+});
+
+test("cpu.lanes and sampler.rate: how the core lanes were made, and at what resolution", () => {
+  const m = model([["cpu.lanes", 0, null, { data: { mode: "sampled", detail: "why" } }],
+    ["sampler.rate", 0.1, null, { data: { hz: 200, resolution_ms: 5, budget: 0.15 } }],
+    ["sampler.rate", 0.2, null, { data: { hz: 1000, resolution_ms: 1, budget: 0.15 } }],
+    ["cpu.lanes", 0.3, null, { data: { mode: "exact", lost: 12, broken: 3 } }]]);
+  assert.deepEqual(m.cpuLanes, { mode: "exact", detail: "why", lost: 12, broken: 3 });
+  assert.equal(m.resolutionMs, 1);
+  assert.deepEqual(m.resolutionRange, [1, 5]);
 });
 
 test("a process whose ppid changes was re-parented (an orphan)", () => {
