@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="set a param; VALUE is read as JSON when it parses "
                      "(--set n=10 --set lock=false --set durations=[1,2])")
     run.add_argument("--json", action="store_true", help="print events as NDJSON")
+    # Parsed by app.trace_cli itself (split_trace), as python parses its own command line:
+    # everything after the program is the program's. Listed here for --help.
+    trace = commands.add_parser(
+        "trace", help="run a Python program (script.py, -m module, -c code) as python would, "
+        "and watch every process it starts", add_help=False)
+    trace.add_argument("program", nargs=argparse.REMAINDER,
+                       help="[--open] [--json | --json-file PATH] script.py [args...]")
     return parser
 
 
@@ -56,7 +63,24 @@ def parse_settings(settings: list[str]) -> dict[str, Any]:
     return params
 
 
+def split_trace(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """(the server options, the rest) if the command is `trace`, else None."""
+    at = 0
+    while at < len(argv) and argv[at].startswith("-"):
+        at += 1 if "=" in argv[at] or argv[at] in ("-h", "--help") else 2
+    if at < len(argv) and argv[at] == "trace":
+        return argv[:at], argv[at + 1:]
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    traced = split_trace(argv)
+    if traced is not None:
+        from app import trace_cli
+
+        _parser().parse_args(traced[0])  # the server options are checked as usual
+        sys.exit(trace_cli.main(traced[1], traced[0]))
     args = _parser().parse_args(argv)
     if args.command == "run":
         from app.terminal import run_in_terminal

@@ -27,6 +27,7 @@ from app import api, pages
 from app.guard import Guard
 from app.history_db import HistoryError
 from app.hub import Hub, MemoryHub, RunStore
+from app.program_socket import ProgramSocket
 from app.runs import RunManager
 from app.settings import Settings
 from app.stream import Streams
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         hub = store = SqliteHub(settings.db)  # HistoryError: not ours, damaged, or in use
     runs = RunManager(hub, settings, store=store)
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    programs = ProgramSocket(runs, f"http://{f'[{shown}]' if ':' in shown else shown}:"
+                             f"{settings.port}")
     stopping = asyncio.Event()  # set by serve()'s server the moment a stop is asked for
 
     @asynccontextmanager
@@ -72,9 +76,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store.close()
             raise
         try:
+            # `procscope trace` finds this server through the user's runtime directory; a
+            # server that cannot make its socket there still serves the dashboard.
+            await programs.start()
+        except OSError as e:
+            logging.getLogger("procscope").warning("no socket for `procscope trace`: %s", e)
+        try:
             yield
         finally:
             stopping.set()  # under a server other than serve()'s, at the latest here
+            await programs.stop()
             await runs.shutdown()
             if store is not None:
                 store.close()  # after the runs' last events: they are written first

@@ -42,8 +42,9 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
     run = request.app.state.runs.runs.get(run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
-    return templates.TemplateResponse(request, "index.html",
-                                      _page(run.experiment, run.to_json()))
+    # A run of kind `program` (procscope trace) has no lesson: the form shows the first.
+    chosen = run.experiment if run.experiment in catalog.SPECS else next(iter(catalog.SPECS))
+    return templates.TemplateResponse(request, "index.html", _page(chosen, run.to_json()))
 
 
 @router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)

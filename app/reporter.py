@@ -66,9 +66,11 @@ def current_cpu() -> int | None:
 class Channel:
     """The write end of one run's event pipe, as held by one process of the run."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, echo: bool = False) -> None:
         self.fd = fd
         self.broken = False
+        # `procscope trace`: prints become events AND still reach the real stdout/stderr.
+        self.echo = echo
 
     @classmethod
     def open(cls) -> tuple[int, Channel]:
@@ -89,13 +91,13 @@ class Channel:
     def __reduce__(self) -> tuple[Any, ...]:
         # Only meaningful while multiprocessing is spawning a child (spawn / forkserver):
         # DupFd then adds the fd to what the child inherits.
-        return _rebuild_channel, (reduction.DupFd(self.fd),)
+        return _rebuild_channel, (reduction.DupFd(self.fd), self.echo)
 
 
-def _rebuild_channel(dupfd: Any) -> Channel:
+def _rebuild_channel(dupfd: Any, echo: bool = False) -> Channel:
     """Runs in a spawned or forkserver child, while its Process object is unpickled."""
     global _spawned_channel
-    channel = Channel(dupfd.detach())
+    channel = Channel(dupfd.detach(), echo)
     # For the fork children this process may start later.
     util.register_after_fork(channel, _on_child_start)
     # For this process itself: spawn and forkserver children do not run the after-fork
@@ -210,20 +212,35 @@ def _on_child_start(channel: Channel) -> None:
     process.run = run  # type: ignore[method-assign]
 
 
-def _start_reporting(channel: Channel, role: str) -> None:
+def _start_reporting(channel: Channel, role: str, report_exit: bool = True) -> None:
     global _channel, _exitcode
     _channel = channel
     _exitcode = None
     # Every Process created from here on copies _config, and with it the channel.
     multiprocessing.current_process()._config[CONFIG_KEY] = channel  # type: ignore[attr-defined]
     _watch_reaping()
-    sys.stdout = LineCapture("stdout")
-    sys.stderr = LineCapture("stderr")
+    if channel.echo:
+        sys.stdout = EchoingCapture("stdout", sys.stdout)
+        sys.stderr = EchoingCapture("stderr", sys.stderr)
+    else:
+        sys.stdout = LineCapture("stdout")
+        sys.stderr = LineCapture("stderr")
     process = multiprocessing.current_process()
     emit("proc.start", role=role, name=process.name, daemon=bool(process.daemon))
-    # Last of the exit finalizers: after multiprocessing has joined this process's own
-    # non-daemonic children, so the timeline shows when the process really ends.
-    util.Finalize(None, _report_exit, exitpriority=-(2**30))
+    if report_exit:
+        # Last of the exit finalizers: after multiprocessing has joined this process's own
+        # non-daemonic children, so the timeline shows when the process really ends.
+        util.Finalize(None, _report_exit, exitpriority=-(2**30))
+
+
+def arm_traced_main(channel: Channel) -> None:
+    """Runs in the main process of a program under `procscope trace`, before its code.
+
+    No proc.exit of its own: the main's exit code is known only to whoever waits for it
+    (a SystemExit, an uncaught exception, a signal), so `procscope trace` reports it.
+    """
+    util.register_after_fork(channel, _on_child_start)  # fork children; spawn: DupFd
+    _start_reporting(channel, "main", report_exit=False)
 
 
 def _report_exit() -> None:
@@ -265,6 +282,56 @@ class LineCapture(io.TextIOBase):
             emit("print", text=line)
         else:
             emit("print", text=line, stream="stderr")
+
+
+class EchoingCapture(LineCapture):
+    """LineCapture that also writes everything, unchanged and at once, to the stream it
+    replaces (`procscope trace`: the program's terminal output stays what it was).
+
+    The replaced stream's identity (fileno, isatty, encoding, buffer) is kept too: programs
+    (and faulthandler, and unittest) ask sys.stdout and sys.stderr for them.
+    """
+
+    def __init__(self, stream: str, echo: Any) -> None:
+        super().__init__(stream)
+        # A fork child inherits its parent's capture: echo to what that one echoes to.
+        self.echo: Any = echo.echo if isinstance(echo, EchoingCapture) else echo
+
+    def write(self, text: str) -> int:
+        if self.echo is not None:
+            self.echo.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        super().flush()
+        if self.echo is not None:
+            self.echo.flush()
+
+    def fileno(self) -> int:
+        if self.echo is None:
+            return super().fileno()
+        return int(self.echo.fileno())
+
+    def isatty(self) -> bool:
+        return self.echo is not None and bool(self.echo.isatty())
+
+    @property
+    def encoding(self) -> Any:  # type: ignore[override]
+        return getattr(self.echo, "encoding", "utf-8")
+
+    @property
+    def errors(self) -> Any:  # type: ignore[override]
+        return getattr(self.echo, "errors", "strict")
+
+    @property
+    def buffer(self) -> Any:
+        return self.echo.buffer
+
+    def __getattr__(self, name: str) -> Any:
+        # line_buffering, reconfigure, mode, name ...: whatever the real stream has.
+        if name == "echo":
+            raise AttributeError(name)
+        return getattr(self.echo, name)
 
 
 # --- reaping, seen from the parent ------------------------------------------------------

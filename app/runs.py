@@ -26,6 +26,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import os
 import resource
 import threading
 import time
@@ -42,6 +43,7 @@ from app.hub import Hub, RunStore
 from app.launcher import finish, launch, remove_stale_workdirs
 from app.ledger import FINAL, Ledger
 from app.relay import Relay
+from app.reporter import Channel
 from app.sampler import Sampler
 from app.settings import Settings
 from app.switches import SwitchRecorder, availability
@@ -78,6 +80,13 @@ class Run:
     stop_reason: str | None = None
     timer: asyncio.TimerHandle | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    # A run of kind "program" (`procscope trace`, through app.program_socket): the
+    # program's argv, cwd, command line and source; its main is not the server's child.
+    kind: str = "experiment"
+    program: dict[str, Any] | None = None
+    t0_ns: int = 0
+    peer_pid: int | None = None  # the `procscope trace` process that waits for the main
+    main_exit: asyncio.Future[int | None] | None = None
 
     def record(self) -> dict[str, Any]:
         """What a RunStore keeps of the run: enough for the same to_json() after a restart."""
@@ -90,6 +99,7 @@ class Run:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": self.kind,
             "experiment": self.experiment,
             "params": self.params,
             "status": self.status,
@@ -104,6 +114,7 @@ class Run:
             "events": self.events,
             "processes": self.processes_started,
             "dropped": self.dropped,
+            "program": self.program,
             "links": {
                 "self": f"/api/runs/{self.id}",
                 "events": f"/api/runs/{self.id}/events",
@@ -113,7 +124,8 @@ class Run:
 
 
 RECORD = ("id", "experiment", "params", "status", "created_at", "started_at", "ended_at",
-          "result", "error", "pid", "exitcode", "events", "processes_started", "dropped")
+          "result", "error", "pid", "exitcode", "events", "processes_started", "dropped",
+          "kind", "program")
 STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
 T = TypeVar("T")
 
@@ -251,8 +263,7 @@ class RunManager:
 
     # --- the API's verbs ---
 
-    def create(self, experiment: str, params: dict[str, Any]) -> Run:
-        """Start a run now. Called on the event loop."""
+    def _check_caps(self) -> None:
         live = [r for r in self.runs.values() if r.status not in FINAL]
         if len(live) >= self.max_runs:
             raise CapReached(f"{len(live)} runs are live, the cap is {self.max_runs}: "
@@ -261,6 +272,10 @@ class RunManager:
         if processes >= self.max_processes:
             raise CapReached(f"{processes} processes of runs are alive, the cap is "
                              f"{self.max_processes}")
+
+    def create(self, experiment: str, params: dict[str, Any]) -> Run:
+        """Start a run now. Called on the event loop."""
+        self._check_caps()
         run = Run(id=str(next(self._ids)), experiment=experiment, params=params)
         self.runs[run.id] = run
         self.hub.open(run.id)
@@ -278,6 +293,52 @@ class RunManager:
         log.info("run %s: %s started, main pid %s", run.id, experiment, process.pid)
         self._save(run)
         return run
+
+    def create_program(self, program: dict[str, Any], peer_pid: int) -> tuple[Run, int]:
+        """A run of kind `program`: only ever from app.program_socket (a process of this
+        user on this machine), never from the web API. Returns the run and the write end
+        of its pipe, for `procscope trace` to hand to the program. Called on the loop.
+
+        No run timeout: it is the user's own program, which runs as long as it would
+        without procscope (the teacher can still cancel it).
+        """
+        self._check_caps()
+        run = Run(id=str(next(self._ids)), experiment="program", params={}, kind="program",
+                  program=program, peer_pid=peer_pid)
+        assert self._loop is not None
+        run.main_exit = self._loop.create_future()
+        self.runs[run.id] = run
+        self.hub.open(run.id)
+        read_fd, channel = Channel.open()
+        run.t0_ns = t0 = time.monotonic_ns()
+        self.relay.add(run.id, read_fd, t0,
+                       {"experiment": "program", "kind": "program", "params": {},
+                        "argv": program["argv"], "cwd": program["cwd"],
+                        "command": program["command"], "t0_monotonic_ns": t0,
+                        "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
+                        "cores": os.cpu_count()}, self.max_events)
+        log.info("run %s: program %s (from pid %s)", run.id, program["command"], peer_pid)
+        self._save(run)
+        return run, channel.fd
+
+    def follow_program(self, run_id: str, pid: int) -> bool:
+        """The program's main is started and waits at its gate: follow it (exactly, where
+        the kernel allows), then it may go. False if the run was cancelled meanwhile."""
+        run = self.runs[run_id]
+        if run.stop_reason is not None:
+            return False
+        run.pid = pid
+        run.status = "running"
+        run.started_at = _now()
+        self._follow(run_id, pid, run.t0_ns)
+        self._save(run)
+        return True
+
+    def program_exited(self, run_id: str, exitcode: int | None) -> None:
+        """`procscope trace` saw the program's main exit (or went away: None)."""
+        run = self.runs.get(run_id)
+        if run is not None and run.main_exit is not None and not run.main_exit.done():
+            run.main_exit.set_result(exitcode)
 
     async def written(self) -> None:
         """Return once all runs and events so far are on disk (at once without a store)."""
@@ -316,7 +377,9 @@ class RunManager:
             return run
         if run.stop_reason is None:
             run.stop_reason = reason
-        assert run.pid is not None
+        if run.pid is None:  # a program not started yet: it never will be (follow_program)
+            await run.finished.wait()
+            return run
         pgid = run.pid  # the main called setsid(): its pid is the group's id
         how = await self._blocking(procgroup.stop_group, pgid, self.stop_grace,
                                    frozenset({pgid}), run.reaped)
@@ -407,9 +470,33 @@ class RunManager:
 
     async def _finish(self, run: Run) -> None:
         """Every holder of the run's pipe has exited: end the run for good."""
+        if run.kind == "program":
+            await self._finish_program(run)
+            return
         assert run.process is not None
         self.sampler.unwatch(run.id)
         await self._blocking(functools.partial(
             finish, self.relay, run.id, run.process, run.workdir, run.stop_reason,
             self.stop_grace,
             reaped=run.reaped))
+
+    async def _finish_program(self, run: Run) -> None:
+        """A traced program's pipe is at EOF: its run ends once its main's exit is known.
+
+        Nothing is stopped here: processes that never held the pipe (a subprocess, the
+        forkserver, the resource tracker) are the program's business, as they would be
+        without procscope; the helpers that leave with the main get a moment to go.
+        """
+        self.sampler.unwatch(run.id)
+        assert run.main_exit is not None
+        try:
+            exitcode = await asyncio.wait_for(asyncio.shield(run.main_exit), 10)
+        except TimeoutError:
+            exitcode = None
+        if run.pid is not None:
+            await self._blocking(procgroup.wait_until_gone, run.pid, self.stop_grace,
+                                 {run.pid}, run.reaped)
+            self.relay.inject(run.id, [server_event(
+                "proc.reap", {"child": run.pid, "exitcode": exitcode, "by": "trace"},
+                t_ns=time.monotonic_ns(), pid=run.peer_pid, proc="procscope trace")])
+        self.relay.end(run.id, run.stop_reason, exitcode)
