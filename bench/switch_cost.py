@@ -2,24 +2,45 @@
 
 Runs in the bench process: starts a workload as a real child Python that waits on a gate,
 opens an `app.switches.SwitchRecorder` on it, opens the gate and drains the rings at a
-fixed rate until the workload ends. The recorder's cost is the CPU time of the drains
-(`time.thread_time()` around each call); the kernel's side (writing the 32-byte records in
-the switch path) is charged to the workload, so the workload's wall time is also measured
-without a recorder, in the same invocation.
+fixed rate (the sampler's, 100 Hz, by default) until the workload ends. The recorder's
+cost is the CPU time of the drains (`time.thread_time()` around each call); the kernel's
+side (writing the 32-byte records in the switch path) is charged to the workload, so the
+workload's wall time is also measured without a recorder, in the same invocation.
 
-    python -m bench.switch_cost [--drain-hz 20]
+Each workload is recorded twice: with per-task events only (what an unprivileged user
+gets), and with the CPU-wide events too (the exit tails, where allowed), whose rings hold
+every switch on the machine: read in full while an exited task of the run is followed.
+So their cost grows with the machine's switch rate, shown as "machine sw/s"; `--noise`
+adds two processes outside the run that ping-pong a byte over pipes (tens of thousands
+of switches a second) to see it at a busy machine's rate.
+
+    python -m bench.switch_cost [--drain-hz 100] [--noise]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
 from typing import Any
 
 from app.switches import SwitchRecorder, availability
+
+PING_PONG = """
+import os
+a_r, a_w = os.pipe()
+b_r, b_w = os.pipe()
+if os.fork() == 0:
+    while os.read(a_r, 1):
+        os.write(b_w, b"x")
+    os._exit(0)
+while True:
+    os.write(a_w, b"x")
+    os.read(b_r, 1)
+"""
 
 GIL_THREADS = """
 import os, sys, threading, time
@@ -86,9 +107,18 @@ def plain_wall(code: str) -> float:
     return time.monotonic() - t0
 
 
-def recorded(code: str, drain_hz: float) -> dict[str, Any]:
+def context_switches() -> int:
+    """Context switches on the whole machine since boot (/proc/stat ctxt)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("ctxt "):
+                return int(line.split()[1])
+    return 0
+
+
+def recorded(code: str, drain_hz: float, cpu_wide: bool) -> dict[str, Any]:
     proc, gate = _start(code)
-    recorder = SwitchRecorder()
+    recorder = SwitchRecorder(cpu_wide=None if cpu_wide else False)
     try:
         c0 = time.thread_time()
         recorder.open(proc.pid)
@@ -96,7 +126,7 @@ def recorded(code: str, drain_hz: float) -> dict[str, Any]:
         time.sleep(0.3)
         spans = 0
         cpu = 0.0
-        t0 = time.monotonic()
+        t0, ctxt0 = time.monotonic(), context_switches()
         os.write(gate, b"x")
         while True:
             done = proc.poll() is not None
@@ -108,9 +138,11 @@ def recorded(code: str, drain_hz: float) -> dict[str, Any]:
             time.sleep(1 / drain_hz)
         wall = time.monotonic() - t0
         return {"wall_s": wall, "cpu_per_s": cpu / wall, "cpu_ms": cpu * 1e3,
-                "open_ms": open_ms, "spans": spans,
+                "open_ms": open_ms, "spans": spans, "tails": recorder.tail_spans,
                 "lost": recorder.lost, "broken": recorder.broken,
-                "us_per_span": cpu / max(spans, 1) * 1e6}
+                "us_per_span": cpu / max(spans, 1) * 1e6,
+                "machine_sw_s": (context_switches() - ctxt0) / wall,
+                "events": "CPU-wide too" if recorder.exit_tails else "per-task"}
     finally:
         recorder.close()
         os.close(gate)
@@ -119,24 +151,39 @@ def recorded(code: str, drain_hz: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--drain-hz", type=float, default=20.0)
+    parser.add_argument("--drain-hz", type=float, default=100.0)
+    parser.add_argument("--noise", action="store_true",
+                        help="two processes outside the run switching all the time")
     args = parser.parse_args()
     ok, reason = availability()
     print(reason)
     if not ok:
         return
-    print(f"drained at {args.drain_hz:g} Hz; load average {os.getloadavg()[0]:.2f}\n")
-    head = (f"| {'workload':<34} | CPU s/s | CPU ms | open ms | spans | lost | broken "
-            f"| µs/span | wall s, plain / recorded |")
+    noise = (subprocess.Popen([sys.executable, "-c", PING_PONG], start_new_session=True)
+             if args.noise else None)
+    try:
+        table(args.drain_hz)
+    finally:
+        if noise is not None:
+            os.killpg(noise.pid, signal.SIGKILL)
+            noise.wait()
+
+
+def table(drain_hz: float) -> None:
+    print(f"drained at {drain_hz:g} Hz; load average {os.getloadavg()[0]:.2f}\n")
+    head = (f"| {'workload':<34} | {'events':<12} | CPU s/s | CPU ms | open ms | spans "
+            f"| tails | lost | broken | µs/span | machine sw/s | wall s, plain / recorded |")
     print(head)
     print("|" + "|".join("-" * (len(c) or 1) for c in head.split("|")[1:-1]) + "|")
     for name, code in WORKLOADS.items():
         plain = plain_wall(code)
-        r = recorded(code, args.drain_hz)
-        walls = f"{plain:.3f} / {r['wall_s']:.3f}"
-        print(f"| {name:<34} | {r['cpu_per_s']:7.4f} | {r['cpu_ms']:6.1f} | {r['open_ms']:7.2f} "
-              f"| {r['spans']:5d} | {r['lost']:4d} | {r['broken']:6d} | {r['us_per_span']:7.1f} "
-              f"| {walls:<24} |")
+        for cpu_wide in (False, True):
+            r = recorded(code, drain_hz, cpu_wide)
+            walls = f"{plain:.3f} / {r['wall_s']:.3f}"
+            print(f"| {name:<34} | {r['events']:<12} | {r['cpu_per_s']:7.4f} "
+                  f"| {r['cpu_ms']:6.1f} | {r['open_ms']:7.2f} | {r['spans']:5d} "
+                  f"| {r['tails']:5d} | {r['lost']:4d} | {r['broken']:6d} "
+                  f"| {r['us_per_span']:7.1f} | {r['machine_sw_s']:12.0f} | {walls:<24} |")
 
 
 if __name__ == "__main__":

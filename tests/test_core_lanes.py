@@ -304,10 +304,6 @@ def rush(exact_server: Server) -> Rush:
     return Rush(rec, buyers, waits)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exact lanes end an exiting process at PERF_RECORD_EXIT, which this kernel (6.18) "
-    "writes before exit_mm() and the rest of do_exit(): ~1 ms per forked buyer of ~2.8 "
-    "is never drawn (the kernel's record has it running to its switch-out in state Z)"))
 def test_ticket_rush_buyers_drawn_on_core_as_the_kernel_has_them(rush: Rush) -> None:
     drawn_all = kernel_all = 0.0
     worst = (0.0, 0)
