@@ -345,6 +345,23 @@ class RunManager:
         if self.store is not None:
             await self.store.written()
 
+    def next_id(self) -> str:
+        """A new run's id, taken now (for a run brought in with adopt())."""
+        return str(next(self._ids))
+
+    def adopt(self, run: Run, events: Sequence[Event]) -> Run:
+        """A finished run from elsewhere (app.run_import): its record (final, as its log
+        says) and its whole log, kept like any run's. On the loop, with an id from next_id()."""
+        self.runs[run.id] = run
+        self.hub.open(run.id)
+        run.events = len(events)
+        self.hub.append(run.id, events)
+        run.finished.set()
+        self._save(run)
+        log.info("run %s: %s imported, %d events", run.id, run.experiment, len(events))
+        self._forget_old_runs()
+        return run
+
     def forget(self, run_id: str) -> None:
         """Forget a finished run: its record, its log and its events (KeyError, RunLive)."""
         if self.runs[run_id].status not in FINAL:
@@ -367,6 +384,9 @@ class RunManager:
                 lanes = {"mode": "sampled", "detail": f"the kernel's switch records could "
                          f"not be opened for this run ({e}): core lanes are sampled"}
                 log.warning("run %s: %s", run_id, lanes["detail"])
+        if recorder is not None and not recorder.exit_tails:
+            lanes["detail"] += ("; each process's last ~1 ms (its exit teardown) is not drawn: "
+                                f"{recorder.wide_refused}")
         self.sampler.watch(run_id, main_pid, t0_ns, recorder)
         self.relay.inject(run_id, [server_event("cpu.lanes", lanes, t_ns=time.monotonic_ns())])
 
