@@ -32,120 +32,26 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from app import catalog, procgroup
+from app import procgroup
+from app.cpu_lanes import choose_cpu_lanes, follow
 from app.events import Event, server_event
 from app.hub import Hub, RunStore
 from app.launcher import finish, launch, remove_stale_workdirs
 from app.ledger import FINAL, Ledger
 from app.relay import Relay
 from app.reporter import Channel
+from app.run_record import Run, now
 from app.sampler import Sampler
 from app.settings import Settings
-from app.switches import SwitchRecorder, availability
 
 log = logging.getLogger("procscope.runs")
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Run:
-    """One run of one experiment, as the API shows it."""
-
-    id: str
-    experiment: str
-    params: dict[str, Any]
-    status: str = "queued"
-    created_at: str = field(default_factory=_now)
-    started_at: str | None = None
-    ended_at: str | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    events: int = 0
-    processes_started: int = 0
-    processes_live: int = 0
-    dropped: int = 0
-    process: BaseProcess | None = None
-    workdir: str = ""
-    pid: int | None = None  # the main's, kept: the Process object is closed at the end
-    exitcode: int | None = None  # the main's, from run.end
-    reaped: list[tuple[int, int]] = field(default_factory=list)  # adopted zombies, by cancel
-    stop_reason: str | None = None
-    timer: asyncio.TimerHandle | None = None
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    # A run of kind "program" (`procscope trace`, through app.program_socket): the
-    # program's argv, cwd, command line and source; its main is not the server's child.
-    kind: str = "experiment"
-    program: dict[str, Any] | None = None
-    t0_ns: int = 0
-    peer_pid: int | None = None  # the `procscope trace` process that waits for the main
-    main_exit: asyncio.Future[int | None] | None = None
-
-    def record(self) -> dict[str, Any]:
-        """What a RunStore keeps of the run: enough for the same to_json() after a restart."""
-        return {name: getattr(self, name) for name in RECORD}
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Run:
-        return cls(**{name: record[name] for name in RECORD if name in record})
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "experiment": self.experiment,
-            "params": self.params,
-            "status": self.status,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "result": self.result,
-            "error": self.error,
-            "outcome": catalog.outcome(self.experiment, self.status, self.result, self.error),
-            "pid": self.pid,
-            "exitcode": self.exitcode,
-            "events": self.events,
-            "processes": self.processes_started,
-            "dropped": self.dropped,
-            "program": self.program,
-            "links": {
-                "self": f"/api/runs/{self.id}",
-                "events": f"/api/runs/{self.id}/events",
-                "page": f"/runs/{self.id}",
-            },
-        }
-
-
-RECORD = ("id", "experiment", "params", "status", "created_at", "started_at", "ended_at",
-          "result", "error", "pid", "exitcode", "events", "processes_started", "dropped",
-          "kind", "program")
 STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
 T = TypeVar("T")
-
-
-def choose_cpu_lanes(wanted: str) -> dict[str, str]:
-    """How the core lanes are drawn: `exact` (the kernel's switch records), or `sampled`.
-
-    `auto` takes exact where the kernel allows and says why not otherwise; `exact` where
-    the kernel does not allow it is an error (the teacher asked for it: tell them now).
-    """
-    if wanted not in ("auto", "exact", "sampled"):
-        raise ValueError(f"--cpu-lanes must be auto, exact or sampled, not {wanted!r}")
-    if wanted == "sampled":
-        return {"mode": "sampled", "detail": "sampled from /proc (--cpu-lanes sampled)"}
-    ok, reason = availability()
-    if ok:
-        return {"mode": "exact", "detail": reason}
-    if wanted == "exact":
-        raise RuntimeError(f"--cpu-lanes exact: {reason}")
-    return {"mode": "sampled", "detail": f"sampled from /proc: {reason}"}
 
 
 class CapReached(Exception):
@@ -286,7 +192,7 @@ class RunManager:
         assert process.pid is not None
         run.pid = process.pid
         run.status = "running"
-        run.started_at = _now()
+        run.started_at = now()
         assert self._loop is not None
         run.timer = self._loop.call_later(
             self.run_timeout, lambda: asyncio.ensure_future(self.cancel(run.id, "timed_out")))
@@ -329,7 +235,7 @@ class RunManager:
             return False
         run.pid = pid
         run.status = "running"
-        run.started_at = _now()
+        run.started_at = now()
         self._follow(run_id, pid, run.t0_ns)
         self._save(run)
         return True
@@ -372,23 +278,7 @@ class RunManager:
 
     def _follow(self, run_id: str, main_pid: int, t0_ns: int) -> None:
         """Start following a run's main before its gate opens: exactly, where we can."""
-        lanes = dict(self.cpu_lanes)
-        recorder = None
-        if lanes["mode"] == "exact":
-            recorder = SwitchRecorder()
-            try:
-                recorder.open(main_pid)
-            except (OSError, ValueError) as e:
-                recorder.close()
-                recorder = None
-                lanes = {"mode": "sampled", "detail": f"the kernel's switch records could "
-                         f"not be opened for this run ({e}): core lanes are sampled"}
-                log.warning("run %s: %s", run_id, lanes["detail"])
-        if recorder is not None and not recorder.exit_tails:
-            lanes["detail"] += ("; each process's last ~1 ms (its exit teardown) is not drawn: "
-                                f"{recorder.wide_refused}")
-        self.sampler.watch(run_id, main_pid, t0_ns, recorder)
-        self.relay.inject(run_id, [server_event("cpu.lanes", lanes, t_ns=time.monotonic_ns())])
+        follow(self.sampler, self.relay, self.cpu_lanes, run_id, main_pid, t0_ns)
 
     async def cancel(self, run_id: str, reason: str = "cancelled") -> Run:
         """Stop a run by escalation; returns once its final status is set."""
@@ -459,7 +349,7 @@ class RunManager:
                 run.error = data["error"]
                 run.dropped = data["dropped"]
                 run.exitcode = data["exitcode"]
-                run.ended_at = run.ended_at or _now()
+                run.ended_at = run.ended_at or now()
 
     def _save(self, run: Run) -> None:
         if self.store is not None:

@@ -1,0 +1,92 @@
+"""A run as the API shows it, and the record of it the history keeps.
+
+Runs in the server, on its event loop (app.runs.RunManager owns every Run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from app import catalog
+
+
+def now() -> str:
+    """The wall clock as the API writes it (ISO 8601, UTC, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Run:
+    """One run of one experiment, as the API shows it."""
+
+    id: str
+    experiment: str
+    params: dict[str, Any]
+    status: str = "queued"
+    created_at: str = field(default_factory=now)
+    started_at: str | None = None
+    ended_at: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    events: int = 0
+    processes_started: int = 0
+    processes_live: int = 0
+    dropped: int = 0
+    process: BaseProcess | None = None
+    workdir: str = ""
+    pid: int | None = None  # the main's, kept: the Process object is closed at the end
+    exitcode: int | None = None  # the main's, from run.end
+    reaped: list[tuple[int, int]] = field(default_factory=list)  # adopted zombies, by cancel
+    stop_reason: str | None = None
+    timer: asyncio.TimerHandle | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    # A run of kind "program" (`procscope trace`, through app.program_socket): the
+    # program's argv, cwd, command line and source; its main is not the server's child.
+    kind: str = "experiment"
+    program: dict[str, Any] | None = None
+    t0_ns: int = 0
+    peer_pid: int | None = None  # the `procscope trace` process that waits for the main
+    main_exit: asyncio.Future[int | None] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """What a RunStore keeps of the run: enough for the same to_json() after a restart."""
+        return {name: getattr(self, name) for name in RECORD}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Run:
+        return cls(**{name: record[name] for name in RECORD if name in record})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "experiment": self.experiment,
+            "params": self.params,
+            "status": self.status,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "result": self.result,
+            "error": self.error,
+            "outcome": catalog.outcome(self.experiment, self.status, self.result, self.error),
+            "pid": self.pid,
+            "exitcode": self.exitcode,
+            "events": self.events,
+            "processes": self.processes_started,
+            "dropped": self.dropped,
+            "program": self.program,
+            "links": {
+                "self": f"/api/runs/{self.id}",
+                "events": f"/api/runs/{self.id}/events",
+                "page": f"/runs/{self.id}",
+            },
+        }
+
+
+RECORD = ("id", "experiment", "params", "status", "created_at", "started_at", "ended_at",
+          "result", "error", "pid", "exitcode", "events", "processes_started", "dropped",
+          "kind", "program")
