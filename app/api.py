@@ -6,6 +6,7 @@ Runs in the server, on the event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from typing import Annotated, Any
@@ -210,3 +211,91 @@ async def run_events_ndjson(
                                            request.app.state.stopping),
                              media_type="application/x-ndjson",
                              headers={"Cache-Control": "no-store"})
+
+
+# --- exports and import (docs/api.md, "Exports") ---
+
+async def _whole_log(log: RunLog) -> bytes:
+    """Every event of the log so far, as NDJSON: read like a stream reads it (what is on
+    disk is fetched off the loop by wait()), without waiting for more."""
+    chunks = []
+    cursor = 0
+    while cursor < len(log):
+        await log.wait(cursor)
+        chunk, cursor = log.read(cursor, "ndjson", 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _attachment(run_id: str, suffix: str, inline: bool = False) -> dict[str, str]:
+    how = "inline" if inline else "attachment"
+    return {"Content-Disposition": f'{how}; filename="procscope-run-{run_id}{suffix}"',
+            "Cache-Control": "no-store"}
+
+
+@router.get("/runs/{run_id}/trace.json",
+            summary="The run as a Chrome Trace Event file (Perfetto, speedscope)",
+            responses=_answers(404))
+async def run_trace(request: Request, run_id: str) -> Response:
+    from app.trace_export import to_trace
+
+    run = _run_or_404(request, run_id).to_json()
+    ndjson = await _whole_log(_log(request, run_id))
+
+    def build() -> bytes:
+        events = [json.loads(line) for line in ndjson.splitlines() if line]
+        return json.dumps(to_trace(events, run), ensure_ascii=False,
+                          separators=(",", ":")).encode()
+
+    return Response(await asyncio.to_thread(build), media_type="application/json",
+                    headers=_attachment(run_id, ".trace.json"))
+
+
+@router.get("/runs/{run_id}/replay.html",
+            summary="The run as one HTML file that replays it offline",
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "The replay: one HTML file"}, **_answers(404)})
+async def run_replay(request: Request, run_id: str) -> Response:
+    from app.replay_export import replay_bytes
+
+    run = _run_or_404(request, run_id).to_json()
+    ndjson = await _whole_log(_log(request, run_id))
+    spec = catalog.SPECS.get(run["experiment"])
+    lesson = catalog.describe(spec, full=True) if spec is not None else None
+    experiments = [catalog.describe(s, full=True) for s in catalog.SPECS.values()]
+    body = await asyncio.to_thread(replay_bytes, run, lesson, experiments, ndjson)
+    return Response(body, media_type="text/html; charset=utf-8",
+                    headers=_attachment(run_id, ".replay.html", inline=True))
+
+
+IMPORT_BODY = {"required": True, "content": {
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
+
+
+@router.post("/runs/import", status_code=201,
+             summary="Bring an exported run (its events.ndjson) back, as a new run",
+             responses={**_answers(413, 415),
+                        422: {"model": Problem,
+                              "description": "The body is not one run's whole export"}},
+             openapi_extra={"requestBody": IMPORT_BODY})
+async def import_run(request: Request, response: Response) -> dict[str, Any]:
+    from app.run_import import NotAnExport, check, new_run, restamp
+
+    manager = _manager(request)
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        export = await asyncio.to_thread(check, body, content_type, set(catalog.SPECS),
+                                         manager.max_events)
+    except NotAnExport as e:
+        raise HTTPException(422, str(e)) from None
+    run_id = manager.next_id()
+    events = await asyncio.to_thread(restamp, export, run_id)
+    run = manager.adopt(new_run(export, run_id), events)
+    await manager.written()
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    data: dict[str, Any] = run.to_json()
+    return data

@@ -47,7 +47,38 @@ def _parser() -> argparse.ArgumentParser:
         "and watch every process it starts", add_help=False)
     trace.add_argument("program", nargs=argparse.REMAINDER,
                        help="[--open] [--json | --json-file PATH] script.py [args...]")
+    _transfer_commands(commands)
     return parser
+
+
+def _transfer_commands(commands: Any) -> None:
+    """`export` and `import` (app.transfer): through a server's API, or a history file."""
+    def reach(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
+                         help="the server whose API to use (default %(default)s)")
+        sub.add_argument("--token", default=argparse.SUPPRESS, metavar="TOKEN",
+                         help="its teacher's token (default: $PROCSCOPE_TOKEN)")
+        sub.add_argument("--db", dest="file_db", default=None, metavar="PATH",
+                         help="use this history file instead of a server")
+
+    export = commands.add_parser(
+        "export", help="write one run of the history to a file: trace, html or ndjson",
+        description="Write one run to a file: a Chrome Trace Event file for Perfetto and "
+        "speedscope (trace), a self-contained HTML replay (html), or its events (ndjson).")
+    export.add_argument("run", help="the run's id, e.g. 3")
+    export.add_argument("--format", choices=("trace", "html", "ndjson"), default="ndjson",
+                        help="default %(default)s")
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="where to write it ('-': stdout; default "
+                        "procscope-run-RUN.trace.json / .replay.html / .ndjson)")
+    reach(export)
+    imported = commands.add_parser(
+        "import", help="bring an exported run (its NDJSON) back into the history",
+        description="Bring a run exported with --format ndjson (or a run's events.ndjson) "
+        "back into the history, as a new run with the same events.")
+    imported.add_argument("file", help="the NDJSON file ('-': stdin)")
+    imported.add_argument("--json", action="store_true", help="print the new run's JSON")
+    reach(imported)
 
 
 def parse_settings(settings: list[str]) -> dict[str, Any]:
@@ -82,6 +113,15 @@ def main(argv: list[str] | None = None) -> None:
         _parser().parse_args(traced[0])  # the server options are checked as usual
         sys.exit(trace_cli.main(traced[1], traced[0]))
     args = _parser().parse_args(argv)
+    if args.command in ("export", "import"):
+        import os
+
+        from app import transfer
+
+        args.db = args.file_db
+        args.token = args.token or os.environ.get("PROCSCOPE_TOKEN") or None
+        sys.exit(transfer.main_export(args) if args.command == "export"
+                 else transfer.main_import(args))
     if args.command == "run":
         from app.terminal import run_in_terminal
 

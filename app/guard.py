@@ -30,6 +30,11 @@ COOKIE = "procscope_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 16 * 1024
 PUBLIC_PREFIXES = ("/static/",)
+JSON_ONLY = frozenset({"application/json"})
+IMPORT_MAX_BYTES = 64 * 2**20  # POST /api/runs/import: one exported run (app.run_import)
+# Routes whose bodies are bigger than a request's: an exported run brought back (app.run_import).
+LARGE_BODIES = {"/api/runs/import": (IMPORT_MAX_BYTES,
+                                     frozenset({"application/json", "application/x-ndjson"}))}
 
 
 class Guard:
@@ -68,6 +73,8 @@ class Guard:
                 return
         role, from_query = self._role(scope, headers)
         path: str = scope["path"]
+        # For the pages: show the controls that change things only to those who may.
+        scope.setdefault("state", {})["role"] = role
         if self.admin_token is not None and not path.startswith(PUBLIC_PREFIXES):
             if role is None:
                 await _deny(send, 401, "a token is needed: the link with ?token=..., or "
@@ -78,22 +85,26 @@ class Guard:
                 await _deny(send, 403, "the viewer link can watch runs, not start or "
                             "cancel them")
                 return
+        max_body = self.max_body
         if method not in SAFE_METHODS and method != "DELETE":
+            max_body, types = LARGE_BODIES.get(path, (self.max_body, JSON_ONLY))
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/json":
-                await _deny(send, 415, "request bodies must be JSON (application/json)")
+            if content_type not in types:
+                await _deny(send, 415, "request bodies must be JSON (application/json)"
+                            if types == JSON_ONLY else
+                            f"the body must be {' or '.join(sorted(types))}")
                 return
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                await _deny(send, 413, f"request body over {self.max_body} bytes")
+            if length is not None and (not length.isdigit() or int(length) > max_body):
+                await _deny(send, 413, f"request body over {_size(max_body)}")
                 return
-            receive = _limit_body(receive, self.max_body)
+            receive = _limit_body(receive, max_body)
         if from_query is not None:
             send = _set_cookie(send, from_query)
         try:
             await self.app(scope, receive, send)
         except _BodyTooLarge:
-            await _deny(send, 413, f"request body over {self.max_body} bytes")
+            await _deny(send, 413, f"request body over {_size(max_body)}")
 
     def _role(self, scope: Scope, headers: dict[str, str]) -> tuple[str | None, str | None]:
         """('admin' | 'viewer' | None, the token if it came in the query string)."""
@@ -125,7 +136,7 @@ class _BodyTooLarge(HTTPException):
     """
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body over {limit} bytes")
+        super().__init__(413, f"request body over {_size(limit)}")
 
 
 def _limit_body(receive: Receive, limit: int) -> Receive:
@@ -152,6 +163,11 @@ def _set_cookie(send: Send, token: str) -> Send:
         await send(message)
 
     return with_cookie
+
+
+def _size(n: int) -> str:
+    """16384 bytes, 64 MiB: a cap as people say it."""
+    return f"{n // 2**20} MiB" if n >= 2**20 and n % 2**20 == 0 else f"{n} bytes"
 
 
 def host_allowed(allowed_hosts: set[str], host: str) -> bool:

@@ -55,6 +55,9 @@ OPERATIONS = [
     ("DELETE", "/api/runs/{run_id}/history"),
     ("GET", "/api/runs/{run_id}/events"),
     ("GET", "/api/runs/{run_id}/events.ndjson"),
+    ("GET", "/api/runs/{run_id}/trace.json"),
+    ("GET", "/api/runs/{run_id}/replay.html"),
+    ("POST", "/api/runs/import"),
 ]
 NOT_GENERATED = {("DELETE", "/api/runs/{run_id}"),  # see the module docstring
                  ("DELETE", "/api/runs/{run_id}/history")}
