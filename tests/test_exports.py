@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-
-from app.trace_export import to_trace
 from browser import OUTPUT, PageErrors, chromium, screenshot
 from conftest import ROOT, Server, read_events
+
+from app.trace_export import to_trace
 
 SPEEDSCOPE = Path(os.environ.get(
     "PROCSCOPE_SPEEDSCOPE",
@@ -297,7 +297,9 @@ NONBLANK = """(canvas) => {
   const ctx = canvas.getContext("2d");
   const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
   const seen = new Set();
-  for (let i = 0; i < data.length; i += 4 * 7) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  for (let i = 0; i < data.length; i += 4 * 7) {
+    seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
   return seen.size;
 }"""
 
@@ -506,3 +508,32 @@ def test_cli_export_and_import(srv: Server, http: httpx.Client, rush: dict[str, 
         assert listed["status"] == rush["status"] and listed["events"] == rush["events"]
     finally:
         on_file.stop()
+
+
+def test_page_downloads_and_imports(srv: Server, http: httpx.Client, rush: dict[str, Any],
+                                    tmp_path: Path) -> None:
+    """The run page's Download menu names the run's three exports; Import a run… takes an
+    events.ndjson and opens the new run."""
+    body, _ = ndjson_events(http, rush["id"])
+    path = tmp_path / "rush.ndjson"
+    path.write_bytes(body)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = PageErrors()
+        errors.watch(page)
+        page.goto(f"{srv.url}/runs/{rush['id']}")
+        menu = page.get_by_test_id("download-menu")
+        menu.locator("summary").click()
+        hrefs = menu.locator("a").evaluate_all("links => links.map((a) => a.getAttribute('href'))")
+        assert hrefs == [f"/api/runs/{rush['id']}/{name}"
+                         for name in ("replay.html", "trace.json", "events.ndjson")]
+        before = {r["id"] for r in http.get("/api/runs").json()}
+        page.get_by_test_id("import-run").set_input_files(str(path))
+        page.wait_for_url(lambda url: "/runs/" in url and not url.endswith(f"/runs/{rush['id']}"),
+                          timeout=20_000)
+        new_id = page.url.rsplit("/", 1)[1]
+        assert new_id not in before
+        page.wait_for_function(
+            "document.querySelector('[data-testid=run-status]')?.dataset.status === 'succeeded'",
+            timeout=20_000)
+        assert errors.messages == []
