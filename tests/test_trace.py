@@ -1,0 +1,314 @@
+"""`procscope trace` (issue 15): real programs, traced and not, compared.
+
+Runs in the pytest process; every program is a real `python` (plain) or a real
+`python -m app trace` (traced) on a real server found through a private runtime
+directory, the way a user's shell would start them.
+
+- CPython's own multiprocessing tests (test/_test_multiprocessing.py, through
+  tests/data/cpython_mp/mp_suite.py) for fork and spawn: the same tests pass, fail and
+  skip with and without procscope.
+- The tutorial's programs (tests/data/tutorial/): the same terminal output, and the run
+  shows every process.
+- tests/data/trace/: a program that raises, exits 3, is interrupted by Ctrl-C, leaves a
+  daemon behind, never returns until cancelled: each ends as it would without procscope,
+  and nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Server, group_members, read_events
+
+DATA = Path(__file__).resolve().parent / "data"
+SUITE = DATA / "cpython_mp" / "mp_suite.py"
+# The subset of CPython's tests, per start method (README, "procscope trace"): processes,
+# queues, locks, conditions, events, pools, managers, connections, within ~15 s a run.
+SUBSET = {
+    "fork": ["WithProcessesTestProcess", "WithProcessesTestQueue", "WithProcessesTestLock",
+             "WithProcessesTestCondition", "WithProcessesTestEvent", "WithProcessesTestPool",
+             "WithManagerTestQueue", "WithManagerTestContainers",
+             "WithProcessesTestConnection", "WithProcessesTestSemaphore",
+             "WithProcessesTestValue"],
+    "spawn": ["WithProcessesTestQueue", "WithProcessesTestLock", "WithProcessesTestEvent",
+              "WithProcessesTestPool", "WithManagerTestContainers",
+              "WithProcessesTestConnection", "WithProcessesTestSemaphore"],
+}
+RUN_LINE = re.compile(r"procscope trace: run (\d+): ")
+
+
+@pytest.fixture(scope="module")
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("runtime")
+    folder.chmod(0o700)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trace_server(runtime_dir: Path) -> Iterator[Server]:
+    srv = Server(env={"PROCSCOPE_RUNTIME_DIR": str(runtime_dir)})
+    yield srv
+    srv.stop()
+
+
+def _plain_env() -> dict[str, str]:
+    # Block-buffered stdout, as for any program whose output goes to a pipe: with
+    # PYTHONUNBUFFERED (set on some CI machines) print() writes a line and its "\n" in
+    # two write()s, and concurrent processes cut each other's lines, traced or not.
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def _env(runtime_dir: Path) -> dict[str, str]:
+    return {**_plain_env(), "PROCSCOPE_RUNTIME_DIR": str(runtime_dir)}
+
+
+def plain(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=_plain_env())
+
+
+def traced(args: list[str], cwd: Path, runtime_dir: Path,
+           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", "trace", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env=_env(runtime_dir))
+
+
+def own_lines(stderr: str) -> tuple[str, str | None]:
+    """The program's stderr without procscope's own lines, and the run id they name."""
+    run_id = None
+    kept = []
+    for line in stderr.splitlines(keepends=True):
+        match = RUN_LINE.match(line)
+        if match:
+            run_id = match.group(1)
+        if not line.startswith("procscope trace: "):
+            kept.append(line)
+    return "".join(kept), run_id
+
+
+def run_of(server: Server, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        events = read_events(client, run_id)
+        return client.get(f"/api/runs/{run_id}").json(), events
+
+
+def assert_gone(pid: int | None) -> None:
+    """Nothing of the program's process group is left running (checked for 3 s)."""
+    assert pid is not None
+    deadline = time.monotonic() + 3
+    while group_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert group_members(pid) == []
+
+
+PIDS = re.compile(r"\b\d{3,}")
+
+
+def lines(text: str) -> list[str]:
+    """Output lines with pids as PID, in order of sorting: concurrent processes print in
+    an order no run repeats (with or without procscope), each line is still whole."""
+    return sorted(PIDS.sub("PID", line) for line in text.splitlines())
+
+
+# --- CPython's own tests ------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_cpython_multiprocessing_suite_passes_the_same(
+        method: str, trace_server: Server, runtime_dir: Path,
+        record_property: Any) -> None:
+    args = [str(SUITE), method, *SUBSET[method]]
+    started = time.monotonic()
+    without = plain(args, SUITE.parent, timeout=240)
+    t_plain = time.monotonic() - started
+    started = time.monotonic()
+    with_trace = traced(args, SUITE.parent, runtime_dir, timeout=240)
+    t_traced = time.monotonic() - started
+    a = json.loads(without.stdout.splitlines()[-1])
+    b = json.loads(with_trace.stdout.splitlines()[-1])
+    counts = {k: (len(a[k]), len(b[k])) for k in a if k != "seconds"}
+    record_property("counts_without_with", counts)
+    record_property("seconds_without_with", (round(t_plain, 2), round(t_traced, 2)))
+    print(f"{method}: {counts}, {t_plain:.2f} s without, {t_traced:.2f} s traced")
+    assert len(a["passed"]) > 40, without.stderr[-3000:]
+    for outcome in ("passed", "failed", "errors", "skipped", "expected_failures"):
+        assert a[outcome] == b[outcome], (outcome, with_trace.stderr[-3000:])
+    assert with_trace.returncode == without.returncode
+    _, run_id = own_lines(with_trace.stderr)
+    assert run_id is not None
+    run, events = run_of(trace_server, run_id)
+    assert run["kind"] == "program" and run["status"] in ("succeeded", "failed")
+    assert run["exitcode"] == without.returncode
+    # Every process that reported its start also ended on the timeline.
+    started_pids = {e["pid"] for e in events if e["kind"] == "proc.start"}
+    exited_pids = {e["pid"] for e in events if e["kind"] == "proc.exit"}
+    assert len(started_pids) > 10 and started_pids <= exited_pids
+    assert_gone(run["pid"])
+
+
+# --- the tutorial's programs ----------------------------------------------------------------
+
+TUTORIAL = {  # program: processes it starts besides the main
+    "process_function.py": 1,
+    "process_subclass.py": 1,
+    "joinable_queue.py": 4,
+    "pool_apply.py": 4,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIAL))
+def test_tutorial_program_same_output_every_process_shown(
+        name: str, trace_server: Server, runtime_dir: Path) -> None:
+    folder = DATA / "tutorial"
+    without = plain([name], folder)
+    with_trace = traced([name], folder, runtime_dir)
+    assert with_trace.returncode == without.returncode == 0
+    assert lines(with_trace.stdout) == lines(without.stdout) != []
+    stderr, run_id = own_lines(with_trace.stderr)
+    assert stderr == without.stderr
+    assert run_id is not None
+    run, events = run_of(trace_server, run_id)
+    starts = [e for e in events if e["kind"] == "proc.start"]
+    assert [e["data"]["role"] for e in starts].count("main") == 1
+    assert len(starts) == 1 + TUTORIAL[name], [e["proc"] for e in starts]
+    assert {e["pid"] for e in starts} <= {e["pid"] for e in events if e["kind"] == "proc.exit"}
+    # The prints are events too: every line of the terminal, and more where a process was
+    # killed with lines still in its stdout buffer (joinable_queue's daemon consumers are
+    # terminated at the main's end: what they printed never reaches a pipe, with or
+    # without procscope, but it was printed, and the timeline says so).
+    printed = Counter(lines("\n".join(e["data"]["text"] for e in events
+                                       if e["kind"] == "print")))
+    assert not Counter(lines(without.stdout)) - printed
+    assert run["program"]["source"] == (folder / name).read_text()
+    assert run["program"]["argv"] == [name]
+    assert_gone(run["pid"])
+
+
+# --- ending as it would -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, code", [("raises.py", 1), ("exit3.py", 3),
+                                        ("daemon_left.py", 0)])
+def test_program_ends_as_it_would(name: str, code: int, trace_server: Server,
+                                  runtime_dir: Path) -> None:
+    folder = DATA / "trace"
+    started = time.monotonic()
+    without = plain([name], folder)
+    t_plain = time.monotonic() - started
+    started = time.monotonic()
+    with_trace = traced([name], folder, runtime_dir)
+    t_traced = time.monotonic() - started
+    assert without.returncode == with_trace.returncode == code
+    assert with_trace.stdout == without.stdout
+    stderr, run_id = own_lines(with_trace.stderr)
+    assert stderr == without.stderr  # the same traceback, line for line
+    assert t_traced < t_plain + 3  # no hang at exit
+    assert run_id is not None
+    run, events = run_of(trace_server, run_id)
+    assert run["exitcode"] == code
+    assert run["status"] == ("succeeded" if code == 0 else "failed")
+    assert_gone(run["pid"])
+
+
+def _start(args: list[str], cwd: Path, env: dict[str, str] | None = None
+           ) -> subprocess.Popen[str]:
+    # A session of its own, as a shell's job: Ctrl-C is SIGINT to its process group.
+    return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, env=env,
+                            start_new_session=True)
+
+
+def _read_until(proc: subprocess.Popen[str], wanted: set[str]) -> list[str]:
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while not wanted <= set(seen):
+        line = proc.stdout.readline()
+        assert line, f"ended before {wanted - set(seen)}"
+        seen.append(line.rstrip("\n"))
+    return seen
+
+
+def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Path) -> None:
+    folder = DATA / "trace"
+    results = []
+    for args, env in (([sys.executable, "interrupted.py"], _plain_env()),
+                      ([sys.executable, "-m", "app", "trace", "interrupted.py"],
+                       _env(runtime_dir))):
+        proc = _start(args, folder, env)
+        try:
+            before = _read_until(proc, {"ready", "child ready"})
+            os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        results.append((proc.returncode, sorted(before + out.splitlines()), err))
+    (code_a, out_a, err_a), (code_b, out_b, err_b) = results
+    assert code_a == code_b == -signal.SIGINT  # python dies of an unhandled Ctrl-C
+    assert out_a == out_b and "child interrupted" in out_a
+    own, run_id = own_lines(err_b)
+    assert own == err_a and err_a.rstrip().endswith("KeyboardInterrupt")
+    assert run_id is not None
+    run, _ = run_of(trace_server, run_id)
+    assert run["exitcode"] == -signal.SIGINT
+    assert_gone(run["pid"])
+
+
+def test_cancel_from_the_page_ends_a_program_that_never_returns(
+        trace_server: Server, runtime_dir: Path) -> None:
+    proc = _start([sys.executable, "-m", "app", "trace", "forever.py"], DATA / "trace",
+                  _env(runtime_dir))
+    try:
+        assert proc.stderr is not None
+        match = RUN_LINE.match(proc.stderr.readline())
+        assert match, "no run line"
+        _read_until(proc, {"ready"})
+        with httpx.Client(base_url=trace_server.url, timeout=30) as client:
+            run = client.delete(f"/api/runs/{match.group(1)}").json()
+        assert run["status"] == "cancelled"
+        proc.communicate(timeout=30)
+        # The server SIGTERMed the program's group; python died of it, and so did trace.
+        assert proc.returncode == -signal.SIGTERM
+        run, events = run_of(trace_server, match.group(1))
+        assert run["exitcode"] == -signal.SIGTERM
+        assert len([e for e in events if e["kind"] == "proc.start"]) == 3
+        assert_gone(run["pid"])
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_json_without_a_server(tmp_path: Path) -> None:
+    """--json-file: the events as NDJSON, no server (an empty runtime directory)."""
+    empty = tmp_path / "runtime"
+    empty.mkdir(mode=0o700)
+    out = tmp_path / "events.ndjson"
+    result = traced(["--json-file", str(out), "exit3.py"], DATA / "trace", empty)
+    assert result.returncode == 3
+    assert result.stdout == "child exit code 5\n"
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert events[0]["kind"] == "run.start" and events[-1]["kind"] == "run.end"
+    assert events[-1]["data"]["exitcode"] == 3
+    exits = {e["pid"]: e["data"]["exitcode"] for e in events if e["kind"] == "proc.exit"}
+    assert sorted(exits.values()) == [3, 5]
+
+
+def test_the_web_api_never_starts_a_program(trace_server: Server) -> None:
+    with httpx.Client(base_url=trace_server.url, timeout=30) as client:
+        response = client.post("/api/runs", json={"experiment": "program",
+                                                  "params": {"argv": ["x.py"]}})
+    assert response.status_code == 422
