@@ -44,8 +44,8 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"p50": qs[49], "p95": qs[94], "max": max(samples), "frames": len(samples)}
 
 
-def chromium_cpu_seconds() -> float:
-    """utime+stime of every Chromium process descending from this one, in seconds."""
+def chromium_cpu_seconds() -> dict[int, float]:
+    """utime+stime of each Chromium process descending from this one, in seconds, by pid."""
     stats: dict[int, tuple[int, str, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for name in os.listdir("/proc"):
@@ -67,8 +67,14 @@ def chromium_cpu_seconds() -> float:
             if ppid in mine and pid not in mine:
                 mine.add(pid)
                 grew = True
-    return sum(cpu for pid, (_, comm, cpu) in stats.items()
-               if pid in mine and comm.startswith("chrom"))
+    return {pid: cpu for pid, (_, comm, cpu) in stats.items()
+            if pid in mine and comm.startswith("chrom")}
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds Chromium used between two readings: of the processes alive at the end
+    (one that exited meanwhile, such as a closed page's renderer, is not counted)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 MOUNT = """async (id) => {
@@ -110,7 +116,7 @@ def _watch_once(browser: Any, server: BenchServer, query: str | None,
     finally:
         if context is not None:
             context.close()
-    return {"browser_cores": (cpu1 - cpu0) / (t1 - t0), "fps": frames / (t1 - t0),
+    return {"browser_cores": cpu_between(cpu0, cpu1) / (t1 - t0), "fps": frames / (t1 - t0),
             "speedup": float(result["speedup"]), "elapsed": float(result["elapsed"])}
 
 
