@@ -112,6 +112,10 @@ def report(results: dict[str, Any]) -> str:
                 mark = f"  target p95 <= 16: {_mark(s['p95'] <= TARGETS['frame_ms_p95'])}"
             lines.append(f"{label:<36} {s['p50']:>6.1f} {s['p95']:>6.1f} "
                          f"{s.get('max', s['p95']):>6.1f}{mark}")
+        if "watch_cost" in br:
+            from bench import browser
+
+            lines += ["", browser.watch_report(br["watch_cost"])]
     lines += ["", core_lanes.report(results["core_lanes"])]
     return "\n".join(lines)
 
