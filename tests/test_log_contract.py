@@ -15,18 +15,25 @@ import pytest
 
 from app.events import Event, stamp
 from app.hub import Hub, MemoryHub
+from app.redis_hub import RedisHub
 from app.sqlite_hub import SqliteHub
+from tests.redis_server import RedisServer, redis_server
 
-# Each is given a directory of its own (for files, if it keeps any).
-IMPLEMENTATIONS: dict[str, Callable[[Path], Hub]] = {
-    "memory": lambda _: MemoryHub(),
-    "sqlite": lambda tmp: SqliteHub(str(tmp / "history.sqlite3")),
+# Each is given a directory of its own (for files, if it keeps any), and the test's
+# redis-server (a real one, started for the session: tests/redis_server.py).
+IMPLEMENTATIONS: dict[str, Callable[[Path, Callable[[], RedisServer]], Hub]] = {
+    "memory": lambda _, __: MemoryHub(),
+    "sqlite": lambda tmp, _: SqliteHub(str(tmp / "history.sqlite3")),
+    # A namespace of its own per test: the tests share one redis-server.
+    "redis": lambda tmp, server: RedisHub(server().url, namespace=f"test-{tmp.name}"),
 }
+__all__ = ["redis_server"]  # the fixture, imported for pytest
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
-    made = IMPLEMENTATIONS[request.param](tmp_path)
+    made = IMPLEMENTATIONS[request.param](
+        tmp_path, lambda: request.getfixturevalue("redis_server"))
     yield made
     close = getattr(made, "close", None)
     if close is not None:
