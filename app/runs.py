@@ -17,6 +17,10 @@ ends, and a server that starts again lists every run as it was. A run its last s
 live (killed with -9, say: its processes died with it, by parent-death signal) is ended
 `interrupted` at start, through the relay and the run's ledger rebuilt from its log, as
 any run is ended.
+
+Past ~300 lines: the manager is the one owner of runs (experiments and traced programs),
+and its verbs share its caps, its threads and its bookkeeping; what stands alone is apart
+(app.run_record, app.cpu_lanes, app.launcher, app.ledger).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -77,7 +81,7 @@ class RunManager:
         self.max_processes = settings.max_processes
         self.keep_runs = settings.keep_runs
         self.runs: dict[str, Run] = {}
-        self._ids = itertools.count(1)
+        self._ids: Iterator[int] = itertools.count(1)  # app.cluster_runs: from Redis
         self._loop: asyncio.AbstractEventLoop | None = None
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
         self.sampler = Sampler(self.relay, settings.sample_hz, settings.sample_budget)

@@ -2,7 +2,8 @@
 
 Runs in the server (`GET /api/runs/{id}/trace.json`) and in `procscope export`. One pure
 function, `to_trace(events)`, of the events as the streams carry them (docs/api.md, "The
-event"), in seq order; nothing else is read.
+event"), in seq order; nothing else is read. (Past ~300 lines: one format, and every kind of
+track in it, each small, read best together.)
 
     synthetic pid 1  "CPU cores"           a thread per core: X slices of who ran there (cpu.run)
     synthetic pid 2  "procscope (server)"  run.start, run.end, cpu.lanes ... as instants; the

@@ -13,6 +13,10 @@
 // (README, Performance). Input (zoom, pan, scrub) and replay draw at the display's rate. A
 // hidden tab draws nothing; its events are still folded into the model once a second, so
 // nothing piles up for the moment it is shown again.
+//
+// Past ~300 lines: the page's wiring (the form, compare one after the other, the URL,
+// presenter mode, the frame loop) in one place; every piece with logic of its own is a
+// module apart (playbar.js, timeline_input.js, params_form.js, run_panel.js).
 
 import { RunPanel, paramsLabel } from "./run_panel.js";
 import { View, Clock } from "./view.js";

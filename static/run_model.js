@@ -4,6 +4,9 @@
 // drawing: timeline.js reads it every frame. Every per-lane and per-core list is kept
 // sorted by `t` (time_sorted.js), so the renderer can binary-search the visible window.
 //
+// Past ~300 lines on purpose: it is one switch over the event kinds, which reads best in
+// one place; a lane's data (lane.js) and the sorted lists (time_sorted.js) are apart.
+//
 // Nothing here invents: a lane exists because a process said proc.start or the kernel
 // saw it (proc.state, cpu.run); what ran on a core, and when, is the kernel's `cpu.run`
 // stretches (exact context switches, or sampled shares: `cpu.lanes` says which), never

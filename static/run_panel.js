@@ -3,6 +3,9 @@
 // Runs in the browser. Network batches are queued as they arrive and folded into the
 // model at the next animation frame (at most INGEST_PER_FRAME events per frame, so a
 // 100,000-event replay fills in over a few frames instead of freezing the page).
+//
+// Past ~300 lines on purpose: its parts (stream, status line, console, result, stats)
+// all read and write one run's state and DOM; split, they would pass it all around.
 
 import { EventStream } from "./event_stream.js";
 import { RunModel } from "./run_model.js";
