@@ -91,6 +91,9 @@ async def server_status(request: Request) -> dict[str, Any]:
         # Where runs are kept: {"db": ":memory:"}, or the file, its bytes, the events not
         # yet written, the writer's last error (null while it writes).
         "history": manager.store.status() if manager.store is not None else {"db": ":memory:"},
+        # With --redis: this replica's id, every live replica with its load, Redis's state.
+        **({"cluster": cluster()} if (cluster := getattr(manager, "cluster_status", None))
+           else {}),
     }
 
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -54,15 +55,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(db=":memory:")
     hub: Hub
     store: RunStore | None = None
-    if settings.db == ":memory:":
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    runs: RunManager
+    if settings.redis:
+        # Replicas sharing runs (app.cluster_runs); Redis keeps the runs, not --db.
+        from app.cluster_runs import ClusterRuns
+        from app.redis_hub import RedisHub
+
+        redis_hub = RedisHub(settings.redis)  # RedisUnreachable: says where and why
+        hub = redis_hub
+        runs = ClusterRuns(redis_hub, settings,
+                           f"http://{f'[{shown}]' if ':' in shown else shown}:{settings.port}")
+    elif settings.db == ":memory:":
         hub = MemoryHub()
+        runs = RunManager(hub, settings)
     else:
         # Imported here: a server without history never loads sqlite3's threads and files.
         from app.sqlite_hub import SqliteHub
 
         hub = store = SqliteHub(settings.db)  # HistoryError: not ours, damaged, or in use
-    runs = RunManager(hub, settings, store=store)
-    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        runs = RunManager(hub, settings, store=store)
     programs = ProgramSocket(runs, f"http://{f'[{shown}]' if ':' in shown else shown}:"
                              f"{settings.port}")
     stopping = asyncio.Event()  # set by serve()'s server the moment a stop is asked for
@@ -94,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="A live, truthful view of what Python's multiprocessing does.")
     app.state.runs = runs
     app.state.streams = Streams(settings.max_streams)
+    if hasattr(runs, "streams"):  # a replica tells the others its load
+        runs.streams = app.state.streams
     app.state.stopping = stopping
     app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
@@ -144,6 +158,12 @@ def serve(settings: Settings, log_level: str) -> None:
     if token is None and not is_loopback(settings.host):
         token = secrets.token_urlsafe(32)  # 256 bits
         settings = Settings(**{**settings.__dict__, "token": token})
+    if settings.redis is None and os.environ.get("PROCSCOPE_REDIS"):
+        settings = Settings(**{**settings.__dict__, "redis": os.environ["PROCSCOPE_REDIS"]})
+    if settings.replicas != 1:
+        from app.replicas import supervise  # N replica servers; the token is shared
+
+        raise SystemExit(supervise(settings, log_level))
     shown = settings.host
     if shown in ("0.0.0.0", "::"):  # every interface: give a name students can open
         shown = socket.gethostname()

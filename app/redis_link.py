@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Coroutine
@@ -26,6 +27,14 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 T = TypeVar("T")
+
+
+log = logging.getLogger("procscope.redis")
+
+
+def _log_failure(future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("redis: a task failed", exc_info=future.exception())
 
 
 class RedisUnreachable(RuntimeError):
@@ -85,8 +94,11 @@ class RedisLink:
         return self.submit(coro).result(timeout)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        """A task on the Redis loop that runs until it returns or the link stops."""
-        return self.submit(coro)
+        """A task on the Redis loop that runs until it returns or the link stops; if it
+        fails, that is logged (nobody else waits for it)."""
+        future = self.submit(coro)
+        future.add_done_callback(_log_failure)
+        return future
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is stopping

@@ -36,6 +36,8 @@ class Settings:
     max_processes: int = 2000
     max_streams: int = 1000
     send_timeout: float = 30.0  # a client that takes longer to accept one chunk is dropped
+    redis: str | None = None  # replicas sharing runs through Redis (app.cluster_runs)
+    replicas: int = 1
 
 
 # field -> (metavar, help); the default and the type come from Settings itself.
@@ -69,5 +71,10 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "max_streams": ("N", "open event streams (default %(default)s); past it, 503"),
     "send_timeout": ("SECONDS", "a client that takes longer than this to accept data it "
                      "was sent (a stalled event stream) is dropped (default %(default)s)"),
+    "redis": ("URL", "share runs with other replicas through this Redis (redis://HOST:PORT/DB; "
+              "default $PROCSCOPE_REDIS, else none): every replica lists, streams and "
+              "cancels every run; --db is then not used"),
+    "replicas": ("N", "with --redis: start N replica servers on ports PORT..PORT+N-1 "
+                 "(default %(default)s)"),
 }
 assert set(OPTIONS) == {f.name for f in fields(Settings)}

@@ -1,0 +1,261 @@
+"""The run manager of one replica among several sharing runs through Redis (--redis).
+
+Runs in the server, on its event loop; what it asks of Redis runs in the Redis thread
+(app.redis_registry, app.redis_hub). Every replica knows every run:
+
+    a run started here   its processes are our children, as without Redis (RunManager);
+                         its record and log are written to Redis
+    another's run        its record from the registry, its log read from Redis by one
+                         reader task; the counters of its record follow that log
+    DELETE of another's  a command to its owner (pub/sub); answered once its run.end is
+                         read here, which the owner appends only when its processes are gone
+    a dead owner         (its lease expired) one replica claims each of its live runs, reads
+                         its log to the end and ends it `interrupted`, as a restarted server
+                         ends the runs its last one left live (RunManager._restore)
+
+Caps count the cluster's live runs and processes, as this replica sees them (the registry
+and the logs it follows: a few ms behind the truth, so two replicas starting runs in the
+same instant can go one past a cap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from app.events import Event
+from app.ledger import FINAL, Ledger
+from app.redis_hub import RedisHub
+from app.redis_registry import LEASE_MS, Registry
+from app.run_record import Run
+from app.runs import RunManager
+from app.settings import Settings
+from app.stream import Streams
+
+log = logging.getLogger("procscope.cluster")
+
+TICK_SECONDS = LEASE_MS / 3000  # the lease is renewed three times per its life
+
+
+class ClusterIds(Iterator[int]):
+    """Run ids from Redis (INCR): unique and in start order across every replica."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def __next__(self) -> int:
+        # Blocks the loop for one round trip (~0.1 ms here): a run's start spawns a
+        # process, which costs far more, and the id must be known before it starts.
+        return self.registry.hub.link.call(self.registry.take_id(), timeout=5)
+
+
+class ClusterRuns(RunManager):
+    """RunManager for one replica: its own runs, and everyone else's through Redis."""
+
+    def __init__(self, hub: RedisHub, settings: Settings, url: str,
+                 stop_grace: float = 1.0) -> None:
+        super().__init__(hub, settings, stop_grace=stop_grace)
+        self.redis_hub = hub
+        self.rid = f"{uuid.uuid4().hex[:8]}-{os.getpid()}"
+        self.url = url  # where this replica serves (for /api/status)
+        self.registry = Registry(hub, self.rid)
+        self.owner: dict[str, str] = {}  # run -> the replica that owns it
+        self.replicas: dict[str, dict[str, Any]] = {}  # the live ones, as of the last tick
+        self.streams: Streams | None = None  # set by app.main: this replica's streams
+        self._claimed: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        hub.on_remote = self._on_remote
+        self._ids = ClusterIds(self.registry)
+
+    async def start(self) -> None:
+        await super().start()
+        self.redis_hub._note_loop()  # news comes to this loop from now on
+        first = await asyncio.wrap_future(self.redis_hub.link.submit(self.registry.records()))
+        self._on_records(first)
+        self.redis_hub.link.spawn(self.registry.listen(
+            self._on_records, self._on_news, self._on_command))
+        await self._tick()
+        self._tasks.append(asyncio.ensure_future(self._tick_loop()))
+        log.info("replica %s at %s: %d runs in the registry, %d replicas live", self.rid,
+                 self.url, len(self.runs), len(self.replicas))
+
+    async def shutdown(self) -> None:
+        """Stop our own live runs (others' are theirs), leave, write what is queued."""
+        for task in self._tasks:
+            task.cancel()
+        mine = [run for run in self.runs.values()
+                if run.status not in FINAL and self.owner.get(run.id) == self.rid]
+        await asyncio.gather(*(self.cancel(run.id, "cancelled") for run in mine))
+        await asyncio.gather(*(run.finished.wait() for run in mine))
+        self.sampler.stop()
+        self.relay.stop()
+        self._stoppers.shutdown(wait=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.redis_hub.written(), 5)
+            await asyncio.wrap_future(self.redis_hub.link.submit(self.registry.leave()))
+        await asyncio.to_thread(self.redis_hub.close)
+
+    # --- the verbs that differ ---
+
+    def create(self, experiment: str, params: dict[str, Any]) -> Run:
+        run = super().create(experiment, params)
+        self.owner[run.id] = self.rid
+        return run
+
+    def create_program(self, program: dict[str, Any], peer_pid: int) -> tuple[Run, int]:
+        run, fd = super().create_program(program, peer_pid)
+        self.owner[run.id] = self.rid
+        return run, fd
+
+    def adopt(self, run: Run, events: Sequence[Event]) -> Run:
+        self.owner[run.id] = self.rid
+        return super().adopt(run, events)
+
+    async def cancel(self, run_id: str, reason: str = "cancelled") -> Run:
+        run = self.runs[run_id]
+        owner = self.owner.get(run_id, self.rid)
+        if run.status in FINAL or owner == self.rid:
+            return await super().cancel(run_id, reason)
+        heard = await asyncio.wrap_future(self.redis_hub.link.submit(
+            self.registry.command(owner, {"cancel": run_id, "reason": reason})))
+        if not heard:
+            log.warning("run %s: its owner %s is gone; it ends interrupted", run_id, owner)
+        await run.finished.wait()  # its run.end, read from the log here
+        return run
+
+    async def written(self) -> None:
+        await self.redis_hub.written()
+
+    def _save(self, run: Run) -> None:
+        self.redis_hub.save_run(run.record(), self.owner.get(run.id, self.rid))
+
+    def forget(self, run_id: str) -> None:
+        super().forget(run_id)
+        self.owner.pop(run_id, None)
+
+    # --- what the cluster says (on the loop) ---
+
+    def _learn(self, run_id: str, entry: dict[str, Any]) -> None:
+        """A record from the registry: a run we did not know, or another's that ended."""
+        if self.owner.get(run_id) == self.rid and run_id in self.runs:
+            return  # ours: we know better
+        self.redis_hub.records[run_id] = entry
+        self.owner[run_id] = entry["owner"]
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self.runs[run_id] = Run.from_record(entry["record"])
+            if run.status in FINAL:
+                run.finished.set()
+            else:
+                run.processes_started = 0  # counted again from its log, as it is read
+                run.events = 0
+                self.redis_hub.follow(run_id)
+            # Known runs in id order, as a single server lists them.
+            self.runs = dict(sorted(self.runs.items(), key=lambda kv: int(kv[0])
+                                    if kv[0].isdigit() else 0))
+
+    def _on_records(self, entries: dict[str, dict[str, Any]]) -> None:
+        for run_id, entry in entries.items():
+            self._learn(run_id, entry)
+        for run_id in [r for r, run in self.runs.items() if r not in entries
+                       and run.status in FINAL and self.owner.get(r) != self.rid]:
+            self._drop(run_id)  # forgotten elsewhere
+
+    def _on_news(self, payload: dict[str, Any]) -> None:
+        if "forget" in payload:
+            self._drop(payload["forget"])
+        else:
+            self._learn(payload["record"]["id"], payload)
+
+    def _drop(self, run_id: str) -> None:
+        run = self.runs.get(run_id)
+        if run is not None and run.status in FINAL:
+            del self.runs[run_id]
+            self.owner.pop(run_id, None)
+            self.redis_hub.dropped(run_id)
+
+    def _on_command(self, payload: dict[str, Any]) -> None:
+        run_id = payload.get("cancel")
+        if run_id in self.runs and self.owner.get(run_id) == self.rid:
+            log.info("run %s: cancel asked by another replica", run_id)
+            asyncio.ensure_future(self.cancel(run_id, payload.get("reason") or "cancelled"))
+
+    def _on_remote(self, run_id: str, events: Sequence[Event]) -> None:
+        """Another's run's events, read here: its counters and its end follow them."""
+        run = self.runs.get(run_id)
+        if run is None or self.owner.get(run_id) == self.rid:
+            return
+        for event in events:
+            self._apply(run, event.kind, event)
+        run.events += len(events)
+        if run.status in FINAL and not run.finished.is_set():
+            run.finished.set()
+
+    # --- leases ---
+
+    def _load(self) -> dict[str, Any]:
+        mine = [r for r in self.runs.values()
+                if r.status not in FINAL and self.owner.get(r.id) == self.rid]
+        cpu = os.times()
+        return {"id": self.rid, "url": self.url, "pid": os.getpid(), "at": time.time(),
+                "runs_live": len(mine), "processes_live": sum(r.processes_live for r in mine),
+                "streams": self.streams.live if self.streams is not None else 0,
+                "cpu_seconds": round(cpu.user + cpu.system, 2)}
+
+    async def _tick(self) -> None:
+        try:
+            self.replicas = await asyncio.wrap_future(
+                self.redis_hub.link.submit(self.registry.renew(self._load())))
+        except self.redis_hub.link.errors as e:
+            log.warning("redis: cannot renew the lease (%s)", e)
+            return
+        for run in list(self.runs.values()):
+            owner = self.owner.get(run.id, self.rid)
+            if (run.status not in FINAL and owner not in self.replicas
+                    and owner != self.rid and run.id not in self._claimed):
+                self._claimed.add(run.id)
+                self._tasks.append(asyncio.ensure_future(self._take_over(run)))
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            await self._tick()
+
+    async def _take_over(self, run: Run) -> None:
+        """End a dead owner's live run `interrupted` (one replica does, by claim)."""
+        link = self.redis_hub.link
+        if not await asyncio.wrap_future(link.submit(self.registry.claim(run.id))):
+            return  # another replica ends it; its run.end reaches us through the log
+        dead = self.owner.get(run.id)
+        runlog = await self.redis_hub.adopt(run.id)
+        self.owner[run.id] = self.rid
+        if runlog.ended:  # its run.end was written, its last record was not
+            for event in runlog.lifecycle():
+                if event["kind"] == "run.end":
+                    self._apply(run, "run.end", event)
+            self._save(run)
+            run.finished.set()
+            return
+        run.processes_started = run.processes_live = 0
+        ledger = Ledger()
+        for event in runlog.lifecycle():
+            self._apply(run, event["kind"], event)
+            ledger.note(event["kind"], event, 0)
+        run.events = len(runlog)
+        log.warning("run %s (%s): its replica %s is gone; it ends interrupted", run.id,
+                    run.experiment, dead)
+        last_t = runlog.last_t()
+        self.relay.resume(run.id, len(runlog), time.monotonic_ns() - int(last_t * 1e9),
+                          ledger)
+        self.relay.end(run.id, "interrupted", None)
+
+    def cluster_status(self) -> dict[str, Any]:
+        """For /api/status: this replica, every live one with its load, and Redis."""
+        return {"replica": self.rid, "replicas": list(self.replicas.values()),
+                **self.redis_hub.status()}

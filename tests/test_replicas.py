@@ -1,0 +1,170 @@
+"""Replicas sharing runs through Redis (issue 16): real replica servers on free loopback
+ports, a real redis-server of the tests' own (tests/redis_server.py), real SSE clients.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, Server, alive, free_port, group_members, read_until
+from tests.redis_server import RedisServer, redis_server
+
+__all__ = ["redis_server"]  # the fixture, imported for pytest
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_server: RedisServer) -> Iterator[list[Server]]:
+    """Three replicas, A B C, sharing one Redis."""
+    servers = [Server("--redis", redis_server.url) for _ in range(3)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def start(server: Server, experiment: str, **params: Any) -> str:
+    response = httpx.post(server.url + "/api/runs", json={"experiment": experiment,
+                                                          "params": params}, timeout=30)
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+def raw_stream(server: Server, run_id: str, headers: dict[str, str] | None = None) -> bytes:
+    """The SSE body as bytes, to the end of the stream (run.end)."""
+    with httpx.stream("GET", f"{server.url}/api/runs/{run_id}/events", headers=headers or {},
+                      timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        return b"".join(response.iter_bytes())
+
+
+def frames(body: bytes) -> list[bytes]:
+    """The event frames of an SSE body (retry: and ping comments left out)."""
+    return [f for f in body.split(b"\n\n") if f.startswith(b"id: ")]
+
+
+def seen_by(server: Server, run_id: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{server.url}/api/runs/{run_id}").status_code != 200:
+        assert time.monotonic() < deadline, f"{server.url} never listed run {run_id}"
+        time.sleep(0.02)
+
+
+def test_a_run_started_on_a_streams_byte_identically_from_b_and_c(
+        replicas: list[Server]) -> None:
+    a, b, c = replicas
+    run_id = start(a, "join", durations=[0.4, 0.8])
+    for other in (b, c):
+        seen_by(other, run_id)
+    bodies: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda s=s: bodies.__setitem__(s.url, raw_stream(
+        s, run_id))) for s in replicas]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(60)
+    assert len(bodies) == 3
+    ours = frames(bodies[a.url])
+    assert ours and b"event: run.end" in ours[-1]
+    assert frames(bodies[b.url]) == ours and frames(bodies[c.url]) == ours
+    for server in replicas:  # every replica lists it with the same final record
+        got = httpx.get(f"{server.url}/api/runs/{run_id}").json()
+        assert got["status"] == "succeeded" and got["events"] == len(ours)
+
+
+def test_last_event_id_from_a_continues_on_b(replicas: list[Server]) -> None:
+    a, b, _ = replicas
+    run_id = start(a, "join", durations=[0.3, 0.6])
+    with httpx.Client(base_url=a.url, timeout=30) as client:
+        first = read_until(client, run_id, lambda e: e["seq"] == 12)
+    seen_by(b, run_id)
+    rest = frames(raw_stream(b, run_id, {"Last-Event-ID": "12"}))
+    whole = frames(raw_stream(a, run_id))
+    assert [e["seq"] for e in first] == list(range(1, 13))
+    assert rest == whole[12:]
+
+
+def test_cancel_on_b_stops_the_processes_on_a(replicas: list[Server]) -> None:
+    a, b, _ = replicas
+    run_id = start(a, "join", durations=[30, 30])
+    seen_by(b, run_id)
+    with httpx.Client(base_url=b.url, timeout=30) as client:
+        started: list[dict[str, Any]] = []
+        read_until(client, run_id, lambda e: e["kind"] == "proc.start"
+                   and (started.append(e) or len(started) == 3))  # the main, two workers
+        pids = {e["pid"] for e in started}
+        asked = time.monotonic()
+        response = client.delete(f"/api/runs/{run_id}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert time.monotonic() - asked < 10
+    main_pid = httpx.get(f"{a.url}/api/runs/{run_id}").json()["pid"]
+    assert main_pid in pids
+    assert not alive(pids), "A's processes outlived the cancel on B"
+    assert not group_members(main_pid)
+
+
+def test_kill_9_of_the_owner_ends_its_live_runs_interrupted_everywhere(
+        redis_server: RedisServer, replicas: list[Server]) -> None:
+    _, b, c = replicas
+    doomed = Server("--redis", redis_server.url)
+    try:
+        run_id = start(doomed, "join", durations=[30, 30])
+        seen_by(b, run_id)
+        with httpx.Client(base_url=b.url, timeout=30) as client:
+            read_until(client, run_id, lambda e: e["kind"] == "proc.start")
+        doomed.proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        for server in (b, c):
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                events = read_until(client, run_id, lambda e: e["kind"] == "run.end")
+            assert events[-1]["kind"] == "run.end"
+            assert events[-1]["data"]["status"] == "interrupted"
+        assert time.monotonic() - killed < 8, "a dead owner's run took too long to end"
+        for server in (b, c):
+            assert httpx.get(f"{server.url}/api/runs/{run_id}").json()["status"] == \
+                "interrupted"
+    finally:
+        doomed.stop()
+
+
+def test_a_replica_that_cannot_reach_redis_fails_with_a_clear_message() -> None:
+    nobody = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "--port", str(free_port()), "--db", ":memory:",
+         "--redis", f"redis://127.0.0.1:{nobody}/0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert f"cannot reach Redis at redis://127.0.0.1:{nobody}/0" in done.stderr + done.stdout
+
+
+def test_a_redis_restart_mid_run_loses_nothing_acknowledged(
+        redis_server: RedisServer, replicas: list[Server]) -> None:
+    a, b, _ = replicas
+    run_id = start(a, "join", durations=[2.5, 3.0])
+    seen_by(b, run_id)
+    live: dict[str, bytes] = {}
+    reader = threading.Thread(target=lambda: live.__setitem__("b", raw_stream(b, run_id)))
+    reader.start()
+    time.sleep(0.8)
+    redis_server.stop()
+    time.sleep(0.5)
+    redis_server.start()
+    reader.join(60)
+    whole = frames(raw_stream(a, run_id))
+    assert b"event: run.end" in whole[-1]
+    assert frames(live["b"]) == whole  # B's stream resumed where it was
+    # A replica that starts now reads the whole run from Redis alone.
+    late = Server("--redis", redis_server.url)
+    try:
+        seen_by(late, run_id)
+        assert frames(raw_stream(late, run_id)) == whole
+    finally:
+        late.stop()
