@@ -574,9 +574,11 @@ def test_gil_threads_take_turns_on_one_core_at_a_time(browser: Browser, server: 
         some = sum(1 for row in cols if row[0] or row[1]) / len(cols)
         colours = [next(c for c in row if c) for row in cols if row[0] or row[1]]
         changes = sum(1 for a, b in zip(colours, colours[1:]) if a != b)
-        # One core at a time (the kernel: 0.5-6 % both), nearly always one, and the GIL
-        # passing between the two threads every ~5 ms: several changes of colour in 50 ms.
-        assert both < 0.15 and some > 0.6, (both, some)
+        # One core at a time (the kernel: 0.5-6 % both), and the GIL passing between the two
+        # threads every ~5 ms: several changes of colour in 50 ms. On a quiet machine one
+        # core is busy nearly always; other load on the two cores takes some of it (0.53
+        # was seen at load 9), so only "mostly busy" is asserted for that.
+        assert both < 0.15 and some > 0.35, (both, some)
         assert changes >= 3 and len(set(colours)) >= 2, (changes, set(colours))
         assert busy is not None and busy < 1.25, busy  # over the whole run, ~1 core busy
         assert t.errors.messages == []
