@@ -16,6 +16,7 @@ directory, the way a user's shell would start them.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import pty
@@ -221,6 +222,11 @@ def test_tutorial_program_same_output_every_process_shown(
     assert lines("\n".join(printed)) == lines(without.stdout)
     assert run["program"]["source"] == (folder / name).read_text()
     assert run["program"]["argv"] == [name]
+    # The run's page shows the program's source beside the timeline (escaped, as text).
+    with httpx.Client(base_url=trace_server.url, timeout=30) as client:
+        page = client.get(f"/runs/{run_id}").text
+    shown = html.unescape(page.split('data-testid="program-source"', 1)[1].split("</pre>")[0])
+    assert (folder / name).read_text().strip() in shown
     assert_gone(run["pid"])
 
 
