@@ -12,6 +12,7 @@ Runs in the user's terminal. Three ways to show the program (app.traced_program 
   program's own.
 
 Imports stay light at the top: the web stack is only in the server we may start.
+(Past ~300 lines: the three ways share one command line, one program and its signals.)
 """
 
 from __future__ import annotations
