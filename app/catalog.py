@@ -55,9 +55,11 @@ PARAMS: dict[str, type[BaseModel]] = {eid: params_model(s) for eid, s in SPECS.i
 
 def _run_request(eid: str) -> type[BaseModel]:
     name = "".join(part.title() for part in eid.split("_")) + "Run"
+    # A Literal of a value known only at run time: a type to pydantic, not to mypy.
+    this_id: Any = Literal[eid]
     model: type[BaseModel] = create_model(
         name, __config__=ConfigDict(extra="forbid"),
-        experiment=(Literal[eid], Field(description="the experiment's id")),
+        experiment=(this_id, Field(description="the experiment's id")),
         params=(PARAMS[eid], Field(default_factory=PARAMS[eid])),
     )
     return model
