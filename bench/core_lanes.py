@@ -40,15 +40,16 @@ from bench.server import BenchServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from kernel_trace import (  # noqa: E402  (a reference tool of the tests, by path)
+    Drawn,
     KernelTrace,
     Span,
     TracefsUnavailable,
+    drawn_overlap,
     mount_tracefs,
     on_cpu_total,
     overlap_fraction,
 )
 
-Drawn = tuple[int, int, float]  # (t0_ns, t1_ns, share)
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -95,33 +96,6 @@ def _drawn_total(spans: Iterable[Drawn]) -> float:
     return sum((b - a) * share for a, b, share in spans)
 
 
-def _density(spans: Iterable[Drawn], t0: int, t1: int) -> list[tuple[int, float]]:
-    deltas: dict[int, float] = {}
-    for a, b, share in spans:
-        a, b = max(a, t0), min(b, t1)
-        if a < b:
-            deltas[a] = deltas.get(a, 0.0) + share
-            deltas[b] = deltas.get(b, 0.0) - share
-    steps, level = [(t0, 0.0)], 0.0
-    for t in sorted(deltas):
-        level += deltas[t]
-        steps.append((t, min(1.0, max(0.0, level))))
-    return steps
-
-
-def _drawn_overlap(a: Iterable[Drawn], b: Iterable[Drawn], t0: int, t1: int) -> float:
-    da, db = _density(a, t0, t1), _density(b, t0, t1)
-    cuts = sorted({t for t, _ in da} | {t for t, _ in db} | {t1})
-    both, i, j = 0.0, 0, 0
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
-        while i + 1 < len(da) and da[i + 1][0] <= lo:
-            i += 1
-        while j + 1 < len(db) and db[j + 1][0] <= lo:
-            j += 1
-        both += (hi - lo) * da[i][1] * db[j][1]
-    return both / (t1 - t0)
-
-
 def gil_once(srv: BenchServer, mode: str) -> dict[str, Any]:
     """One gil run, recorded by the stream and the kernel; the figures of one table row."""
     steal0, all0 = _steal_ticks()
@@ -152,7 +126,7 @@ def gil_once(srv: BenchServer, mode: str) -> dict[str, Any]:
         "ratios": [_drawn_total(d) / on_cpu_total(k) for d, k, _ in workers],
         "kernel_over_own": [on_cpu_total(k) / 1e9 / own for _, k, own in workers],
         "drawn_over_own": [_drawn_total(d) / 1e9 / own for d, _, own in workers],
-        "both_drawn": _drawn_overlap(da, db, w0, w1),
+        "both_drawn": drawn_overlap(da, db, w0, w1),
         "both_kernel": overlap_fraction(ka, kb, w0, w1),
         "stretches": sum(len(d) for d, _, _ in workers),
         "main_rest_ms": rest / 1e6,

@@ -579,3 +579,37 @@ def overlap_fraction(spans_a: Iterable[Span], spans_b: Iterable[Span], t0: int,
         else:
             j += 1
     return both / (t1 - t0)
+
+
+# --- comparing a drawing with the reference: a stretch drawn at a share (cpu.run) ---------
+
+Drawn = tuple[int, int, float]  # (t0_ns, t1_ns, share): one cpu.run stretch as drawn
+
+
+def _density(spans: Iterable[Drawn], t0: int, t1: int) -> list[tuple[int, float]]:
+    """A worker's drawn density over [t0, t1] as steps: [(from_ns, value)], capped at 1."""
+    deltas: dict[int, float] = {}
+    for a, b, share in spans:
+        a, b = max(a, t0), min(b, t1)
+        if a < b:
+            deltas[a] = deltas.get(a, 0.0) + share
+            deltas[b] = deltas.get(b, 0.0) - share
+    steps, level = [(t0, 0.0)], 0.0
+    for t in sorted(deltas):
+        level += deltas[t]
+        steps.append((t, min(1.0, max(0.0, level))))
+    return steps
+
+
+def drawn_overlap(a: Iterable[Drawn], b: Iterable[Drawn], t0: int, t1: int) -> float:
+    """The fraction of [t0, t1] both drawn on cores: the integral of density_a x density_b."""
+    da, db = _density(a, t0, t1), _density(b, t0, t1)
+    cuts = sorted({t for t, _ in da} | {t for t, _ in db} | {t1})
+    both, i, j = 0.0, 0, 0
+    for lo, hi in zip(cuts, cuts[1:], strict=False):
+        while i + 1 < len(da) and da[i + 1][0] <= lo:
+            i += 1
+        while j + 1 < len(db) and db[j + 1][0] <= lo:
+            j += 1
+        both += (hi - lo) * da[i][1] * db[j][1]
+    return both / (t1 - t0)

@@ -34,15 +34,16 @@ import httpx
 import pytest
 from conftest import Server, read_events
 from kernel_trace import (
+    Drawn,
     KernelTrace,
     Span,
     TracefsUnavailable,
+    drawn_overlap,
     mount_tracefs,
     on_cpu_total,
     overlap_fraction,
 )
 
-Drawn = tuple[int, int, float]  # (t0_ns, t1_ns, share): one cpu.run stretch
 TOLERANCE = {"exact": (0.05, 0.05), "sampled": (0.15, 0.15)}  # (relative, points)
 # A sampled overlap is compared only when other tasks used less than this share of the
 # machine's cores during the work's window (from /proc/stat, minus the run and the server).
@@ -174,35 +175,6 @@ def clip_kernel(spans: Iterable[Span], windows: list[tuple[int, int]]) -> int:
             if lo < hi:
                 total += hi - lo
     return total
-
-
-def _density(spans: Iterable[Drawn], t0: int, t1: int) -> list[tuple[int, float]]:
-    """A worker's drawn density over [t0, t1] as steps: [(from_ns, value)], capped at 1."""
-    deltas: dict[int, float] = {}
-    for a, b, share in spans:
-        a, b = max(a, t0), min(b, t1)
-        if a < b:
-            deltas[a] = deltas.get(a, 0.0) + share
-            deltas[b] = deltas.get(b, 0.0) - share
-    steps, level = [(t0, 0.0)], 0.0
-    for t in sorted(deltas):
-        level += deltas[t]
-        steps.append((t, min(1.0, max(0.0, level))))
-    return steps
-
-
-def drawn_overlap(a: Iterable[Drawn], b: Iterable[Drawn], t0: int, t1: int) -> float:
-    """The fraction of [t0, t1] both drawn on cores: the integral of density_a x density_b."""
-    da, db = _density(a, t0, t1), _density(b, t0, t1)
-    cuts = sorted({t for t, _ in da} | {t for t, _ in db} | {t1})
-    both, i, j = 0.0, 0, 0
-    for lo, hi in zip(cuts, cuts[1:], strict=False):
-        while i + 1 < len(da) and da[i + 1][0] <= lo:
-            i += 1
-        while j + 1 < len(db) and db[j + 1][0] <= lo:
-            j += 1
-        both += (hi - lo) * da[i][1] * db[j][1]
-    return both / (t1 - t0)
 
 
 @dataclass
