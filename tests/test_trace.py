@@ -308,7 +308,8 @@ def test_cancel_from_the_page_ends_a_program_that_never_returns(
         assert proc.stderr is not None
         match = RUN_LINE.match(proc.stderr.readline())
         assert match, "no run line"
-        _read_until(proc, {"ready"})
+        # Both children are running (each has reported its start) before the cancel.
+        _read_until(proc, {"ready", "spinning 0", "spinning 1"})
         with httpx.Client(base_url=trace_server.url, timeout=30) as client:
             run = client.delete(f"/api/runs/{match.group(1)}").json()
         assert run["status"] == "cancelled"

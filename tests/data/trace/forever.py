@@ -3,14 +3,15 @@ import time
 from multiprocessing import Process
 
 
-def spin():
+def spin(i):
+    print(f"spinning {i}", flush=True)  # so the test knows this child is running
     while True:
         time.sleep(0.1)
 
 
 if __name__ == "__main__":
-    for _ in range(2):
-        Process(target=spin).start()
+    for i in range(2):
+        Process(target=spin, args=(i,)).start()
     print("ready", flush=True)
     while True:
         time.sleep(0.1)
