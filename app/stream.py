@@ -42,6 +42,13 @@ class EventStream(EventSourceResponse):
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
             log.info("dropped a client that stopped reading: %s", scope.get("client"))
+        except RuntimeError as e:
+            # The same client, when the kernel gave up on it first (TCP_USER_TIMEOUT is the
+            # send timeout too, app.main): uvloop then refuses the last write on the closed
+            # transport. Anything else is a real error.
+            if "closed" not in str(e):
+                raise
+            log.info("dropped a client whose connection was closed: %s", scope.get("client"))
 
 
 class Streams:
