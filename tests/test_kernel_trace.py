@@ -27,6 +27,29 @@ from kernel_trace import (
 )
 
 TOLERANCE = 0.02
+# With other work on the same two cores, the switch-ins this VM does not trace are many
+# more (200+ a second per thread), and each rebuilt one is bounded, not known: there the
+# reference is held to BUSY_TOLERANCE, and the test says so.
+BUSY_TOLERANCE = 0.06
+BUSY_OTHER_CORES = 0.3  # other work's CPU, in cores, during the recording
+SMALL_NS = 100_000_000
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy since boot (/proc/stat, all cores)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def tolerance_for(kt: KernelTrace, busy_s: float, own_ns: int) -> float:
+    """TOLERANCE on a quiet machine; BUSY_TOLERANCE (printed) when other work was running."""
+    seconds = (kt.stop_ns - kt.start_ns) / 1e9
+    other = max(0.0, busy_s - own_ns / 1e9) / max(seconds, 1e-9)
+    if other <= BUSY_OTHER_CORES:
+        return TOLERANCE
+    print(f"other work used {other:.2f} cores meanwhile: held to {BUSY_TOLERANCE:.0%}")
+    return BUSY_TOLERANCE
 
 # Runs in the workload process: two CPU-bound threads for ~1 s of wall time take turns
 # on the GIL (a switch every 5 ms), then park until the test lets them go.
@@ -150,7 +173,9 @@ def agreement(kt: KernelTrace, tids: Iterable[int], kernel: dict[int, int]) -> d
         worst[name] = 0.0
         for tid, ns in kernel.items():
             total = on_cpu_total(spans, tid)
-            error = (total - ns) / ns
+            # Relative to at least SMALL_NS: a thread that ran 20 ms (the main, waiting)
+            # is held to 2 % of 100 ms, not of its own few ms.
+            error = (total - ns) / max(ns, SMALL_NS)
             worst[name] = max(worst[name], abs(error))
             print(f"{name:>8}: tid {tid}: trace {total / 1e6:8.2f} ms, schedstat "
                   f"{ns / 1e6:8.2f} ms, {error * 100:+.2f} %, "
@@ -162,15 +187,18 @@ def agreement(kt: KernelTrace, tids: Iterable[int], kernel: dict[int, int]) -> d
 def test_gil_threads_per_tid_totals_match_schedstat() -> None:
     with ExitStack() as stack:
         with KernelTrace() as kt:
+            busy0 = machine_busy_s()
             proc = stack.enter_context(workload(GIL_THREADS))
             workers = [int(tid) for tid in ready(proc).split()]
             stop(proc)
             tids = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
             kernel = {tid: schedstat_ns(proc.pid, tid) for tid in tids}
+            busy = machine_busy_s() - busy0
         let_go(proc)
     assert set(workers) <= kt.tree(proc.pid) and kt.tgid(workers[0]) == proc.pid
     worst = agreement(kt, kt.tree(proc.pid), kernel)
-    assert all(e <= TOLERANCE for e in worst.values()), worst
+    tolerance = tolerance_for(kt, busy, sum(kernel.values()))
+    assert all(e <= tolerance for e in worst.values()), worst
     spans = kt.on_cpu_spans(kt.tree(proc.pid))
     assert all(kernel[tid] > 200_000_000 for tid in workers), kernel
     # One GIL: the two threads are almost never on cores at the same time.
