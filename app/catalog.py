@@ -86,6 +86,8 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
         "compare_sequential": spec.compare_sequential,
         # What the page draws above the process lanes: the page knows no lesson by name.
         "tracks": {name: asdict(track) for name, track in spec.tracks.items()},
+        # Where the page zooms when a run ends, and what it writes there.
+        "key_moments": [asdict(m) for m in spec.key_moments],
     }
     if full:
         out.update(lesson=spec.lesson, lesson_zh=spec.lesson_zh, code=spec.code)

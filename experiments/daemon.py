@@ -11,7 +11,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, number, word
 
 
@@ -58,6 +58,8 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         with contextlib.suppress(EOFError):  # the daemon died before it said anything
             first = receiver.recv()
     grandchild_error = first.get("grandchild_error")
+    # The rest of the main's code (the tutorial's has none): while it runs, the daemon works.
+    time.sleep(params.main_work * params.time_scale)
 
     # The main's code ends here. What happens next is what multiprocessing's exit
     # handler (multiprocessing.util._exit_function) does when a process's code ends:
@@ -118,7 +120,10 @@ SPEC = Experiment(
         "the end of the main's code that counts, not the end of the main process: the "
         "main is still alive to reap it. A daemon may not have children either: its "
         "Process.start() fails with AssertionError: daemonic processes are not allowed "
-        "to have children (turn on spawn_grandchild)."
+        "to have children (turn on spawn_grandchild). (The tutorial's main ends right "
+        "after '主', before the daemon has done anything; here the main's code goes on "
+        "for main_work = 0.5 s, so that the daemon is seen working, and cut off at 0.5 s "
+        "of its 2 s of work.)"
     ),
     lesson_zh=(
         "主进程创建守护进程，其一：守护进程会在主进程代码执行结束后就终止；"
@@ -137,8 +142,15 @@ p1.start()
 print('主')""",
     params={
         "work": Param(2.0, "How long the daemon works (seconds)", ge=0, le=60),
+        "main_work": Param(0.5, "How long the main's own code runs after print('主') "
+                           "(seconds): the daemon works meanwhile", ge=0, le=60),
         "spawn_grandchild": Param(False, "Whether the daemon tries to start a child"),
     },
+    key_moments=(
+        KeyMoment({"kind": "print", "proc": "daemon-1", "nth": 1},
+                  {"kind": "proc.exit", "proc": "daemon-1"},
+                  "the daemon worked {ms} ms: the main's code ended, SIGTERM cut it off"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"spawn_grandchild": False}, {"spawn_grandchild": True}),

@@ -8,7 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count
 
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
@@ -24,7 +24,7 @@ def delay_of(index: int, max_delay: float) -> float:
 def work(n: int, seconds: float) -> tuple[int, int, int]:
     """Runs in each executor worker: one item. Returns (n**2, pid, finished_ns)."""
     print("%s is running" % os.getpid())
-    emit("task.start", task=n, seconds=round(seconds, 4))
+    emit("task.start", task=n, label="item %d" % n, seconds=round(seconds, 4))
     time.sleep(seconds)
     emit("task.end", task=n, value=n ** 2)
     return n ** 2, os.getpid(), time.monotonic_ns()
@@ -111,6 +111,11 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
         "max_delay": Param(3.0, "The longest sleep of an item (seconds); the others sleep "
                                 "a third or two thirds of it", ge=0, le=30),
     },
+    key_moments=(
+        KeyMoment({"kind": "map.submitted"}, {"kind": "map.result", "nth": -1},
+                  "finished in the order {result.finish_order}; map() returned "
+                  "{result.results}"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"workers": 1}, {"workers": 4}),

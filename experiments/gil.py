@@ -10,7 +10,7 @@ from multiprocessing import Barrier, Process, Queue
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, fixed, is_number, number, seconds, word
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
@@ -159,6 +159,11 @@ ps = [Process(target=work) for _ in range(2)]""",
         "workers": Param(2, "Workers (threads or processes)", ge=1, le=16),
         "work": Param(2.0, "CPU-seconds each worker burns", ge=0.01, le=30),
     },
+    key_moments=(
+        KeyMoment({"kind": "task.start", "nth": 1}, {"kind": "task.end", "nth": -1},
+                  "{result.mode}: {result.cpu_seconds} CPU-s in {s} s, speedup "
+                  "{result.speedup}"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"mode": "threads"}, {"mode": "processes"}),

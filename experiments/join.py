@@ -7,7 +7,7 @@ from multiprocessing import Process
 from typing import Any
 
 from app.reporter import Reporter
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, is_number, seconds
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
@@ -90,6 +90,10 @@ print('主')""",
                            ge=0, le=60, min_items=1, max_items=10),
         "join": Param(True, "Whether the main joins its workers"),
     },
+    key_moments=(
+        KeyMoment({"kind": "join.wait", "nth": 1}, {"kind": "join.done", "nth": -1},
+                  "the main waits {s} s in join(): the longest worker, not the sum"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"join": True}, {"join": False}),

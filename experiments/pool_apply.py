@@ -9,7 +9,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.measure import max_overlap
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, is_number, number, seconds, word
 
 
@@ -36,8 +36,10 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         if params.mode == "apply":
             for i in range(params.tasks):
                 emit("task.submit", task=i, mode="apply")
+                emit("wait.start", call="p.apply()", waits_for="task %d's result" % i)
                 # 同步提交任务 串行工作 拿到结果再往下走
                 res = p.apply(work, args=(i, "alex", seconds))
+                emit("wait.end")
                 emit("task.result", task=i, pid=res[1])
                 print(res[0])
                 returned.append(res)
@@ -132,6 +134,11 @@ p.join()""",
         "tasks": Param(8, "Tasks to submit", ge=1, le=64),
         "task_seconds": Param(2.0, "How long each task sleeps (seconds)", ge=0, le=30),
     },
+    key_moments=(
+        KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "task.result", "nth": -1},
+                  "{result.mode}: {result.max_concurrent} at once, all in {s} s (serial: "
+                  "{result.serial_estimate} s), on the pids {result.worker_pids}"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"mode": "apply"}, {"mode": "apply_async"}),

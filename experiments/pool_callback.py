@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, number
 
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
@@ -91,7 +91,7 @@ def _stop_when_told(httpd: ThreadingHTTPServer, stop: Connection) -> None:
 def get_page(url: str) -> dict[str, Any]:
     """Runs in each pool worker: fetch one page (the slow, blocking I/O part)."""
     print("<%s> get :%s" % (os.getpid(), url))
-    emit("task.start", url=url)
+    emit("task.start", url=url, label=url.split("/", 3)[-1])
     with urllib.request.urlopen(url, timeout=30) as respone:
         status = respone.status
         text = respone.read().decode("utf-8")
@@ -231,6 +231,10 @@ print('主进程pid:',os.getpid())""",
         "parse_delay": Param(0.5, "How long the callback takes to parse a page (seconds)",
                              ge=0, le=10),
     },
+    key_moments=(
+        KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "callback.done", "nth": -1},
+                  "the workers fetch; every callback runs in the main, pid {result.main_pid}"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"processes": 1}, {"processes": 4}),

@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, number
 
 
@@ -169,6 +169,11 @@ print('主')""",
         "style": Param("function", "Process(target=work) or a Process subclass",
                        choices=("function", "subclass")),
     },
+    key_moments=(
+        KeyMoment({"kind": "print", "proc": "main", "text": "主"},
+                  {"kind": "print", "proc": "!main"},
+                  "'主' first, the child's first line {ms} ms later"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"style": "function"}, {"style": "subclass"}),

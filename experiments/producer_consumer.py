@@ -19,7 +19,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.measure import proc_stat
-from experiments.spec import Experiment, Param, Track
+from experiments.spec import Experiment, KeyMoment, Param, Track
 from experiments.words import Outcome, is_number, word
 
 
@@ -53,7 +53,9 @@ def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int
 def consumer(q: Any, n: int, mode: str, delay: float, consumed: Any) -> None:
     """Runs in each consumer."""
     while True:
+        emit("wait.start", call="q.get()", waits_for="the next baozi")
         res = q.get()  # blocks while the queue is empty
+        emit("wait.end")
         emit("queue.get", item=res, depth=q.qsize())
         if res is None:
             print("%s收到结束信号" % os.getpid())
@@ -203,7 +205,10 @@ SPEC = Experiment(
         "itself. joinable: a JoinableQueue counts what is not yet done: each consumer "
         "calls task_done() per item, the producer's q.join() returns when everything "
         "was consumed, the main joins the producers, and the consumers are daemons that "
-        "die with the main's code."
+        "die with the main's code. (The tutorial sleeps 2 s to make a baozi and 2 s to "
+        "eat one, so its queue never holds more than one; here making takes 0.5 s and "
+        "eating 1.5 s by default, so the queue visibly fills and drains. A consumer "
+        "blocked in q.get() is drawn hatched: waiting for the next baozi.)"
     ),
     lesson_zh=(
         "此时的问题是主进程永远不会结束，原因是：生产者p在生产完后就结束了，"
@@ -243,11 +248,18 @@ print('主')""",
         "producers": Param(1, "Number of producers", ge=1, le=8),
         "consumers": Param(1, "Number of consumers", ge=1, le=8),
         "items": Param(5, "Items each producer makes", ge=1, le=50),
-        "produce_delay": Param(2.0, "Seconds to make one item", ge=0, le=10),
-        "consume_delay": Param(2.0, "Seconds to eat one item", ge=0, le=10),
+        "produce_delay": Param(0.5, "Seconds to make one item", ge=0, le=10),
+        "consume_delay": Param(1.5, "Seconds to eat one item", ge=0, le=10),
         "hang_timeout": Param(3.0, "naive: how long the main waits for the stuck consumers "
                               "before it gives up (seconds)", ge=0, le=60),
     },
+    key_moments=(
+        KeyMoment({"kind": "queue.put", "nth": 1}, {"kind": "queue.get", "nth": -1},
+                  "the producer is faster: the queue fills up to {depth_max}, then drains"),
+        KeyMoment({"kind": "wait.start", "proc": "consumer-*", "nth": -1}, {"kind": "hang"},
+                  "naive: the consumer waits {s} s in q.get() for a baozi that never comes; "
+                  "the main gives up"),
+    ),
     main=main,
     outcome=outcome,
     tracks={"queue": Track()},

@@ -9,8 +9,13 @@ from multiprocessing import Queue
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param, Track
+from experiments.spec import Experiment, KeyMoment, Param, Track
 from experiments.words import Outcome, json_list, word
+
+# Seconds between the tutorial's steps (before time_scale): its lines run back to back, a
+# few microseconds apart, all on one pixel of a picture of the whole lesson. A pause lets
+# the page show each put and get on its own, the depth climbing and falling.
+PAUSE = 0.2
 
 NAMES = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
          "ninth", "tenth"]
@@ -29,14 +34,17 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     got: list[str] = []
     full_raised = False
     full_waited = None
+    pause = PAUSE * params.time_scale
 
     def put(item: str) -> None:
+        time.sleep(pause)
         q.put(item)
         put_order.append(item)
         emit("queue.put", item=item, depth=q.qsize(), maxsize=params.maxsize)
         print("q.put(%r)" % item)
 
     def get() -> None:
+        time.sleep(pause)
         item = q.get()
         got.append(item)
         emit("queue.get", item=item, depth=q.qsize())
@@ -50,18 +58,23 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             emit("queue.full", depth=q.qsize(), maxsize=params.maxsize, waiting=timeout)
             print("q.full() -> True; q.put(%r, timeout=%s) waits..." % (pending[0], timeout))
             started = time.monotonic()
+            emit("wait.start", call="q.put(%r, timeout=%s)" % (pending[0], timeout),
+                 waits_for="room in the queue")
             try:
                 q.put(pending[0], timeout=timeout)
             except queue.Full:
                 full_raised = True
                 full_waited = round(time.monotonic() - started, 4)
+                emit("wait.end", outcome="queue.Full")
                 emit("queue.full", depth=q.qsize(), raised="queue.Full", waited=full_waited)
                 print("queue.Full after %.2f s: nobody took anything out" % full_waited)
             else:  # pragma: no cover - only if someone else emptied the queue
+                emit("wait.end", outcome="put")
                 put_order.append(pending.pop(0))
         while len(got) < len(put_order):
             get()
 
+    time.sleep(pause)
     try:
         q.get_nowait()  # 同 q.get(False)
         empty_raised = False
@@ -108,7 +121,9 @@ SPEC = Experiment(
         "forever: 多放就会卡住). The items come out in the order they went in. Once the "
         "queue is empty, get() would wait forever too; get_nowait() (get(False)) raises "
         "queue.Empty at once instead. full(), empty() and qsize() are snapshots: another "
-        "process may change the queue the moment after you asked."
+        "process may change the queue the moment after you asked. (Each step here waits "
+        "0.2 s before it runs, so that the page shows every put and get apart; the "
+        "tutorial's lines run back to back.)"
     ),
     lesson_zh=(
         "q=Queue(3) 指定队列的长度为3，规定了能放几个就能放几个，多放就会卡住。"
@@ -138,6 +153,14 @@ q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
         "timeout": Param(1.0, "put(timeout=...) when the queue is full (seconds)",
                          ge=0, le=30),
     },
+    key_moments=(
+        KeyMoment({"kind": "queue.put", "nth": 1}, {"kind": "queue.put", "nth": 3},
+                  "the depth climbs to {depth_max}"),
+        KeyMoment({"kind": "wait.start"}, {"kind": "wait.end"},
+                  "put() on a full queue waits {s} s, then raises queue.Full"),
+        KeyMoment({"kind": "queue.get", "nth": 1}, {"kind": "queue.empty"},
+                  "get() in FIFO order: {result.got}; then get_nowait() raises queue.Empty"),
+    ),
     main=main,
     outcome=outcome,
     tracks={"queue": Track()},

@@ -29,7 +29,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.measure import max_overlap
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, is_number, number, word
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
@@ -315,6 +315,11 @@ while True:
         "messages": Param(3, "Lines each client sends", ge=1, le=50),
         "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10),
     },
+    key_moments=(
+        KeyMoment({"kind": "conn.accept", "nth": 1}, {"kind": "handler.end", "nth": -1},
+                  "{result.mode}: every client served in {s} s, at most "
+                  "{result.max_concurrent_handlers} handlers at once"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"mode": "process_per_connection"}, {"mode": "pool"}),

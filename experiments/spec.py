@@ -29,6 +29,9 @@ class Param:
     max_items: int | None = None
 
 
+MOMENT_KEYS = frozenset({"kind", "proc", "role", "text", "data", "nth"})
+"""What a KeyMoment's start or end may say about its event."""
+
 TRACK_KINDS = ("lock", "queue", "sold")
 """The shared-resource tracks the page can draw above the process lanes, top to bottom:
 `lock`, its holder and how many wait (from lock.wait / lock.acquire / lock.release);
@@ -42,6 +45,25 @@ class Track:
 
     always: bool = False  # drawn from the run's first event, even before any of its own
     stock_param: str | None = None  # sold: the param whose value is the stock line
+
+
+@dataclass(frozen=True)
+class KeyMoment:
+    """A moment of a run worth seeing, from one event to another: when the run ends the
+    page zooms to the lesson's moments (all of them) and labels each on the canvas.
+
+    `start` and `end` say which event, as plain dicts matched in the browser
+    (static/key_moment.js): `kind` (required); `proc` the process's name (`worker-*` a
+    prefix, `!main` any other); `role`; `text` the start of a print's text; `data` fields
+    that must be equal; `nth` which of the matching events (1 = the first, -1 = the last).
+    `label` is a template: `{ms}` / `{s}` the time between them, `{start.F}` / `{end.F}` a
+    field of either event's data, `{result.F}` a field of the run's result, `{depth_max}`
+    the queue's deepest point between them.
+    """
+
+    start: dict[str, Any]
+    end: dict[str, Any]
+    label: str
 
 
 @dataclass(frozen=True)
@@ -69,8 +91,16 @@ class Experiment:
     # in the server, never in the run: it may read any field of the result, or miss one.
     outcome: Callable[[dict[str, Any]], Outcome | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the picture must show once the run has ended (the page zooms there).
+    key_moments: tuple[KeyMoment, ...] = ()
 
     def __post_init__(self) -> None:
+        for moment in self.key_moments:
+            for side in (moment.start, moment.end):
+                if "kind" not in side or set(side) - MOMENT_KEYS:
+                    raise ValueError(f"{self.id}: a key moment's event {side!r} needs a "
+                                     f"'kind' and only these keys: "
+                                     f"{', '.join(sorted(MOMENT_KEYS))}")
         if self.compare_sequential and self.compare is None:
             raise ValueError(f"{self.id}: compare_sequential without a compare pair")
         for name, track in self.tracks.items():

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.measure import proc_stat
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, number, word
 
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
@@ -148,7 +148,9 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
     text = (f"Right after terminate(), is_alive() said {word(r['alive_right_after_terminate'])}; "
             f"after join(), {word(r.get('alive_after_join'))} "
             f"(exit code {number(r.get('exitcode'))}).")
-    if r.get("grandchild_survived") is not None:
+    if r.get("grandchild_pid") is None:
+        pass  # no grandchild was started: nothing to say about one
+    elif r.get("grandchild_survived") is not None:
         text += (" The grandchild survived, re-parented to "
                  f"{number(r.get('grandchild_ppid_after'))}." if r["grandchild_survived"] else
                  " The grandchild did not survive.")
@@ -185,6 +187,11 @@ print(p1.is_alive())""",
     params={
         "grandchild": Param(True, "Whether the child starts a child of its own"),
     },
+    key_moments=(
+        KeyMoment({"kind": "proc.terminate"}, {"kind": "proc.exit", "proc": "child-1"},
+                  "terminate() returns at once (is_alive() said "
+                  "{result.alive_right_after_terminate}); child-1 died {ms} ms later"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"grandchild": True}, {"grandchild": False}),

@@ -11,7 +11,7 @@ from multiprocessing import Lock, Process
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, Param, Track
+from experiments.spec import Experiment, KeyMoment, Param, Track
 from experiments.words import Outcome, count, is_number, number, word
 
 # search() and get() are the tutorial's own lines (the page shows them): its bare open()s
@@ -171,6 +171,12 @@ def task(lock):
         "read_delay": Param(0.1, "Network delay after reading (seconds)", ge=0, le=5),
         "write_delay": Param(0.2, "Network delay before writing (seconds)", ge=0, le=5),
     },
+    key_moments=(
+        KeyMoment({"kind": "lock.acquire", "nth": 1}, {"kind": "lock.release", "nth": 4},
+                  "one buyer at a time: the lock passes from buyer to buyer"),
+        KeyMoment({"kind": "ticket.sold", "nth": 1}, {"kind": "ticket.sold", "nth": -1},
+                  "{result.sold} sold of {result.tickets}"),
+    ),
     main=main,
     outcome=outcome,
     tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},

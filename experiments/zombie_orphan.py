@@ -17,7 +17,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.measure import proc_stat
-from experiments.spec import Experiment, Param
+from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, number
 
 
@@ -236,6 +236,12 @@ def child():
         "hold": Param(3.0, "How long the zombie is left unreaped / the orphan lives (seconds)",
                       ge=0, le=30),
     },
+    key_moments=(
+        KeyMoment({"kind": "proc.zombie"}, {"kind": "proc.reap"},
+                  "the child exited, but stays a zombie for {s} s, until join() reaps it"),
+        KeyMoment({"kind": "proc.parent"}, {"kind": "proc.reparented"},
+                  "its parent gone, the orphan is re-parented to {end.new_parent}"),
+    ),
     main=main,
     outcome=outcome,
     compare=({"mode": "zombie"}, {"mode": "orphan"}),

@@ -43,7 +43,8 @@ export function drawCores(tl, view, clip, theme) {
     // The kernel's word: who was on this core, and how much of each column.
     paintOnCore(core.runs, core.maxLen, win, LEVELS, (c0, c1, lane, level) => {
       const bar = (h * level) / LEVELS;
-      ctx.fillStyle = lane.color;
+      // A folded helper thread's time is its process's (it is drawn in its lane).
+      ctx.fillStyle = (lane.foldedInto || lane).color;
       ctx.fillRect(g.gutter + c0 * colW, y + h - bar, (c1 - c0) * colW, bar);
       for (let c = c0; c < c1; c++) inUse[c] += level / LEVELS;
     });

@@ -23,7 +23,7 @@ import { View, Clock } from "./view.js";
 import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
 import { collectParams, describeError } from "./params_form.js";
-import { THEMES } from "./palette.js";
+import { NameRegistry, THEMES } from "./palette.js";
 
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const experiments = Object.fromEntries(page.experiments.map((e) => [e.id, e]));
@@ -46,12 +46,13 @@ const query = new URLSearchParams(location.search);
 const EVERY_FRAME = query.get("draw") === "every-frame";
 const LIVE_HZ = Math.min(120, Math.max(1, Number(query.get("live_hz")) || 15));
 let pendingNote = null; // the compare side waiting for the first to end, and its element
+let names = null; // compared runs: one colour and order registry by process name
 
 // ---- mounting runs -------------------------------------------------------------------
 
 function panelFor(run, compare, i) {
   return new RunPanel(run, {
-    cores: page.cores, experiment: experiments[run.experiment], timelinesEl, detailsEl,
+    cores: page.cores, experiment: experiments[run.experiment], timelinesEl, detailsEl, names,
     tag: compare ? paramsLabel(run.params, null, compare[i]) : null,
   }).start();
 }
@@ -83,6 +84,7 @@ function mount(runs, compare = null, waiting = null) {
   pendingNote?.remove();
   pendingNote = null;
   const exp = experiments[runs[0].experiment];
+  names = runs.length > 1 || waiting ? new NameRegistry() : null;
   panels = runs.map((run, i) => panelFor(run, compare, i));
   if (waiting) {
     // The other side's place, until the first has ended.
@@ -329,6 +331,16 @@ document.addEventListener("keydown", (event) => {
 });
 
 new ResizeObserver(() => { dirty = true; }).observe(timelinesEl);
+
+// A run ended (or its header's key-moment button was pressed): zoom to the lesson's key
+// moments, those of every run shown (compared runs share one time scale).
+timelinesEl.addEventListener("procscope:key-moment", () => {
+  const wins = panels.map((p) => p.keyWindow).filter(Boolean);
+  if (!wins.length) return;
+  view.focus(Math.min(...wins.map((w) => w.t0)), Math.max(...wins.map((w) => w.t1)));
+  dirty = true;
+});
+timelinesEl.addEventListener("procscope:redraw", () => { dirty = true; });
 
 // A hidden tab gets no animation frames: fold its events in once a second, draw nothing.
 setInterval(() => {

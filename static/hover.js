@@ -74,7 +74,7 @@ export function hover(tl, which, x, y, view, clip, theme) {
   }
   if (y < g.tracksH) return trackHover(m, g.tracks[Math.floor(y / theme.trackH)], t);
   const index = tl.scroll + Math.floor((y - g.laneTop) / g.laneH);
-  const lane = m.lanes[index];
+  const lane = m.rows()[index];
   if (!lane) return null;
   const e = nearest(lane.marks, t, tol);
   if (e) return { title: `${lane.name}: ${e.kind}${e.kind === "print" ? ` “${e.data.text}”` : ""}`, rows: eventRows(e, lane) };

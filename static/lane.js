@@ -28,16 +28,21 @@ export class Lane {
     this.onCpuMax = 0; // the longest of them (to search the visible window)
     this.lastSeen = undefined; // a thread lane: the newest report of it (event or stretch end)
     this.reparents = []; // {t, from, to, e}
-    this.open = { lock: null, task: null, join: new Map() };
+    this.open = { lock: null, task: null, wait: null, join: new Map() };
+    this.rank = null; // its name's rank in the run's (or the comparison's) name registry
+    this.ownKinds = new Set(); // a thread lane: the kinds of the events it emitted itself
+    this.folded = []; // a process lane: its helper threads drawn in its row (RunModel.rows)
+    this.helpers = 0; // ... and how many helper threads it has, folded or not
+    this.foldedInto = null; // a folded helper thread: the process lane it is drawn in
     this.state = null;
   }
 
   /** The process ended (or the run did) at t: whatever it was still doing ends there. */
   closeAll(t) {
-    for (const span of [this.open.lock, this.open.task, ...this.open.join.values()]) {
+    for (const span of [this.open.lock, this.open.task, this.open.wait, ...this.open.join.values()]) {
       if (span && span.t1 === null) span.t1 = t;
     }
-    this.open.lock = this.open.task = null;
+    this.open.lock = this.open.task = this.open.wait = null;
     this.open.join.clear();
   }
 }

@@ -27,11 +27,14 @@ export function markShape(kind) {
   return kind.endsWith(".error") ? "cross" : "diamond";
 }
 
-export function drawNote(ctx, text, x, y, h, theme) {
+/** A small note at x (to its right; to its left where it would pass `maxX`, the canvas's
+ * right edge: a label is never cut). */
+export function drawNote(ctx, text, x, y, h, theme, maxX = Infinity) {
   ctx.font = theme.smallFont;
   ctx.textAlign = "left";
   ctx.textBaseline = "middle";
   const w = ctx.measureText(text).width;
+  if (x + w + 2 > maxX) x = Math.max(0, x - 16 - w);
   ctx.fillStyle = "rgba(255, 255, 255, 0.85)";
   ctx.fillRect(x - 2, y + h / 2 - 7, w + 4, 14);
   ctx.fillStyle = theme.text;

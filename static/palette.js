@@ -15,6 +15,31 @@ export function processColor(index, role) {
   return OKABE_ITO[(index - 1) % OKABE_ITO.length];
 }
 
+/**
+ * Colours and lane order by process name, shared by compared runs: join's worker-1 is the
+ * same hue, in the same place, in both panels. A name gets the next rank the first time any
+ * of the runs that share the registry names a lane so; its colour follows its rank.
+ */
+export class NameRegistry {
+  constructor() {
+    this.ranks = new Map();
+  }
+
+  rank(name) {
+    let r = this.ranks.get(name);
+    if (r === undefined) {
+      r = this.ranks.size;
+      this.ranks.set(name, r);
+    }
+    return r;
+  }
+
+  color(name, role) {
+    if (role === "main") return MAIN;
+    return OKABE_ITO[this.rank(name) % OKABE_ITO.length];
+  }
+}
+
 export const THEMES = {
   normal: {
     bg: "#ffffff", laneAlt: "#f6f7f9", grid: "#e3e6ea", text: "#2b2f36", muted: "#6b7280",

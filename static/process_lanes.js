@@ -24,7 +24,31 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
   const thin = h < 7;
   ctx.fillRect(x0, thin ? y : y + h * 0.32, x1 - x0, thin ? h : h * 0.36);
   ctx.globalAlpha = 1;
-  // Waiting (hatched) and holding / working (solid).
+  drawBody(tl, ctx, lane, color, y, h, view, clip, tEnd, theme);
+  // multiprocessing's helper threads folded into this row: their waits, tasks, marks and
+  // time on a core, in the process's colour (RunModel.rows).
+  for (const thread of lane.folded) drawBody(tl, ctx, thread, color, y, h, view, clip, tEnd, theme);
+  drawZombie(tl, ctx, lane, y, h, view, clip, theme);
+  const maxX = tl.geom.gutter + tl.geom.plotW;
+  for (const r of lane.reparents) {
+    if (r.t > tEnd || r.t < view.t0) continue;
+    const x = tl.x(r.t, view);
+    drawGlyph(ctx, "↱", x, y, h, theme.text, theme, true);
+    if (h >= 12) drawNote(ctx, `re-parented ${r.from} → ${r.to}`, x + 8, y, h, theme, maxX);
+  }
+  if (lane.exit !== null && lane.exit <= clip && lane.exitcode !== 0 && lane.exitcode !== null) {
+    // Killed by a signal (negative exit code): a black ✕ and the signal's name; an error
+    // exit (positive): a red ✕.
+    const x = tl.x(lane.exit, view);
+    const signal = lane.exitcode < 0;
+    drawShape(ctx, "cross", x, y + h / 2, Math.max(4, Math.min(12, h)), signal ? theme.text : theme.error, theme);
+    if (signal && h >= 12) drawNote(ctx, SIGNALS[-lane.exitcode] || `signal ${-lane.exitcode}`, x + 8, y, h, theme, maxX);
+  }
+}
+
+/** A lane's spans (waiting hatched, holding / working solid, each labelled where it is
+ * wide enough), its on-core strip and its marks. */
+function drawBody(tl, ctx, lane, color, y, h, view, clip, tEnd, theme) {
   for (const s of lane.spans) {
     if (s.t0 > tEnd) break;
     const t1 = s.t1 === null ? clip : Math.min(s.t1, clip);
@@ -50,6 +74,7 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
         ctx.strokeRect(a + 0.5, y + inset + 0.5, b - a - 1, h - 2 * inset - 1);
       }
     }
+    if (h >= 12 && s.label) spanLabel(ctx, s.label, Math.max(a, tl.geom.gutter), Math.min(b, tl.geom.gutter + tl.geom.plotW), y, h, theme);
   }
   // On a core, as the kernel saw it (cpu.run): a dark strip along the bottom, as dense as
   // the share of each column it ran; over the spans (a thread in a task still takes turns).
@@ -66,22 +91,27 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
       });
     ctx.globalAlpha = 1;
   }
-  drawZombie(tl, ctx, lane, y, h, view, clip, theme);
   drawMarks(tl, ctx, lane, y, h, view, tEnd, theme);
-  for (const r of lane.reparents) {
-    if (r.t > tEnd || r.t < view.t0) continue;
-    const x = tl.x(r.t, view);
-    drawGlyph(ctx, "↱", x, y, h, theme.text, theme, true);
-    if (h >= 12) drawNote(ctx, `re-parented ${r.from} → ${r.to}`, x + 8, y, h, theme);
+}
+
+/** A span's label inside it ("item 3", "in q.get(): waiting for an item"), cut at its
+ * end; not drawn at all where not even a few letters fit. */
+function spanLabel(ctx, text, a, b, y, h, theme) {
+  const room = b - a - 6;
+  if (room < 24) return;
+  ctx.font = theme.smallFont;
+  let shown = text;
+  if (ctx.measureText(shown).width > room) {
+    while (shown.length > 2 && ctx.measureText(`${shown}…`).width > room) shown = shown.slice(0, -1);
+    shown = `${shown}…`;
   }
-  if (lane.exit !== null && lane.exit <= clip && lane.exitcode !== 0 && lane.exitcode !== null) {
-    // Killed by a signal (negative exit code): a black ✕ and the signal's name; an error
-    // exit (positive): a red ✕.
-    const x = tl.x(lane.exit, view);
-    const signal = lane.exitcode < 0;
-    drawShape(ctx, "cross", x, y + h / 2, Math.max(4, Math.min(12, h)), signal ? theme.text : theme.error, theme);
-    if (signal && h >= 12) drawNote(ctx, SIGNALS[-lane.exitcode] || `signal ${-lane.exitcode}`, x + 8, y, h, theme);
-  }
+  const w = ctx.measureText(shown).width;
+  ctx.fillStyle = "rgba(255, 255, 255, 0.8)";
+  ctx.fillRect(a + 2, y + h / 2 - 7, w + 4, 14);
+  ctx.fillStyle = theme.text;
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  ctx.fillText(shown, a + 4, y + h / 2);
 }
 
 function drawZombie(tl, ctx, lane, y, h, view, clip, theme) {

@@ -13,7 +13,7 @@
 // inferred from states. Nothing here knows a lesson by name either: the tracks drawn are the ones the
 // lesson declares (its spec's `tracks`, from GET /api/experiments).
 
-import { processColor } from "./palette.js";
+import { NameRegistry } from "./palette.js";
 import { markShape } from "./marks.js";
 import { Lane } from "./lane.js";
 import { insertSorted } from "./time_sorted.js";
@@ -23,7 +23,16 @@ export const TRACK_KINDS = ["lock", "queue", "sold"];
 
 /** Kinds drawn as spans (or tracks) rather than as point marks on a process lane. */
 const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait", "lock.acquire",
-  "lock.release", "join.wait", "join.done", "task.start", "task.end"]);
+  "lock.release", "join.wait", "join.done", "task.start", "task.end", "wait.start", "wait.end"]);
+
+/**
+ * multiprocessing's (and the standard library's) own helper threads, by the name they
+ * report: a Queue's feeder, a Pool's worker/task/result handlers, the resource sharer, a
+ * ProcessPoolExecutor's manager, socketserver's per-request threads. They are drawn inside
+ * their process's lane (folded) unless the user unfolds it; a thread the lesson starts
+ * (it names it, or it emits the lesson's events) keeps a lane of its own.
+ */
+const INTERNAL_THREAD = /^(QueueFeederThread|ExecutorManagerThread)$|\((_handle_workers|_handle_tasks|_handle_results|_serve|process_request_thread|_feed)\)$/;
 
 /** The lane key of a process (its pid) or of one of its threads ("pid/tid"). */
 export function laneKey(pid, tid) {
@@ -36,8 +45,16 @@ export class RunModel {
    * @param {number} coreCount core lanes to draw before any event names a core
    * @param {object} tracks the lesson's declared tracks, {lock: {}, sold: {always, stock_param}}
    */
-  constructor(run, coreCount, tracks = {}) {
+  constructor(run, coreCount, tracks = {}, names = null) {
     this.run = run;
+    // Colours and order by process name: a registry of its own, or one shared with the run
+    // this one is compared with (palette.js).
+    this.names = names || new NameRegistry();
+    this.sharedNames = !!names;
+    this.unfolded = new Set(); // pids whose helper threads are shown as lanes of their own
+    this.foldVersion = 0;
+    this._rowsKey = null;
+    this._rows = [];
     this.declared = tracks || {};
     this.cores = [];
     this.ensureCores(coreCount);
@@ -106,7 +123,7 @@ export class RunModel {
         this.lanes.filter((l) => l.pid === pid && l.tid && l.tid < tid).length : this.lanes.length;
       // A colour of its own: on the core lanes, threads taking turns on the GIL must be
       // told apart from each other, not just from other processes.
-      lane.name = this._threadName(pid, tid);
+      this._nameThread(lane);
       if (parent && parent.exit !== null) lane.exit = parent.exit; // seen late: ended with it
       this.lanes.splice(at, 0, lane);
     } else {
@@ -132,7 +149,67 @@ export class RunModel {
   }
 
   _renameThreads(pid) {
-    for (const l of this.lanes) if (l.tid && l.pid === pid) l.name = this._threadName(pid, l.tid);
+    for (const l of this.lanes) if (l.tid && l.pid === pid) this._nameThread(l);
+  }
+
+  /** A thread lane's name, and once the thread has said its name, the colour of that name. */
+  _nameThread(lane) {
+    lane.name = this._threadName(lane.pid, lane.tid);
+    if (this.threadNames.has(lane.tid)) lane.color = this.names.color(lane.name, null);
+  }
+
+  /** Is this thread multiprocessing's own (folded into its process's lane by default)?
+   * By the name it reported; a thread that never emitted (only the kernel saw it) or that
+   * only reported reaping (multiprocessing's poll, from a helper thread) is one too. */
+  internalThread(lane) {
+    if (!lane.tid) return false;
+    const own = this.threadNames.get(lane.tid);
+    if (!own) return true;
+    if (INTERNAL_THREAD.test(own)) return true;
+    return lane.ownKinds.size > 0 && [...lane.ownKinds].every((k) => k === "proc.reap");
+  }
+
+  /** Show (or fold again) a process's helper threads as lanes of their own. */
+  toggleFold(pid) {
+    if (this.unfolded.has(pid)) this.unfolded.delete(pid);
+    else this.unfolded.add(pid);
+    this.foldVersion += 1;
+  }
+
+  /**
+   * The rows the timeline draws, top to bottom: each process, then its threads that have
+   * a lane of their own. A process's folded helper threads are in its `folded` (drawn in
+   * its row); `helpers` counts them whether folded or not. Compared runs (a shared name
+   * registry) order processes by name rank, so the same process is in the same place.
+   */
+  rows() {
+    const key = `${this.version}:${this.foldVersion}:${this.lanes.length}`;
+    if (this._rowsKey === key) return this._rows;
+    let procs = this.lanes.filter((l) => !l.tid || !this.byKey.has(l.pid));
+    if (this.sharedNames) {
+      const order = new Map(procs.map((l, i) => [l, i]));
+      const rank = (l) => (l.rank === null ? Number.MAX_SAFE_INTEGER : l.rank);
+      procs = [...procs].sort((a, b) => rank(a) - rank(b) || order.get(a) - order.get(b));
+    }
+    const rows = [];
+    for (const p of procs) {
+      rows.push(p);
+      if (p.tid) continue;
+      p.folded = [];
+      p.helpers = 0;
+      for (const l of this.lanes) {
+        if (!l.tid || l.pid !== p.pid) continue;
+        const internal = this.internalThread(l);
+        if (internal) p.helpers += 1;
+        const folded = internal && !this.unfolded.has(p.pid);
+        l.foldedInto = folded ? p : null;
+        if (folded) p.folded.push(l);
+        else rows.push(l);
+      }
+    }
+    this._rowsKey = key;
+    this._rows = rows;
+    return rows;
   }
 
   /** Add a batch of events (in seq order). */
@@ -202,7 +279,7 @@ export class RunModel {
     if (e.tid && e.thread && this.threadNames.get(e.tid) !== e.thread) {
       this.threadNames.set(e.tid, e.thread);
       const named = this.byKey.get(laneKey(e.pid, e.tid));
-      if (named) named.name = this._threadName(e.pid, e.tid);
+      if (named) this._nameThread(named);
     }
     const kernelTid = kind === "proc.state" || kind === "cpu.run" || kind === "thread.exit";
     const rawTid = kernelTid ? data.tid : e.tid;
@@ -219,6 +296,7 @@ export class RunModel {
     }
     const lane = this.lane(key, e.pid, tid, at === e.t ? e : { ...e, t: at });
     if (at < lane.start) lane.start = at;
+    if (tid && !kernelTid) lane.ownKinds.add(kind);
     if (tid && kind !== "thread.exit") lane.lastSeen = Math.max(lane.lastSeen ?? -Infinity, e.t);
     if (e.cpu !== null && e.cpu !== undefined) this.ensureCores(e.cpu + 1);
     // A change of ppid is a re-parenting (an orphan adopted), except for a dying process
@@ -236,7 +314,8 @@ export class RunModel {
         lane.name = data.name || e.proc || lane.name;
         lane.role = data.role || null;
         lane.start = Math.min(lane.start ?? e.t, e.t);
-        if (lane.role === "main") lane.color = processColor(0, "main");
+        lane.rank = this.names.rank(lane.name);
+        lane.color = this.names.color(lane.name, lane.role);
         this._renameThreads(lane.pid);
         break;
       case "proc.exit":
@@ -313,8 +392,27 @@ export class RunModel {
         }
         break;
       }
+      case "wait.start": {
+        // A lesson about to block in a multiprocessing call says so first (wait.start:
+        // the call, and what it waits for); wait.end when the call returned or raised.
+        const call = data.call || "a call";
+        const label = data.waits_for ? `in ${call}: waiting for ${data.waits_for}` : `waiting in ${call}`;
+        const span = { kind: "wait", t0: e.t, t1: null, label, e0: e, e1: null };
+        lane.spans.push(span);
+        lane.open.wait = span;
+        break;
+      }
+      case "wait.end":
+        if (lane.open.wait) {
+          lane.open.wait.t1 = e.t;
+          lane.open.wait.e1 = e;
+          if (data.outcome) lane.open.wait.label += ` → ${data.outcome}`;
+        }
+        lane.open.wait = null;
+        break;
       case "task.start": {
-        const span = { kind: "task", t0: e.t, t1: null, label: `task ${data.task ?? data.i ?? ""}`.trim(), e0: e, e1: null };
+        const span = { kind: "task", t0: e.t, t1: null, e0: e, e1: null,
+          label: data.label ? String(data.label) : `task ${data.task ?? data.i ?? ""}`.trim() };
         lane.spans.push(span);
         lane.open.task = span;
         break;

@@ -10,6 +10,7 @@
 import { EventStream } from "./event_stream.js";
 import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
+import { keyMoments, momentsWindow } from "./key_moment.js";
 
 // The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
 // died (kill -9, a crash); its record was closed when the server came back.
@@ -72,11 +73,12 @@ export function paramsLabel(params, defaults, only) {
 }
 
 export class RunPanel {
-  constructor(run, { cores, experiment, timelinesEl, detailsEl, tag }) {
+  constructor(run, { cores, experiment, timelinesEl, detailsEl, tag, names }) {
     this.run = run;
     this.experiment = experiment;
     this.tag = tag || null; // "lock on" / "lock off" when compared
-    this.model = new RunModel(run, cores, experiment?.tracks);
+    // names: the colour and order registry shared by compared runs (palette.js).
+    this.model = new RunModel(run, cores, experiment?.tracks, names);
     this.pending = [];
     this.pendingCount = 0;
     this.liveAtOpen = !FINAL.has(run.status);
@@ -189,10 +191,37 @@ export class RunPanel {
     this.run = run;
     this._status(run.status);
     this._result(run);
+    this._keyMoments();
     this.stats(performance.now()); // the final counts now, not at the next refresh
     this.resultReady = true;
     document.body.dispatchEvent(new Event("procscope:runs"));
     this._resolveFinished(run);
+  }
+
+  /** The lesson's key moments in this run: drawn on the canvas, and the page is asked to
+   * zoom there (procscope:key-moment; the button in the header asks again). */
+  _keyMoments() {
+    const moments = keyMoments(this.model, this.experiment?.key_moments);
+    this.timeline.moments = moments;
+    this.keyWindow = momentsWindow(moments);
+    this.model.version += 1; // the band for their labels: lay out and draw again
+    if (!this.keyWindow) return;
+    const head = this.timelineEl.querySelector(".run-outcome");
+    let button = this.timelineEl.querySelector(".key-moment");
+    if (!button) {
+      button = el("button", "key-moment", "Key moment");
+      button.type = "button";
+      button.dataset.testid = "key-moment";
+      button.addEventListener("click", () => this._askFocus());
+      head.after(button);
+    }
+    button.title = moments.map((m) => m.label).join(" · ");
+    this._askFocus();
+  }
+
+  _askFocus() {
+    this.timelineEl.dispatchEvent(new CustomEvent("procscope:key-moment", { bubbles: true,
+      detail: { window: this.keyWindow } }));
   }
 
   _status(status) {

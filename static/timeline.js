@@ -33,6 +33,28 @@ export function formatTime(t, step) {
   return `${t.toFixed(decimals)} s`;
 }
 
+const MOMENT_H = 19; // the height of one key moment's label in the band above the lanes
+
+/** `name` cut in the middle to fit `maxW` pixels: the end tells processes apart, the start
+ * says what they are. Whole words go first (ForkPoolWorker-10:2 -> Fork…Worker-10:2), then
+ * letters. */
+export function abbreviate(ctx, name, maxW) {
+  if (ctx.measureText(name).width <= maxW) return name;
+  const words = name.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^A-Za-z\d]+/g) || [name];
+  for (let drop = 1; drop < words.length - 1; drop++) {
+    for (let at = 1; at + drop < words.length; at++) {
+      const cut = `${words.slice(0, at).join("")}…${words.slice(at + drop).join("")}`;
+      if (ctx.measureText(cut).width <= maxW) return cut;
+    }
+  }
+  for (let keep = name.length - 1; keep > 4; keep--) {
+    const tail = Math.ceil(keep * 0.6);
+    const cut = `${name.slice(0, keep - tail)}…${name.slice(name.length - tail)}`;
+    if (ctx.measureText(cut).width <= maxW) return cut;
+  }
+  return `…${name.slice(-4)}`;
+}
+
 export class Timeline {
   constructor(model, coresCanvas, procsCanvas) {
     this.model = model;
@@ -43,6 +65,43 @@ export class Timeline {
     this.geom = null;
     this.drawnVersion = -1;
     this.sharedTracks = null; // when compared: the tracks every compared run shows
+    this.moments = []; // the lesson's key moments in this run, once it has ended (key_moment.js)
+    this.momentPx = []; // ... where they were last drawn: [{x0, x1, label}] (for the tests)
+    // The lane labels: a click on a process with helper threads folds or unfolds them;
+    // the pointer over a label shows its whole name (a long one is cut in the middle).
+    procsCanvas.addEventListener("click", (event) => {
+      const lane = this.labelAt(event.offsetX, event.offsetY);
+      if (lane && !lane.tid && lane.helpers) {
+        this.model.toggleFold(lane.pid);
+        this.model.version += 1;
+        this.procs.dispatchEvent(new CustomEvent("procscope:redraw", { bubbles: true }));
+      }
+    });
+    procsCanvas.addEventListener("mousemove", (event) => {
+      const lane = this.labelAt(event.offsetX, event.offsetY);
+      const title = lane ? this.labelTitle(lane) : "";
+      if (this.procs.title !== title) this.procs.title = title;
+      this.procs.style.cursor = lane && !lane.tid && lane.helpers ? "pointer" : "";
+    });
+  }
+
+  /** The lane whose label is at (x, y) of the process canvas (CSS pixels), or null. */
+  labelAt(x, y) {
+    const g = this.geom;
+    if (!g || x >= g.gutter || y < g.laneTop) return null;
+    return this.model.rows()[this.scroll + Math.floor((y - g.laneTop) / g.laneH)] || null;
+  }
+
+  /** A label's whole name, and what a click on it does. */
+  labelTitle(lane) {
+    let text = lane.tid ? lane.name : `${lane.name} (pid ${lane.pid})`;
+    if (!lane.tid && lane.helpers) {
+      const n = lane.helpers;
+      text += this.model.unfolded.has(lane.pid)
+        ? ` · click to fold its ${n} multiprocessing helper thread${n > 1 ? "s" : ""} back into its lane`
+        : ` · ${n} multiprocessing helper thread${n > 1 ? "s" : ""} drawn in this lane (their CPU on the core lanes): click to show them`;
+    }
+    return text;
   }
 
   /** Backing stores follow CSS size × devicePixelRatio; returns the geometry. */
@@ -58,7 +117,10 @@ export class Timeline {
     const own = m.tracks();
     const tracks = this.sharedTracks ? TRACK_KINDS.filter((t) => this.sharedTracks.has(t)) : own;
     const tracksH = tracks.length * theme.trackH;
-    const wanted = `${Math.ceil(tracksH + 6 + Math.max(3, m.lanes.length) * theme.maxLaneH)}px`;
+    const rows = m.rows();
+    // A band for the key moments' labels, between the tracks and the lanes.
+    const momentsH = this.moments.length * MOMENT_H;
+    const wanted = `${Math.ceil(tracksH + momentsH + 6 + Math.max(3, rows.length) * theme.maxLaneH)}px`;
     if (this.procs.style.height !== wanted) this.procs.style.height = wanted;
     const procsH = Math.max(60, this.procs.clientHeight);
     for (const [canvas, h] of [[this.cores, coresH], [this.procs, procsH]]) {
@@ -69,13 +131,13 @@ export class Timeline {
         canvas.height = hh;
       }
     }
-    const avail = procsH - tracksH - 4;
-    const n = Math.max(1, m.lanes.length);
+    const avail = procsH - tracksH - momentsH - 4;
+    const n = Math.max(1, rows.length);
     const laneH = Math.max(theme.minLaneH, Math.min(theme.maxLaneH, avail / n));
     const visible = Math.max(1, Math.floor(avail / laneH));
-    const maxScroll = Math.max(0, m.lanes.length - visible);
+    const maxScroll = Math.max(0, rows.length - visible);
     this.scroll = Math.min(Math.max(0, this.scroll), maxScroll);
-    this.geom = { dpr, width, coresH, procsH, tracks, tracksH, laneTop: tracksH + 2, laneH,
+    this.geom = { dpr, width, coresH, procsH, tracks, tracksH, momentsH, laneTop: tracksH + momentsH + 2, laneH,
       visible, maxScroll, gutter: theme.gutter, plotW: width - theme.gutter - 10 };
     return this.geom;
   }
@@ -188,11 +250,12 @@ export class Timeline {
     this.grid(ctx, view, theme, 0, g.procsH, false);
     drawTracks(ctx, this, view, clip, theme);
     const h = g.laneH;
+    const rows = m.rows();
     const first = this.scroll;
-    const last = Math.min(m.lanes.length, first + g.visible + 1);
+    const last = Math.min(rows.length, first + g.visible + 1);
     const labelEvery = h >= 11 ? 1 : Math.ceil(13 / h);
     for (let i = first; i < last; i++) {
-      if ((i - first) % labelEvery === 0) this._label(ctx, m.lanes[i], this.laneY(i), h, clip, theme, labelEvery > 1);
+      if ((i - first) % labelEvery === 0) this._label(ctx, rows[i], this.laneY(i), h, clip, theme, labelEvery > 1);
     }
     // One clip for all lanes (a clip per lane costs more than the lane itself when lanes
     // are a pixel tall); marks may spill a little into the neighbouring lanes.
@@ -206,13 +269,14 @@ export class Timeline {
         ctx.fillStyle = theme.laneAlt;
         ctx.fillRect(g.gutter, y, g.plotW, h);
       }
-      drawLane(this, ctx, m.lanes[i], y, h, view, clip, theme);
+      drawLane(this, ctx, rows[i], y, h, view, clip, theme);
     }
     ctx.restore();
+    this._moments(ctx, view, clip, theme);
     if (g.maxScroll > 0) {
       const trackTop = g.laneTop;
       const trackH = g.procsH - trackTop;
-      const thumbH = Math.max(16, (trackH * g.visible) / m.lanes.length);
+      const thumbH = Math.max(16, (trackH * g.visible) / rows.length);
       const thumbY = trackTop + ((trackH - thumbH) * this.scroll) / g.maxScroll;
       ctx.fillStyle = theme.grid;
       ctx.fillRect(g.width - 6, trackTop, 4, trackH);
@@ -228,20 +292,63 @@ export class Timeline {
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     ctx.fillStyle = lane.start !== null && lane.start <= clip ? theme.text : theme.axis;
-    // Too long for the gutter: cut the middle, the end tells processes apart (…Worker-12).
-    let name = lane.name;
-    const maxW = g.gutter - 22;
-    let cut = 1;
-    while (name.length > 5 && ctx.measureText(name).width > maxW) {
-      const keep = lane.name.length - cut;
-      const head = Math.ceil(keep * 0.45);
-      name = `${lane.name.slice(0, head)}…${lane.name.slice(lane.name.length - (keep - head))}`;
-      cut += 1;
-    }
-    ctx.fillText(name, g.gutter - 16, y + h / 2);
+    // A process with helper threads: ▸ (folded into its lane) or ▾ (shown), a click away.
+    const fold = !lane.tid && lane.helpers ? (this.model.unfolded.has(lane.pid) ? "▾ " : "▸ ") : "";
+    const name = abbreviate(ctx, lane.name, g.gutter - 22 - (fold ? ctx.measureText(fold).width : 0));
+    ctx.fillText(fold + name, g.gutter - 16, y + h / 2);
     ctx.fillStyle = lane.color;
     const s = Math.min(8, Math.max(3, h - 2));
     ctx.fillRect(g.gutter - 12, y + (h - s) / 2, s, s);
+  }
+
+  /** The lesson's key moments: a bracket over the lanes from one event to the other, and
+   * what it means, written inside the canvas (the label moves left or right to fit). */
+  _moments(ctx, view, clip, theme) {
+    const g = this.geom;
+    this.momentPx = [];
+    const right = g.gutter + g.plotW;
+    this.moments.forEach((mo, k) => {
+      if (mo.t0 > clip) return;
+      const x0 = this.x(mo.t0, view);
+      const x1 = this.x(Math.min(mo.t1, clip), view);
+      if (x1 < g.gutter || x0 > right) return;
+      const y = g.tracksH + 1 + k * MOMENT_H;
+      ctx.save();
+      ctx.strokeStyle = theme.now;
+      ctx.fillStyle = theme.now;
+      ctx.lineWidth = 2;
+      ctx.setLineDash([4, 3]);
+      for (const x of [x0, x1]) {
+        if (x < g.gutter || x > right) continue;
+        ctx.beginPath();
+        ctx.moveTo(Math.round(x) + 0.5, y + 8);
+        ctx.lineTo(Math.round(x) + 0.5, g.procsH);
+        ctx.stroke();
+      }
+      ctx.setLineDash([]);
+      const a = Math.max(g.gutter, x0);
+      const b = Math.min(right, x1);
+      ctx.beginPath();
+      ctx.moveTo(a, y + 8);
+      ctx.lineTo(b, y + 8);
+      ctx.stroke();
+      ctx.font = theme.font;
+      const w = ctx.measureText(mo.label).width + 10;
+      // Centred over the bracket, and kept inside the plot.
+      let lx = (a + b) / 2 - w / 2;
+      lx = Math.max(g.gutter + 2, Math.min(right - w - 2, lx));
+      ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
+      ctx.fillRect(lx, y, w, 15);
+      ctx.strokeStyle = theme.now;
+      ctx.lineWidth = 1;
+      ctx.strokeRect(lx + 0.5, y + 0.5, w - 1, 14);
+      ctx.fillStyle = theme.text;
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      ctx.fillText(mo.label, lx + 5, y + 8);
+      ctx.restore();
+      this.momentPx.push({ x0, x1, label: mo.label, lx, w });
+    });
   }
 }
 

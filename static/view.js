@@ -61,6 +61,13 @@ export class View {
   fit() {
     this.mode = "fit";
   }
+
+  /** Show [t0, t1] (a run's key moments, key_moment.js) and stay there. */
+  focus(t0, t1) {
+    this.t0 = t0;
+    this.t1 = Math.max(t1, t0 + MIN_SPAN);
+    this.mode = "free";
+  }
 }
 
 export class Clock {
