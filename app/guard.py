@@ -30,6 +30,8 @@ COOKIE = "procscope_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 16 * 1024
 PUBLIC_PREFIXES = ("/static/",)
+# What a viewer (the students' link) may still POST: an answer to the class's question.
+VIEWER_POSTS = frozenset({"/api/prediction/answers"})
 JSON_ONLY = frozenset({"application/json"})
 IMPORT_MAX_BYTES = 64 * 2**20  # POST /api/runs/import: one exported run (app.run_import)
 # Routes whose bodies are bigger than a request's: an exported run brought back (app.run_import).
@@ -77,11 +79,14 @@ class Guard:
         scope.setdefault("state", {})["role"] = role
         if self.admin_token is not None and not path.startswith(PUBLIC_PREFIXES):
             if role is None:
+                if _wants_html(headers, path):
+                    await _how_to_get_in(send)
+                    return
                 await _deny(send, 401, "a token is needed: the link with ?token=..., or "
                             "Authorization: Bearer <token>",
                             {"www-authenticate": "Bearer"})
                 return
-            if role == "viewer" and method not in SAFE_METHODS:
+            if role == "viewer" and method not in SAFE_METHODS and path not in VIEWER_POSTS:
                 await _deny(send, 403, "the viewer link can watch runs, not start or "
                             "cancel them")
                 return
@@ -181,6 +186,35 @@ def _hostname(netloc: str) -> str:
     if netloc.startswith("["):  # [::1]:8000
         return netloc[1:netloc.find("]")] if "]" in netloc else netloc
     return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+
+
+def _wants_html(headers: dict[str, str], path: str) -> bool:
+    """A browser opening a page (not the API, not a script's fetch): it is told in HTML."""
+    return not path.startswith("/api/") and "text/html" in headers.get("accept", "")
+
+
+HOW_TO_GET_IN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>procscope: a link with a token is needed</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:12vh auto;padding:0 1em;
+color:#1f2329}code{background:#f2f4f7;padding:1px 4px;border-radius:4px}</style></head>
+<body data-testid="token-needed"><h1>This page needs a link with a token</h1>
+<p>Open the link your teacher shared: it ends in <code>?token=&hellip;</code>. The students'
+link lets you watch every run; the teacher's can also start and stop them.</p>
+<p>The teacher finds both links where <code>procscope</code> was started (it prints them),
+or in <code>$PROCSCOPE_TOKEN</code>.</p>
+<p lang="zh">请打开老师分享的链接（以 <code>?token=&hellip;</code> 结尾）。</p>
+</body></html>
+""".encode()
+
+
+async def _how_to_get_in(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 401, "headers": [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(HOW_TO_GET_IN)).encode()),
+        (b"www-authenticate", b"Bearer"), (b"cache-control", b"no-store")]})
+    await send({"type": "http.response.body", "body": HOW_TO_GET_IN})
 
 
 async def _deny(send: Send, status: int, detail: str,

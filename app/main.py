@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import api, pages
+from app import api, classroom, pages
 from app.guard import Guard
 from app.history_db import HistoryError
 from app.hub import Hub, MemoryHub, RunStore
@@ -105,12 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="procscope", version="0.1.0", lifespan=lifespan,
                   description="A live, truthful view of what Python's multiprocessing does.")
     app.state.runs = runs
+    app.state.classroom = classroom.Classroom()
+    runs.on_created.append(app.state.classroom.run_created)
     app.state.streams = Streams(settings.max_streams)
     if hasattr(runs, "streams"):  # a replica tells the others its load
         runs.streams = app.state.streams
     app.state.stopping = stopping
     app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
+    app.include_router(classroom.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     allowed = LOOPBACK_NAMES | {settings.host.lower()}
@@ -155,7 +158,8 @@ def serve(settings: Settings, log_level: str) -> None:
         raise SystemExit("procscope: --send-timeout must be more than 0")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     token = settings.token
-    if token is None and not is_loopback(settings.host):
+    generated = token is None and not is_loopback(settings.host)
+    if generated:
         token = secrets.token_urlsafe(32)  # 256 bits
         settings = Settings(**{**settings.__dict__, "token": token})
     if settings.redis is None and os.environ.get("PROCSCOPE_REDIS"):
@@ -171,7 +175,10 @@ def serve(settings: Settings, log_level: str) -> None:
         shown = f"[{shown}]"
     base = f"http://{shown}:{settings.port}/"
     if token:
-        print(f"procscope: teacher (can start runs): {base}?token={token}", flush=True)
+        # A token the teacher chose (--token, PROCSCOPE_TOKEN) is theirs already: never
+        # printed (a terminal is often on the projector); only a generated one must be.
+        print(f"procscope: teacher (can start runs): {base}?token="
+              f"{token if generated else '… (your --token / $PROCSCOPE_TOKEN)'}", flush=True)
         print(f"procscope: students (watch only):     {base}?token={viewer_token_for(token)}",
               flush=True)
     else:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app import catalog
+from app import catalog, predictions
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 router = APIRouter(include_in_schema=False)
@@ -24,17 +24,30 @@ def _experiments() -> list[dict[str, Any]]:
     return [catalog.describe(spec, full=True) for spec in catalog.SPECS.values()]
 
 
-def _page(chosen: str, run: dict[str, Any] | None) -> dict[str, Any]:
+def _role(request: Request) -> str:
+    """'admin' (may start and stop runs) or 'viewer' (watches): app.guard decided."""
+    role = getattr(request.state, "role", None)
+    return role if role in ("admin", "viewer") else "viewer"
+
+
+def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str, Any]:
     # `cores`: the timeline draws one lane per core from the first frame, before any event
     # has named a core (a lane for a core no event mentions yet is still the truth: idle).
+    # `role`: the page shows only the controls this viewer may use. `news`: the classroom
+    # stream's seq as of this page, so that nothing started since is missed (app.classroom).
+    classroom = request.app.state.classroom
+    values = run["params"] if run is not None and run["experiment"] == chosen else None
     return {"experiments": _experiments(), "chosen": chosen, "run": run,
-            "cores": os.cpu_count() or 1}
+            "cores": os.cpu_count() or 1, "role": _role(request), "values": values,
+            "news": len(classroom.news), "question": classroom.predictions.public(),
+            "newest": next(reversed(request.app.state.runs.runs), None),
+            "prediction": predictions.lesson_question(chosen)}
 
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, experiment: str | None = None) -> HTMLResponse:
     chosen = experiment if experiment in catalog.SPECS else next(iter(catalog.SPECS))
-    return templates.TemplateResponse(request, "index.html", _page(chosen, None))
+    return templates.TemplateResponse(request, "index.html", _page(request, chosen, None))
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -44,7 +57,8 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
         raise HTTPException(404, f"no run {run_id!r}")
     # A run of kind `program` (procscope trace) has no lesson: the form shows the first.
     chosen = run.experiment if run.experiment in catalog.SPECS else next(iter(catalog.SPECS))
-    return templates.TemplateResponse(request, "index.html", _page(chosen, run.to_json()))
+    return templates.TemplateResponse(request, "index.html",
+                                      _page(request, chosen, run.to_json()))
 
 
 @router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)
@@ -53,7 +67,8 @@ async def params_form(request: Request, experiment_id: str) -> HTMLResponse:
     if spec is None:
         raise HTTPException(404, f"no experiment {experiment_id!r}")
     return templates.TemplateResponse(request, "partials/form.html", {
-        "experiment": catalog.describe(spec, full=True)})
+        "experiment": catalog.describe(spec, full=True), "role": _role(request),
+        "prediction": predictions.lesson_question(experiment_id)})
 
 
 @router.get("/partials/runs", response_class=HTMLResponse)

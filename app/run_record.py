@@ -12,6 +12,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from app import catalog
+from app.predictions import with_truth
 
 
 def now() -> str:
@@ -51,6 +52,8 @@ class Run:
     t0_ns: int = 0
     peer_pid: int | None = None  # the `procscope trace` process that waits for the main
     main_exit: asyncio.Future[int | None] | None = None
+    # The class's answers to the question this run closed (app.predictions), or None.
+    prediction: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """What a RunStore keeps of the run: enough for the same to_json() after a restart."""
@@ -79,6 +82,7 @@ class Run:
             "processes": self.processes_started,
             "dropped": self.dropped,
             "program": self.program,
+            "prediction": with_truth(self.prediction, self.result),
             "links": {
                 "self": f"/api/runs/{self.id}",
                 "events": f"/api/runs/{self.id}/events",
@@ -89,4 +93,4 @@ class Run:
 
 RECORD = ("id", "experiment", "params", "status", "created_at", "started_at", "ended_at",
           "result", "error", "pid", "exitcode", "events", "processes_started", "dropped",
-          "kind", "program")
+          "kind", "program", "prediction")

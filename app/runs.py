@@ -81,6 +81,8 @@ class RunManager:
         self.max_processes = settings.max_processes
         self.keep_runs = settings.keep_runs
         self.runs: dict[str, Run] = {}
+        # Told of each run as it starts, on the loop (app.classroom: every page follows).
+        self.on_created: list[Callable[[Run], None]] = []
         self._ids: Iterator[int] = itertools.count(1)  # app.cluster_runs: from Redis
         self._loop: asyncio.AbstractEventLoop | None = None
         self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
@@ -201,6 +203,8 @@ class RunManager:
         run.timer = self._loop.call_later(
             self.run_timeout, lambda: asyncio.ensure_future(self.cancel(run.id, "timed_out")))
         log.info("run %s: %s started, main pid %s", run.id, experiment, process.pid)
+        for listener in self.on_created:
+            listener(run)
         self._save(run)
         return run
 
@@ -228,6 +232,8 @@ class RunManager:
                         "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
                         "cores": os.cpu_count()}, self.max_events)
         log.info("run %s: program %s (from pid %s)", run.id, program["command"], peer_pid)
+        for listener in self.on_created:
+            listener(run)
         self._save(run)
         return run, channel.fd
 

@@ -7,7 +7,7 @@ from multiprocessing import Process
 from typing import Any
 
 from app.reporter import Reporter
-from experiments.spec import Experiment, KeyMoment, Param
+from experiments.spec import Experiment, KeyMoment, Param, Prediction
 from experiments.words import Outcome, is_number, seconds
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
@@ -96,5 +96,9 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
+    prediction=Prediction("Workers of 2, 3 and 5 s: how long will the main wait in join(), "
+                          "in seconds?", "elapsed",
+                          question_zh="三个子进程分别运行 2、3、5 秒：主进程一共等多久（秒）？",
+                          le=60, unit="s"),
     compare=({"join": True}, {"join": False}),
 )

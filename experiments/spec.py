@@ -67,6 +67,21 @@ class KeyMoment:
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """A question the class answers before the run (app.predictions): a number within
+    [ge, le], or one of `choices`; the truth is the result's `answer_from` field."""
+
+    question: str
+    answer_from: str
+    question_zh: str = ""
+    choices: tuple[str, ...] | None = None
+    ge: float = 0
+    le: float = 1000
+    unit: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # the run it asks about
+
+
+@dataclass(frozen=True)
 class Experiment:
     """One lesson of the tutorial, as something that runs."""
 
@@ -91,6 +106,8 @@ class Experiment:
     # in the server, never in the run: it may read any field of the result, or miss one.
     outcome: Callable[[dict[str, Any]], Outcome | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A question for the class before the run ("predict, then run"), or None.
+    prediction: Prediction | None = None
     # What the picture must show once the run has ended (the page zooms there).
     key_moments: tuple[KeyMoment, ...] = ()
 

@@ -11,7 +11,7 @@ from multiprocessing import Lock, Process
 from typing import Any
 
 from app.reporter import emit
-from experiments.spec import Experiment, KeyMoment, Param, Track
+from experiments.spec import Experiment, KeyMoment, Param, Prediction, Track
 from experiments.words import Outcome, count, is_number, number, word
 
 # search() and get() are the tutorial's own lines (the page shows them): its bare open()s
@@ -180,5 +180,8 @@ def task(lock):
     main=main,
     outcome=outcome,
     tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},
+    prediction=Prediction("Without the Lock, every buyer at once: how many tickets will be "
+                          "sold?", "sold", question_zh="不加锁，所有人同时抢票：会卖出几张票？",
+                          le=500, unit="tickets", params={"lock": False}),
     compare=({"lock": True}, {"lock": False}),
 )

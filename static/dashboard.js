@@ -22,6 +22,8 @@ import { RunPanel, paramsLabel } from "./run_panel.js";
 import { View, Clock } from "./view.js";
 import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
+import { Follower } from "./follow.js";
+import { QuestionBox } from "./predict.js";
 import { collectParams, describeError } from "./params_form.js";
 import { NameRegistry, THEMES } from "./palette.js";
 
@@ -32,6 +34,9 @@ const timelinesEl = document.getElementById("timelines");
 const detailsEl = document.getElementById("details");
 const tooltip = document.querySelector(".tooltip");
 const view = new View();
+// What this viewer may do, from the server (app.guard): a watch-only page has no Stop.
+const canControl = page.role !== "viewer";
+document.body.dataset.role = page.role || "admin";
 const clock = new Clock();
 let panels = [];
 let theme = THEMES.normal;
@@ -53,7 +58,7 @@ let names = null; // compared runs: one colour and order registry by process nam
 function panelFor(run, compare, i) {
   return new RunPanel(run, {
     cores: page.cores, experiment: experiments[run.experiment], timelinesEl, detailsEl, names,
-    tag: compare ? paramsLabel(run.params, null, compare[i]) : null,
+    tag: compare ? paramsLabel(run.params, null, compare[i]) : null, canControl,
   }).start();
 }
 
@@ -172,6 +177,7 @@ async function startRuns(paramSets, compare, sequential = false) {
   formError("");
   const buttons = f.querySelectorAll("button");
   buttons.forEach((b) => { b.disabled = true; });
+  follower.busy = true; // this tab mounts its own runs; the classroom stream is for others
   try {
     if (sequential) return await startOneAfterTheOther(experiment, paramSets, compare);
     const runs = [];
@@ -183,6 +189,7 @@ async function startRuns(paramSets, compare, sequential = false) {
     formError(String(err.message || err));
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
+    follower.busy = false;
   }
 }
 
@@ -246,16 +253,26 @@ document.addEventListener("click", (event) => {
   } else if (target.matches("a[data-run]") && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
     event.preventDefault();
     history.pushState({}, "", target.getAttribute("href"));
+    follower.stay(target.dataset.run); // chosen: stay there, offer the teacher's next run
     mountFromUrl(null);
   } else if (target.id === "presenter-toggle") {
     setPresenter(!document.body.classList.contains("presenter"));
+  } else if (target.id === "controls-toggle") {
+    setControls(!document.body.classList.contains("controls-open"));
+  } else if (target.matches("[data-action=ask]")) {
+    askTheClass(target);
   }
 });
 
-window.addEventListener("popstate", () => mountFromUrl(null));
+window.addEventListener("popstate", () => {
+  const match = location.pathname.match(/^\/runs\/([^/]+)$/);
+  if (match) follower.stay(match[1]);
+  mountFromUrl(null);
+});
 
 timelinesEl.addEventListener("procscope:compare-with", async (event) => {
   const { run, params, first, compare } = event.detail;
+  follower.busy = true;
   try {
     const other = await postRun(run.experiment, params);
     const runs = first ? [run, other] : [other, run];
@@ -264,6 +281,8 @@ timelinesEl.addEventListener("procscope:compare-with", async (event) => {
     document.body.dispatchEvent(new Event("procscope:runs"));
   } catch (err) {
     formError(String(err.message || err));
+  } finally {
+    follower.busy = false;
   }
 });
 
@@ -325,9 +344,77 @@ wireTimelineInput({
 
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("input, select, textarea, [contenteditable]")) return;
-  if (event.key === "p" && !event.ctrlKey && !event.metaKey && !event.altKey) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.key === "p") {
     setPresenter(!document.body.classList.contains("presenter"));
+  } else if (event.key === "c") {
+    setControls(!document.body.classList.contains("controls-open"));
+  } else if (event.key === "Escape" && document.body.classList.contains("controls-open")) {
+    setControls(false);
   }
+});
+
+// ---- the controls drawer (a narrow screen, presenter mode) -------------------------------
+
+/** Below ~800 px and in presenter mode the sidebar is folded away; this opens it over the
+ * stage (the params one key away: C); closed, the timeline has the width again. */
+function setControls(open) {
+  document.body.classList.toggle("controls-open", open);
+  document.getElementById("controls-toggle").setAttribute("aria-expanded", String(open));
+  dirty = true;
+}
+
+// ---- following the teacher, and the class's question --------------------------------------
+
+const questionBox = new QuestionBox(document.getElementById("question"), { role: page.role });
+questionBox.show(page.question);
+
+/** The teacher asks the lesson's question before running it: the form takes the params the
+ * question is about (ticket_rush: lock off), and every page shows the question. */
+async function askTheClass(button) {
+  const f = form();
+  formError("");
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/prediction", {
+      method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ experiment: f.dataset.experiment }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 201) throw new Error(describeError(response.status, body));
+    for (const [name, value] of Object.entries(body.question.params || {})) {
+      const input = f.querySelector(`[name="${CSS.escape(name)}"]`);
+      if (!input) continue;
+      if (input.type === "checkbox") input.checked = !!value;
+      else input.value = Array.isArray(value) ? value.join(", ") : String(value);
+    }
+    questionBox.show(body.question);
+  } catch (err) {
+    formError(String(err.message || err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+let lastFollowed = null; // {run, at}: the second run of a "Run both" joins the first
+
+const follower = new Follower({
+  after: page.news,
+  newest: page.newest,
+  banner: stage.querySelector(".follow-banner"),
+  shown: () => panels.map((p) => String(p.run.id)),
+  onQuestion: (frame) => questionBox.update(frame),
+  show: (run) => {
+    const exp = experiments[run.experiment];
+    const prev = lastFollowed;
+    const pair = prev && exp?.compare && prev.run.experiment === run.experiment &&
+      performance.now() - prev.at < 2000 && panels.length === 1 && panels[0].run.id === prev.run.id;
+    const runs = pair ? [prev.run, run] : [run];
+    mount(runs, pair ? exp.compare : null);
+    history.pushState({ runs: runs.map((r) => r.id) }, "", runUrl(runs));
+    document.body.dispatchEvent(new Event("procscope:runs"));
+    lastFollowed = { run, at: performance.now() };
+  },
 });
 
 new ResizeObserver(() => { dirty = true; }).observe(timelinesEl);
@@ -394,7 +481,7 @@ function frame(perfNow) {
 
 // For people who script the page (and the tests): the live objects, frame costs and the
 // count of frames drawn.
-window.procscope = { view, clock, get panels() { return panels; }, frameMs, mount,
+window.procscope = { view, clock, get panels() { return panels; }, frameMs, mount, follower,
   redraw: () => { dirty = true; },
   get theme() { return theme; },
   get frames() { return frames; } };
@@ -405,4 +492,5 @@ try {
 } catch { /* private mode */ }
 refreshProxies();
 mountFromUrl(page.run);
+follower.start();
 requestAnimationFrame(frame);

@@ -10,6 +10,7 @@
 import { EventStream } from "./event_stream.js";
 import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
+import { predictionBlock } from "./predict.js";
 import { keyMoments, momentsWindow } from "./key_moment.js";
 
 // The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
@@ -73,8 +74,9 @@ export function paramsLabel(params, defaults, only) {
 }
 
 export class RunPanel {
-  constructor(run, { cores, experiment, timelinesEl, detailsEl, tag, names }) {
+  constructor(run, { canControl = true, cores, experiment, timelinesEl, detailsEl, tag, names }) {
     this.run = run;
+    this.canControl = canControl; // a watch-only viewer gets no Stop and no "Compare with"
     this.experiment = experiment;
     this.tag = tag || null; // "lock on" / "lock off" when compared
     // names: the colour and order registry shared by compared runs (palette.js).
@@ -227,7 +229,7 @@ export class RunPanel {
   _status(status) {
     this.statusEl.textContent = status;
     this.statusEl.dataset.status = status;
-    this.stopEl.hidden = FINAL.has(status);
+    this.stopEl.hidden = FINAL.has(status) || !this.canControl;
   }
 
   /** The outcome in words (the run's JSON says it: the lesson's spec builds it on the
@@ -243,6 +245,8 @@ export class RunPanel {
     short.textContent = out ? out.text : "";
     short.className = `run-outcome${out?.bad ? " bad" : out ? " good" : ""}`;
     if (out?.why) this.resultEl.append(el("p", "why", out.why));
+    // The class's predictions beside what really happened (app.predictions).
+    if (run.prediction) this.resultEl.append(predictionBlock(run.prediction));
     this._compareOffer(run);
     if (run.error) {
       const det = el("details", "traceback");
@@ -258,7 +262,7 @@ export class RunPanel {
   /** "Compare with lock off": the lesson's other side, run now, drawn under this one. */
   _compareOffer(run) {
     const sides = this.experiment?.compare;
-    if (this.tag || !sides || sides.length !== 2 || run.status !== "succeeded") return;
+    if (this.tag || !sides || sides.length !== 2 || run.status !== "succeeded" || !this.canControl) return;
     const same = (side) => Object.entries(side).every(([k, v]) => JSON.stringify(run.params[k]) === JSON.stringify(v));
     const mine = sides.findIndex(same);
     if (mine < 0) return;

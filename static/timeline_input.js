@@ -14,6 +14,11 @@ export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, a
   }
 
   let drag = null;
+  // Touch: a tap shows a mark's details until the next tap (a touch screen has no hover,
+  // and its pointerleave follows every pointerup); two fingers pinch-zoom about their middle.
+  let pinned = false;
+  const touches = new Map(); // pointerId -> {x, y}
+  let pinch = null; // {dist, panel}
 
   timelinesEl.addEventListener("wheel", (event) => {
     const panel = panelOf(event.target);
@@ -33,32 +38,71 @@ export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, a
   timelinesEl.addEventListener("pointerdown", (event) => {
     const panel = panelOf(event.target);
     if (!panel || !event.target.matches("canvas") || event.button !== 0) return;
+    if (pinned) { // the next tap closes the details it keeps
+      pinned = false;
+      tooltip.hidden = true;
+    }
+    if (event.pointerType === "touch") {
+      touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      if (touches.size === 2) {
+        const [a, b] = [...touches.values()];
+        pinch = { dist: Math.hypot(a.x - b.x, a.y - b.y) || 1, panel, canvas: event.target };
+        drag = null;
+        return;
+      }
+    }
     event.target.setPointerCapture(event.pointerId);
     drag = { panel, x: event.clientX, y: event.clientY, scroll: panel.timeline.scroll, moved: false,
       canvas: event.target };
   });
 
   timelinesEl.addEventListener("pointermove", (event) => {
+    if (touches.has(event.pointerId)) touches.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    if (pinch && touches.size >= 2) {
+      const [a, b] = [...touches.values()];
+      const dist = Math.hypot(a.x - b.x, a.y - b.y) || 1;
+      const rect = pinch.canvas.getBoundingClientRect();
+      const at = pinch.panel.timeline.tAt((a.x + b.x) / 2 - rect.left, view);
+      view.zoom(pinch.dist / dist, at, runNow(performance.now()), anyLive());
+      pinch.dist = dist;
+      redraw();
+      return;
+    }
     if (drag) {
       const dx = event.clientX - drag.x;
       const dy = event.clientY - drag.y;
       if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
       const tl = drag.panel.timeline;
-      view.pan((-event.movementX / tl.geom.plotW) * (view.t1 - view.t0), runNow(performance.now()), anyLive());
+      // From the last position, not movementX: touch pointers report no movement in Chromium.
+      const stepX = event.clientX - (drag.lastX ?? drag.x);
+      drag.lastX = event.clientX;
+      view.pan((-stepX / tl.geom.plotW) * (view.t1 - view.t0), runNow(performance.now()), anyLive());
       if (drag.canvas.matches(".procs")) tl.scroll = drag.scroll - Math.round(dy / tl.geom.laneH);
       redraw();
       tooltip.hidden = true;
+      pinned = false;
       return;
     }
-    showTooltip(event);
+    if (!pinned) showTooltip(event);
   });
 
-  timelinesEl.addEventListener("pointerup", (event) => {
+  const lift = (event) => {
+    touches.delete(event.pointerId);
+    if (pinch) {
+      if (touches.size < 2) pinch = null;
+      drag = null;
+      return;
+    }
     const tapped = drag && !drag.moved;
     drag = null;
-    if (tapped) showTooltip(event); // a tap (touch screens have no hover) shows the details
-  });
-  timelinesEl.addEventListener("pointerleave", () => { tooltip.hidden = true; });
+    if (tapped) {
+      showTooltip(event); // a tap (touch screens have no hover) shows the details
+      pinned = event.pointerType !== "mouse" && !tooltip.hidden;
+    }
+  };
+  timelinesEl.addEventListener("pointerup", lift);
+  timelinesEl.addEventListener("pointercancel", (event) => { touches.delete(event.pointerId); pinch = null; drag = null; });
+  timelinesEl.addEventListener("pointerleave", () => { if (!pinned) tooltip.hidden = true; });
 
   function showTooltip(event) {
     const panel = panelOf(event.target);

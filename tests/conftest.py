@@ -53,6 +53,9 @@ class Server:
                  env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A token given with --token is never printed (app.main): the caller knows it.
+        if token is None and "--token" in args:
+            token = args[list(args).index("--token") + 1]
         self.token = token
         self._lines: list[str] = []
         self.proc = subprocess.Popen(
@@ -90,7 +93,7 @@ class Server:
         """The tokens of the printed links: {"teacher": ..., "students": ...} (or {})."""
         found = {}
         for line in list(self._lines):
-            match = re.match(r"procscope: (teacher|students)\b.*\?token=(\S+)", line)
+            match = re.match(r"procscope: (teacher|students)\b.*\?token=([^\s…]+)", line)
             if match:
                 found[match.group(1)] = match.group(2)
         return found

@@ -1,0 +1,155 @@
+"""Predict, then run: the server's one question, its answers, and the answers kept with a run.
+
+Runs in the server, on its event loop. A lesson's spec may declare a question
+(experiments.spec.Prediction: its words, its choices or a number with bounds, the result
+field that holds the truth). A token holder opens it; every browser answers once (a random
+id in a cookie, no account: a second answer replaces the first); the count goes to every
+page through the classroom stream (app.classroom), never the answers themselves, so nobody
+copies the crowd. The next run of that lesson closes the question and keeps the answers in
+its record (`prediction` in the run's JSON), where the page shows them beside the truth.
+
+Bounded: one open question per server, at most MAX_ANSWERS browsers, answers that are a
+number within the question's bounds or one of its choices (short strings the page shows
+as text, never as HTML).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from app import catalog
+from experiments.spec import Prediction
+
+MAX_ANSWERS = 2000
+
+
+class QuestionClosed(Exception):
+    """No question is open (to answer or close), or one is open already (to open)."""
+
+
+class TooManyAnswers(Exception):
+    """MAX_ANSWERS browsers have answered."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def describe(prediction: Prediction | None) -> dict[str, Any] | None:
+    """A lesson's question as the page and the API show it, or None."""
+    if prediction is None:
+        return None
+    return {"question": prediction.question, "question_zh": prediction.question_zh,
+            "choices": list(prediction.choices) if prediction.choices else None,
+            "ge": prediction.ge, "le": prediction.le, "unit": prediction.unit,
+            "answer_from": prediction.answer_from, "params": dict(prediction.params)}
+
+
+def lesson_question(experiment: str) -> dict[str, Any] | None:
+    spec = catalog.SPECS.get(experiment)
+    return describe(getattr(spec, "prediction", None)) if spec is not None else None
+
+
+def with_truth(prediction: dict[str, Any] | None, result: Any) -> dict[str, Any] | None:
+    """A run's kept answers, and once it has a result, the truth they are set against."""
+    if prediction is None:
+        return None
+    truth = result.get(prediction["answer_from"]) if isinstance(result, dict) else None
+    return {**prediction, "truth": truth}
+
+
+class Predictions:
+    """The one question of the server; `tell(kind, data)` puts frames on the classroom stream."""
+
+    def __init__(self, tell: Callable[[str, dict[str, Any]], None]) -> None:
+        self.tell = tell
+        self.current: dict[str, Any] | None = None  # open, or the last one closed
+        self.answers: dict[str, float | str] = {}
+        self.is_open = False
+        self._ids = 0
+
+    def new_voter(self) -> str:
+        return secrets.token_hex(16)
+
+    def public(self) -> dict[str, Any] | None:
+        """The question with its count; its answers only once it is closed."""
+        if self.current is None:
+            return None
+        out = {**self.current, "open": self.is_open, "total": len(self.answers)}
+        if not self.is_open:
+            out["answers"] = self._counts()
+        return out
+
+    def open(self, experiment: str) -> dict[str, Any]:
+        if self.is_open:
+            assert self.current is not None
+            raise QuestionClosed(f"question {self.current['id']} is open: close it first "
+                                 "(DELETE /api/prediction) or start its run")
+        question = lesson_question(experiment)
+        if question is None:
+            raise KeyError(f"no lesson {experiment!r} with a question; with one: "
+                           f"{', '.join(sorted(k for k in catalog.SPECS if lesson_question(k)))}")
+        self._ids += 1
+        self.current = {"id": self._ids, "experiment": experiment, **question,
+                        "opened_at": _now(), "closed_at": None, "run": None}
+        self.answers = {}
+        self.is_open = True
+        public = self.public()
+        assert public is not None
+        self.tell("prediction.open", public)
+        return public
+
+    def answer(self, voter: str, value: float | str) -> dict[str, Any]:
+        if not self.is_open or self.current is None:
+            raise QuestionClosed("no question is open")
+        q = self.current
+        if q["choices"]:
+            if not isinstance(value, str) or value not in q["choices"]:
+                raise ValueError(f"one of: {', '.join(q['choices'])}")
+        else:
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip())
+                except ValueError:
+                    raise ValueError("a number is needed") from None
+            if not math.isfinite(value) or not q["ge"] <= value <= q["le"]:
+                raise ValueError(f"a number from {q['ge']:g} to {q['le']:g}")
+            value = int(value) if value == int(value) else round(value, 3)
+        if voter not in self.answers and len(self.answers) >= MAX_ANSWERS:
+            raise TooManyAnswers
+        self.answers[voter] = value
+        self.tell("prediction.count", {"id": q["id"], "total": len(self.answers)})
+        return {"id": q["id"], "answer": value, "total": len(self.answers)}
+
+    def close(self, run_id: str | None = None) -> dict[str, Any]:
+        if not self.is_open or self.current is None:
+            raise QuestionClosed("no question is open")
+        self.is_open = False
+        self.current = {**self.current, "closed_at": _now(), "run": run_id}
+        public = self.public()
+        assert public is not None
+        self.tell("prediction.closed", public)
+        return public
+
+    def close_for(self, run_id: str, experiment: str) -> dict[str, Any] | None:
+        """A run of the question's lesson starts: the question closes with it, and what the
+        run keeps of it is returned (else None)."""
+        if not self.is_open or self.current is None or self.current["experiment"] != experiment:
+            return None
+        kept = self.close(run_id)
+        return {k: kept[k] for k in ("id", "question", "question_zh", "choices", "unit",
+                                     "answer_from", "total", "answers", "opened_at",
+                                     "closed_at")}
+
+    def _counts(self) -> list[list[Any]]:
+        """[[answer, how many], ...]: choices in their order, numbers from small to large."""
+        counts = Counter(self.answers.values())
+        assert self.current is not None
+        if self.current["choices"]:
+            return [[c, counts[c]] for c in self.current["choices"]]
+        return [[v, n] for v, n in sorted(counts.items(), key=lambda kv: float(kv[0]))]
