@@ -96,9 +96,9 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    prediction=Prediction("Workers of 2, 3 and 5 s: how long will the main wait in join(), "
-                          "in seconds?", "elapsed",
-                          question_zh="三个子进程分别运行 2、3、5 秒：主进程一共等多久（秒）？",
+    prediction=Prediction("How long will the main wait in join() for all its workers, in "
+                          "seconds?", "elapsed",
+                          question_zh="主进程在 join() 里一共要等多久（秒）？",
                           le=60, unit="s"),
     compare=({"join": True}, {"join": False}),
 )

@@ -251,3 +251,33 @@ def test_a_phone_gets_the_width_and_a_tap_keeps_the_details(
         assert errors.messages == []
     finally:
         ctx.close()
+
+
+def test_presenter_keeps_the_params_one_key_away(classroom: Server, browser: Browser) -> None:
+    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
+        run_id = c.post("/api/runs", json={"experiment": "join", "params": {
+            "durations": [0.2, 0.4], "time_scale": 0.5}}).json()["id"]
+        read_events(c, run_id)
+    ctx, page, errors = open_as(browser, classroom.url + f"/runs/{run_id}",
+                                classroom.token or "", viewport={"width": 1280, "height": 720})
+    try:
+        wait_final(page)
+        page.keyboard.press("p")
+        page.wait_for_selector("body.presenter")
+        assert page.locator(".sidebar").is_hidden()
+        page.keyboard.press("c")  # the params, over the timeline, without leaving presenter
+        page.wait_for_selector("#param-durations")
+        assert page.locator("#param-durations").is_visible()
+        assert page.locator("#param-durations").input_value() == "0.2, 0.4"  # this run's
+        assert page.locator("body.presenter").count() == 1
+        screenshot(page, "classroom-presenter-params")
+        page.keyboard.press("c")
+        assert page.locator(".sidebar").is_hidden()
+        # The console and the result are on the stage, below the timeline.
+        for testid in ("console", "result"):
+            page.locator(f"[data-testid={testid}]").scroll_into_view_if_needed()
+            assert page.locator(f"[data-testid={testid}]").is_visible()
+        assert page.locator("body.presenter").count() == 1
+        assert errors.messages == []
+    finally:
+        ctx.close()
