@@ -84,6 +84,9 @@ def client(name: str, port: int, messages: int, think_time: float, timeout: floa
                 time.sleep(think_time)
             cmd = "%s says hello #%d" % (name, i + 1)
             emit("conn.wait", message=i + 1)
+            # Drawn as waiting: with a Pool busy with 4 connections, the 5th client's reply
+            # waits for a pool process to be free.
+            emit("wait.start", call="phone.recv(1024)", waits_for="a handler to echo it")
             sent = time.monotonic()
             phone.send(cmd.encode("utf8"))
             data = b""
@@ -93,6 +96,7 @@ def client(name: str, port: int, messages: int, think_time: float, timeout: floa
                     raise ConnectionError("the server closed the connection")
                 data += chunk
             waited = time.monotonic() - sent
+            emit("wait.end")
             if first_wait is None:
                 first_wait = waited
             emit("conn.reply", message=i + 1, waited=round(waited, 4))

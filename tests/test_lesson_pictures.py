@@ -1,0 +1,212 @@
+"""Issue 12: every lesson's picture tells its point without the console.
+
+Each lesson runs at its defaults with a small time_scale (tools/gallery.py's LESSONS, the
+same runs the README's gallery is made from); its finished page, in a real Chromium at
+1280x720, must have zoomed to the lesson's key moments and show the lesson's fact in a way
+read off the page: marks apart in pixels, a waiting span of the right length, a depth, a
+label per task. Then one test per fix of the issue's table.
+
+The runs are started together, five at a time, once for the module (~15 s on 2 cores);
+nothing here waits for a fixed time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page
+
+from conftest import Server
+from test_page import browser  # noqa: F401  (the session's Chromium)
+from tools.gallery import LESSONS, open_shown, start_runs
+
+
+@pytest.fixture(scope="module")
+def runs(server: Server) -> dict[str, dict[str, Any]]:
+    return start_runs(server.url, list(LESSONS))
+
+
+@pytest.fixture
+def shown(browser: Browser, server: Server) -> Iterator[Any]:  # noqa: F811
+    """Open a run's page (1280x720, presenter) once it shows its key moments; the page and
+    everything it complained about."""
+    opened: list[Page] = []
+
+    def open_(run_id: Any, present: bool = True, count: int = 1) -> tuple[Page, list[str]]:
+        errors: list[str] = []
+        page = open_shown(browser, server.url, run_id, errors, present, count)
+        opened.append(page)
+        return page, errors
+
+    yield open_
+    for page in opened:
+        page.context.close()
+
+
+def moments(page: Page, nth: int = 0) -> list[dict[str, Any]]:
+    return list(page.evaluate(f"procscope.panels[{nth}].timeline.momentPx"))
+
+
+def spans(page: Page, kind: str) -> list[dict[str, Any]]:
+    return list(page.evaluate("""(kind) => procscope.panels[0].model.lanes.flatMap(l =>
+        l.spans.filter(s => s.kind === kind).map(s => ({lane: l.name, t0: s.t0, t1: s.t1,
+                                                       label: s.label})))""", kind))
+
+
+@pytest.mark.parametrize("lesson", list(LESSONS))
+def test_every_lesson_ends_on_its_key_moment(lesson: str, runs: dict[str, dict[str, Any]],
+                                             shown: Any) -> None:
+    run = runs[lesson]
+    assert run["status"] == "succeeded", run.get("error")
+    page, errors = shown(run["id"])
+    found = moments(page)
+    assert found, f"{lesson}: no key moment found in the run"
+    g = page.evaluate("procscope.panels[0].timeline.geom")
+    for m in found:
+        # Each moment's label is inside the canvas, never cut at an edge.
+        assert m["lx"] >= g["gutter"] and m["lx"] + m["w"] <= g["gutter"] + g["plotW"] + 0.5, m
+        assert "?" not in m["label"], m["label"]  # every field of its template was found
+    # The button in the header brings the view back to the moment.
+    page.evaluate("procscope.view.fit()")
+    page.click("[data-testid=key-moment]")
+    assert page.evaluate("procscope.view.mode") == "free"
+    assert errors == []
+
+
+def test_process_start_main_first_then_the_child_apart_with_the_gap(
+        runs: dict[str, dict[str, Any]], shown: Any) -> None:
+    page, _ = shown(runs["process_start"]["id"])
+    [m] = moments(page)
+    assert m["x1"] - m["x0"] >= 20, m  # '主' and the child's first line, apart
+    assert "ms later" in m["label"]
+
+
+def test_queue_basics_depth_3_a_waiting_put_then_full_fifo_and_empty(
+        runs: dict[str, dict[str, Any]], shown: Any) -> None:
+    run = runs["queue_basics"]
+    page, _ = shown(run["id"])
+    labels = [m["label"] for m in moments(page)]
+    assert labels[0] == "the depth climbs to 3", labels
+    [wait] = spans(page, "wait")
+    timeout = 1.0 * LESSONS["queue_basics"]["time_scale"]
+    assert timeout * 0.9 <= wait["t1"] - wait["t0"] <= timeout + 0.3, wait
+    assert wait["label"].endswith("waiting for room in the queue → queue.Full"), wait
+    assert "first, second, third, fourth" in labels[2] and "Empty" in labels[2]
+    # The queue's feeder thread is drawn in the main's lane, not as a lane of its own.
+    assert page.evaluate("procscope.panels[0].model.rows().length") == 1
+
+
+def test_producer_consumer_queue_fills_and_drains_at_the_defaults(
+        runs: dict[str, dict[str, Any]], shown: Any) -> None:
+    page, _ = shown(runs["producer_consumer"]["id"])
+    [m] = moments(page)
+    depth = int(m["label"].split("fills up to ")[1].split(",")[0])
+    assert depth >= 2, m["label"]
+    assert any(s["lane"] == "consumer-1" and "q.get()" in s["label"]
+               for s in spans(page, "wait"))
+
+
+def test_producer_consumer_naive_consumer_drawn_blocked_in_get_until_ended(
+        server: Server, client: httpx.Client, shown: Any) -> None:
+    r = client.post("/api/runs", json={"experiment": "producer_consumer", "params": {
+        "mode": "naive", "time_scale": 0.2}}).json()
+    page, errors = shown(r["id"])
+    assert page.evaluate("procscope.panels[0].run.result.hung") is True
+    last = [s for s in spans(page, "wait") if s["lane"] == "consumer-1"][-1]
+    exit_t = page.evaluate(
+        "procscope.panels[0].model.lanes.find(l => l.name === 'consumer-1').exit")
+    assert abs(last["t1"] - exit_t) < 1e-6 and last["t1"] - last["t0"] > 0.3, (last, exit_t)
+    assert any(m["label"].startswith("naive: the consumer waits") for m in moments(page))
+    assert errors == []
+
+
+def test_executor_map_each_task_carries_its_item(runs: dict[str, dict[str, Any]],
+                                                 shown: Any) -> None:
+    page, _ = shown(runs["executor_map"]["id"])
+    labels = sorted(s["label"] for s in spans(page, "task"))
+    assert labels == sorted(f"item {i}" for i in range(10))
+    [m] = moments(page)
+    assert "finished in the order" in m["label"] and "0, 1, 4, 9" in m["label"]
+
+
+def test_pool_callback_callbacks_on_the_mains_lane_helpers_folded_names_whole_on_hover(
+        runs: dict[str, dict[str, Any]], shown: Any) -> None:
+    run = runs["pool_callback"]
+    page, _ = shown(run["id"])
+    rows = page.evaluate("procscope.panels[0].model.rows().map(l => [l.name, !!l.tid])")
+    assert not any(tid for _, tid in rows), rows  # no thread lanes: all are helpers
+    main_pid = run["result"]["main_pid"]
+    on_main = page.evaluate("""(pid) => { const m = procscope.panels[0].model;
+        const main = m.rows()[0];
+        return [main.pid === pid, [main, ...main.folded].flatMap(l => l.marks)
+                .filter(e => e.kind === "callback").length]; }""", main_pid)
+    assert on_main == [True, 5], on_main
+    assert str(main_pid) in moments(page)[0]["label"]
+    # A pool worker's long name is cut on the canvas; the pointer on it shows it whole.
+    g = page.evaluate("procscope.panels[0].timeline.geom")
+    box = page.locator("[data-testid=timeline-procs]").bounding_box()
+    assert box is not None
+    y = box["y"] + g["laneTop"] + 2.5 * g["laneH"]
+    page.mouse.move(box["x"] + 40, y)
+    title = page.locator("[data-testid=timeline-procs]").get_attribute("title") or ""
+    assert title.startswith("ForkPoolWorker-"), title
+    # A click on the main's label unfolds its helper threads; another folds them again.
+    folded = len(rows)
+    seen = page.evaluate("procscope.frames")
+    page.mouse.click(box["x"] + 40, box["y"] + g["laneTop"] + 0.5 * g["laneH"])
+    page.wait_for_function("seen => procscope.frames > seen", arg=seen)
+    assert page.evaluate("procscope.panels[0].model.rows().length") > folded
+    page.mouse.click(box["x"] + 40, box["y"] + g["laneTop"] + 0.5 * g["laneH"])
+    assert page.evaluate("procscope.panels[0].model.rows().length") == folded
+
+
+def test_daemon_seen_working_then_cut_off_by_sigterm(runs: dict[str, dict[str, Any]],
+                                                    shown: Any) -> None:
+    run = runs["daemon"]
+    page, _ = shown(run["id"])
+    [m] = moments(page)
+    assert m["x1"] - m["x0"] >= 200, m  # the daemon's work, wide enough to see
+    assert run["result"]["daemon_exitcode"] == -15 and "SIGTERM" in m["label"]
+
+
+def test_terminate_without_a_grandchild_says_nothing_of_one(client: httpx.Client,
+                                                           server: Server) -> None:
+    [run] = start_runs(server.url, ["terminate"], 1).values()  # the default: a grandchild
+    assert "grandchild survived" in run["outcome"]["text"]
+    r = client.post("/api/runs", json={"experiment": "terminate", "params": {
+        "grandchild": False, "time_scale": 0.2}}).json()
+    deadline = time.monotonic() + 60
+    while (run := client.get(f"/api/runs/{r['id']}").json())["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert run["status"] == "succeeded"
+    assert "grandchild" not in run["outcome"]["text"], run["outcome"]["text"]
+
+
+def test_socket_server_clients_beyond_the_pool_drawn_waiting_for_a_handler(
+        runs: dict[str, dict[str, Any]], shown: Any) -> None:
+    run = runs["socket_server"]
+    page, _ = shown(run["id"])
+    waits = [s for s in spans(page, "wait") if "waiting for a handler" in s["label"]]
+    longest = sorted(waits, key=lambda s: s["t1"] - s["t0"])[-2:]
+    # A Pool(4) serves 4 clients at a time: two of the 6 wait for a handler to be free,
+    # far longer than a reply takes.
+    assert len({s["lane"] for s in longest}) == 2, longest
+    assert min(s["t1"] - s["t0"] for s in longest) > 0.1, longest
+    assert len(run["result"]["handler_pids"]) == 4
+
+
+def test_compared_runs_share_colours_and_lane_order(client: httpx.Client, server: Server,
+                                                    shown: Any) -> None:
+    ids = []
+    for join in (True, False):
+        ids.append(client.post("/api/runs", json={"experiment": "join", "params": {
+            "join": join, "durations": [0.4, 0.2, 0.3], "time_scale": 0.5}}).json()["id"])
+    page, errors = shown(f"{ids[0]}?compare={ids[1]}", present=False, count=2)
+    lanes = page.evaluate("procscope.panels.map(p => p.model.rows().map(l => [l.name, l.color]))")
+    assert lanes[0] == lanes[1], lanes
+    assert errors == []
