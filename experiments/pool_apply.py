@@ -9,6 +9,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.measure import max_overlap
+from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, is_number, number, seconds, word
 
@@ -16,47 +17,64 @@ from experiments.words import Outcome, count, is_number, number, seconds, word
 def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:
     """Runs in each pool worker: one task. Returns ('ok', pid, start_ns, end_ns)."""
     start = time.monotonic_ns()
+    task_started(index)  # so that the main can tell if this worker dies mid-task
     emit("task.start", task=index)
     print("%s%s开始工作了" % (os.getpid(), name))
     time.sleep(seconds)
     print("%s%s工作完毕" % (os.getpid(), name))
     end = time.monotonic_ns()
     emit("task.end", task=index)
+    task_done(index)
     return "ok", os.getpid(), start, end
+
+
+def run_tasks(p: Any, params: Any, seconds: float,
+              returned: list[tuple[str, int, int, int]]) -> None:
+    """Runs in the experiment's main process: the tutorial's loop, apply or apply_async."""
+    if params.mode == "apply":
+        for i in range(params.tasks):
+            emit("task.submit", task=i, mode="apply")
+            emit("wait.start", call="p.apply()", waits_for="task %d's result" % i)
+            # 同步提交任务 串行工作 拿到结果再往下走
+            res = p.apply(work, args=(i, "alex", seconds))
+            emit("wait.end")
+            emit("task.result", task=i, pid=res[1])
+            print(res[0])
+            returned.append(res)
+    else:
+        res_l = []
+        for i in range(params.tasks):
+            emit("task.submit", task=i, mode="apply_async")
+            res_l.append(p.apply_async(work, args=(i, "alex", seconds)))  # 异步提交任务
+        p.close()
+        emit("join.wait", what="pool")
+        p.join()  # 等待所有任务都执行完毕
+        emit("join.done", what="pool")
+        for i, r in enumerate(res_l):
+            res = r.get()
+            emit("task.result", task=i, pid=res[1])
+            print(res[0])
+            returned.append(res)
 
 
 def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process."""
     seconds = params.task_seconds * params.time_scale
+    # A worker killed mid-task would make apply() / join() wait for ever (pool_watch.py):
+    # the watch ends the run instead, saying which task was lost. The tutorial's Pool(4),
+    # with an initializer that hands each worker the watch's shared arrays.
+    watch = LostTaskWatch(params.tasks)
     # 进程池中从无到有的创建 processes 个进程，以后就是这几个进程在执行任务
-    p = Pool(params.processes)
+    p = Pool(params.processes, initializer=arm_worker, initargs=watch.initargs)
     start_time = time.time()
     returned: list[tuple[str, int, int, int]] = []
     try:
-        if params.mode == "apply":
-            for i in range(params.tasks):
-                emit("task.submit", task=i, mode="apply")
-                emit("wait.start", call="p.apply()", waits_for="task %d's result" % i)
-                # 同步提交任务 串行工作 拿到结果再往下走
-                res = p.apply(work, args=(i, "alex", seconds))
-                emit("wait.end")
-                emit("task.result", task=i, pid=res[1])
-                print(res[0])
-                returned.append(res)
-        else:
-            res_l = []
-            for i in range(params.tasks):
-                emit("task.submit", task=i, mode="apply_async")
-                res_l.append(p.apply_async(work, args=(i, "alex", seconds)))  # 异步提交任务
-            p.close()
-            emit("join.wait", what="pool")
-            p.join()  # 等待所有任务都执行完毕
-            emit("join.done", what="pool")
-            for i, r in enumerate(res_l):
-                res = r.get()
-                emit("task.result", task=i, pid=res[1])
-                print(res[0])
-                returned.append(res)
+        with watch:
+            run_tasks(p, params, seconds, returned)
+    except TaskLost as lost:
+        print(lost)
+        p.terminate()
+        raise RuntimeError(str(lost)) from None
     finally:
         p.close()
         p.join()
@@ -107,7 +125,11 @@ SPEC = Experiment(
         "workers run 4 tasks at a time, so the 8 tasks take two rounds, about 4 s. "
         "Either way, look at the pids: only the pool's few processes ever run a task, "
         "each one picks up task after task. Starting a process is expensive, reusing "
-        "one is cheap: that is the whole point of a pool."
+        "one is cheap: that is the whole point of a pool. And if a worker dies in the "
+        "middle of a task (kill -9 one), CPython's Pool starts a new worker but never "
+        "returns that task: apply() and join() would wait for ever. Here the main "
+        "watches the workers and ends the run at once, saying which task was lost "
+        "(ProcessPoolExecutor raises BrokenProcessPool instead)."
     ),
     lesson_zh=(
         "进程池中从无到有的创建进程，以后就是这几个进程在执行任务。"
@@ -138,6 +160,11 @@ p.join()""",
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "task.result", "nth": -1},
                   "{result.mode}: {result.max_concurrent} at once, all in {s} s (serial: "
                   "{result.serial_estimate} s), on the pids {result.worker_pids}"),
+        # From the dead worker's reaping (the Pool's handler thread, in the main) to the
+        # watch's word: the first proc.reap of a run is that worker's.
+        KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
+                  "task {end.task} lost: its worker (pid {end.pid}) died, and Pool "
+                  "never returns it"),
     ),
     main=main,
     outcome=outcome,

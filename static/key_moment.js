@@ -84,18 +84,23 @@ export function keyMoments(model, specs) {
     if (!start || !end) continue;
     const [a, b] = start.t <= end.t ? [start, end] : [end, start];
     const result = model.end?.result ?? null;
+    if (!result && spec.label.includes("{result.")) continue; // a failed run has no result
     out.push({ t0: a.t, t1: b.t, start, end,
       label: fillLabel(spec.label, { t0: a.t, t1: b.t, start, end, result, depthMax: depthMax(model, a.t, b.t) }) });
   }
   return out;
 }
 
-/** The time window that shows every moment, with room around them (a tenth of it, at
- * least 2 ms) so that their ends are not on the edges. */
-export function momentsWindow(moments) {
+/** The time window that shows every moment, with room around them (an eighth of it, or up
+ * to 2 ms for a short one; around a single instant, a thirtieth of the run) so that their
+ * ends are not on the edges. */
+export function momentsWindow(moments, runLength = 0) {
   if (!moments.length) return null;
   const t0 = Math.min(...moments.map((m) => m.t0));
   const t1 = Math.max(...moments.map((m) => m.t1));
-  const pad = Math.max(0.002, (t1 - t0) * 0.12);
+  const span = t1 - t0;
+  // (Not a fixed 2 ms around a tiny gap: '主' and a child's line 0.1 ms apart must still be
+  // far apart on the screen.)
+  const pad = span < 1e-6 ? Math.max(0.002, runLength / 30) : Math.max(span * 0.12, Math.min(0.002, span * 0.5));
   return { t0: Math.max(-pad / 2, t0 - pad), t1: t1 + pad };
 }

@@ -15,6 +15,7 @@ const MARKS = {
   "file.torn": "cross",
   "run.error": "cross",
   "callback.error": "cross",
+  "task.lost": "cross",
   "handler.error": "cross",
   "proc.reap": "ring",
   "proc.start": null,

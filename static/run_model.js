@@ -32,7 +32,7 @@ const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait"
  * their process's lane (folded) unless the user unfolds it; a thread the lesson starts
  * (it names it, or it emits the lesson's events) keeps a lane of its own.
  */
-const INTERNAL_THREAD = /^(QueueFeederThread|ExecutorManagerThread)$|\((_handle_workers|_handle_tasks|_handle_results|_serve|process_request_thread|_feed)\)$/;
+const INTERNAL_THREAD = /^(QueueFeederThread|ExecutorManagerThread)$|\((_handle_workers|_handle_tasks|_handle_results|_serve|process_request_thread|_feed)\)$|^lost-task-watch$/;
 
 /** The lane key of a process (its pid) or of one of its threads ("pid/tid"). */
 export function laneKey(pid, tid) {

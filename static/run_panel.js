@@ -205,7 +205,7 @@ export class RunPanel {
   _keyMoments() {
     const moments = keyMoments(this.model, this.experiment?.key_moments);
     this.timeline.moments = moments;
-    this.keyWindow = momentsWindow(moments);
+    this.keyWindow = momentsWindow(moments, this.model.endT ?? 0);
     this.model.version += 1; // the band for their labels: lay out and draw again
     if (!this.keyWindow) return;
     const head = this.timelineEl.querySelector(".run-outcome");

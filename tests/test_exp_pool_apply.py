@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
 from typing import Any
 
 import httpx
@@ -64,3 +68,27 @@ def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
     r = client.post("/api/runs", json={"experiment": "pool_apply", "params": {"mode": "map"}})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][-1] == "mode"
+
+
+@pytest.mark.parametrize("mode", ["apply", "apply_async"])
+def test_a_worker_killed_mid_task_ends_the_run_saying_which_task_was_lost(
+        client: httpx.Client, mode: str) -> None:
+    """Issue 12: kill -9 of a pool worker in the middle of its task hung the run until the
+    server's 300 s timeout (CPython's Pool never returns such a task), with no word of why."""
+    run = client.post("/api/runs", json={"experiment": "pool_apply", "params": {
+        "mode": mode, "processes": 2, "tasks": 4, "task_seconds": 30}}).json()
+    victim = None
+    started = time.monotonic()
+    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
+        for line in r.iter_lines():
+            e = json.loads(line)
+            if e["kind"] == "task.start" and victim is None:
+                victim, task = e["pid"], e["data"]["task"]
+                os.kill(victim, signal.SIGKILL)
+            if e["kind"] == "run.end":
+                break
+    final = client.get(f"/api/runs/{run['id']}").json()
+    assert time.monotonic() - started < 20  # seconds after the death, not 30 s or 300 s
+    assert final["status"] == "failed"
+    assert f"task {task} was lost: its pool worker (pid {victim}) died" in final["error"]
+    assert "task" in final["outcome"]["text"] and "lost" in final["outcome"]["text"]

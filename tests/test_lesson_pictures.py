@@ -12,6 +12,9 @@ nothing here waits for a fixed time.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -198,6 +201,26 @@ def test_socket_server_clients_beyond_the_pool_drawn_waiting_for_a_handler(
     assert len({s["lane"] for s in longest}) == 2, longest
     assert min(s["t1"] - s["t0"] for s in longest) > 0.1, longest
     assert len(run["result"]["handler_pids"]) == 4
+
+
+def test_pool_apply_worker_killed_mid_task_marked_dead_and_its_task_lost(
+        client: httpx.Client, shown: Any) -> None:
+    run = client.post("/api/runs", json={"experiment": "pool_apply", "params": {
+        "task_seconds": 30}}).json()
+    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
+        for line in r.iter_lines():
+            e = json.loads(line)
+            if e["kind"] == "task.start":
+                victim = e["pid"]
+                os.kill(victim, signal.SIGKILL)
+                break
+    page, errors = shown(run["id"])
+    assert page.evaluate("procscope.panels[0].run.status") == "failed"
+    dead = page.evaluate("(pid) => procscope.panels[0].model.byKey.get(pid).exitcode", victim)
+    assert dead == -9
+    [m] = moments(page)
+    assert "lost: its worker (pid %d) died" % victim in m["label"], m
+    assert errors == []
 
 
 def test_compared_runs_share_colours_and_lane_order(client: httpx.Client, server: Server,

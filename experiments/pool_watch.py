@@ -1,0 +1,106 @@
+"""A Pool's lost tasks: a worker killed (kill -9, the OOM killer, a crash) in the middle of
+a task.
+
+CPython's `multiprocessing.Pool` replaces a dead worker but never returns the task it was
+running: `apply()`, `AsyncResult.get()` and `p.join()` wait for it for ever (where
+`concurrent.futures.ProcessPoolExecutor` raises `BrokenProcessPool`). So that such a run
+ends within moments of the death, saying which task was lost and why, the main watches:
+
+    each pool worker                     the main process
+    ─────────────────                    ─────────────────────────────────────────────
+    task_started(i): started[i] = pid    watch thread, every 50 ms: a task started and
+    ... the task ...                     not done whose worker is gone (or a zombie)?
+    task_done(i):    done[i] = 1           -> emit task.lost, SIGUSR1 to the main thread
+                                         main thread: blocked in apply() / join(); the
+                                           signal wakes it and its handler raises TaskLost
+
+The arrays reach the workers through the Pool's initializer (shared memory is inherited,
+never pickled per task). Standard library only (see spec.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from multiprocessing import RawArray
+from types import FrameType
+from typing import Any
+
+from app.reporter import emit
+from experiments.measure import proc_stat
+
+_slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
+
+
+class TaskLost(Exception):
+    """A task whose worker died: the Pool will never return it."""
+
+
+def arm_worker(started: Any, done: Any) -> None:
+    """Runs in each pool worker, once, as the Pool's initializer."""
+    global _slots
+    _slots = (started, done)
+
+
+def task_started(index: int) -> None:
+    """Runs in a pool worker, as task `index` begins."""
+    if _slots is not None:
+        _slots[0][index] = os.getpid()
+
+
+def task_done(index: int) -> None:
+    """Runs in a pool worker, as task `index` returns."""
+    if _slots is not None:
+        _slots[1][index] = 1
+
+
+class LostTaskWatch:
+    """Runs in the experiment's main process: while entered, a thread watches the tasks'
+    workers, and the main thread gets TaskLost (from any blocking call) when one dies."""
+
+    def __init__(self, tasks: int) -> None:
+        self.started = RawArray("i", tasks)
+        self.done = RawArray("b", tasks)
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._main = threading.main_thread().ident
+        self._previous: Any = None
+
+    @property
+    def initargs(self) -> tuple[Any, Any]:
+        return (self.started, self.done)
+
+    def __enter__(self) -> LostTaskWatch:
+        self._previous = signal.signal(signal.SIGUSR1, self._raise)
+        self._thread = threading.Thread(target=self._watch, name="lost-task-watch")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()  # the sentinel, then join (STYLE.md 4)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        signal.signal(signal.SIGUSR1, self._previous)
+
+    def _raise(self, signum: int, frame: FrameType | None) -> None:
+        raise TaskLost(self.lost or "a task was lost")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            for i, pid in enumerate(self.started):
+                if not pid or self.done[i]:
+                    continue
+                stat = proc_stat(pid)
+                if stat is not None and stat[0] not in ("Z", "X"):
+                    continue
+                self.lost = ("task %d was lost: its pool worker (pid %d) died in the middle of "
+                             "it; CPython's Pool never returns such a task, so the main "
+                             "would wait for it for ever" % (i, pid))
+                emit("task.lost", task=i, pid=pid,
+                     why="its worker died; Pool never returns a task whose worker died")
+                assert self._main is not None
+                signal.pthread_kill(self._main, signal.SIGUSR1)
+                return
