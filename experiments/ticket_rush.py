@@ -124,12 +124,17 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
     torn = r.get("torn_reads")
     if torn:
         text += f"; {count(torn, 'buyer')} read a half-written file"
+        if r.get("lock"):
+            # The tutorial's search() looks at the stock before taking the Lock: looking is
+            # not protected, buying is. A torn look is then no failure of the Lock.
+            text += " in search(), which runs outside the Lock"
     text += "."
     why = ("With the Lock, buyers took turns: each one read the stock only after the previous "
            "one had written it." if r.get("lock") else
            "Without the Lock, buyers read the stock at the same time, before anyone wrote it "
            "back.")
-    bad = (is_number(over) and over > 0) or (is_number(torn) and torn > 0)
+    bad = (is_number(over) and over > 0) or (
+        is_number(torn) and torn > 0 and not r.get("lock"))
     return {"text": text, "why": why, "bad": bad}
 
 

@@ -23,6 +23,11 @@ def test_a_lesson_says_what_happened_from_its_result() -> None:
     said = catalog.outcome("ticket_rush", "succeeded",
                            {"tickets": 1, "sold": 1, "oversold": 0, "lock": True}, None)
     assert said is not None and "none oversold" in said["text"] and not said["bad"]
+    # With the Lock, a buyer may still catch the file half-written while only looking
+    # (the tutorial's search() runs before the Lock): said, and not the Lock's failure.
+    said = catalog.outcome("ticket_rush", "succeeded", {"tickets": 1, "sold": 1, "oversold": 0,
+                                                         "torn_reads": 1, "lock": True}, None)
+    assert said is not None and "outside the Lock" in said["text"] and not said["bad"]
 
 
 def test_the_same_sentence_for_every_lesson_when_a_run_did_not_succeed() -> None:
