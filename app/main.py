@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import api, classroom, pages
+from app import api, classroom, pages, what_if
 from app.guard import Guard
 from app.history_db import HistoryError
 from app.hub import Hub, MemoryHub, RunStore
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
     app.include_router(classroom.router)
+    app.include_router(what_if.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     allowed = LOOPBACK_NAMES | {settings.host.lower()}

@@ -24,6 +24,7 @@ import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
 import { Follower } from "./follow.js";
 import { QuestionBox } from "./predict.js";
+import { signalNotes, wireWhatIf } from "./what_if.js";
 import { collectParams, describeError } from "./params_form.js";
 import { NameRegistry, THEMES } from "./palette.js";
 
@@ -354,6 +355,9 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// A token holder's tap on a process of a live run: kill, pause or resume it (what_if.js).
+wireWhatIf({ timelinesEl, canControl });
+
 // ---- the controls drawer (a narrow screen, presenter mode) -------------------------------
 
 /** Below ~800 px and in presenter mode the sidebar is folded away; this opens it over the
@@ -473,7 +477,10 @@ function frame(perfNow) {
     }
     if (perfNow - lastStats > 250) {
       lastStats = perfNow;
-      for (const p of panels) p.stats(perfNow);
+      for (const p of panels) {
+        p.stats(perfNow);
+        signalNotes(p);
+      }
     }
   }
   requestAnimationFrame(frame);

@@ -82,6 +82,7 @@ export class RunPanel {
     // names: the colour and order registry shared by compared runs (palette.js).
     this.model = new RunModel(run, cores, experiment?.tracks, names);
     this.pending = [];
+    this.signals = []; // proc.signal events: a token holder killed, paused or resumed a process
     this.pendingCount = 0;
     this.liveAtOpen = !FINAL.has(run.status);
     this.startedMs = run.started_at ? Date.parse(run.started_at) : null;
@@ -166,6 +167,7 @@ export class RunPanel {
       budget -= batch.length;
       this.pendingCount -= batch.length;
       this.model.ingest(batch, perfNow);
+      for (const e of batch) if (e.kind === "proc.signal") this.signals.push(e); // what_if.js
       changed = true;
       const last = batch[batch.length - 1];
       // Emit-to-screen delay: the run's t=0 on the server's wall clock (run.start's

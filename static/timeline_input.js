@@ -96,8 +96,14 @@ export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, a
     const tapped = drag && !drag.moved;
     drag = null;
     if (tapped) {
-      showTooltip(event); // a tap (touch screens have no hover) shows the details
+      const info = showTooltip(event); // a tap (touch screens have no hover) shows the details
       pinned = event.pointerType !== "mouse" && !tooltip.hidden;
+      // What was picked, for the page (what_if.js: a token holder's actions on a process).
+      const panel = panelOf(event.target);
+      if (info && panel) {
+        panel.timelineEl.dispatchEvent(new CustomEvent("procscope:pick", { bubbles: true,
+          detail: { panel, info } }));
+      }
     }
   };
   timelinesEl.addEventListener("pointerup", lift);
@@ -117,7 +123,7 @@ export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, a
       event.clientX - rect.left, event.clientY - rect.top, view, clip, theme());
     if (!info) {
       tooltip.hidden = true;
-      return;
+      return null;
     }
     const rows = info.rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join("");
     tooltip.innerHTML = `<strong>${esc(info.title)}</strong>${rows ? `<table>${rows}</table>` : ""}`;
@@ -128,6 +134,7 @@ export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, a
     const y = event.clientY + 14 + h > innerHeight ? event.clientY - h - 10 : event.clientY + 14;
     tooltip.style.left = `${Math.max(4, x)}px`;
     tooltip.style.top = `${Math.max(4, y)}px`;
+    return info;
   }
 
   function esc(s) {

@@ -14,6 +14,7 @@ Nothing waits for a fixed time: every wait is for the condition the assertion ne
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 from collections.abc import Iterator
@@ -278,6 +279,68 @@ def test_presenter_keeps_the_params_one_key_away(classroom: Server, browser: Bro
             page.locator(f"[data-testid={testid}]").scroll_into_view_if_needed()
             assert page.locator(f"[data-testid={testid}]").is_visible()
         assert page.locator("body.presenter").count() == 1
+        assert errors.messages == []
+    finally:
+        ctx.close()
+
+
+def test_what_if_the_lock_holder_is_killed(classroom: Server, browser: Browser) -> None:
+    """A token holder kills the lock holder of a live ticket_rush from its lane: the kill is
+    on the timeline and the page says why the others now wait forever; the students' kill
+    is 403 and kills nothing; a pid outside the run is refused."""
+    viewer = {"Authorization": f"Bearer {viewer_link(classroom)}"}
+    ctx, page, errors = open_as(browser, classroom.url + "/", classroom.token or "")
+    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
+        run_id = c.post("/api/runs", json={"experiment": "ticket_rush", "params": {
+            "n": 4, "lock": True, "read_delay": 0.05, "write_delay": 5}}).json()["id"]
+        try:
+            switched(page, run_id)  # the teacher's other tab follows too
+            holder = page.wait_for_function("""() => {
+              const m = procscope.panels[0].model;
+              const s = m.lock.holds.find(h => h.t1 === null);
+              if (!s) return null;
+              const rows = m.rows ? m.rows() : m.lanes;
+              return {pid: s.lane.pid, name: s.lane.name, index: rows.indexOf(s.lane)};
+            }""", timeout=20_000).json_value()
+            # From the page: click the holder's lane, then Kill.
+            box = page.locator("[data-testid=timeline-procs]").bounding_box()
+            assert box is not None
+            geom = page.evaluate("""() => { const tl = procscope.panels[0].timeline;
+              const g = tl.geom; return {gutter: g.gutter, top: g.laneTop, h: g.laneH,
+                                         w: g.plotW, scroll: tl.scroll}; }""")
+            row = holder["index"] - geom["scroll"]
+            page.mouse.click(box["x"] + geom["gutter"] + geom["w"] * 0.6,
+                             box["y"] + geom["top"] + (row + 0.5) * geom["h"])
+            bar = page.locator("[data-testid=what-if]")
+            bar.wait_for()
+            assert bar.get_attribute("data-pid") == str(holder["pid"])
+            page.click("[data-testid=what-if-kill]")
+            note = page.locator("[data-testid=what-if-note]")
+            page.wait_for_function(
+                "document.querySelector('[data-testid=what-if-note]')?.textContent"
+                ".includes('wait forever')", timeout=10_000)
+            assert holder["name"] in note.inner_text() and "holding the Lock" in note.inner_text()
+            screenshot(page, "classroom-what-if-lock-holder-killed")
+            # The others wait forever. A student's kill request: 403, and the waiter lives on.
+            waiter = page.evaluate("""holder => procscope.panels[0].model.lanes.find(l =>
+              l.name.startsWith("buyer-") && l.pid !== holder && l.exit === null).pid""",
+                                   holder["pid"])
+            denied = httpx.post(f"{classroom.url}/api/runs/{run_id}/signal", headers=viewer,
+                                json={"pid": waiter, "signal": "SIGKILL"})
+            assert denied.status_code == 403
+            os.kill(waiter, 0)  # still there
+            # Not a process of the run (this test's, the server's): refused, nothing sent.
+            for pid in (os.getpid(), classroom.proc.pid):
+                refused = c.post(f"/api/runs/{run_id}/signal",
+                                 json={"pid": pid, "signal": "SIGSTOP"})
+                assert refused.status_code == 422, refused.text
+        finally:
+            assert c.delete(f"/api/runs/{run_id}").json()["status"] == "cancelled"
+    try:
+        with httpx.Client(base_url=classroom.url, headers=classroom.headers) as c:
+            kinds = [e for e in read_events(c, run_id) if e["kind"] == "proc.signal"]
+        assert [(e["data"]["signal"], e["data"]["target"]) for e in kinds] == [
+            ("SIGKILL", holder["pid"])]
         assert errors.messages == []
     finally:
         ctx.close()

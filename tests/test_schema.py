@@ -63,6 +63,7 @@ OPERATIONS = [
     ("POST", "/api/prediction"),
     ("DELETE", "/api/prediction"),
     ("POST", "/api/prediction/answers"),
+    ("POST", "/api/runs/{run_id}/signal"),
 ]
 NOT_GENERATED = {("DELETE", "/api/runs/{run_id}"),  # see the module docstring
                  ("DELETE", "/api/runs/{run_id}/history"),

@@ -1,0 +1,73 @@
+"""What if? A token holder kills, pauses or resumes one process of a live run from its lane.
+
+Runs in the server, on its event loop. Only a process of that run: the pid must be in the
+run's process group (its main's pid, app.runs) as the kernel says right before the signal,
+so no other process of the machine, the server's included, can be reached through here.
+Only the teacher's token (app.guard: the viewer link's POST is 403). Each signal is an
+event of the run's log (`proc.signal`, on the target's lane), stamped by the relay like the
+server's other events, so every page sees what was done and when: a Pool that loses a
+task, a Lock whose holder died (the page says that everyone else waits forever), a
+consumer that stops.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api import Problem, _answers
+from app.events import server_event
+from app.ledger import FINAL
+from app.runs import RunManager
+
+SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGSTOP": signal.SIGSTOP, "SIGCONT": signal.SIGCONT}
+
+router = APIRouter(prefix="/api", responses=_answers(400, 401, 403))
+
+
+class SignalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pid: int = Field(gt=1, lt=2**22, description="a process of the run (its lane's pid)")
+    signal: Literal["SIGKILL", "SIGSTOP", "SIGCONT"] = Field(
+        description="kill it, pause it, or let it go on")
+
+
+def _in_group(pid: int, pgid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pgid
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _not_ours(pid: int, why: str) -> HTTPException:
+    """A 422 shaped as FastAPI's own (its schema is the route's): the field and what is wrong."""
+    return HTTPException(422, [{"type": "value_error", "loc": ["body", "pid"], "msg": why,
+                                "input": pid}])
+
+
+@router.post("/runs/{run_id}/signal", summary="Kill, pause or resume one process of a live run",
+             responses={**_answers(404, 413, 415),
+                        409: {"model": Problem, "description": "The run has ended"}})
+async def signal_process(request: Request, run_id: str,
+                         body: Annotated[SignalRequest, Body()]) -> dict[str, Any]:
+    manager: RunManager = request.app.state.runs
+    run = manager.runs.get(run_id)
+    if run is None:
+        raise HTTPException(404, f"no run {run_id!r}")
+    if run.status in FINAL or run.pid is None:
+        raise HTTPException(409, f"run {run_id} is {run.status}: nothing to signal")
+    if body.pid == os.getpid() or not _in_group(body.pid, run.pid):
+        raise _not_ours(body.pid, f"pid {body.pid} is not a process of run {run_id}")
+    try:
+        os.kill(body.pid, SIGNALS[body.signal])
+    except ProcessLookupError:
+        raise _not_ours(body.pid, f"pid {body.pid} has exited") from None
+    manager.relay.inject(run_id, [server_event(
+        "proc.signal", {"signal": body.signal, "target": body.pid, "by": "teacher"},
+        t_ns=time.monotonic_ns(), pid=body.pid)])
+    return {"run": run_id, "pid": body.pid, "signal": body.signal}
