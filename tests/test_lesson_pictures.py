@@ -24,7 +24,6 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from conftest import Server
-from test_page import browser  # noqa: F401  (the session's Chromium)
 from tools.gallery import LESSONS, open_shown, start_runs
 
 
@@ -34,7 +33,7 @@ def runs(server: Server) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def shown(browser: Browser, server: Server) -> Iterator[Any]:  # noqa: F811
+def shown(browser: Browser, server: Server) -> Iterator[Any]:
     """Open a run's page (1280x720, presenter) once it shows its key moments; the page and
     everything it complained about."""
     opened: list[Page] = []

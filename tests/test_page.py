@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from browser import PageErrors, chromium, screenshot
+from browser import PageErrors, screenshot
 from conftest import Server
 
 # The final statuses (app/ledger.py FINAL); `interrupted`: live when the server died.
@@ -39,12 +39,6 @@ COLOURED_PIXELS = """(canvas) => {
   }
   return n;
 }"""
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 class Tab:
