@@ -118,6 +118,16 @@ class Server:
 
 
 @pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """The session's Chromium (tests/browser.py), shared by every page test module: two
+    playwright sync sessions cannot be alive in one thread at once."""
+    from browser import chromium  # playwright: imported by the page tests only
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     srv = Server()
     yield srv
