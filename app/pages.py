@@ -62,12 +62,17 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
 
 
 @router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)
-async def params_form(request: Request, experiment_id: str) -> HTMLResponse:
+async def params_form(request: Request, experiment_id: str,
+                      run: str | None = None) -> HTMLResponse:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
         raise HTTPException(404, f"no experiment {experiment_id!r}")
+    # ?run=N: the form filled with that run's params (a page that followed the teacher's run).
+    shown = request.app.state.runs.runs.get(run) if run is not None else None
+    values = shown.params if shown is not None and shown.experiment == experiment_id else None
     return templates.TemplateResponse(request, "partials/form.html", {
         "experiment": catalog.describe(spec, full=True), "role": _role(request),
+        "values": values,
         "prediction": predictions.lesson_question(experiment_id)})
 
 

@@ -416,6 +416,13 @@ const follower = new Follower({
     const runs = pair ? [prev.run, run] : [run];
     mount(runs, pair ? exp.compare : null);
     history.pushState({ runs: runs.map((r) => r.id) }, "", runUrl(runs));
+    // The lesson's form follows too, with the run's params ("Run again" repeats it).
+    const select = document.querySelector("[data-testid=experiment-select]");
+    if (exp && select && window.htmx) {
+      select.value = run.experiment;
+      window.htmx.ajax("GET", `/partials/form/${encodeURIComponent(run.experiment)}?run=${encodeURIComponent(run.id)}`,
+        { target: "#controls", swap: "innerHTML" });
+    }
     document.body.dispatchEvent(new Event("procscope:runs"));
     lastFollowed = { run, at: performance.now() };
   },

@@ -169,7 +169,7 @@ export function predictionBlock(prediction) {
   const box = el("section", "prediction-result");
   box.dataset.testid = "prediction-result";
   box.append(el("h4", null, `The class predicted (${prediction.total} answer${prediction.total === 1 ? "" : "s"})`));
-  box.append(el("p", "question", prediction.question));
+  box.append(el("p", "asked", prediction.question));
   const truth = prediction.truth;
   const rows = bars(prediction);
   const top = Math.max(1, ...rows.map((r) => r.n));

@@ -49,15 +49,22 @@ def viewer_link(srv: Server) -> str:
     return srv.links()["students"]
 
 
-def open_as(browser: Browser, url: str, token: str, **context: Any
+def open_as(browser: Browser, url: str, token: str, wait: bool = True, **context: Any
             ) -> tuple[BrowserContext, Page, PageErrors]:
+    """A browser context with its own cookies, on `url` with the token link; with `wait`,
+    once its page reads the classroom stream (else wait_open() later: pages load at once)."""
     ctx = browser.new_context(**({"viewport": {"width": 1280, "height": 800}} | context))
     page = ctx.new_page()
     errors = PageErrors()
     errors.watch(page)
-    page.goto(f"{url}?token={token}")
-    page.wait_for_function("window.procscope && procscope.follower.stream")
+    page.goto(f"{url}?token={token}", wait_until="load" if wait else "commit")
+    if wait:
+        wait_open(page)
     return ctx, page, errors
+
+
+def wait_open(page: Page) -> None:
+    page.wait_for_function("window.procscope && procscope.follower.stream", timeout=60_000)
 
 
 def ms_since(iso: str, at_ms: float) -> float:
@@ -157,8 +164,10 @@ def test_a_prediction_round_with_thirty_students(classroom: Server, browser: Bro
         teacher.click("[data-testid=open-question]")
         teacher.wait_for_selector("[data-testid=question]:not([hidden])")
         assert not teacher.locator("#param-lock").is_checked()  # the question is about lock off
-        for _ in range(STUDENTS):
-            students.append(open_as(browser, url, viewer_link(classroom)))
+        for _ in range(STUDENTS):  # all loading at once, then each waited for
+            students.append(open_as(browser, url, viewer_link(classroom), wait=False))
+        for _, page, _ in students:
+            wait_open(page)
         for i, (_, page, _) in enumerate(students):
             page.wait_for_selector("[data-testid=prediction-answer]")
             page.fill("[data-testid=prediction-answer]", str([1, 1, 2, 5, 10, 20][i % 6]))
@@ -320,6 +329,9 @@ def test_what_if_the_lock_holder_is_killed(classroom: Server, browser: Browser) 
                 "document.querySelector('[data-testid=what-if-note]')?.textContent"
                 ".includes('wait forever')", timeout=10_000)
             assert holder["name"] in note.inner_text() and "holding the Lock" in note.inner_text()
+            # The followed run's lesson and params are in the form too.
+            page.wait_for_selector("#params-form[data-experiment=ticket_rush]")
+            assert float(page.locator("#param-write_delay").input_value()) == 5
             screenshot(page, "classroom-what-if-lock-holder-killed")
             # The others wait forever. A student's kill request: 403, and the waiter lives on.
             waiter = page.evaluate("""holder => procscope.panels[0].model.lanes.find(l =>
