@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import PageErrors, chromium, screenshot
+from browser import PageErrors, screenshot
 from conftest import Server, read_events
 from playwright.sync_api import Browser, BrowserContext, Page
 from test_page import choose, frame_after, wait_final
@@ -37,12 +37,6 @@ def classroom() -> Iterator[Server]:
     srv = Server("--host", "0.0.0.0", "--max-runs", "4")
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 def viewer_link(srv: Server) -> str:
