@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import Server, group_members, read_events
@@ -346,3 +347,44 @@ def test_the_web_api_never_starts_a_program(trace_server: Server) -> None:
         response = client.post("/api/runs", json={"experiment": "program",
                                                   "params": {"argv": ["x.py"]}})
     assert response.status_code == 422
+
+
+def test_without_a_server_it_starts_its_own_and_keeps_it_until_ctrl_c(
+        tmp_path: Path) -> None:
+    """No server of this user: trace starts one for the run, says where, and keeps it (the
+    run on it) until Ctrl-C after the program ended; then it and the server are gone."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {**_plain_env(), "PROCSCOPE_RUNTIME_DIR": str(runtime),
+           "XDG_DATA_HOME": str(tmp_path / "data")}  # its history, not the user's
+    proc = _start([sys.executable, "-m", "app", "trace", "-c", "print('hello from main')"],
+                  tmp_path, env)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        page = None
+        for _ in range(20):  # a few lines of its own, bounded
+            line = proc.stderr.readline()
+            assert line, "trace ended before it said where its run stays"
+            match = re.search(r"its run stays on (http://127\.0\.0\.1:\d+/runs/(\d+))", line)
+            if match:
+                page, run_id = match.group(1), match.group(2)
+                break
+        assert page is not None
+        servers = psutil.Process(proc.pid).children()
+        assert len(servers) == 1
+        base = page.split("/runs/")[0]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            run = client.get(f"/api/runs/{run_id}").json()
+            events = read_events(client, run_id)
+        assert run["kind"] == "program" and run["status"] == "succeeded"
+        assert "hello from main" in run["program"]["command"]
+        assert [e["data"]["text"] for e in events if e["kind"] == "print"] == ["hello from main"]
+        assert proc.stdout.readline() == "hello from main\n"  # the program's stdout, as is
+        proc.send_signal(signal.SIGINT)  # the Ctrl-C it waits for
+        assert proc.wait(30) == 0  # the program's own exit code
+        psutil.wait_procs(servers, timeout=15)
+        assert not any(s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in servers)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
