@@ -117,10 +117,14 @@ class Server:
         return self.output()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """The session's Chromium (tests/browser.py), shared by every page test module: two
-    playwright sync sessions cannot be alive in one thread at once."""
+    """One Chromium per page test module (tests/browser.py), closed at the module's end.
+
+    Not one per session: while a playwright sync session is alive, its asyncio loop runs
+    in the main thread, and every later test that calls asyncio.run() (the log contract,
+    the history) fails with "cannot be called from a running event loop". Not one per
+    test module's own fixture either: two sync sessions cannot be alive at once."""
     from browser import chromium  # playwright: imported by the page tests only
 
     with chromium() as b:

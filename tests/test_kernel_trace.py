@@ -26,7 +26,7 @@ from kernel_trace import (
     overlap_fraction,
 )
 
-TOLERANCE = 0.02
+TOLERANCE = 0.03  # measured 0.1-2.1 % on a quiet machine (the VM's untraced switch-ins)
 # With other work on the same two cores, the switch-ins this VM does not trace are many
 # more (200+ a second per thread), and each rebuilt one is bounded, not known: there the
 # reference is held to BUSY_TOLERANCE, and the test says so.
