@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from app.events import Event, Format, ndjson_line
 
@@ -175,23 +175,30 @@ class MemoryLog:
             await self._grew.wait()
 
 
-class MemoryHub:
-    """A Hub of MemoryLogs: today's embedded default, forgotten with the server."""
+L = TypeVar("L", bound=RunLog)
+
+
+class LogsByRun(Generic[L]):
+    """What every hub does the same way: its logs by run id, and appending to one."""
 
     def __init__(self) -> None:
-        self._logs: dict[str, MemoryLog] = {}
+        self._logs: dict[str, L] = {}
 
-    def open(self, run_id: str) -> MemoryLog:
-        log = self._logs[run_id] = MemoryLog()
-        return log
-
-    def get(self, run_id: str) -> MemoryLog | None:
+    def get(self, run_id: str) -> L | None:
         return self._logs.get(run_id)
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         log = self._logs.get(run_id)
         if log is not None:
             log.append(events)
+
+
+class MemoryHub(LogsByRun[MemoryLog]):
+    """A Hub of MemoryLogs: today's embedded default, forgotten with the server."""
+
+    def open(self, run_id: str) -> MemoryLog:
+        log = self._logs[run_id] = MemoryLog()
+        return log
 
     def forget(self, run_id: str) -> None:
         log = self._logs.pop(run_id, None)

@@ -32,7 +32,7 @@ from typing import Any
 from app import history_db
 from app.events import DECODED, Event, Format
 from app.history_writer import HistoryWriter, Written
-from app.hub import READ_BYTES
+from app.hub import READ_BYTES, LogsByRun
 
 Rows = list[tuple[int, str, bytes]]
 AHEAD = 16  # chunks read ahead per log at once, at most (one per reader at a cursor)
@@ -122,7 +122,7 @@ class SqliteLog:
             self._base = seq
 
 
-class SqliteHub:
+class SqliteHub(LogsByRun[SqliteLog]):
     """A Hub (and RunStore) on one SQLite file in WAL mode, written by one thread."""
 
     def __init__(self, path: str) -> None:
@@ -135,7 +135,8 @@ class SqliteHub:
         self._conns_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         conn = self._conn()
-        self._logs: dict[str, SqliteLog] = {
+        super().__init__()
+        self._logs = {
             run: SqliteLog(self, run, last, bool(ended))
             for run, last, ended in conn.execute("SELECT run, last_seq, ended FROM logs")}
         self.size = self._size(conn)
@@ -153,14 +154,6 @@ class SqliteHub:
         log = self._logs[run_id] = SqliteLog(self, run_id)
         self.writer.open(run_id)
         return log
-
-    def get(self, run_id: str) -> SqliteLog | None:
-        return self._logs.get(run_id)
-
-    def append(self, run_id: str, events: Sequence[Event]) -> None:
-        log = self._logs.get(run_id)
-        if log is not None:
-            log.append(events)
 
     def forget(self, run_id: str) -> None:
         """Drop a run's log, events and record, from memory now and from the file next."""
