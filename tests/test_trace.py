@@ -388,3 +388,24 @@ def test_without_a_server_it_starts_its_own_and_keeps_it_until_ctrl_c(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
+
+
+def test_a_forkserver_program_shows_every_process(trace_server: Server,
+                                                  runtime_dir: Path) -> None:
+    """Under the forkserver start method too: the same output, and the children (forked by
+    the fork server, not by the main) report themselves on the run."""
+    folder = DATA / "trace"
+    without = plain(["forkserver_children.py"], folder)
+    with_trace = traced(["forkserver_children.py"], folder, runtime_dir)
+    assert with_trace.returncode == without.returncode == 0
+    assert sorted(with_trace.stdout.splitlines()) == sorted(without.stdout.splitlines())
+    assert "all joined [0, 0]" in with_trace.stdout
+    _, run_id = own_lines(with_trace.stderr)
+    assert run_id is not None
+    run, events = run_of(trace_server, run_id)
+    starts = {e["pid"]: e["data"]["role"] for e in events if e["kind"] == "proc.start"}
+    assert list(starts.values()).count("main") == 1
+    assert list(starts.values()).count("worker") == 2, starts
+    printed = sorted(e["data"]["text"] for e in events if e["kind"] == "print")
+    assert printed == sorted(without.stdout.splitlines())
+    assert_gone(run["pid"])
