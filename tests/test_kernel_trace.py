@@ -197,7 +197,10 @@ def test_gil_threads_per_tid_totals_match_schedstat() -> None:
         let_go(proc)
     assert set(workers) <= kt.tree(proc.pid) and kt.tgid(workers[0]) == proc.pid
     worst = agreement(kt, kt.tree(proc.pid), kernel)
-    tolerance = tolerance_for(kt, busy, sum(kernel.values()))
+    # Two GIL threads switch ~200 times a second, and on CPU 1 this VM traces none of the
+    # switch-ins from idle: with 250+ of them rebuilt for one thread, its total was seen
+    # 5.1 % short on a quiet machine (0.1-0.6 % with few). So the looser bound here.
+    tolerance = max(BUSY_TOLERANCE, tolerance_for(kt, busy, sum(kernel.values())))
     assert all(e <= tolerance for e in worst.values()), worst
     spans = kt.on_cpu_spans(kt.tree(proc.pid))
     assert all(kernel[tid] > 200_000_000 for tid in workers), kernel
