@@ -66,7 +66,10 @@ async def _follow(log: RunLog, after: int, fmt: Format, streams: Streams,
                   stopping: asyncio.Event) -> AsyncIterator[bytes]:
     """The log's events after `after`, live, in sends of a batch each; then the stream
     says `server.stopping` if the server stopped first, and ends."""
-    cursor = max(0, min(after, len(log)))
+    # Not clamped to what this log holds yet: a replica still catching up with the owner
+    # (or a reconnect that outran the reader) waits for the events after `after` instead of
+    # sending again the ones the client already has. Only a finished log clamps.
+    cursor = max(0, min(after, len(log)) if log.ended else after)
     last_send = 0.0
     streams.live += 1
     watcher = asyncio.ensure_future(_poke_on(stopping, log))
