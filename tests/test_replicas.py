@@ -20,11 +20,14 @@ from tests.redis_server import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # the fixture, imported for pytest
 
+SELFTEST = {"PROCSCOPE_SELFTEST": "1"}
+
 
 @pytest.fixture(scope="module")
 def replicas(redis_server: RedisServer) -> Iterator[list[Server]]:
     """Three replicas, A B C, sharing one Redis."""
-    servers = [Server("--redis", redis_server.url) for _ in range(3)]
+    # PROCSCOPE_SELFTEST: the load generator `flood`, a run that emits at a steady rate.
+    servers = [Server("--redis", redis_server.url, env=SELFTEST) for _ in range(3)]
     yield servers
     for server in servers:
         server.stop()
@@ -49,6 +52,28 @@ def raw_stream(server: Server, run_id: str, headers: dict[str, str] | None = Non
 def frames(body: bytes) -> list[bytes]:
     """The event frames of an SSE body (retry: and ping comments left out)."""
     return [f for f in body.split(b"\n\n") if f.startswith(b"id: ")]
+
+
+def frames_until(server: Server, run_id: str, last: int,
+                 headers: dict[str, str] | None = None) -> list[bytes]:
+    """The SSE frames as bytes, up to the one of seq `last`; then disconnect."""
+    got: list[bytes] = []
+    buffer = b""
+    with httpx.stream("GET", f"{server.url}/api/runs/{run_id}/events", headers=headers or {},
+                      timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        for chunk in response.iter_bytes():
+            buffer += chunk
+            *done, buffer = buffer.split(b"\n\n")
+            got += [f for f in done if f.startswith(b"id: ")]
+            if got and seq_of(got[-1]) >= last:
+                break
+    assert got and seq_of(got[-1]) >= last, "the stream ended first"
+    return got
+
+
+def seq_of(frame: bytes) -> int:
+    return int(frame.split(b"\n", 1)[0][4:])
 
 
 def seen_by(server: Server, run_id: str, timeout: float = 10) -> None:
@@ -168,3 +193,47 @@ def test_a_redis_restart_mid_run_loses_nothing_acknowledged(
         assert frames(raw_stream(late, run_id)) == whole
     finally:
         late.stop()
+
+
+def test_a_fast_reconnect_to_a_replica_still_behind_gets_every_frame_once(
+        redis_server: RedisServer, replicas: list[Server]) -> None:
+    """Regression (fixed in app/stream.py, 8b3ab80): a client read a live run from A, then
+    reconnected at once to B with Last-Event-ID while B's copy of the log was behind; B
+    clamped the cursor to what it held and sent again frames the client had."""
+    a, b, _ = replicas
+    run_id = start(a, "flood", processes=2, events=300, rate=50)  # 100 events/s for 3 s
+    seen_by(b, run_id)
+    frames_until(b, run_id, 5)  # B's reader is following the run
+    assert redis_server.proc is not None
+    # Redis stopped: B's copy cannot grow, while A's (the owner's, in memory) does.
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        behind = httpx.get(f"{b.url}/api/runs/{run_id}", timeout=10).json()["events"]
+        first = frames_until(a, run_id, behind + 25)
+        last = seq_of(first[-1])
+        assert httpx.get(f"{b.url}/api/runs/{run_id}", timeout=10).json()["events"] < last
+        rest: list[bytes] = []
+        connected = threading.Event()
+
+        def reconnect() -> None:
+            with httpx.stream("GET", f"{b.url}/api/runs/{run_id}/events",
+                              headers={"Last-Event-ID": str(last)}, timeout=60) as response:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if b"retry:" in body:  # B's stream has taken its cursor
+                        connected.set()
+                rest.extend(frames(body))
+
+        reader = threading.Thread(target=reconnect)
+        reader.start()
+        assert connected.wait(10), "B never answered the reconnect"
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)  # B catches up with Redis again
+    reader.join(60)
+    assert not reader.is_alive()
+    whole = frames(raw_stream(a, run_id))
+    assert b"event: run.end" in whole[-1]
+    received = [seq_of(f) for f in first + rest]
+    assert received == list(range(1, len(whole) + 1)), "frames lost or sent twice"
+    assert first + rest == whole  # byte-identical to A's
