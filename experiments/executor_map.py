@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from app.reporter import emit
+from experiments.pool_watch import (
+    LostTaskWatch,
+    arm_worker,
+    lost_in_broken_pool,
+    task_done,
+    task_started,
+)
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count
 
@@ -23,10 +32,12 @@ def delay_of(index: int, max_delay: float) -> float:
 
 def work(n: int, seconds: float) -> tuple[int, int, int]:
     """Runs in each executor worker: one item. Returns (n**2, pid, finished_ns)."""
+    task_started(n)  # so that the main can say which item was lost if this worker dies
     print("%s is running" % os.getpid())
     emit("task.start", task=n, label="item %d" % n, seconds=round(seconds, 4))
     time.sleep(seconds)
     emit("task.end", task=n, value=n ** 2)
+    task_done(n)
     return n ** 2, os.getpid(), time.monotonic_ns()
 
 
@@ -35,10 +46,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     items = list(range(params.items))
     delays = [delay_of(i, params.max_delay) * params.time_scale for i in items]
     start_time = time.time()
+    # A worker that dies mid-task breaks the executor (BrokenProcessPool), which does not
+    # say which item was lost: the workers mark their items in the watch's arrays, handed
+    # over by the executor's initializer (pool_watch.py).
+    watch = LostTaskWatch(params.items, ["item %d" % i for i in items])
     # The run's start method is the default context's, which ProcessPoolExecutor uses.
-    p = ProcessPoolExecutor(params.workers)  # 不写默认是cpu的核数
+    p = ProcessPoolExecutor(params.workers,  # 不写默认是cpu的核数
+                            initializer=arm_worker, initargs=watch.initargs)
+    workers: list[Any] = []
     try:
         obj = p.map(work, items, delays)
+        # map() submitted every item, and each submit starts a worker while there are
+        # fewer than `workers`: these are all of them (the executor replaces none).
+        workers = multiprocessing.active_children()
         emit("map.submitted", items=len(items))
         # Iterating the map is where the main waits: item i is handed over only once
         # item i is done, even if later items finished long before.
@@ -46,6 +66,11 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         for i, (value, pid, finished) in enumerate(obj):
             emit("map.result", task=i, value=value, pid=pid)
             returned.append((i, value, pid, finished))
+    except BrokenProcessPool:
+        p.shutdown()  # the executor joins its workers: their exit codes are known
+        lost = lost_in_broken_pool(watch, workers)
+        print(lost)
+        raise RuntimeError(lost) from None
     finally:
         p.shutdown()
     used_time = time.time() - start_time
@@ -89,7 +114,9 @@ SPEC = Experiment(
         "hands over item 1's result only when item 1 is done, holding back the ones that "
         "finished early. Watch the map.result events in the main: they wait for the slow "
         "item, then several follow at once. If you need results as they finish instead, "
-        "use submit() and as_completed()."
+        "use submit() and as_completed(). If a worker dies in the middle of an item (kill "
+        "-9 one), the executor breaks: map() raises BrokenProcessPool, every pending item "
+        "fails and the other workers are ended; the run says which item was lost."
     ),
     lesson_zh=(
         "p=ProcessPoolExecutor() 不写默认是cpu的核数。"
@@ -115,6 +142,10 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
         KeyMoment({"kind": "map.submitted"}, {"kind": "map.result", "nth": -1},
                   "finished in the order {result.finish_order}; map() returned "
                   "{result.results}"),
+        # A worker killed mid-task: from the lost item's start to the main's word.
+        KeyMoment({"kind": "task.start", "nth": -1}, {"kind": "task.lost"},
+                  "{end.label} lost: its worker (pid {end.pid}) died, and the executor "
+                  "raised BrokenProcessPool"),
     ),
     main=main,
     outcome=outcome,

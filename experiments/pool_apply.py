@@ -47,9 +47,9 @@ def run_tasks(p: Any, params: Any, seconds: float,
             emit("task.submit", task=i, mode="apply_async")
             res_l.append(p.apply_async(work, args=(i, "alex", seconds)))  # 异步提交任务
         p.close()
-        emit("join.wait", what="pool")
+        emit("join.wait", what="pool", name="the pool")
         p.join()  # 等待所有任务都执行完毕
-        emit("join.done", what="pool")
+        emit("join.done", what="pool", name="the pool")
         for i, r in enumerate(res_l):
             res = r.get()
             emit("task.result", task=i, pid=res[1])

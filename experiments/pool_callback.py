@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing import Pipe, Pool, Process
@@ -19,6 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
+from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, number
 
@@ -90,12 +92,15 @@ def _stop_when_told(httpd: ThreadingHTTPServer, stop: Connection) -> None:
 
 def get_page(url: str) -> dict[str, Any]:
     """Runs in each pool worker: fetch one page (the slow, blocking I/O part)."""
+    index = index_of(urllib.parse.urlsplit(url).path)
+    task_started(index)  # so that the main can tell if this worker dies mid-fetch
     print("<%s> get :%s" % (os.getpid(), url))
     emit("task.start", url=url, label=url.split("/", 3)[-1])
     with urllib.request.urlopen(url, timeout=30) as respone:
         status = respone.status
         text = respone.read().decode("utf-8")
     emit("task.end", url=url, status=status, bytes=len(text))
+    task_done(index)
     if status != 200:
         raise RuntimeError("%s answered %s" % (url, status))
     return {"url": url, "text": text, "fetched_by": os.getpid()}
@@ -134,16 +139,24 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         port = port_in.recv()
         urls = ["http://127.0.0.1:%d%s" % (port, path_of(i)) for i in range(params.pages)]
         start_time = time.time()
-        p = Pool(params.processes)
+        # A worker killed mid-fetch would make join() wait for ever (pool_watch.py): the
+        # watch ends the run instead, saying which page was lost.
+        watch = LostTaskWatch(params.pages, ["page %s" % path_of(i).lstrip("/")
+                                             for i in range(params.pages)])
+        p = Pool(params.processes, initializer=arm_worker, initargs=watch.initargs)
         try:
-            for url in urls:
-                emit("task.submit", url=url)
-                p.apply_async(get_page, args=(url,), callback=parse_page,
-                              error_callback=fetch_failed)
-            p.close()  # 这两行必须有
-            emit("join.wait", what="pool")
-            p.join()
-            emit("join.done", what="pool")
+            with watch:
+                for url in urls:
+                    emit("task.submit", url=url)
+                    p.apply_async(get_page, args=(url,), callback=parse_page,
+                                  error_callback=fetch_failed)
+                p.close()  # 这两行必须有
+                emit("join.wait", what="pool", name="the pool")
+                p.join()
+                emit("join.done", what="pool", name="the pool")
+        except TaskLost as lost:
+            print(lost)
+            raise RuntimeError(str(lost)) from None
         finally:
             p.terminate()
             p.join()
@@ -200,7 +213,10 @@ SPEC = Experiment(
         "callbacks run in one thread of the main (the pool's result handler), one after "
         "another: a slow callback holds up the results behind it, so keep callbacks "
         "short. The pages come from a small web server the run starts on 127.0.0.1, whose "
-        "'sites' answer after different delays, like the real ones would."
+        "'sites' answer after different delays, like the real ones would. If a worker "
+        "dies in the middle of a fetch (kill -9 one), the Pool never returns that page and "
+        "join() would wait for ever: here the main watches its workers and ends the run "
+        "at once, saying which page was lost."
     ),
     lesson_zh=(
         "进程池中任何一个任务一旦处理完了，就立即告知主进程：我好了额，你可以处理我的结果了。"
@@ -234,6 +250,11 @@ print('主进程pid:',os.getpid())""",
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "callback.done", "nth": -1},
                   "the workers fetch; every callback runs in the main, pid {result.main_pid}"),
+        # A worker killed mid-fetch: from its reaping (the first proc.reap of a run: the
+        # Pool's handler thread joins it) to the watch's word.
+        KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
+                  "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
+                  "returns it"),
     ),
     main=main,
     outcome=outcome,

@@ -16,6 +16,11 @@ ends within moments of the death, saying which task was lost and why, the main w
 
 The arrays reach the workers through the Pool's initializer (shared memory is inherited,
 never pickled per task). Standard library only (see spec.py).
+
+A `ProcessPoolExecutor` needs no watch thread: it notices the death itself, fails every
+pending future with BrokenProcessPool and ends its other workers (SIGTERM). What it does not
+say is which task was lost, or which worker died: `lost_in_broken_pool` reads that from the
+same arrays (handed over by the executor's initializer) and the workers' exit codes.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from multiprocessing import RawArray
+from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
@@ -59,7 +66,9 @@ class LostTaskWatch:
     """Runs in the experiment's main process: while entered, a thread watches the tasks'
     workers, and the main thread gets TaskLost (from any blocking call) when one dies."""
 
-    def __init__(self, tasks: int) -> None:
+    def __init__(self, tasks: int, names: Sequence[str] | None = None) -> None:
+        # How the run's words name task i ("task 3", "page www.python.org", "conn 5").
+        self.names = list(names) if names is not None else ["task %d" % i for i in range(tasks)]
         self.started = RawArray("i", tasks)
         self.done = RawArray("b", tasks)
         self.lost: str | None = None
@@ -96,11 +105,46 @@ class LostTaskWatch:
                 stat = proc_stat(pid)
                 if stat is not None and stat[0] not in ("Z", "X"):
                     continue
-                self.lost = ("task %d was lost: its pool worker (pid %d) died in the middle of "
+                self.lost = ("%s was lost: its pool worker (pid %d) died in the middle of "
                              "it; CPython's Pool never returns such a task, so the main "
-                             "would wait for it for ever" % (i, pid))
-                emit("task.lost", task=i, pid=pid,
+                             "would wait for it for ever" % (self.names[i], pid))
+                emit("task.lost", task=i, pid=pid, label=self.names[i],
                      why="its worker died; Pool never returns a task whose worker died")
                 assert self._main is not None
                 signal.pthread_kill(self._main, signal.SIGUSR1)
                 return
+
+
+def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]) -> str:
+    """Runs in the experiment's main process, once a ProcessPoolExecutor raised
+    BrokenProcessPool and was shut down (so its workers are joined and have exit codes).
+
+    The worker that died is the one the executor did not end itself: its exit code is not
+    the SIGTERM the executor sends the others. Its unfinished task is the lost one; emits
+    task.lost for it and says so in words.
+    """
+    dead = [w for w in workers if w.exitcode is not None and w.exitcode not in
+            (0, -signal.SIGTERM)] or [w for w in workers if w.exitcode not in (None, 0)]
+    for w in dead:
+        for i, pid in enumerate(watch.started):
+            if pid == w.pid and not watch.done[i]:
+                why = ("its worker (pid %d) died (%s) in the middle of it, and "
+                       "ProcessPoolExecutor raised BrokenProcessPool"
+                       % (pid, exit_words(w.exitcode)))
+                emit("task.lost", task=i, pid=pid, label=watch.names[i], exitcode=w.exitcode,
+                     why="its worker died; ProcessPoolExecutor raised BrokenProcessPool")
+                return ("%s was lost: %s: every pending item failed, and the executor "
+                        "ended its other workers" % (watch.names[i], why))
+    pids = ", ".join("%d (%s)" % (w.pid or 0, exit_words(w.exitcode)) for w in dead)
+    return ("a worker died (pid %s) between two tasks, and ProcessPoolExecutor raised "
+            "BrokenProcessPool: every pending item failed" % (pids or "?"))
+
+
+def exit_words(exitcode: int | None) -> str:
+    """-9 is 'killed by SIGKILL', 1 'exit code 1'."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return "killed by %s" % signal.Signals(-exitcode).name
+        except ValueError:
+            return "killed by signal %d" % -exitcode
+    return "exit code %s" % exitcode

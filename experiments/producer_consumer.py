@@ -45,9 +45,9 @@ def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int
                 emit("queue.put", item=None, depth=q.qsize(), sentinel=True)
             print("%s: 生产完毕，放入 %d 个结束信号 None" % (os.getpid(), consumers))
     elif mode == "joinable":
-        emit("join.wait", what="q.join()")
+        emit("join.wait", what="q.join()", name="the queue")
         q.join()  # 等着消费者都消费完: until task_done() was called for every item
-        emit("join.done", what="q.join()")
+        emit("join.done", what="q.join()", name="the queue")
 
 
 def consumer(q: Any, n: int, mode: str, delay: float, consumed: Any) -> None:

@@ -16,6 +16,9 @@ DupFd dups the fd and registers it with the main's resource-sharer thread, and t
 fetches it over a Unix socket (SCM_RIGHTS again). That works under all three start methods,
 as long as the main keeps its socket open until the task has been pickled: the main closes
 its copy only when the handler is done.
+
+The clients are in experiments/echo_client.py. Past 300 lines by its lesson's declaration
+(SPEC, a fifth of the module): one lesson, one module.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from queue import Empty
 from typing import Any
 
 from app.reporter import emit
+from experiments.echo_client import client, client_number
 from experiments.measure import max_overlap
+from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, is_number, number, word
 
@@ -39,6 +44,7 @@ HandlerRecord = tuple[int, int, int, int, str, int]
 def talk(conn: socket.socket, client_addr: tuple[str, int], index: int) -> HandlerRecord:
     """Runs in a handler (a pool worker, or a process of its own): echo until EOF."""
     start = time.monotonic_ns()
+    task_started(index - 1)  # a pool worker: so that the main can tell if it dies mid-task
     print("进程pid: %s" % os.getpid())
     emit("handler.start", conn=index, peer=client_addr[1])
     client = "?"
@@ -50,6 +56,9 @@ def talk(conn: socket.socket, client_addr: tuple[str, int], index: int) -> Handl
                 break
             if echoed == 0:
                 client = msg.decode("utf-8", "replace").split(" ", 1)[0]
+                # The handler's bar, named after the client it serves (its first line
+                # says who it is): on a pool worker's lane, client after client.
+                emit("task.start", task=index, label="serving %s" % client)
             print(msg)
             conn.send(msg.upper())
             echoed += 1
@@ -60,56 +69,16 @@ def talk(conn: socket.socket, client_addr: tuple[str, int], index: int) -> Handl
             break
     conn.close()
     end = time.monotonic_ns()
+    if echoed:
+        emit("task.end", task=index)
     emit("handler.end", conn=index, client=client, echoed=echoed)
+    task_done(index - 1)
     return index, os.getpid(), start, end, client, echoed
 
 
 def work(conn: socket.socket, client_addr: tuple[str, int], index: int, records: Any) -> None:
     """Runs in a handler process of its own (process_per_connection)."""
     records.put(talk(conn, client_addr, index))
-
-
-def client(name: str, port: int, messages: int, think_time: float, timeout: float,
-           results: Any) -> None:
-    """Runs in each client: the tutorial's client, with scripted lines instead of input()."""
-    ok = 0
-    first_wait = None
-    try:
-        phone = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        phone.settimeout(timeout)
-        phone.connect(("127.0.0.1", port))
-        emit("conn.open", port=phone.getsockname()[1])
-        for i in range(messages):
-            if i:
-                time.sleep(think_time)
-            cmd = "%s says hello #%d" % (name, i + 1)
-            emit("conn.wait", message=i + 1)
-            # Drawn as waiting: with a Pool busy with 4 connections, the 5th client's reply
-            # waits for a pool process to be free.
-            emit("wait.start", call="phone.recv(1024)", waits_for="a handler to echo it")
-            sent = time.monotonic()
-            phone.send(cmd.encode("utf8"))
-            data = b""
-            while len(data) < len(cmd):
-                chunk = phone.recv(1024)
-                if not chunk:
-                    raise ConnectionError("the server closed the connection")
-                data += chunk
-            waited = time.monotonic() - sent
-            emit("wait.end")
-            if first_wait is None:
-                first_wait = waited
-            emit("conn.reply", message=i + 1, waited=round(waited, 4))
-            print(data.decode("utf-8"))
-            ok += data.decode("utf-8") == cmd.upper()
-        phone.close()
-    finally:
-        results.put((name, ok, first_wait))
-
-
-def client_number(record: tuple[str, int, float | None]) -> int:
-    """client-10 sorts after client-9."""
-    return int(record[0].rsplit("-", 1)[1])
 
 
 def gather(queue: Any, count: int, senders: list[Any], timeout: float) -> list[Any]:
@@ -152,6 +121,30 @@ def accept_all(phone: socket.socket, count: int, clients: list[Any]
     return accepted
 
 
+def serve_with_pool(pool: Any, phone: socket.socket, count: int, clients: list[Any],
+                    timeout: float, handler_records: list[HandlerRecord],
+                    handler_errors: list[str]) -> None:
+    """Runs in the experiment's main process: the tutorial's accept loop, each connection
+    handed to the Pool, then every handler's record."""
+    pending = []
+    for index, (conn, client_addr) in enumerate(accept_all(phone, count, clients), 1):
+        emit("conn.submit", conn=index)
+        pending.append((conn, pool.apply_async(talk, args=(conn, client_addr, index))))
+    phone.close()
+    emit("server.close")
+    pool.close()
+    for conn, res in pending:
+        try:
+            handler_records.append(res.get(timeout=timeout))
+        except TaskLost:
+            raise
+        except Exception as e:
+            handler_errors.append("%s: %s" % (type(e).__name__, e))
+        # Only now: the task (and the socket in it) was pickled long ago.
+        conn.close()
+    pool.join()
+
+
 def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process: the server."""
     think_time = params.think_time * params.time_scale
@@ -170,10 +163,12 @@ def main(params: Any, report: Any) -> dict[str, Any]:
 
     results: Any = Queue()
     records: Any = Queue()
+    first_waits_for = ("a free pool process to take the connection" if params.mode == "pool"
+                       else "its handler process to start and echo it")
     # Clients first, while this process has no threads yet (the Pool starts three).
     clients = [Process(target=client, name="client-%d" % (i + 1),
                        args=("client-%d" % (i + 1), port, params.messages, think_time,
-                             timeout, results))
+                             timeout, results, first_waits_for))
                for i in range(params.clients)]
     for c in clients:
         c.start()
@@ -199,24 +194,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
                 if p.exitcode != 0:
                     handler_errors.append("%s exited with %s" % (p.name, p.exitcode))
         else:
-            pool = Pool(params.pool_size)
+            # A pool worker killed mid-connection would make res.get() wait (and the client
+            # with it) until the timeout, as Pool never returns such a task (pool_watch.py):
+            # the watch ends the run at once instead, saying which connection was lost.
+            watch = LostTaskWatch(params.clients, ["conn %d" % (i + 1)
+                                                   for i in range(params.clients)])
+            pool = Pool(params.pool_size, initializer=arm_worker, initargs=watch.initargs)
             try:
-                pending = []
-                for index, (conn, client_addr) in enumerate(accept_all(phone, params.clients,
-                                                                       clients), 1):
-                    emit("conn.submit", conn=index)
-                    pending.append((conn, pool.apply_async(talk, args=(conn, client_addr, index))))
-                phone.close()
-                emit("server.close")
-                pool.close()
-                for conn, res in pending:
-                    try:
-                        handler_records.append(res.get(timeout=timeout))
-                    except Exception as e:
-                        handler_errors.append("%s: %s" % (type(e).__name__, e))
-                    # Only now: the task (and the socket in it) was pickled long ago.
-                    conn.close()
-                pool.join()
+                with watch:
+                    serve_with_pool(pool, phone, params.clients, clients, timeout,
+                                    handler_records, handler_errors)
+            except TaskLost as lost:
+                print(lost)
+                raise RuntimeError(str(lost)) from None
             finally:
                 pool.terminate()
                 pool.join()
@@ -284,10 +274,14 @@ SPEC = Experiment(
         "once, so all 6 are served together, at the cost of one new process each (watch "
         "the handler-N lanes appear). With a Pool of 4, the same 4 processes serve "
         "everybody: 4 clients are served, and the other 2 are connected, have sent their "
-        "first line, and wait for an answer (the conn.wait to conn.reply gap) until a "
-        "pool process finishes with an earlier client. Only 4 pids ever handle a "
-        "connection. The socket itself travels to the handler pickled as a file "
-        "descriptor (multiprocessing's DupFd), which works with fork, spawn and forkserver."
+        "first line, and wait for an answer (drawn hatched on their lanes: waiting for a "
+        "free pool process) until a pool process finishes with an earlier client; each "
+        "pool worker's bars say which client it serves, one after another. Only 4 pids "
+        "ever handle a connection. The socket itself travels to the handler pickled as a "
+        "file descriptor (multiprocessing's DupFd), which works with fork, spawn and "
+        "forkserver. If a pool worker dies mid-connection (kill -9 one), the Pool never "
+        "returns that task: here the main watches its workers and ends the run at once, "
+        "saying which connection was lost."
     ),
     lesson_zh=(
         "来一个客户端1连接，服务端分一个子进程1，处理客户端1的请求；"
@@ -322,7 +316,14 @@ while True:
     key_moments=(
         KeyMoment({"kind": "conn.accept", "nth": 1}, {"kind": "handler.end", "nth": -1},
                   "{result.mode}: every client served in {s} s, at most "
-                  "{result.max_concurrent_handlers} handlers at once"),
+                  "{result.max_concurrent_handlers} handlers at once, by the pids "
+                  "{result.handler_pids}"),
+        # A pool worker killed mid-connection: from its reaping (the first proc.reap of a
+        # run: the Pool's handler thread joins it; the clients are joined at the end) to
+        # the watch's word.
+        KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
+                  "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
+                  "returns it"),
     ),
     main=main,
     outcome=outcome,

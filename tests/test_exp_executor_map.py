@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
 from typing import Any
 
 import httpx
@@ -40,3 +44,35 @@ def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
                                        "params": {"max_delay": -1}})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][-1] == "max_delay"
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_worker_killed_mid_item_ends_the_run_saying_which_item_was_lost(
+        client: httpx.Client, start_method: str) -> None:
+    """Issue 12: kill -9 of an executor worker mid-item. ProcessPoolExecutor raises
+    BrokenProcessPool (it does not hang as Pool does), but did not say which item was lost
+    or which worker died."""
+    run = client.post("/api/runs", json={"experiment": "executor_map", "params": {
+        "workers": 2, "items": 4, "max_delay": 30, "start_method": start_method}}).json()
+    victim = None
+    started = time.monotonic()
+    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
+        for line in r.iter_lines():
+            e = json.loads(line)
+            if e["kind"] == "task.start" and victim is None:
+                # The user's way: the pid of the worker that said it started an item.
+                victim, item = e["pid"], e["data"]["task"]
+                os.kill(victim, signal.SIGKILL)
+            if e["kind"] == "run.end":
+                break
+    final = client.get(f"/api/runs/{run['id']}").json()
+    assert victim is not None
+    assert time.monotonic() - started < 9  # the shortest item sleeps 10 s
+    assert final["status"] == "failed"
+    assert (f"item {item} was lost: its worker (pid {victim}) died (killed by SIGKILL) in "
+            f"the middle of it, and ProcessPoolExecutor raised BrokenProcessPool"
+            in final["error"]), final["error"]
+    assert "lost" in final["outcome"]["text"]
+    lost = [e for e in map(json.loads, client.get(
+        f"/api/runs/{run['id']}/events.ndjson").text.splitlines()) if e["kind"] == "task.lost"]
+    assert [(e["data"]["pid"], e["data"]["label"]) for e in lost] == [(victim, f"item {item}")]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
 from typing import Any
 
 import httpx
@@ -83,3 +87,34 @@ def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
                                        "params": {"clients": 0}})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][-1] == "clients"
+
+
+def test_a_pool_worker_killed_mid_connection_ends_the_run_saying_which_was_lost(
+        client: httpx.Client) -> None:
+    """Issue 12: kill -9 of a pool worker serving a client hung the run (Pool never returns
+    such a task; the main waited in res.get() and the client in recv()) with no word of
+    why."""
+    # think_time 5 s: every handler keeps its connection for 10 s, so it dies mid-task.
+    run = client.post("/api/runs", json={"experiment": "socket_server", "params": {
+        "mode": "pool", "clients": 3, "pool_size": 2, "messages": 3,
+        "think_time": 5}}).json()
+    victim = None
+    started = time.monotonic()
+    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
+        for line in r.iter_lines():
+            e = json.loads(line)
+            if e["kind"] == "handler.start" and victim is None:
+                # The user's way: the pid of the pool worker that said it took a connection.
+                victim, conn = e["pid"], e["data"]["conn"]
+                os.kill(victim, signal.SIGKILL)
+            if e["kind"] == "run.end":
+                break
+    final = client.get(f"/api/runs/{run['id']}").json()
+    assert victim is not None
+    assert time.monotonic() - started < 9  # before even one handler would have finished
+    assert final["status"] == "failed"
+    assert f"conn {conn} was lost: its pool worker (pid {victim}) died" in final["error"]
+    assert "lost" in final["outcome"]["text"]
+    lost = [e for e in map(json.loads, client.get(
+        f"/api/runs/{run['id']}/events.ndjson").text.splitlines()) if e["kind"] == "task.lost"]
+    assert [(e["data"]["pid"], e["data"]["label"]) for e in lost] == [(victim, f"conn {conn}")]
