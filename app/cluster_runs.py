@@ -12,6 +12,11 @@ Runs in the server, on its event loop; what it asks of Redis runs in the Redis t
     a dead owner         (its lease expired) one replica claims each of its live runs, reads
                          its log to the end and ends it `interrupted`, as a restarted server
                          ends the runs its last one left live (RunManager._restore)
+    a stalled owner      (stopped past its lease, then awake: SIGSTOP, a GC pause, a lid)
+                         finds its runs taken over: Redis refuses its writes to them
+                         (app.redis_fence), and its lease renewal sees their new owner; it
+                         stops their processes, drops what its relay still reads of them, and
+                         reads their logs from Redis like any other replica's runs
 
 Caps count the cluster's live runs and processes, as this replica sees them (the registry
 and the logs it follows: a few ms behind the truth, so two replicas starting runs in the
@@ -25,10 +30,10 @@ import contextlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from app import procgroup
 from app.events import Event
 from app.ledger import FINAL, Ledger
 from app.redis_hub import RedisHub
@@ -62,15 +67,17 @@ class ClusterRuns(RunManager):
                  stop_grace: float = 1.0) -> None:
         super().__init__(hub, settings, stop_grace=stop_grace)
         self.redis_hub = hub
-        self.rid = f"{uuid.uuid4().hex[:8]}-{os.getpid()}"
+        self.rid = hub.rid
         self.url = url  # where this replica serves (for /api/status)
-        self.registry = Registry(hub, self.rid)
+        self.registry = Registry(hub)
         self.owner: dict[str, str] = {}  # run -> the replica that owns it
         self.replicas: dict[str, dict[str, Any]] = {}  # the live ones, as of the last tick
         self.streams: Streams | None = None  # set by app.main: this replica's streams
         self._claimed: set[str] = set()
+        self._fenced: set[str] = set()  # runs started here that another replica took over
         self._tasks: list[asyncio.Task[None]] = []
         hub.on_remote = self._on_remote
+        hub.on_fenced = self._on_fenced
         self._ids = ClusterIds(self.registry)
 
     async def start(self) -> None:
@@ -186,6 +193,36 @@ class ClusterRuns(RunManager):
             log.info("run %s: cancel asked by another replica", run_id)
             asyncio.ensure_future(self.cancel(run_id, payload.get("reason") or "cancelled"))
 
+    def _on_events(self, run_id: str, events: Sequence[Event]) -> None:
+        if run_id in self._fenced:
+            return  # another replica owns the run now: what our relay still reads is not its log
+        super()._on_events(run_id, events)
+
+    def _on_fenced(self, run_id: str, owner: str) -> None:
+        """A run started here is another's (`owner`): we stalled past our lease, and it
+        ended the run `interrupted`. Stop its processes; its log is Redis's from now on."""
+        run = self.runs.get(run_id)
+        if run is None or run_id in self._fenced or self.owner.get(run_id) != self.rid:
+            return
+        self._fenced.add(run_id)
+        log.warning("run %s (%s): replica %s took it over while this one was stalled past "
+                    "its lease; its processes are stopped here", run_id, run.experiment, owner)
+        self.owner[run_id] = owner
+        if run.timer is not None:
+            run.timer.cancel()
+        live = run.status not in FINAL
+        run.stop_reason = run.stop_reason or "interrupted"
+        # Counted again from the run's log as Redis has it (its end included).
+        run.processes_started = run.processes_live = run.events = 0
+        self.redis_hub.lost(run_id)
+        if live and run.pid is not None:
+            self._tasks.append(asyncio.ensure_future(self._stop_fenced(run_id, run.pid, run)))
+
+    async def _stop_fenced(self, run_id: str, pgid: int, run: Run) -> None:
+        how = await self._blocking(procgroup.stop_group, pgid, self.stop_grace,
+                                   frozenset({pgid}), run.reaped)
+        log.info("run %s: taken over (pgid %s): %s", run_id, pgid, how)
+
     def _on_remote(self, run_id: str, events: Sequence[Event]) -> None:
         """Another's run's events, read here: its counters and its end follow them."""
         run = self.runs.get(run_id)
@@ -209,12 +246,16 @@ class ClusterRuns(RunManager):
                 "cpu_seconds": round(cpu.user + cpu.system, 2)}
 
     async def _tick(self) -> None:
+        mine = [r.id for r in self.runs.values()
+                if r.status not in FINAL and self.owner.get(r.id) == self.rid]
         try:
-            self.replicas = await asyncio.wrap_future(
-                self.redis_hub.link.submit(self.registry.renew(self._load())))
+            self.replicas, taken = await asyncio.wrap_future(
+                self.redis_hub.link.submit(self.registry.renew(self._load(), mine)))
         except self.redis_hub.link.errors as e:
             log.warning("redis: cannot renew the lease (%s)", e)
             return
+        for run_id, owner in taken.items():  # a quiet run: no write of ours was refused yet
+            self._on_fenced(run_id, owner)
         for run in list(self.runs.values()):
             owner = self.owner.get(run.id, self.rid)
             if (run.status not in FINAL and owner not in self.replicas
@@ -230,9 +271,9 @@ class ClusterRuns(RunManager):
     async def _take_over(self, run: Run) -> None:
         """End a dead owner's live run `interrupted` (one replica does, by claim)."""
         link = self.redis_hub.link
-        if not await asyncio.wrap_future(link.submit(self.registry.claim(run.id))):
-            return  # another replica ends it; its run.end reaches us through the log
-        dead = self.owner.get(run.id)
+        dead = self.owner.get(run.id, "")
+        if not await asyncio.wrap_future(link.submit(self.registry.claim(run.id, dead))):
+            return  # another replica ends it (or its owner woke): we read that in its log
         runlog = await self.redis_hub.adopt(run.id)
         self.owner[run.id] = self.rid
         if runlog.ended:  # its run.end was written, its last record was not

@@ -26,11 +26,14 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import os
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.events import DECODED, Event, Format
 from app.hub import READ_BYTES
+from app.redis_fence import APPEND, SAVE, fenced_by
 from app.redis_link import RedisLink
 
 log = logging.getLogger("procscope.redis")
@@ -113,6 +116,10 @@ class RedisHub:
         self.ns = namespace
         self.link = RedisLink(url, pool_size)
         self.link.start()  # RedisUnreachable if there is no answer to PING
+        # This replica's id: the owner of the runs it starts (app.redis_fence), its lease.
+        self.rid = f"{uuid.uuid4().hex[:8]}-{os.getpid()}"
+        self._append_script = self.link.redis.register_script(APPEND)
+        self._save_script = self.link.redis.register_script(SAVE)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._logs: dict[str, RedisLog] = {}
         self.records: dict[str, dict[str, Any]] = {}  # run -> {"record", "owner"}, mirrored
@@ -125,6 +132,9 @@ class RedisHub:
         self.error: str | None = None
         # Told, on the loop, each batch a reader brings in (app.cluster_runs counts them).
         self.on_remote: Callable[[str, Sequence[Event]], None] = lambda run, events: None
+        # Told, on the loop, of each run whose write Redis refused because another replica
+        # owns it now (we stalled past our lease and it was taken over): (run, new owner).
+        self.on_fenced: Callable[[str, str], None] = lambda run, owner: None
 
     def key(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))
@@ -159,6 +169,16 @@ class RedisHub:
         """Drop a run's log, events and record: here now, in Redis and elsewhere next."""
         self.dropped(run_id)
         self._write(("forget", run_id, None))
+
+    def lost(self, run_id: str) -> RedisLog:
+        """Our run is another replica's now (app.redis_fence): our copy is dropped (its
+        streams here end; a reconnect reads Redis's), and the run is read from Redis from
+        seq 1, like any other replica's run."""
+        old = self._logs.pop(run_id, None)
+        if old is not None:
+            old.forgotten = True
+            old.poke()
+        return self.follow(run_id)
 
     def dropped(self, run_id: str) -> None:
         """Another replica forgot the run: drop it here too."""
@@ -276,26 +296,42 @@ class RedisHub:
             self._tell(self._on_written, events, [op[1] for op in batch if op[0] == "barrier"])
 
     async def _write_batch(self, batch: list[tuple[str, Any, Any]]) -> None:
+        """One pipeline: each run's events and records through the fencing scripts
+        (app.redis_fence: written only while the run is ours), forgets as they are."""
         pipe = self.link.redis.pipeline(transaction=False)
+        # Loaded if need be (after a Redis restart); typed as sync Scripts in redis 8.1.
+        pipe.scripts.update((self._append_script, self._save_script))  # type: ignore[arg-type]
+        fenceable: list[str | None] = []  # per command: the run a fenced answer is about
         for tag, a, b in batch:
             if tag == "events":
-                stream = self.key("log", a)
+                args: list[Any] = [self.rid]
                 for event in b:
-                    pipe.xadd(stream, {"k": event.kind, "j": event.json}, id=f"{event.seq}-0")
+                    args += [f"{event.seq}-0", event.kind, event.json]
+                pipe.evalsha(self._append_script.sha, 2, self.key("owner", a),
+                             self.key("log", a), *args)
+                fenceable.append(a)
             elif tag == "run":
-                pipe.hset(self.key("runs"), a, b)
-                pipe.publish(self.key("news"), b)
+                pipe.evalsha(self._save_script.sha, 3, self.key("owner", a),
+                             self.key("runs"), self.key("news"), self.rid, a, b)
+                fenceable.append(a)
             elif tag == "forget":
-                pipe.delete(self.key("log", a))
+                pipe.delete(self.key("log", a), self.key("owner", a))
                 pipe.hdel(self.key("runs"), a)
                 pipe.publish(self.key("news"), json.dumps({"forget": a}))
+                fenceable += [None, None, None]
         if len(pipe) == 0:
             return
-        for result in await pipe.execute(raise_on_error=False):
-            # An XADD refused as "equal or smaller than the top item" was written before
-            # the connection broke: a retried batch is safe. Anything else is a bug.
-            if isinstance(result, Exception) and "equal or smaller" not in str(result):
+        fenced: dict[str, str] = {}
+        for run_id, result in zip(fenceable, await pipe.execute(raise_on_error=False),
+                                  strict=True):
+            if isinstance(result, Exception):  # a bug, not a lost connection
                 log.error("redis: a write was refused: %s", result)
+            elif run_id is not None and (owner := fenced_by(result)) is not None:
+                fenced[run_id] = owner
+        for run_id, owner in fenced.items():
+            log.warning("redis: run %s is owned by %s now: our write was refused", run_id,
+                        owner)
+            self._tell(self.on_fenced, run_id, owner)
 
     async def _range(self, run_id: str, after: int) -> list[Event]:
         out: list[Event] = []

@@ -10,7 +10,8 @@ its loop by app.cluster_runs, which gets the answers back on the server's loop.
     {ns}:replicas           set of replica ids (pruned when their lease is gone)
     {ns}:news               pub/sub: a run's record as saved, or {"forget": RUN}
     {ns}:cmd:ID             pub/sub: {"cancel": RUN, "reason"} for the run's owner
-    {ns}:claim:RUN          SET NX: the one replica that ends a dead owner's run
+    {ns}:owner:RUN          the one replica that may write the run (app.redis_fence): a
+                            claim moves it from a dead owner to the claimer
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from app.redis_fence import CLAIM
 from app.redis_hub import RedisHub
 
 log = logging.getLogger("procscope.redis")
@@ -32,22 +34,30 @@ RESYNC_SECONDS = 5.0  # the whole registry is read again this often (news can be
 class Registry:
     """The cluster's shared state, for one replica (`rid`)."""
 
-    def __init__(self, hub: RedisHub, rid: str) -> None:
+    def __init__(self, hub: RedisHub) -> None:
         self.hub = hub
-        self.rid = rid
+        self.rid = hub.rid
+        self._claim = hub.link.redis.register_script(CLAIM)
 
     async def take_id(self) -> int:
         return int(await self.hub.link.redis.incr(self.hub.key("next_id")))
 
-    async def renew(self, load: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Renew our lease with our load; the live replicas' loads, ours included."""
+    async def renew(self, load: dict[str, Any], mine: list[str]
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Renew our lease with our load; the live replicas' loads, ours included, and
+        those of our live runs `mine` that another replica owns now (run -> its id)."""
         redis = self.hub.link.redis
         key = self.hub.key
         pipe = redis.pipeline(transaction=False)
         pipe.set(key("replica", self.rid), json.dumps(load), px=LEASE_MS)
         pipe.sadd(key("replicas"), self.rid)
         pipe.smembers(key("replicas"))
-        _, _, members = await pipe.execute()
+        if mine:
+            pipe.mget([key("owner", run_id) for run_id in mine])
+        _, _, members, *owners = await pipe.execute()
+        taken = {run_id: owner.decode() for run_id, owner
+                 in zip(mine, owners[0] if owners else [], strict=True)
+                 if owner is not None and owner.decode() != self.rid}
         ids = sorted(m.decode() for m in members)
         values = await redis.mget([key("replica", i) for i in ids]) if ids else []
         alive = {}
@@ -56,16 +66,16 @@ class Registry:
                 await redis.srem(key("replicas"), rid)
             else:
                 alive[rid] = json.loads(value)
-        return alive
+        return alive, taken
 
     async def leave(self) -> None:
         await self.hub.link.redis.delete(self.hub.key("replica", self.rid))
         await self.hub.link.redis.srem(self.hub.key("replicas"), self.rid)
 
-    async def claim(self, run_id: str) -> bool:
-        """True for the one replica that may end `run_id` for its dead owner."""
-        got = await self.hub.link.redis.set(self.hub.key("claim", run_id), self.rid,
-                                            nx=True, px=60_000)
+    async def claim(self, run_id: str, dead: str) -> bool:
+        """True for the one replica that may end `run_id` for its dead owner `dead`: the
+        run is ours from now on, and the dead one's writes to it are refused."""
+        got = await self._claim(keys=[self.hub.key("owner", run_id)], args=[dead, self.rid])
         return bool(got)
 
     async def command(self, owner: str, command: dict[str, Any]) -> int:

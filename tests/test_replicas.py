@@ -237,3 +237,45 @@ def test_a_fast_reconnect_to_a_replica_still_behind_gets_every_frame_once(
     received = [seq_of(f) for f in first + rest]
     assert received == list(range(1, len(whole) + 1)), "frames lost or sent twice"
     assert first + rest == whole  # byte-identical to A's
+
+
+def test_a_stalled_owner_woken_after_its_takeover_appends_nothing_and_stops_its_run(
+        redis_server: RedisServer, replicas: list[Server]) -> None:
+    """An owner stopped past its lease (SIGSTOP here; a GC pause, a laptop lid) has its
+    live run ended `interrupted` by the others. Awake, its relay still reads the run's
+    workers: it must write none of that after the run.end (fenced in Redis), and stop them."""
+    _, b, c = replicas
+    stalled = Server("--redis", redis_server.url, env=SELFTEST)
+    try:
+        run_id = start(stalled, "flood", processes=2, events=4000, rate=20)  # 40 events/s
+        seen_by(b, run_id)
+        started: list[dict[str, Any]] = []
+        with httpx.Client(base_url=b.url, timeout=30) as client:
+            read_until(client, run_id, lambda e: e["kind"] == "proc.start"
+                       and (started.append(e) or len(started) == 3))  # the main, 2 workers
+        pids = {e["pid"] for e in started}
+        main_pid = httpx.get(f"{stalled.url}/api/runs/{run_id}").json()["pid"]
+        stalled.proc.send_signal(signal.SIGSTOP)
+        try:
+            taken = time.monotonic()
+            ended = frames(raw_stream(b, run_id))  # B's stream, to the run.end B or C wrote
+            assert time.monotonic() - taken < 10
+            assert b'"status":"interrupted"' in ended[-1]
+            assert alive(pids), "the workers run on (and emit) while their replica is stopped"
+        finally:
+            stalled.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 15
+        while alive(pids) or group_members(main_pid):
+            assert time.monotonic() < deadline, "the woken owner left the run's processes"
+            time.sleep(0.05)
+        while httpx.get(f"{stalled.url}/api/runs/{run_id}").json()["status"] != "interrupted":
+            assert time.monotonic() < deadline, "the woken owner never read the takeover"
+            time.sleep(0.05)
+        # Nothing after the takeover's run.end, on any replica, the woken one included.
+        for server in (b, c, stalled):
+            assert frames(raw_stream(server, run_id)) == ended, server.url
+        for server in (b, stalled):
+            got = httpx.get(f"{server.url}/api/runs/{run_id}").json()
+            assert got["status"] == "interrupted" and got["events"] == len(ended)
+    finally:
+        stalled.stop()
