@@ -11,12 +11,12 @@ import os
 import threading
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from app import catalog, stream
+from app.events import Format
 from app.hub import RunLog
 from app.ledger import FINAL
 from app.runs import CapReached, RunLive, RunManager
@@ -181,25 +181,22 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
     return cursor
 
 
+def _run_stream(request: Request, run_id: str, after: int, fmt: Format) -> stream.RunStream:
+    log = _log(request, run_id)
+    state = request.app.state
+    return stream.RunStream(log, after, fmt, fanouts=state.fanouts, streams=_streams(request),
+                            stopping=state.stopping, send_timeout=state.send_timeout)
+
+
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
             responses=_answers(404, 503),
-            response_class=stream.EventStream)
+            response_class=stream.EventStream)  # for the OpenAPI schema: the same as before
 async def run_events(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> stream.EventStream:
-    log = _log(request, run_id)
-    streams = _streams(request)
-    return stream.EventStream(stream.sse(log, _cursor(after, last_event_id), streams,
-                                         request.app.state.stopping),
-                              ping=PING_SECONDS, sep="\n",
-                              send_timeout=request.app.state.send_timeout,
-                              # Not read by us (the stream stops on the app's `stopping`):
-                              # given, it makes sse-starlette wait this grace period for
-                              # the stream's own last frame instead of cutting it off.
-                              shutdown_event=anyio.Event(), shutdown_grace_period=1.0,
-                              headers={"Cache-Control": "no-store"})
+) -> stream.RunStream:
+    return _run_stream(request, run_id, _cursor(after, last_event_id), "sse")
 
 
 @router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
@@ -208,12 +205,8 @@ async def run_events(
 async def run_events_ndjson(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
-) -> StreamingResponse:
-    log = _log(request, run_id)
-    return StreamingResponse(stream.ndjson(log, _cursor(after, None), _streams(request),
-                                           request.app.state.stopping),
-                             media_type="application/x-ndjson",
-                             headers={"Cache-Control": "no-store"})
+) -> stream.RunStream:
+    return _run_stream(request, run_id, _cursor(after, None), "ndjson")
 
 
 # --- exports and import (docs/api.md, "Exports") ---

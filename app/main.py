@@ -23,15 +23,18 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from app import api, classroom, pages, what_if
+from app.fanout import Fanouts
 from app.guard import Guard
 from app.history_db import HistoryError
 from app.hub import Hub, MemoryHub, RunStore
+from app.outlet import RAW_SEND
 from app.program_socket import ProgramSocket
 from app.runs import RunManager
 from app.settings import Settings
-from app.stream import Streams
+from app.stream import Streams, ping_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
@@ -102,8 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if store is not None:
                 store.close()  # after the runs' last events: they are written first
 
-    app = FastAPI(title="procscope", version="0.1.0", lifespan=lifespan,
-                  description="A live, truthful view of what Python's multiprocessing does.")
+    app = _App(title="procscope", version="0.1.0", lifespan=lifespan,
+               description="A live, truthful view of what Python's multiprocessing does.")
     app.state.runs = runs
     app.state.classroom = classroom.Classroom()
     runs.on_created.append(app.state.classroom.run_created)
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if hasattr(runs, "streams"):  # a replica tells the others its load
         runs.streams = app.state.streams
     app.state.stopping = stopping
+    app.state.fanouts = Fanouts(stopping, ping_frame, api.PING_SECONDS)
     app.state.send_timeout = settings.send_timeout
     app.include_router(api.router)
     app.include_router(classroom.router)
@@ -124,6 +128,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Guard, allowed_hosts=allowed, admin_token=token,
                        viewer_token=viewer_token_for(token) if token else None)
     return app
+
+
+class _App(FastAPI):
+    """FastAPI, keeping the ASGI server's own `send` in the scope (app.outlet).
+
+    Every middleware wraps `send`; a run stream writes its chunks to the connection
+    behind uvicorn's, so it needs the one uvicorn gave (app.outlet says why).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[RAW_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 class _Server(uvicorn.Server):

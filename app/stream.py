@@ -1,13 +1,16 @@
-"""Streaming a run's log to a client: SSE frames or NDJSON lines.
+"""Streaming a log to a client: SSE frames or NDJSON lines.
 
-Runs in the server, one coroutine per connected client. Each subscriber sends every frame
-that is ready in one chunk (at most ~64 KiB, at most one send per FLUSH_INTERVAL), so curl
-still sees one `id:/event:/data:` frame per event while the server does one send per batch
-(a send costs sse-starlette ~32 µs per client; one per event would saturate a core at
-~30k events/s).
+Runs in the server, on its event loop. A run's stream is `RunStream`, an ASGI response of
+our own: it reads alone while it is behind (a replay, a reconnect), then parks with the
+log's fanout (app.fanout), which reads once per flush for every viewer at the same cursor
+and writes the same chunk to each (app.outlet: straight into the connection under
+uvicorn). curl still sees one `id:/event:/data:` frame per event.
 
-Both formats stop on one signal, the app's `stopping` (set by app.main's server the moment
-a stop is asked for): each stream then ends with a `server.stopping` line of its own.
+The classroom stream (app.classroom) is quiet and stays on sse-starlette (`EventStream`,
+`sse`): there its disconnect, ping and shutdown machinery costs nothing that shows.
+
+Both stop on one signal, the app's `stopping` (set by app.main's server the moment a stop
+is asked for): each stream then ends with a `server.stopping` line of its own.
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.events import RETRY_FRAME, Format, server_stopping
+from app.fanout import FLUSH_INTERVAL, Fanout, Fanouts, Viewer
 from app.hub import RunLog
+from app.outlet import Chunk, Outlet, outlet_for
 
 log = logging.getLogger("procscope.stream")
 
-FLUSH_INTERVAL = 0.02  # seconds between two sends to one client, at most 50 sends/s
 
 
 class EventStream(EventSourceResponse):
@@ -62,14 +68,127 @@ class Streams:
         return self.live >= self.cap
 
 
+def start_cursor(log: RunLog, after: int) -> int:
+    """Where a stream of `log` resumed after seq `after` starts.
+
+    Not clamped to what this log holds yet: a replica still catching up with the owner
+    (or a reconnect that outran the reader) waits for the events after `after` instead of
+    sending again the ones the client already has. Only a finished log clamps.
+    """
+    return max(0, min(after, len(log)) if log.ended else after)
+
+
+def ping_frame() -> bytes:
+    """The SSE comment that keeps a quiet stream's connection alive through proxies."""
+    return f": ping - {datetime.now(UTC)}\n\n".encode()
+
+
+class RunStream(Response):
+    """A run's events after a seq, live, until run.end: SSE (`retry:` first) or NDJSON."""
+
+    def __init__(self, log: RunLog, after: int, fmt: Format, *, fanouts: Fanouts,
+                 streams: Streams, stopping: asyncio.Event, send_timeout: float) -> None:
+        self.status_code = 200
+        self.background = None
+        self.media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
+        headers = {"Cache-Control": "no-store"}
+        if fmt == "sse":  # what sse-starlette sent, kept: proxies read these
+            headers.update({"Connection": "keep-alive", "X-Accel-Buffering": "no"})
+        self.init_headers(headers)
+        self._log = log
+        self._after = after
+        self._fmt = fmt
+        self._fanouts = fanouts
+        self._streams = streams
+        self._stopping = stopping
+        self._send_timeout = send_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        outlet = outlet_for(scope, send)
+        viewer = Viewer(start_cursor(self._log, self._after), outlet)
+        fanout = self._fanouts.get(self._log, self._fmt)
+        self._streams.live += 1
+        watcher = asyncio.ensure_future(_on_disconnect(receive, fanout, viewer))
+        try:
+            await self._serve(fanout, viewer, outlet, scope)
+        finally:
+            watcher.cancel()
+            fanout.unpark(viewer, "gone")  # if it was still parked (cancelled)
+            self._fanouts.release(fanout)
+            self._streams.live -= 1
+
+    async def _serve(self, fanout: Fanout, viewer: Viewer, outlet: Outlet,
+                     scope: Scope) -> None:
+        log, fmt = self._log, self._fmt
+        if fmt == "sse":
+            outlet.write(Chunk(RETRY_FRAME))
+        while True:
+            if viewer.gone or outlet.gone():
+                return
+            if self._stopping.is_set():
+                break
+            if log.done(viewer.cursor):
+                await self._finish(outlet, b"", scope)
+                return
+            if not outlet.writable():
+                # Behind because the client reads slowly: wait for it, never past the
+                # send timeout (and nobody else waits meanwhile).
+                try:
+                    async with asyncio.timeout(self._send_timeout):
+                        await outlet.drain()
+                except TimeoutError:
+                    _dropped(outlet, scope)
+                    return
+                continue
+            if viewer.cursor >= len(log):
+                # It has all the log holds: from here the fanout serves it with the others.
+                why = await fanout.park(viewer)
+                if why == "end":
+                    await self._finish(outlet, b"", scope)
+                    return
+                if why in ("gone", "stopping"):
+                    if why == "gone":
+                        return
+                    break
+                continue  # "behind": its connection was full at a flush
+            # Behind: catch up alone, a read at a time (the protocol waits before a read:
+            # SQLite fetches from disk off the loop).
+            await log.wait(viewer.cursor)
+            chunk, viewer.cursor = log.read(viewer.cursor, fmt)
+            if chunk:
+                outlet.write(Chunk(chunk))
+            await asyncio.sleep(0)  # a long replay takes turns with the live viewers
+        await self._finish(outlet, b"" if log.ended else server_stopping(fmt), scope)
+
+    async def _finish(self, outlet: Outlet, last: bytes, scope: Scope) -> None:
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await outlet.finish(last)
+        except TimeoutError:
+            _dropped(outlet, scope)
+
+
+def _dropped(outlet: Outlet, scope: Scope) -> None:
+    # One line at INFO, not a traceback: a stalled laptop in a class is not an error.
+    log.info("dropped a client that stopped reading: %s", scope.get("client"))
+    outlet.drop()
+
+
+async def _on_disconnect(receive: Receive, fanout: Fanout, viewer: Viewer) -> None:
+    """Runs beside a stream: the client went away (uvicorn says so through receive())."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    viewer.gone = True
+    fanout.unpark(viewer, "gone")
+
+
 async def _follow(log: RunLog, after: int, fmt: Format, streams: Streams,
                   stopping: asyncio.Event) -> AsyncIterator[bytes]:
     """The log's events after `after`, live, in sends of a batch each; then the stream
     says `server.stopping` if the server stopped first, and ends."""
-    # Not clamped to what this log holds yet: a replica still catching up with the owner
-    # (or a reconnect that outran the reader) waits for the events after `after` instead of
-    # sending again the ones the client already has. Only a finished log clamps.
-    cursor = max(0, min(after, len(log)) if log.ended else after)
+    cursor = start_cursor(log, after)
     last_send = 0.0
     streams.live += 1
     watcher = asyncio.ensure_future(_poke_on(stopping, log))
