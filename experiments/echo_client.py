@@ -15,15 +15,18 @@ from app.reporter import emit
 
 
 def client(name: str, port: int, messages: int, think_time: float, timeout: float,
-           results: Any, first_waits_for: str) -> None:
+           results: Any, first_waits_for: str, go: Any) -> None:
     """Runs in each client: the tutorial's client, with scripted lines instead of input().
 
     `first_waits_for` is what its first reply waits for, in words: before a handler echoes
     the first line, a pool process must take the connection (pool), or the connection's own
-    handler process must start (process_per_connection)."""
+    handler process must start (process_per_connection). `go` is set once the server can
+    serve: in the tutorial the clients are started by hand, after the server."""
     ok = 0
     first_wait = None
     try:
+        if not go.wait(timeout):
+            raise RuntimeError("the server never said it was ready")
         phone = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         phone.settimeout(timeout)
         phone.connect(("127.0.0.1", port))

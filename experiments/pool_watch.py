@@ -28,8 +28,9 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
-from multiprocessing import RawArray
+from multiprocessing import RawArray, Semaphore
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
@@ -44,10 +45,11 @@ class TaskLost(Exception):
     """A task whose worker died: the Pool will never return it."""
 
 
-def arm_worker(started: Any, done: Any) -> None:
-    """Runs in each pool worker, once, as the Pool's initializer."""
+def arm_worker(started: Any, done: Any, ready: Any) -> None:
+    """Runs in each pool worker, once, as the Pool's initializer: then it takes tasks."""
     global _slots
     _slots = (started, done)
+    ready.release()
 
 
 def task_started(index: int) -> None:
@@ -71,6 +73,7 @@ class LostTaskWatch:
         self.names = list(names) if names is not None else ["task %d" % i for i in range(tasks)]
         self.started = RawArray("i", tasks)
         self.done = RawArray("b", tasks)
+        self.ready = Semaphore(0)  # one release per worker armed (a replacement too)
         self.lost: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,8 +81,16 @@ class LostTaskWatch:
         self._previous: Any = None
 
     @property
-    def initargs(self) -> tuple[Any, Any]:
-        return (self.started, self.done)
+    def initargs(self) -> tuple[Any, Any, Any]:
+        return (self.started, self.done, self.ready)
+
+    def wait_for_workers(self, count: int, timeout: float) -> bool:
+        """Until `count` workers have been armed (each then waits for a task), or timeout."""
+        deadline = time.monotonic() + timeout
+        for _ in range(count):
+            if not self.ready.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+        return True
 
     def __enter__(self) -> LostTaskWatch:
         self._previous = signal.signal(signal.SIGUSR1, self._raise)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from multiprocessing import Pool, Process, Queue, resource_sharer
+from multiprocessing import Event, Pool, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
 
@@ -165,10 +165,11 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     records: Any = Queue()
     first_waits_for = ("a free pool process to take the connection" if params.mode == "pool"
                        else "its handler process to start and echo it")
+    go = Event()  # set when the server can serve (its Pool's workers are up)
     # Clients first, while this process has no threads yet (the Pool starts three).
     clients = [Process(target=client, name="client-%d" % (i + 1),
                        args=("client-%d" % (i + 1), port, params.messages, think_time,
-                             timeout, results, first_waits_for))
+                             timeout, results, first_waits_for, go))
                for i in range(params.clients)]
     for c in clients:
         c.start()
@@ -178,6 +179,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     start_time = time.time()
     try:
         if params.mode == "process_per_connection":
+            go.set()  # a handler process is started per connection, as it comes
             handlers = []
             for index, (conn, client_addr) in enumerate(accept_all(phone, params.clients,
                                                                    clients), 1):
@@ -201,7 +203,12 @@ def main(params: Any, report: Any) -> dict[str, Any]:
                                                    for i in range(params.clients)])
             pool = Pool(params.pool_size, initializer=arm_worker, initargs=watch.initargs)
             try:
+                # The tutorial's Pool is up before any client comes: the clients' waits
+                # are then for a free pool process, not for the pool to start.
+                if not watch.wait_for_workers(params.pool_size, 30):
+                    raise RuntimeError("the Pool's workers did not start within 30 s")
                 with watch:
+                    go.set()
                     serve_with_pool(pool, phone, params.clients, clients, timeout,
                                     handler_records, handler_errors)
             except TaskLost as lost:
