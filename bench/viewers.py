@@ -1,0 +1,299 @@
+"""Many SSE viewers of one run, cheap enough that they are not what a benchmark measures.
+
+Runs in viewer processes of their own (started by `start`, spawn context), never in the
+server nor in the bench process. Each viewer process holds many raw non-blocking sockets in
+one `select.epoll` loop, with no asyncio and no HTTP library: per readable socket one
+`recv()` and two `bytes.count()` calls (memchr speed), so a counter costs ~2-4 µs per
+received chunk whatever the number of frames in it. Only a sample of viewers (the probes,
+~20, in a process of their own so they are not queued behind the counters) split frames and
+decode the `bench.tick` ones to time them:
+
+    delay = CLOCK_MONOTONIC at the recv() that completed the frame - (t0 + the event's t)
+
+where t0 is the run's `run.start` `t0_monotonic_ns` and `t` the event's seconds since it,
+stamped from the emitting process's `time.monotonic_ns()` at `emit()`. CLOCK_MONOTONIC is
+system-wide on Linux, so both ends read the same clock. The probes parse the frames by hand
+(split on the blank line, `json.loads` of the `data:` line): no SSE client library is
+installed here, and a general one (httpx + a parser) costs 10x more per event, which on 2
+cores would be CPU taken from the server we measure.
+
+Why counting is exact: an SSE frame is `id: N\\nevent: KIND\\ndata: ...\\n\\n`, so every
+frame but one that has no id holds `\\nevent: ` once; a marker cut by a `recv()` boundary is
+found in the joint of the previous chunk's tail and this chunk's head (neither alone can
+hold a whole marker).
+
+Each process reports back through a Connection: ("ready", n) once all its viewers have
+their response headers, then ("done", [ViewerResult, ...]) when every viewer has read its
+`run.end` (or at the deadline). The bench reads the CPU of these processes from /proc
+(`cpu_seconds`), so a reader can see the viewers are not the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+FRAME = b"\nevent: "
+END = b"\nevent: run.end\n"
+TICK_KIND = "bench.tick"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ViewerResult:
+    """What one viewer saw: all frames, bytes, when, and (probes only) each tick's timing."""
+
+    frames: int = 0
+    bytes: int = 0
+    reads: int = 0
+    connected: float = 0.0  # monotonic s when the response headers came
+    first: float = 0.0
+    last: float = 0.0
+    ended: bool = False
+    # probes: (emitted at, monotonic s; delay, s) per bench.tick frame
+    emitted: list[float] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+
+
+class _Viewer:
+    __slots__ = ("sock", "probe", "tail", "pending", "t0", "result")
+
+    def __init__(self, sock: socket.socket, probe: bool, t0: float | None = None) -> None:
+        self.sock = sock
+        self.probe = probe
+        self.tail = b""
+        self.pending = b""
+        self.t0 = t0  # the run's t0, monotonic s: else read from its run.start frame
+        self.result = ViewerResult()
+
+    def take(self, buf: bytearray, start: int, end: int, now: float) -> None:
+        """Count the frames in buf[start:end] (one recv), without copying it."""
+        r = self.result
+        # A marker cut by the recv() boundary: in the joint of the last bytes before and
+        # the first after, each side one byte shorter than the marker (so a marker wholly
+        # on one side is never counted twice).
+        head = bytes(buf[start:min(end, start + len(END) - 1)])
+        f, e = len(FRAME) - 1, len(END) - 1
+        n = buf.count(FRAME, start, end) + (self.tail[-f:] + head[:f]).count(FRAME)
+        if n:
+            if not r.frames:
+                r.first = now
+            r.frames += n
+            r.last = now
+        r.bytes += end - start
+        r.reads += 1
+        if buf.find(END, start, end) >= 0 or END in self.tail[-e:] + head:
+            r.ended = True
+        self.tail = (self.tail + bytes(buf[max(start, end - e):end]))[-e:]
+        if self.probe:
+            self._time(bytes(buf[start:end]), now)
+
+    def _time(self, chunk: bytes, now: float) -> None:
+        frames = (self.pending + chunk).split(b"\n\n")
+        self.pending = frames.pop()
+        r = self.result
+        for frame in frames:
+            at = frame.find(b"\ndata: ")
+            if at < 0:
+                continue
+            # a frame may begin with the chunked encoding's size line: the JSON is the rest
+            # of the data line
+            line = frame[at + 7:].split(b"\n", 1)[0]
+            if self.t0 is None:
+                if b'"kind":"run.start"' in line:
+                    self.t0 = json.loads(line)["data"]["t0_monotonic_ns"] / 1e9
+                continue
+            if b'"kind":"bench.tick"' not in line:
+                continue
+            emitted = self.t0 + json.loads(line)["t"]
+            r.emitted.append(emitted)
+            r.delays.append(now - emitted)
+
+
+def _viewer_main(host: str, port: int, path: str, count: int, probes: int, limit: float,
+                 pace: float, t0: float | None, out: Connection) -> None:
+    """Runs in a viewer process: `count` viewers of `path`, the first `probes` timing;
+    between two passes over the readable sockets it sleeps `pace` s (0 for probes)."""
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+               "Accept: text/event-stream\r\n\r\n").encode()
+    deadline = time.monotonic() + limit
+    poller = select.epoll()
+    poller.register(out.fileno(), select.EPOLLIN)  # "mark" from the bench
+    viewers: dict[int, _Viewer] = {}
+    done: list[_Viewer] = []
+    for i in range(count):
+        sock = socket.create_connection((host, port), timeout=10)
+        # room for `pace` s of a fast stream, so pacing never throttles the server
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        sock.sendall(request)
+        sock.setblocking(False)
+        viewers[sock.fileno()] = _Viewer(sock, probe=i < probes, t0=t0)
+        poller.register(sock.fileno(), select.EPOLLIN)
+    # One buffer for every socket of the process, read one at a time: a fresh 256 KiB
+    # bytes per recv() would be an mmap and page faults each time (measured: ~25 µs).
+    buf = bytearray(1 << 18)
+    waiting = count
+    if not waiting:
+        out.send(("ready", 0))
+    while viewers and time.monotonic() < deadline:
+        for fd, _ in poller.poll(0.5):
+            if fd == out.fileno():
+                out.recv()
+                frames = sum(v.result.frames for v in viewers.values())
+                frames += sum(v.result.frames for v in done)
+                out.send(("mark", time.monotonic(), frames))
+                continue
+            v = viewers[fd]
+            try:
+                got = v.sock.recv_into(buf)
+            except BlockingIOError:
+                continue
+            except OSError:
+                got = 0
+            now = time.monotonic()
+            start = 0
+            if got and not v.result.connected:
+                start = buf.find(b"\r\n\r\n", 0, got) + 4  # past the response headers
+                v.result.connected = now
+                waiting -= 1
+                if not waiting:
+                    out.send(("ready", count))
+            if got > start:
+                v.take(buf, start, got, now)
+            if not got or v.result.ended:
+                poller.unregister(fd)
+                v.sock.close()
+                done.append(viewers.pop(fd))
+        if pace and not waiting:
+            # A counter's latency is not measured: letting a few sends pile up in the
+            # socket makes one recv() take them all (~13 µs a recv here, whatever its size).
+            time.sleep(pace)
+    for v in viewers.values():  # the deadline came first: report what they have
+        v.sock.close()
+        done.append(v)
+    poller.close()
+    if waiting:
+        out.send(("ready", count - waiting))
+    out.send(("done", [v.result for v in done]))
+    while out.poll():  # a mark asked as we ended
+        out.recv()
+    out.close()
+
+
+@dataclass
+class Viewers:
+    """Viewer processes reading one stream; `wait_ready`, then `results`."""
+
+    procs: list[Any]
+    pipes: list[Connection]
+    ready: int = 0
+    _done: dict[int, list[ViewerResult]] = field(default_factory=dict)  # read by `mark`
+
+    @property
+    def pids(self) -> list[int]:
+        return [int(p.pid) for p in self.procs]
+
+    def wait_ready(self, limit: float) -> int:
+        """Block until every process has all its viewers connected (or `limit` s)."""
+        deadline = time.monotonic() + limit
+        for pipe in self.pipes:
+            if pipe.poll(max(0.0, deadline - time.monotonic())):
+                tag, n = pipe.recv()
+                assert tag == "ready", tag
+                self.ready += n
+        return self.ready
+
+    def mark(self) -> list[tuple[float, int]]:
+        """(monotonic s, frames read so far by all its viewers) of each process, now."""
+        for i, pipe in enumerate(self.pipes):
+            if i not in self._done:
+                # it may have ended: its "done" is then waiting in the pipe
+                with contextlib.suppress(OSError):
+                    pipe.send("mark")
+        marks = []
+        for i, pipe in enumerate(self.pipes):
+            while i not in self._done:
+                if not pipe.poll(30):
+                    raise RuntimeError("a viewer process did not answer a mark")
+                message = pipe.recv()
+                if message[0] == "mark":
+                    marks.append((message[1], message[2]))
+                    break
+                if message[0] == "done":
+                    self._done[i] = message[1]
+            else:
+                marks.append((time.monotonic(), sum(r.frames for r in self._done[i])))
+        return marks
+
+    def results(self, limit: float) -> tuple[list[ViewerResult], list[ViewerResult]]:
+        """(probes, counters): every viewer's result, once all have read run.end."""
+        deadline = time.monotonic() + limit
+        out: list[list[ViewerResult]] = []
+        for i, pipe in enumerate(self.pipes):
+            got: list[ViewerResult] = self._done.get(i, [])
+            while i not in self._done and pipe.poll(max(0.0, deadline - time.monotonic())):
+                try:
+                    tag, value = pipe.recv()
+                except EOFError:
+                    break
+                if tag == "done":
+                    got = value
+                    break
+            out.append(got)
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():  # past its own deadline: should not happen; say so
+                print(f"viewer process {proc.pid} still alive after its deadline: killed")
+                proc.kill()
+                proc.join()
+        return out[0], [r for rs in out[1:] for r in rs]
+
+
+def start(host: str, port: int, path: str, viewers: int, probes: int = 20,
+          counter_processes: int = 0, limit: float = 120.0, pace: float = 0.05,
+          t0: float | None = None) -> Viewers:
+    """Start `viewers` viewers of `path`: `probes` of them (at most) in one process that
+    times frames, the rest counting in `counter_processes` processes (0: one per 250),
+    reading every `pace` s. `t0`: the run's start (monotonic s), for a path that does not
+    begin at run.start (`?after=SEQ`)."""
+    probes = min(probes, viewers)
+    counters = viewers - probes
+    if not counter_processes:
+        counter_processes = min(4, -(-counters // 250))
+    ctx = multiprocessing.get_context("spawn")
+    sizes = [probes] + [counters // counter_processes + (i < counters % counter_processes)
+                        for i in range(counter_processes)]
+    procs, pipes = [], []
+    for i, size in enumerate(sizes):
+        here, there = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_viewer_main, name=f"bench-viewers-{i}",
+                           args=(host, port, path, size, size if i == 0 else 0, limit,
+                                 0.0 if i == 0 else pace, t0, there))
+        proc.start()
+        there.close()
+        procs.append(proc)
+        pipes.append(here)
+    return Viewers(procs, pipes)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes, all their threads (not their children), from
+    /proc/<pid>/stat; a process that is gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
