@@ -1,7 +1,8 @@
 """The HTML pages: the dashboard and one run's shareable page.
 
 Runs in the server. Server-rendered with Jinja2; htmx drives the controls and the run list,
-static/timeline.js draws the events.
+static/timeline.js draws the events. Every page and partial is rendered in the request's
+language (app.i18n: the switch's cookie, else Accept-Language).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app import catalog, predictions
+from app import catalog, i18n, predictions
 
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+_env = i18n.install(Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    autoescape=select_autoescape()))
+templates = Jinja2Templates(env=_env, context_processors=[i18n.context])
 router = APIRouter(include_in_schema=False)
 
 

@@ -34,6 +34,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app import i18n
+
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
 TEMPLATES = ROOT / "templates"
@@ -43,8 +45,9 @@ PLACEHOLDER = "procscope-module:"  # + a module's file name, in quotes, in a rew
 # `from "./x.js"`, `import "./x.js"`, `import("./x.js")`: the specifier is group 3.
 IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)(["'])\./([A-Za-z0-9_.\-]+\.js)\2""")
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
-                   keep_trailing_newline=True)
+# The templates use jinja2's i18n extension (app.i18n); a replay is rendered in English.
+_env = i18n.install(Environment(loader=FileSystemLoader(TEMPLATES),
+                                autoescape=select_autoescape(), keep_trailing_newline=True))
 
 
 def safe_json(value: Any) -> str:

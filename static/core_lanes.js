@@ -9,6 +9,7 @@
 
 import { firstAtOrAfter } from "./time_sorted.js";
 import { paintOnCore } from "./on_core.js";
+import { t } from "./i18n.js";
 
 const LEVELS = 20; // heights a column can take (a 5 % step; a core lane is ~20 px tall)
 let inUse = new Float64Array(0); // cores busy per column, summed over the core lanes
@@ -35,7 +36,7 @@ export function drawCores(tl, view, clip, theme) {
     ctx.font = theme.font;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    ctx.fillText(`CPU ${k}`, g.gutter - 8, y + h / 2);
+    ctx.fillText(t("CPU %(k)s", { k }), g.gutter - 8, y + h / 2);
     ctx.save();
     ctx.beginPath();
     ctx.rect(g.gutter, y, g.plotW, h);
@@ -112,6 +113,6 @@ function drawInUse(tl, ctx, view, clip, theme, cols, colW) {
   ctx.font = theme.font;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  ctx.fillText(`cores busy ${avg.toFixed(1)}`, g.gutter - 8, y + h / 2);
+  ctx.fillText(t("cores busy %(n)s", { n: avg.toFixed(1) }), g.gutter - 8, y + h / 2);
   tl.inUseAvg = avg; // for the tests and for people who script the page
 }

@@ -27,6 +27,7 @@ import { QuestionBox } from "./predict.js";
 import { signalNotes, wireWhatIf } from "./what_if.js";
 import { collectParams, describeError } from "./params_form.js";
 import { NameRegistry, THEMES } from "./palette.js";
+import { t, savedView, wireLanguageSwitch } from "./i18n.js";
 
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const experiments = Object.fromEntries(page.experiments.map((e) => [e.id, e]));
@@ -80,8 +81,8 @@ function compareNote(runs, waiting) {
   note.className = "compare-note";
   note.dataset.testid = "compare-note";
   note.textContent = waiting || oneAfterTheOther(runs)
-    ? "Run one after the other, so each had the whole machine; each is drawn from its own start."
-    : "These two ran at the same time, sharing the machine's cores: each had about half of it.";
+    ? t("Run one after the other, so each had the whole machine; each is drawn from its own start.")
+    : t("These two ran at the same time, sharing the machine's cores: each had about half of it.");
   timelinesEl.prepend(note);
 }
 
@@ -96,8 +97,8 @@ function mount(runs, compare = null, waiting = null) {
     // The other side's place, until the first has ended.
     pendingNote = document.createElement("section");
     pendingNote.className = "run-timeline pending";
-    pendingNote.textContent = `${paramsLabel(waiting, null, waiting)}: starts when ` +
-      `${paramsLabel(runs[0].params, null, compare[0])} has ended, so that each run has the whole machine.`;
+    pendingNote.textContent = t("%(second)s: starts when %(first)s has ended, so that each run has the whole machine.",
+      { second: paramsLabel(waiting, null, waiting), first: paramsLabel(runs[0].params, null, compare[0]) });
     timelinesEl.append(pendingNote);
   }
   compareNote(runs, waiting);
@@ -108,8 +109,8 @@ function mount(runs, compare = null, waiting = null) {
   clock.live();
   view.fit();
   dirty = true;
-  document.title = runs.length > 1 ? `Compare #${runs.map((r) => r.id).join(" vs #")} · ${exp?.id}`
-    : `Run ${runs[0].id} · ${runs[0].experiment}`;
+  document.title = runs.length > 1 ? t("Compare #%(a)s vs #%(b)s · %(experiment)s", { a: runs[0].id, b: runs[1].id, experiment: exp?.id })
+    : t("Run %(id)s · %(experiment)s", { id: runs[0].id, experiment: runs[0].experiment });
 }
 
 function unmount() {
@@ -128,7 +129,7 @@ function runUrl(runs) {
 
 async function getRun(id) {
   const response = await fetch(`/api/runs/${encodeURIComponent(id)}`, { cache: "no-store" });
-  if (!response.ok) throw new Error(`run ${id}: ${response.status}`);
+  if (!response.ok) throw new Error(t("Run %(id)s: the server said %(status)s", { id, status: response.status }));
   return response.json();
 }
 
@@ -208,14 +209,14 @@ async function startOneAfterTheOther(experiment, paramSets, compare) {
   const ended = await panel.finished;
   if (!ended || panels.length !== 1 || panels[0] !== panel) return; // the page moved on
   if (ended.status === "cancelled") {
-    pendingNote.textContent = "The first run was cancelled: the second was not started.";
+    pendingNote.textContent = t("The first run was cancelled: the second was not started.");
     return;
   }
   let second;
   try {
     second = await postRun(experiment, paramSets[1]);
   } catch (err) {
-    pendingNote.textContent = `The second run could not start: ${err.message || err}`;
+    pendingNote.textContent = t("The second run could not start: %(why)s", { why: err.message || err });
     return;
   }
   if (panels.length !== 1 || panels[0] !== panel) return;
@@ -223,7 +224,7 @@ async function startOneAfterTheOther(experiment, paramSets, compare) {
   pendingNote = null;
   panels.push(panelFor(second, compare, 1));
   compareNote([ended, second], null);
-  document.title = `Compare #${first.id} vs #${second.id} · ${experiment}`;
+  document.title = t("Compare #%(a)s vs #%(b)s · %(experiment)s", { a: first.id, b: second.id, experiment });
   history.replaceState({ runs: [first.id, second.id] }, "", runUrl([first, second]));
   document.body.dispatchEvent(new Event("procscope:runs"));
   dirty = true;
@@ -430,6 +431,15 @@ const follower = new Follower({
 
 new ResizeObserver(() => { dirty = true; }).observe(timelinesEl);
 
+// The language switch (i18n.js): the page reloads in the other language at the same
+// address, so the run shown stays; the time window of a finished run's timelines is kept
+// and given back (in the frame loop) once the replayed run has been shown again.
+wireLanguageSwitch(document.querySelector(".lang-switch"), {
+  view: () => (panels.length && !anyLive() && view.mode !== "fit"
+    ? { t0: view.t0, t1: view.t1, runs: panels.map((p) => String(p.run.id)).join(",") } : null),
+});
+let keptView = savedView();
+
 // A run ended (or its header's key-moment button was pressed): zoom to the lesson's key
 // moments, those of every run shown (compared runs share one time scale).
 timelinesEl.addEventListener("procscope:key-moment", () => {
@@ -452,6 +462,12 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) dirt
 function frame(perfNow) {
   let changed = false;
   for (const p of panels) changed = p.ingest(perfNow) || changed;
+  if (keptView && panels.length && panels.every((p) => p.resultReady)) {
+    // After the key moment's zoom: the window as it was (if these are still the runs shown).
+    if (panels.map((p) => String(p.run.id)).join(",") === keptView.runs) view.focus(keptView.t0, keptView.t1);
+    keptView = null;
+    dirty = true;
+  }
   if (panels.length) {
     const live = anyLive();
     const end = runNow(perfNow);

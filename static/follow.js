@@ -8,6 +8,7 @@
 // render and the stream's opening is not missed; a reconnect resumes with Last-Event-ID.
 
 import { EventStream } from "./event_stream.js";
+import { t } from "./i18n.js";
 
 export class Follower {
   /**
@@ -73,16 +74,16 @@ export class Follower {
 
   _offer(run) {
     const text = document.createElement("span");
-    text.textContent = `The teacher started run #${run.id} (${run.experiment}).`;
+    text.textContent = t("The teacher started run #%(id)s (%(experiment)s).", { id: run.id, experiment: run.experiment });
     const jump = document.createElement("button");
     jump.type = "button";
     jump.className = "primary";
     jump.dataset.action = "jump";
     jump.dataset.testid = "follow-jump";
-    jump.textContent = `Jump to #${run.id}`;
+    jump.textContent = t("Jump to #%(id)s", { id: run.id });
     const stay = document.createElement("button");
     stay.type = "button";
-    stay.textContent = "Stay here";
+    stay.textContent = t("Stay here");
     this.banner.replaceChildren(text, jump, stay);
     this.banner.hidden = false;
   }

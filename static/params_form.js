@@ -4,6 +4,8 @@
 // min/max (and data-min/data-max for the items of a list). We check them here to say what
 // is wrong next to the form; the server checks again and its 422 names the field too.
 
+import { t } from "./i18n.js";
+
 export function collectParams(form) {
   const params = {};
   for (const input of form.querySelectorAll("[data-kind]")) {
@@ -13,20 +15,20 @@ export function collectParams(form) {
       params[name] = input.checked;
     } else if (kind === "integer" || kind === "number") {
       const value = Number(input.value);
-      if (input.value.trim() === "" || !Number.isFinite(value)) return { error: `${name}: a number is needed` };
-      if (kind === "integer" && !Number.isInteger(value)) return { error: `${name}: a whole number is needed` };
-      if (input.min !== "" && value < Number(input.min)) return { error: `${name}: at least ${input.min}` };
-      if (input.max !== "" && value > Number(input.max)) return { error: `${name}: at most ${input.max}` };
+      if (input.value.trim() === "" || !Number.isFinite(value)) return { error: t("%(name)s: a number is needed", { name }) };
+      if (kind === "integer" && !Number.isInteger(value)) return { error: t("%(name)s: a whole number is needed", { name }) };
+      if (input.min !== "" && value < Number(input.min)) return { error: t("%(name)s: at least %(min)s", { name, min: input.min }) };
+      if (input.max !== "" && value > Number(input.max)) return { error: t("%(name)s: at most %(max)s", { name, max: input.max }) };
       params[name] = value;
     } else if (kind === "array") {
       const items = input.value.split(",").map((s) => s.trim()).filter((s) => s !== "");
       const values = items.map(Number);
-      if (values.some((v) => !Number.isFinite(v))) return { error: `${name}: comma-separated numbers, e.g. 2, 3, 5` };
+      if (values.some((v) => !Number.isFinite(v))) return { error: t("%(name)s: comma-separated numbers, e.g. 2, 3, 5", { name }) };
       const { min, max, minItems, maxItems } = input.dataset;
-      if (minItems && values.length < Number(minItems)) return { error: `${name}: at least ${minItems} numbers` };
-      if (maxItems && values.length > Number(maxItems)) return { error: `${name}: at most ${maxItems} numbers` };
-      if (min !== undefined && values.some((v) => v < Number(min))) return { error: `${name}: each at least ${min}` };
-      if (max !== undefined && values.some((v) => v > Number(max))) return { error: `${name}: each at most ${max}` };
+      if (minItems && values.length < Number(minItems)) return { error: t("%(name)s: at least %(n)s numbers", { name, n: minItems }) };
+      if (maxItems && values.length > Number(maxItems)) return { error: t("%(name)s: at most %(n)s numbers", { name, n: maxItems }) };
+      if (min !== undefined && values.some((v) => v < Number(min))) return { error: t("%(name)s: each at least %(min)s", { name, min }) };
+      if (max !== undefined && values.some((v) => v > Number(max))) return { error: t("%(name)s: each at most %(max)s", { name, max }) };
       params[name] = values;
     } else {
       params[name] = input.value;
@@ -41,7 +43,7 @@ export function describeError(status, body) {
   if (status === 422 && Array.isArray(detail)) {
     return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
   }
-  if (status === 429) return `Too many runs at once: ${typeof detail === "string" ? detail : "wait for one to finish"}`;
-  if (status === 401 || status === 403) return `Not allowed to start runs: ${detail || status} (open the teacher's link with ?token=…)`;
-  return `The server said ${status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`;
+  if (status === 429) return t("Too many runs at once: %(why)s", { why: typeof detail === "string" ? detail : t("wait for one to finish") });
+  if (status === 401 || status === 403) return t("Not allowed to start runs: %(why)s (open the teacher's link with ?token=…)", { why: detail || status });
+  return t("The server said %(status)s: %(detail)s", { status, detail: typeof detail === "string" ? detail : JSON.stringify(detail) });
 }

@@ -3,6 +3,8 @@
 // Runs in the browser; made once by dashboard.js, which owns the View and the Clock that
 // every timeline on the page shares (view.js) and calls update() after each drawn frame.
 
+import { t } from "./i18n.js";
+
 export class Playbar {
   /**
    * @param {HTMLElement} el the .playbar element
@@ -57,8 +59,9 @@ export class Playbar {
     const { clock } = this;
     const live = this.anyLive();
     const shown = Math.min(clip, end);
-    this.playBtn.textContent = clock.mode === "playing" ? "Pause" : clock.mode === "paused" ? "▶ Play"
-      : live ? "Pause" : "▶ Replay";
+    const word = clock.mode === "playing" ? t("Pause") : clock.mode === "paused" ? t("▶ Play")
+      : live ? t("Pause") : t("▶ Replay");
+    if (this.playBtn.textContent !== word) this.playBtn.textContent = word;
     this.liveBtn.hidden = !(live && clock.mode !== "live");
     this.scrub.max = String(Math.max(end, 0.001));
     if (document.activeElement !== this.scrub) this.scrub.value = String(shown);

@@ -5,7 +5,10 @@
 // (POST /api/prediction/answers: one answer a browser, a cookie says which), everyone sees
 // how many have answered (never what, until the run). The run that closes it keeps the
 // answers; `predictionBlock` draws their distribution beside the run's real outcome.
-// Every text here is set with textContent: answers and questions are never HTML.
+// Every text here is set with textContent: answers and questions are never HTML. The
+// question is shown in the page's language first (its spec's question_zh), then the other.
+
+import { lang, t } from "./i18n.js";
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -16,7 +19,7 @@ function el(tag, cls, text) {
 
 function fmt(v, unit) {
   const n = typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : String(v);
-  return unit ? `${n} ${unit}` : n;
+  return unit ? `${n} ${t(unit)}` : n;
 }
 
 export class QuestionBox {
@@ -55,10 +58,14 @@ export class QuestionBox {
     const q = this.q;
     const yours = this._yours();
     this.box.replaceChildren();
-    this.box.append(el("p", "label", this.teacher ? "Your class is answering:" : "Predict before you see it:"));
-    const text = el("p", "text", q.question);
-    this.box.append(text);
-    if (q.question_zh) this.box.append(el("p", "text zh", q.question_zh));
+    this.box.append(el("p", "label", this.teacher ? t("Your class is answering:") : t("Predict before you see it:")));
+    const texts = [["text", q.question, "en"], ["text zh", q.question_zh, "zh"]].filter(([, s]) => s);
+    if (lang === "zh") texts.reverse();
+    for (const [cls, s, l] of texts) {
+      const p = el("p", cls, s);
+      p.lang = l;
+      this.box.append(p);
+    }
     if (!this.teacher) {
       const form = el("form", "answer");
       if (q.choices) {
@@ -82,21 +89,21 @@ export class QuestionBox {
         input.required = true;
         input.inputMode = "decimal";
         input.dataset.testid = "prediction-answer";
-        input.setAttribute("aria-label", "Your answer");
+        input.setAttribute("aria-label", t("Your answer"));
         form.append(input);
-        if (q.unit) form.append(el("span", "unit", q.unit));
+        if (q.unit) form.append(el("span", "unit", t(q.unit)));
       }
-      const send = el("button", "primary", yours === null ? "Answer" : "Change my answer");
+      const send = el("button", "primary", yours === null ? t("Answer") : t("Change my answer"));
       send.type = "submit";
       send.dataset.testid = "prediction-submit";
       form.append(send);
       form.addEventListener("submit", (event) => { event.preventDefault(); this._answer(form); });
       this.box.append(form);
-      this.box.append(el("p", "yours", yours === null ? "" : `Your answer: ${fmt(yours, q.unit)}`));
+      this.box.append(el("p", "yours", yours === null ? "" : t("Your answer: %(answer)s", { answer: fmt(yours, q.unit) })));
       this.box.querySelector(".yours").dataset.testid = "prediction-yours";
     } else {
-      this.box.append(el("p", "hint", "Press ▶ Run when the answers are in: they close as it starts."));
-      const close = el("button", null, "Close without a run");
+      this.box.append(el("p", "hint", t("Press ▶ Run when the answers are in: they close as it starts.")));
+      const close = el("button", null, t("Close without a run"));
       close.type = "button";
       close.dataset.testid = "close-question";
       close.addEventListener("click", () => fetch("/api/prediction", { method: "DELETE" }));
@@ -114,7 +121,7 @@ export class QuestionBox {
     const node = this.box.querySelector(".count");
     if (!node || !this.q) return;
     const n = this.q.total || 0;
-    node.textContent = `${n} answer${n === 1 ? "" : "s"} so far`;
+    node.textContent = n === 1 ? t("1 answer so far") : t("%(n)s answers so far", { n });
     node.dataset.total = String(n);
   }
 
@@ -130,7 +137,7 @@ export class QuestionBox {
     const raw = data.get("answer");
     const error = this.box.querySelector(".error");
     error.textContent = "";
-    if (raw === null || raw === "") { error.textContent = "Choose or type an answer first."; return; }
+    if (raw === null || raw === "") { error.textContent = t("Choose or type an answer first."); return; }
     const answer = this.q.choices ? String(raw) : Number(raw);
     const response = await fetch("/api/prediction/answers", {
       method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -144,8 +151,8 @@ export class QuestionBox {
     }
     try { localStorage.setItem(`procscope.answer.${this.q.id}`, JSON.stringify(body.answer)); } catch { /* private */ }
     this.q.total = Math.max(this.q.total || 0, body.total);
-    this.box.querySelector(".yours").textContent = `Your answer: ${fmt(body.answer, this.q.unit)}`;
-    form.querySelector("button[type=submit]").textContent = "Change my answer";
+    this.box.querySelector(".yours").textContent = t("Your answer: %(answer)s", { answer: fmt(body.answer, this.q.unit) });
+    form.querySelector("button[type=submit]").textContent = t("Change my answer");
     this._count();
   }
 }
@@ -168,8 +175,11 @@ export function bars(prediction) {
 export function predictionBlock(prediction) {
   const box = el("section", "prediction-result");
   box.dataset.testid = "prediction-result";
-  box.append(el("h4", null, `The class predicted (${prediction.total} answer${prediction.total === 1 ? "" : "s"})`));
-  box.append(el("p", "asked", prediction.question));
+  box.append(el("h4", null, prediction.total === 1 ? t("The class predicted (1 answer)")
+    : t("The class predicted (%(n)s answers)", { n: prediction.total })));
+  const asked = el("p", "asked", lang === "zh" && prediction.question_zh ? prediction.question_zh : prediction.question);
+  asked.lang = lang === "zh" && prediction.question_zh ? "zh" : "en";
+  box.append(asked);
   const truth = prediction.truth;
   const rows = bars(prediction);
   const top = Math.max(1, ...rows.map((r) => r.n));
@@ -198,8 +208,8 @@ export function predictionBlock(prediction) {
     list.append(li);
   });
   box.append(list);
-  const real = el("p", "truth", truth === null || truth === undefined ? "The run has no answer to set them against."
-    : `What really happened: ${fmt(truth, prediction.unit)}`);
+  const real = el("p", "truth", truth === null || truth === undefined ? t("The run has no answer to set them against.")
+    : t("What really happened: %(truth)s", { truth: fmt(truth, prediction.unit) }));
   real.dataset.testid = "prediction-truth";
   box.append(real);
   return box;

@@ -6,6 +6,7 @@
 import { firstAtOrAfter } from "./time_sorted.js";
 import { drawGlyph, drawNote, drawShape } from "./marks.js";
 import { paintOnCore } from "./on_core.js";
+import { t } from "./i18n.js";
 
 const STRIP_LEVELS = 5; // densities of the on-core strip (a few: it is a few pixels tall)
 
@@ -34,7 +35,7 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
     if (r.t > tEnd || r.t < view.t0) continue;
     const x = tl.x(r.t, view);
     drawGlyph(ctx, "↱", x, y, h, theme.text, theme, true);
-    if (h >= 12) drawNote(ctx, `re-parented ${r.from} → ${r.to}`, x + 8, y, h, theme, maxX);
+    if (h >= 12) drawNote(ctx, t("re-parented %(from)s → %(to)s", { from: r.from, to: r.to }), x + 8, y, h, theme, maxX);
   }
   if (lane.exit !== null && lane.exit <= clip && lane.exitcode !== 0 && lane.exitcode !== null) {
     // Killed by a signal (negative exit code): a black ✕ and the signal's name; an error
@@ -42,7 +43,7 @@ export function drawLane(tl, ctx, lane, y, h, view, clip, theme) {
     const x = tl.x(lane.exit, view);
     const signal = lane.exitcode < 0;
     drawShape(ctx, "cross", x, y + h / 2, Math.max(4, Math.min(12, h)), signal ? theme.text : theme.error, theme);
-    if (signal && h >= 12) drawNote(ctx, SIGNALS[-lane.exitcode] || `signal ${-lane.exitcode}`, x + 8, y, h, theme, maxX);
+    if (signal && h >= 12) drawNote(ctx, SIGNALS[-lane.exitcode] || t("signal %(n)s", { n: -lane.exitcode }), x + 8, y, h, theme, maxX);
   }
 }
 
@@ -137,7 +138,7 @@ function drawZombie(tl, ctx, lane, y, h, view, clip, theme) {
     ctx.font = theme.smallFont;
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    ctx.fillText(b - a > 70 ? "zombie" : "Z", (a + b) / 2, y + h / 2);
+    ctx.fillText(b - a > 70 ? t("zombie") : "Z", (a + b) / 2, y + h / 2);
   }
 }
 

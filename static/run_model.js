@@ -17,6 +17,7 @@ import { NameRegistry } from "./palette.js";
 import { markShape } from "./marks.js";
 import { Lane } from "./lane.js";
 import { insertSorted } from "./time_sorted.js";
+import { t } from "./i18n.js";
 
 /** The shared-resource tracks, in the order they are drawn (experiments/spec.py's TRACK_KINDS). */
 export const TRACK_KINDS = ["lock", "queue", "sold"];
@@ -349,7 +350,7 @@ export class RunModel {
         this._stretch(lane, e, data);
         return; // drawn on the core lanes and as the lane's on-core strip, not as a mark
       case "lock.wait": {
-        const span = { kind: "wait", t0: e.t, t1: null, label: "waiting for the lock", e0: e, e1: null };
+        const span = { kind: "wait", t0: e.t, t1: null, label: t("waiting for the lock"), e0: e, e1: null };
         lane.spans.push(span);
         lane.open.lock = span;
         insertSorted(this.lock.points, { t: e.t, delta: +1, lane });
@@ -362,7 +363,7 @@ export class RunModel {
           waiting.e1 = e;
           insertSorted(this.lock.points, { t: e.t, delta: -1, lane });
         }
-        const span = { kind: "hold", t0: e.t, t1: null, label: "holding the lock", e0: e, e1: null, lane };
+        const span = { kind: "hold", t0: e.t, t1: null, label: t("holding the lock"), e0: e, e1: null, lane };
         lane.spans.push(span);
         lane.open.lock = span;
         insertSorted(this.lock.holds, span);
@@ -376,8 +377,8 @@ export class RunModel {
         lane.open.lock = null;
         break;
       case "join.wait": {
-        const who = data.name || data.child || "a child";
-        const span = { kind: "join", t0: e.t, t1: null, label: `in join() of ${who}`, e0: e, e1: null };
+        const who = data.name || data.child || t("a child");
+        const span = { kind: "join", t0: e.t, t1: null, label: t("in join() of %(who)s", { who }), e0: e, e1: null };
         lane.spans.push(span);
         lane.open.join.set(data.child ?? data.name ?? "?", span);
         break;
@@ -395,8 +396,9 @@ export class RunModel {
       case "wait.start": {
         // A lesson about to block in a multiprocessing call says so first (wait.start:
         // the call, and what it waits for); wait.end when the call returned or raised.
-        const call = data.call || "a call";
-        const label = data.waits_for ? `in ${call}: waiting for ${data.waits_for}` : `waiting in ${call}`;
+        const call = data.call || t("a call");
+        const label = data.waits_for ? t("in %(call)s: waiting for %(what)s", { call, what: data.waits_for })
+          : t("waiting in %(call)s", { call });
         const span = { kind: "wait", t0: e.t, t1: null, label, e0: e, e1: null };
         lane.spans.push(span);
         lane.open.wait = span;
@@ -412,7 +414,7 @@ export class RunModel {
         break;
       case "task.start": {
         const span = { kind: "task", t0: e.t, t1: null, e0: e, e1: null,
-          label: data.label ? String(data.label) : `task ${data.task ?? data.i ?? ""}`.trim() };
+          label: data.label ? String(data.label) : t("task %(n)s", { n: data.task ?? data.i ?? "" }).trim() };
         lane.spans.push(span);
         lane.open.task = span;
         break;

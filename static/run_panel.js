@@ -12,6 +12,7 @@ import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
 import { predictionBlock } from "./predict.js";
 import { keyMoments, momentsWindow } from "./key_moment.js";
+import { t } from "./i18n.js";
 
 // The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
 // died (kill -9, a crash); its record was closed when the server came back.
@@ -47,16 +48,17 @@ export function cpuLanesNote(model) {
     const detail = String(lanes.detail || "");
     const fix = detail.match(/for exact core lanes run:\s*(.*)$/i);
     const hint = fix ? fix[1] : detail.includes("--cpu-lanes sampled")
-      ? "start the server without --cpu-lanes sampled" : detail;
-    text = `Core lanes sampled${res ? ` (${res} resolution)` : ""}: each column as full as the share ` +
-      `of it a thread ran.${hint ? ` For exact lanes: ${hint}` : ""}`;
+      ? t("start the server without --cpu-lanes sampled") : detail;
+    text = (res ? t("Core lanes sampled (%(res)s resolution): each column as full as the share of it a thread ran.", { res })
+      : t("Core lanes sampled: each column as full as the share of it a thread ran.")) +
+      (hint ? t(" For exact lanes: %(hint)s", { hint }) : "");
   } else {
-    text = "core lanes: exact (the kernel's context switches)";
+    text = t("core lanes: exact (the kernel's context switches)");
   }
   const lost = (lanes.lost ?? 0) > 0 || (lanes.broken ?? 0) > 0;
   if (lost) {
-    text += ` · ${Number(lanes.lost ?? 0).toLocaleString()} switch records lost (a kernel ring was ` +
-      `full): ${Number(lanes.broken ?? 0).toLocaleString()} stretches around them not drawn`;
+    text += t(" · %(lost)s switch records lost (a kernel ring was full): %(broken)s stretches around them not drawn",
+      { lost: Number(lanes.lost ?? 0).toLocaleString(), broken: Number(lanes.broken ?? 0).toLocaleString() });
   }
   return { mode: lanes.mode, text, lost };
 }
@@ -66,8 +68,8 @@ export function paramsLabel(params, defaults, only) {
   for (const [k, v] of Object.entries(params || {})) {
     if (only && !(k in only)) continue;
     if (!only && defaults && JSON.stringify(defaults[k]) === JSON.stringify(v)) continue;
-    if (v === true) parts.push(`${k} on`);
-    else if (v === false) parts.push(`${k} off`);
+    if (v === true) parts.push(t("%(name)s on", { name: k }));
+    else if (v === false) parts.push(t("%(name)s off", { name: k }));
     else parts.push(`${k}=${Array.isArray(v) ? v.join(",") : v}`);
   }
   return parts.join(" · ");
@@ -115,11 +117,15 @@ export class RunPanel {
     // Compared runs are the same lesson: the tag ("lock off") says what differs.
     name.textContent = tag ? `#${run.id}` : `#${run.id} ${experiment?.title || run.experiment}`;
     name.title = experiment?.title || run.experiment;
+    name.lang = "en"; // the lesson's title is its spec's, in English (not interface text)
     const defaults = {};
     for (const [k, p] of Object.entries(experiment?.params?.properties || {})) defaults[k] = p.default;
-    q(this.timelineEl, ".run-params").textContent = tag || paramsLabel(run.params, defaults) || "defaults";
+    const label = tag || paramsLabel(run.params, defaults);
+    const shown = q(this.timelineEl, ".run-params");
+    shown.textContent = label || t("defaults");
+    if (label) shown.translate = false; // the params' names and values, as code
     if (tag) this.timelineEl.dataset.tag = tag;
-    this.detailsEl.querySelector("h3 small").textContent = tag ? `#${run.id} · ${tag}` : "prints in arrival order";
+    this.detailsEl.querySelector("h3 small").textContent = tag ? `#${run.id} · ${tag}` : t("prints in arrival order");
     this.timeline = new Timeline(this.model, q(this.timelineEl, "canvas.cores"), q(this.timelineEl, "canvas.procs"));
     this.stopEl.addEventListener("click", () => this.cancel());
     this._status(run.status);
@@ -213,13 +219,14 @@ export class RunPanel {
     const head = this.timelineEl.querySelector(".run-outcome");
     let button = this.timelineEl.querySelector(".key-moment");
     if (!button) {
-      button = el("button", "key-moment", "Key moment");
+      button = el("button", "key-moment", t("Key moment"));
       button.type = "button";
       button.dataset.testid = "key-moment";
       button.addEventListener("click", () => this._askFocus());
       head.after(button);
     }
     button.title = moments.map((m) => m.label).join(" · ");
+    button.dataset.titleLang = "en"; // the lesson's key moments: its spec's words, in English
     this._askFocus();
   }
 
@@ -229,7 +236,7 @@ export class RunPanel {
   }
 
   _status(status) {
-    this.statusEl.textContent = status;
+    this.statusEl.textContent = t(status);
     this.statusEl.dataset.status = status;
     this.stopEl.hidden = FINAL.has(status) || !this.canControl;
   }
@@ -240,24 +247,28 @@ export class RunPanel {
     const out = run.outcome;
     this.resultEl.replaceChildren();
     const head = el("p", `outcome${out?.bad ? " bad" : out ? " good" : ""}`,
-      out ? out.text : `The run ${run.status}.`);
+      out ? out.text : t("The run %(status)s.", { status: t(run.status) }));
+    // The outcome's sentences are the lesson's (its spec's outcome(), on the server), in English.
+    if (out) head.lang = "en";
     this.resultEl.append(head);
     // The same sentence in the run's header, where a shared screen always shows it.
     const short = this.timelineEl.querySelector(".run-outcome");
     short.textContent = out ? out.text : "";
     short.className = `run-outcome${out?.bad ? " bad" : out ? " good" : ""}`;
-    if (out?.why) this.resultEl.append(el("p", "why", out.why));
+    short.lang = "en";
+    if (out?.why) this.resultEl.append(Object.assign(el("p", "why", out.why), { lang: "en" }));
     // The class's predictions beside what really happened (app.predictions).
     if (run.prediction) this.resultEl.append(predictionBlock(run.prediction));
     this._compareOffer(run);
     if (run.error) {
       const det = el("details", "traceback");
       det.open = true;
-      det.append(el("summary", null, "Traceback"), el("pre", null, run.error));
+      det.append(el("summary", null, t("Traceback")), Object.assign(el("pre", null, run.error), { translate: false }));
       this.resultEl.append(det);
     }
     const raw = el("details", "raw");
-    raw.append(el("summary", null, "result JSON"), el("pre", null, JSON.stringify(run.result, null, 2)));
+    raw.append(el("summary", null, t("result JSON")),
+      Object.assign(el("pre", null, JSON.stringify(run.result, null, 2)), { translate: false }));
     this.resultEl.append(raw);
   }
 
@@ -269,10 +280,10 @@ export class RunPanel {
     const mine = sides.findIndex(same);
     if (mine < 0) return;
     const other = sides[1 - mine];
-    const button = el("button", "compare-with", `Compare with ${paramsLabel(other, null, other)} →`);
+    const button = el("button", "compare-with", t("Compare with %(side)s →", { side: paramsLabel(other, null, other) }));
     button.type = "button";
     button.dataset.testid = "compare-with";
-    button.title = "Run the lesson's other side with the same parameters and draw both on one time scale";
+    button.title = t("Run the lesson's other side with the same parameters and draw both on one time scale");
     button.addEventListener("click", () => {
       button.disabled = true;
       this.timelineEl.dispatchEvent(new CustomEvent("procscope:compare-with", { bubbles: true,
@@ -286,25 +297,25 @@ export class RunPanel {
     const m = this.model;
     while (this.arrivals.length && perfNow - this.arrivals[0][0] > 1000) this.arrivals.shift();
     const rate = this.arrivals.reduce((a, [, k]) => a + k, 0);
-    const parts = [`${m.count.toLocaleString()} events`];
+    const parts = [t("%(n)s events", { n: m.count.toLocaleString() })];
     if (this.live) parts.push(`${rate.toLocaleString()}/s`);
-    else if (m.endT) parts.push(`${Math.round(m.count / Math.max(m.endT, 0.001)).toLocaleString()}/s avg`);
+    else if (m.endT) parts.push(t("%(n)s/s avg", { n: Math.round(m.count / Math.max(m.endT, 0.001)).toLocaleString() }));
     if (this.liveAtOpen && this.delays.length) {
       const sorted = [...this.delays].sort((a, b) => a - b);
       const d = sorted[sorted.length >> 1];
-      parts.push(d < 0 || d > 3600e3 ? "delay ? (clock skew)" : `delay ${Math.round(d)} ms`);
+      parts.push(d < 0 || d > 3600e3 ? t("delay ? (clock skew)") : t("delay %(ms)s ms", { ms: Math.round(d) }));
     } else if (!this.liveAtOpen) {
-      parts.push("replayed from the log");
+      parts.push(t("replayed from the log"));
     }
     const dropped = m.end?.dropped ?? this.run.dropped ?? 0;
-    parts.push(`${dropped} dropped`);
-    if (m.missing) parts.push(`${m.missing} missing`);
-    if (m.samplerHz && m.cpuLanes?.mode !== "exact") parts.push(`kernel sampled at ${Math.round(m.samplerHz)} Hz`);
+    parts.push(t("%(n)s dropped", { n: dropped }));
+    if (m.missing) parts.push(t("%(n)s missing", { n: m.missing }));
+    if (m.samplerHz && m.cpuLanes?.mode !== "exact") parts.push(t("kernel sampled at %(hz)s Hz", { hz: Math.round(m.samplerHz) }));
     if (this.drawMs.length) {
       const avg = this.drawMs.reduce((a, b) => a + b, 0) / this.drawMs.length;
-      parts.push(`draw ${avg.toFixed(1)} ms`);
+      parts.push(t("draw %(ms)s ms", { ms: avg.toFixed(1) }));
     }
-    if (this.pendingCount) parts.push(`${this.pendingCount.toLocaleString()} queued`);
+    if (this.pendingCount) parts.push(t("%(n)s queued", { n: this.pendingCount.toLocaleString() }));
     if (this.streamState.startsWith("retrying") || this.streamState.startsWith("failed")) parts.push(this.streamState);
     setText(this.statsEl, parts.join(" · "));
     this._cpuNote();

@@ -15,6 +15,7 @@ import { drawTracks } from "./tracks.js";
 import { drawCores } from "./core_lanes.js";
 import { drawLane } from "./process_lanes.js";
 import { TRACK_KINDS } from "./run_model.js";
+import { t } from "./i18n.js";
 
 /** Tick spacing for about one label every `px` pixels. */
 export function niceStep(span, width, px = 90) {
@@ -224,7 +225,7 @@ export class Timeline {
         ctx.font = theme.smallFont;
         ctx.textAlign = "left";
         ctx.textBaseline = "middle";
-        ctx.fillText("end", x + 4, top + (bottom - top) / 2);
+        ctx.fillText(t("end"), x + 4, top + (bottom - top) / 2);
       }
       return;
     }

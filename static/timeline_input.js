@@ -5,6 +5,7 @@
 // the panels.
 
 import { hover } from "./hover.js";
+import { t } from "./i18n.js";
 
 export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, anyLive, togglePlay,
   panels, theme, redraw }) {
@@ -125,7 +126,8 @@ export function wireTimelineInput({ timelinesEl, tooltip, view, clock, runNow, a
       tooltip.hidden = true;
       return null;
     }
-    const rows = info.rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`).join("");
+    // The rows' keys are English words other modules read ("pid"): translated only here.
+    const rows = info.rows.map(([k, v]) => `<tr><th>${esc(t(k))}</th><td>${esc(String(v))}</td></tr>`).join("");
     tooltip.innerHTML = `<strong>${esc(info.title)}</strong>${rows ? `<table>${rows}</table>` : ""}`;
     tooltip.hidden = false;
     const w = tooltip.offsetWidth;

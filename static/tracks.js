@@ -8,6 +8,7 @@
 // is its lesson's choice (the spec's `tracks`, read by RunModel.tracks()).
 
 import { firstAtOrAfter } from "./time_sorted.js";
+import { t } from "./i18n.js";
 
 export function drawTracks(ctx, tl, view, clip, theme) {
   const g = tl.geom;
@@ -20,7 +21,7 @@ export function drawTracks(ctx, tl, view, clip, theme) {
     ctx.font = theme.font;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    ctx.fillText(name === "lock" ? "Lock" : name === "queue" ? "Queue" : "Sold", g.gutter - 8, y + 2 + h / 2);
+    ctx.fillText(name === "lock" ? t("Lock") : name === "queue" ? t("Queue") : t("Sold"), g.gutter - 8, y + 2 + h / 2);
     ctx.save();
     ctx.beginPath();
     ctx.rect(g.gutter, y, g.plotW, theme.trackH);
@@ -92,10 +93,10 @@ function lockTrack(ctx, tl, view, clip, theme, box) {
   // The holder: a band in the holding process's colour along the top.
   tl.fillSpans(ctx, m.lock.holds, view, clip, box.y, Math.max(4, box.h * 0.4), (s) => s.lane.color);
   if (!m.lock.holds.length && !m.lock.points.length) {
-    label(ctx, tl, theme, box, "no lock in this run", theme.error);
+    label(ctx, tl, theme, box, t("no lock in this run"), theme.error);
     return;
   }
-  label(ctx, tl, theme, box, max ? `up to ${max} waiting` : "");
+  label(ctx, tl, theme, box, max ? t("up to %(n)s waiting", { n: max }) : "");
 }
 
 function queueTrack(ctx, tl, view, clip, theme, box) {
@@ -113,7 +114,7 @@ function queueTrack(ctx, tl, view, clip, theme, box) {
       ctx.fillRect(tl.x(p.t, view) - 1, box.y, 2, box.h);
     }
   }
-  label(ctx, tl, theme, box, `max depth ${max}`);
+  label(ctx, tl, theme, box, t("max depth %(n)s", { n: max }));
 }
 
 function soldTrack(ctx, tl, view, clip, theme, box) {
@@ -143,7 +144,7 @@ function soldTrack(ctx, tl, view, clip, theme, box) {
   ctx.stroke();
   ctx.setLineDash([]);
   const over = Math.max(0, sold - stock);
-  label(ctx, tl, theme, box, `sold ${sold} · stock ${stock}${over ? ` · ${over} oversold` : ""}`,
+  label(ctx, tl, theme, box, t("sold %(sold)s · stock %(stock)s", { sold, stock }) + (over ? t(" · %(n)s oversold", { n: over }) : ""),
     over ? theme.error : theme.text);
 }
 

@@ -5,6 +5,8 @@
 // Runs in the browser, on the dashboard (templates/partials/transfer.html). It knows the
 // run shown from the URL (/runs/{id}), which dashboard.js keeps up to date.
 
+import { t } from "./i18n.js";
+
 const menu = document.querySelector(".transfer .downloads");
 const input = document.querySelector(".transfer [data-testid=import-run]");
 const error = document.querySelector(".transfer .import-error");
@@ -45,7 +47,7 @@ input?.addEventListener("change", async () => {
     }
     location.assign(body.links.page);
   } catch (err) {
-    error.textContent = `Import failed: ${err.message || err}`;
+    error.textContent = t("Import failed: %(why)s", { why: err.message || err });
     error.hidden = false;
   } finally {
     input.value = "";

@@ -8,6 +8,8 @@
 // note under the run's head says what it means (a Lock's holder killed: the others wait
 // forever, and only Stop ends the run).
 
+import { t } from "./i18n.js";
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -16,6 +18,7 @@ function el(tag, cls, text) {
 }
 
 const ACTIONS = [["SIGKILL", "Kill", "kill"], ["SIGSTOP", "Pause", "stop"], ["SIGCONT", "Resume", "cont"]];
+// (The labels go through t() where they are shown: t("Kill"), t("Pause"), t("Resume").)
 
 export function wireWhatIf({ timelinesEl, canControl }) {
   if (!canControl) return;
@@ -35,18 +38,18 @@ function offer(panel, pid) {
   const bar = el("div", "what-if");
   bar.dataset.testid = "what-if";
   bar.dataset.pid = String(pid);
-  bar.append(el("span", "who", `What if… ${lane?.name || "process"} (pid ${pid})`));
+  bar.append(el("span", "who", t("What if… %(name)s (pid %(pid)s)", { name: lane?.name || t("process"), pid })));
   for (const [signal, label, id] of ACTIONS) {
-    const button = el("button", signal === "SIGKILL" ? "danger" : null, label);
+    const button = el("button", signal === "SIGKILL" ? "danger" : null, t(label));
     button.type = "button";
     button.dataset.testid = `what-if-${id}`;
-    button.title = `${signal} to pid ${pid}`;
+    button.title = t("%(signal)s to pid %(pid)s", { signal, pid });
     button.addEventListener("click", () => send(panel, pid, signal, bar));
     bar.append(button);
   }
   const close = el("button", "close", "×");
   close.type = "button";
-  close.title = "Close";
+  close.title = t("Close");
   close.addEventListener("click", () => bar.remove());
   bar.append(close, el("span", "error"));
   panel.timelineEl.querySelector(".run-head").after(bar);
@@ -61,7 +64,7 @@ async function send(panel, pid, signal, bar) {
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    error.textContent = typeof body.detail === "string" ? body.detail : `refused (${response.status})`;
+    error.textContent = typeof body.detail === "string" ? body.detail : t("refused (%(status)s)", { status: response.status });
   }
 }
 
@@ -84,16 +87,15 @@ function says(model, e) {
   const target = e.data.target ?? e.pid;
   const lane = model.byKey?.get(target);
   const name = lane?.name || `pid ${target}`;
-  const at = `at ${e.t.toFixed(3)} s`;
-  if (e.data.signal === "SIGSTOP") return `${name} was paused (SIGSTOP) ${at}: it holds whatever it held, and waits.`;
-  if (e.data.signal === "SIGCONT") return `${name} was resumed (SIGCONT) ${at}.`;
+  const at = e.t.toFixed(3);
+  if (e.data.signal === "SIGSTOP") return t("%(name)s was paused (SIGSTOP) at %(t)s s: it holds whatever it held, and waits.", { name, t: at });
+  if (e.data.signal === "SIGCONT") return t("%(name)s was resumed (SIGCONT) at %(t)s s.", { name, t: at });
   const holds = model.lock?.holds || [];
   const held = holds.some((s) => (s.lane === lane || s.lane?.pid === target) && s.t0 <= e.t &&
     (s.t1 === null || s.t1 >= e.t));
   if (held) {
-    return `${name} was killed (SIGKILL) ${at} while holding the Lock. A Lock is released only by ` +
-      "its holder, so every process waiting for it will wait forever: the run cannot end by " +
-      "itself (■ Stop ends it).";
+    return t("%(name)s was killed (SIGKILL) at %(t)s s while holding the Lock. A Lock is released only by its holder, so every process waiting for it will wait forever: the run cannot end by itself (■ Stop ends it).",
+      { name, t: at });
   }
-  return `${name} was killed (SIGKILL) ${at}: whatever it was doing is lost.`;
+  return t("%(name)s was killed (SIGKILL) at %(t)s s: whatever it was doing is lost.", { name, t: at });
 }

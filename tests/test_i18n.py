@@ -1,0 +1,259 @@
+"""Issue 13, item 7: the interface in English and Chinese, chosen by the browser's language,
+with a switch that sticks (app/i18n.py, static/i18n.js, static/i18n.zh.json).
+
+Real Chromium contexts with a locale (which sets both navigator.languages and the
+Accept-Language the server reads) against a real server on 127.0.0.1. The Chinese page is
+checked against the English catalog itself: every English string of the interface that
+has a translation must be absent from the visible text once a run has ended, so a string
+left untranslated (or built in English somewhere new) fails the test. Text that is not
+interface text says so in the page: the lesson's English words carry lang="en", code,
+identifiers and program output translate="no"; those are left out of the check.
+
+Nothing waits for a fixed time: every wait is for the condition the assertion needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import PageErrors, screenshot
+from conftest import Server
+from playwright.sync_api import Browser, BrowserContext, Page
+from test_page import choose, wait_final
+
+CATALOG = Path(__file__).resolve().parent.parent / "static" / "i18n.zh.json"
+
+# The page's visible text, node by node, without what declares itself not interface text.
+VISIBLE_INTERFACE_TEXT = """() => {
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || !node.textContent.trim()) continue;
+    if (el.closest("script, style, template, [lang=en], [translate=no]")) continue;
+    if (!el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) continue;
+    if (el.closest("details:not([open]) > :not(summary)")) continue;
+    out.push(node.textContent);
+  }
+  for (const el of document.querySelectorAll("[title], [aria-label], [placeholder]")) {
+    if (el.closest("[lang=en], [translate=no], template")) continue;
+    if (!el.checkVisibility()) continue;
+    for (const a of ["title", "aria-label", "placeholder"]) {
+      if (a === "title" && el.dataset.titleLang === "en") continue; // the lesson's words
+      if (el.getAttribute(a)) out.push(el.getAttribute(a));
+    }
+  }
+  return out;
+}"""
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# `_("...")` in the templates, `t("...")` in the browser's modules: the interface's strings.
+TEMPLATE_MSGID = re.compile(r'\b_\(\s*"((?:[^"\\]|\\.)*)"')
+SCRIPT_MSGID = re.compile(r'(?<![\w.])t\(\s*"((?:[^"\\]|\\.)*)"')
+# The strings that reach _() / t() as values, not literals: run statuses (runs.html,
+# run_panel.js), the tooltip's row keys (hover.js, shown by timeline_input.js), the
+# What-if buttons (what_if.js), the question's units (a spec's Prediction.unit).
+DYNAMIC = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out", "interrupted",
+           "kind", "process", "pid", "ppid", "core", "time", "seq", "data", "role", "started",
+           "exited", "zombie for", "kernel state", "how", "from", "to", "on the core", "ended",
+           "lasted", "held by", "waiting", "depth", "sold", "stock", "Kill", "Pause", "Resume",
+           "tickets", "s")
+
+
+def english_catalog() -> list[str]:
+    """Every English string of the interface, as the source writes it (not as the Chinese
+    catalog lists it: a string missing there must still be looked for)."""
+    found: dict[str, None] = dict.fromkeys(DYNAMIC)
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        for m in TEMPLATE_MSGID.finditer(path.read_text(encoding="utf-8")):
+            found[json.loads(f'"{m.group(1)}"')] = None
+    for path in sorted((ROOT / "static").glob("*.js")):
+        if ".min." in path.name:
+            continue
+        for m in SCRIPT_MSGID.finditer(path.read_text(encoding="utf-8")):
+            found[json.loads(f'"{m.group(1)}"')] = None
+    return list(found)
+
+
+def chinese_catalog() -> dict[str, str]:
+    data: dict[str, str] = json.loads(CATALOG.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("//")}
+
+
+def english_fragments() -> list[str]:
+    """The English catalog's words: each string, cut at its placeholders, the pieces with
+    at least one word of three letters or more that its translation does not keep."""
+    chinese_of = chinese_catalog()
+    pieces: set[str] = set()
+    for english in english_catalog():
+        chinese = chinese_of.get(english, "")
+        if chinese == english:
+            continue
+        for piece in re.split(r"%\(\w+\)s", english.replace("%%", "%")):
+            piece = piece.strip(" ·:,.()→")
+            # A word its translation keeps too (CPU, pid, SIGKILL) is not English to check.
+            if re.search(r"[A-Za-z]{3,}", piece) and piece not in chinese:
+                pieces.add(piece)
+    return sorted(pieces, key=len, reverse=True)
+
+
+def english_left(texts: list[str]) -> list[tuple[str, str]]:
+    """(fragment, text) for each English interface fragment found in the texts (whole
+    words, case as written: `lock`, a param's name, is not `Lock`, the track's label)."""
+    found = []
+    for fragment in english_fragments():
+        pattern = re.compile(rf"(?<![A-Za-z_.]){re.escape(fragment)}(?![A-Za-z_]|\.\w)")
+        for text in texts:
+            if pattern.search(text):
+                found.append((fragment, text))
+                break
+    return found
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
+    made: list[BrowserContext] = []
+    yield made
+    for ctx in made:
+        ctx.close()
+
+
+def open_page(browser: Browser, made: list[BrowserContext], url: str, locale: str,
+              **context: Any) -> tuple[Page, PageErrors]:
+    ctx = browser.new_context(**({"locale": locale, "viewport": {"width": 1280, "height": 800}}
+                                 | context))
+    made.append(ctx)
+    page = ctx.new_page()
+    errors = PageErrors()
+    errors.watch(page)
+    page.goto(url)
+    page.wait_for_function("window.procscope !== undefined")
+    return page, errors
+
+
+def run_ticket_rush(page: Page) -> str:
+    choose(page, "ticket_rush", n=6, time_scale=0.05)
+    page.click("[data-testid=start-run]")
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    wait_final(page)
+    assert page.locator("[data-testid=run-status]").get_attribute("data-status") == "succeeded"
+    return page.url.rsplit("/", 1)[1]
+
+
+def test_every_interface_string_has_its_chinese_and_the_catalog_nothing_else() -> None:
+    english = english_catalog()
+    chinese = chinese_catalog()
+    assert [s for s in english if s not in chinese] == []
+    assert [s for s in chinese if s not in english] == []  # no stale entry
+    for s in english:  # the same values filled in, and a % only as %%
+        assert sorted(re.findall(r"%\(\w+\)s", s)) == sorted(re.findall(r"%\(\w+\)s", chinese[s])), s
+        assert "%" not in re.sub(r"%\(\w+\)s|%%", "", chinese[s]), s
+
+
+def test_the_catalog_cuts_into_words_that_the_check_would_find() -> None:
+    # The check is only as good as its fragments: the strings the page shows most are in.
+    fragments = english_fragments()
+    for english in ("Parameters", "Legend", "Console", "Key moment", "Download this run",
+                    "replayed from the log", "prints in arrival order", "succeeded"):
+        assert english in fragments
+    assert english_left(["参数 · 图例", "lock 开 对比 lock 关"]) == []
+    assert {f for f, _ in english_left(["43 events · 0 dropped"])} == {"events", "dropped"}
+
+
+def test_a_chinese_browser_gets_the_chinese_interface_with_no_english_string_of_it(
+        browser: Browser, server: Server, contexts: list[BrowserContext]) -> None:
+    page, errors = open_page(browser, contexts, server.url + "/?experiment=ticket_rush", "zh-CN")
+    assert page.evaluate("navigator.languages[0]") == "zh-CN"
+    assert page.locator("html").get_attribute("lang") == "zh"
+    assert page.locator("[data-testid=start-run]").inner_text().strip() == "▶ 运行"
+    run_ticket_rush(page)
+    assert page.locator("[data-testid=run-status]").inner_text() == "成功"
+    # The whole page once the run has ended: result, console, stats, legend, run list.
+    page.wait_for_selector("#run-list a[data-run]")
+    left = english_left(page.evaluate(VISIBLE_INTERFACE_TEXT))
+    assert left == [], f"English interface text on the Chinese page: {left}"
+    # The lesson's own Chinese words come first; the English ones are marked as such.
+    assert page.locator(".lesson p").first.get_attribute("lang") == "zh"
+    # The canvas labels are the interface's too: the lock track's label, the end line.
+    drawn = page.evaluate("""() => {
+      const seen = [];
+      const proto = CanvasRenderingContext2D.prototype, fill = proto.fillText;
+      proto.fillText = function (text, ...rest) { seen.push(String(text)); return fill.call(this, text, ...rest); };
+      procscope.panels[0].draw(procscope.view, Infinity, procscope.theme);
+      proto.fillText = fill;
+      return seen;
+    }""")
+    assert "锁" in drawn and "已售" in drawn, drawn
+    # Less the lesson's key-moment labels (its spec's words) and the lanes' process names.
+    lesson = set(page.evaluate("procscope.panels[0].timeline.moments.map(m => m.label)"))
+    lesson |= set(page.evaluate("procscope.panels[0].model.rows().map(l => l.name)"))
+    assert english_left([d for d in drawn if d not in lesson]) == []
+    assert errors.messages == []
+    screenshot(page, "i18n-zh-whole-run")
+
+
+def test_an_english_browser_gets_english(browser: Browser, server: Server,
+                                         contexts: list[BrowserContext]) -> None:
+    page, errors = open_page(browser, contexts, server.url + "/", "en-US")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#i18n-catalog").count() == 0
+    assert page.locator("[data-testid=start-run]").inner_text().strip() == "▶ Run"
+    assert page.locator("fieldset.params legend").inner_text() == "Parameters"
+    assert page.locator(".lang-switch [data-lang=en]").get_attribute("aria-pressed") == "true"
+    assert errors.messages == []
+
+
+def test_the_switch_flips_the_language_keeps_the_run_and_sticks_across_a_reload(
+        browser: Browser, server: Server, contexts: list[BrowserContext]) -> None:
+    page, errors = open_page(browser, contexts, server.url + "/?experiment=ticket_rush", "zh-CN")
+    run_id = run_ticket_rush(page)
+    # A window of the user's own on the finished run: it must survive the switch.
+    page.evaluate("procscope.view.focus(0.01, 0.05); procscope.redraw()")
+    page.click(".lang-switch [data-lang=en]")
+    page.wait_for_function("document.documentElement.lang === 'en' && window.procscope")
+    assert page.url.endswith(f"/runs/{run_id}")
+    assert wait_final(page) == ["succeeded"]
+    page.wait_for_function("Math.abs(procscope.view.t0 - 0.01) < 1e-9 && "
+                           "Math.abs(procscope.view.t1 - 0.05) < 1e-9")
+    assert page.locator("fieldset.params legend").inner_text() == "Parameters"
+    # The cookie: a reload, and a page the server renders anew, stay English.
+    page.reload()
+    page.wait_for_function("window.procscope")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("[data-testid=start-run]").inner_text().strip() == "▶ Run"
+    form = page.context.request.get(f"{server.url}/partials/form/join")
+    assert "Parameters" in form.text() and "参数" not in form.text()
+    # And back to Chinese.
+    page.click(".lang-switch [data-lang=zh]")
+    page.wait_for_function("document.documentElement.lang === 'zh' && window.procscope")
+    assert page.url.endswith(f"/runs/{run_id}")
+    assert wait_final(page) == ["成功"]
+    assert errors.messages == []
+
+
+def test_screenshots_of_the_chinese_page_presenter_and_phone(
+        browser: Browser, server: Server, contexts: list[BrowserContext]) -> None:
+    page, errors = open_page(browser, contexts, server.url + "/?experiment=ticket_rush", "zh-CN")
+    run_id = run_ticket_rush(page)
+    page.click("#presenter-toggle")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    page.evaluate("procscope.redraw()")
+    screenshot(page, "i18n-zh-presenter")
+    phone, phone_errors = open_page(
+        browser, contexts, f"{server.url}/runs/{run_id}", "zh-CN",
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+        device_scale_factor=2)
+    assert wait_final(phone) == ["成功"]
+    # Nothing of the top bar runs off a phone's screen.
+    overflow = phone.evaluate("""() => [...document.querySelectorAll('.topbar > *')]
+      .filter(e => e.checkVisibility() && e.getBoundingClientRect().right > innerWidth + 1)
+      .map(e => e.className || e.id || e.tagName)""")
+    assert overflow == []
+    screenshot(phone, "i18n-zh-phone")
+    assert errors.messages == [] and phone_errors.messages == []
