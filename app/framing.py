@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 PIPE_BUF = 4096
@@ -26,6 +27,25 @@ KIND_PREFIX = b'{"kind":"'
 TRUNCATED_PREVIEW = 700  # characters of an oversized event's data kept in its place
 
 to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
+
+# to_json's C encoder, made once instead of once per call (JSONEncoder.encode builds a new
+# one each time, through two Python-level calls): ~0.35 µs an event's data instead of
+# ~1.1 µs, and in a fresh fork child far fewer objects touched (each one a copy-on-write
+# page fault). Without the circular-reference check (markers=None): a circular structure
+# recurses until RecursionError, and data_json then asks to_json, whose check raises the
+# ValueError it always did.
+_encode_data: Any = (c_make_encoder(None, repr, encode_basestring, None, ":", ",", False,
+                                    False, True) if c_make_encoder is not None else None)
+
+
+def data_json(data: Any) -> str:
+    """to_json(data), the same text, made cheaper (an event's data, on the hot path)."""
+    if _encode_data is not None:
+        try:
+            return "".join(_encode_data(data, 0))
+        except RecursionError:
+            pass
+    return to_json(data)
 
 
 def encode_frame(t_ns: int, event: dict[str, Any]) -> bytes:

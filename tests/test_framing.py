@@ -118,3 +118,30 @@ def test_emit_writes_the_shape_that_encode_frame_makes() -> None:
     assert big["kind"] == "big" and big["data"]["truncated"] is True
     assert all(len(framing.encode_frame(t, json.loads(b))) <= framing.PIPE_BUF
                for t, b in frames)
+
+
+def test_data_json_is_to_json_text_for_every_kind_of_value() -> None:
+    """emit()'s cheaper encoder (one C encoder made once) writes what to_json wrote."""
+
+    class Thing:
+        def __repr__(self) -> str:
+            return "Thing()"
+
+    values: list[object] = [
+        {"i": 5, "pad": ""},
+        {"s": 'é\n"\\', "n": None, "t": True, "f": 1.5, "nan": float("nan"),
+         "inf": float("-inf"), "big": 10**30, "nested": [1, (2, 3), {"k": Thing()}],
+         1: 2, 2.5: "x", None: 0, "jp": "日本"},
+        {"thing": Thing(), "set": {1}},
+    ]
+    for value in values:
+        assert framing.data_json(value) == framing.to_json(value)
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    for encode in (framing.data_json, framing.to_json):
+        try:
+            encode(circular)
+        except ValueError as e:
+            assert "Circular" in str(e)
+        else:
+            raise AssertionError("a circular structure was encoded")
