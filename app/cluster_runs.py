@@ -256,6 +256,7 @@ class ClusterRuns(RunManager):
             return
         for run_id, owner in taken.items():  # a quiet run: no write of ours was refused yet
             self._on_fenced(run_id, owner)
+        self.redis_hub.let_go()
         for run in list(self.runs.values()):
             owner = self.owner.get(run.id, self.rid)
             if (run.status not in FINAL and owner not in self.replicas

@@ -34,6 +34,7 @@ from typing import Any
 from app.events import DECODED, Event, Format
 from app.hub import READ_BYTES
 from app.redis_fence import APPEND, SAVE, fenced_by
+from app.redis_held import HeldLogs
 from app.redis_link import RedisLink
 
 log = logging.getLogger("procscope.redis")
@@ -121,7 +122,7 @@ class RedisHub:
         self._append_script = self.link.redis.register_script(APPEND)
         self._save_script = self.link.redis.register_script(SAVE)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._logs: dict[str, RedisLog] = {}
+        self._logs: HeldLogs[RedisLog] = HeldLogs()  # live runs, and finished ones a while
         self.records: dict[str, dict[str, Any]] = {}  # run -> {"record", "owner"}, mirrored
         self._queue: asyncio.Queue[tuple[str, Any, Any] | None] = self.link.call(
             self._make_queue())
@@ -143,7 +144,8 @@ class RedisHub:
 
     def open(self, run_id: str) -> RedisLog:
         self._note_loop()
-        log = self._logs[run_id] = RedisLog(self, run_id, owned=True)
+        log = RedisLog(self, run_id, owned=True)
+        self._logs.put(run_id, log)
         return log
 
     def get(self, run_id: str) -> RedisLog | None:
@@ -156,7 +158,8 @@ class RedisHub:
         """This replica's log of another's run: read from Redis by one task, from seq 1."""
         self._note_loop()
         known = int(self.records.get(run_id, {}).get("record", {}).get("events") or 0)
-        log = self._logs[run_id] = RedisLog(self, run_id, owned=False, known=known)
+        log = RedisLog(self, run_id, owned=False, known=known)
+        self._logs.put(run_id, log)
         self.link.spawn(self._read_loop(log))
         return log
 
@@ -174,7 +177,7 @@ class RedisHub:
         """Our run is another replica's now (app.redis_fence): our copy is dropped (its
         streams here end; a reconnect reads Redis's), and the run is read from Redis from
         seq 1, like any other replica's run."""
-        old = self._logs.pop(run_id, None)
+        old = self._logs.pop(run_id)
         if old is not None:
             old.forgotten = True
             old.poke()
@@ -183,7 +186,7 @@ class RedisHub:
     def dropped(self, run_id: str) -> None:
         """Another replica forgot the run: drop it here too."""
         self.records.pop(run_id, None)
-        log = self._logs.pop(run_id, None)
+        log = self._logs.pop(run_id)
         if log is not None:
             log.forgotten = True
             log.poke()
@@ -205,16 +208,28 @@ class RedisHub:
 
     async def adopt(self, run_id: str) -> RedisLog:
         """Take over another's run (its owner is gone): read all of it, then own it."""
-        log = self.get(run_id) or self.follow(run_id)
+        log = self.get(run_id)
+        if log is None:  # (not `or`: an empty log is falsy)
+            log = self.follow(run_id)
         log.owned = True  # its reader stops at its next look
         rest = await asyncio.wrap_future(self.link.submit(self._range(run_id, len(log._events))))
         log._add([event for event in rest if event.seq > len(log._events)])
         return log
 
+    def let_go(self) -> None:
+        """Drop the copies of finished runs nobody asked for lately (app.redis_held); ours
+        only once everything given to the writer is written."""
+        unwritten = self.put_events != self.written_events
+        self._logs.let_go({log._run for log in self._logs if log.owned} if unwritten else None)
+
     def status(self) -> dict[str, Any]:
         return {"redis": self.link.shown_url, "namespace": self.ns,
                 "unwritten_events": self.put_events - self.written_events,
-                "error": self.error}
+                "error": self.error,
+                # Runs whose logs this replica has in memory (live, asked for lately, or
+                # still read by a stream), and their events.
+                "held_runs": len(self._logs),
+                "held_events": sum(len(log._events) for log in self._logs)}
 
     def close(self) -> None:
         """Write what is queued (for a few seconds at most), stop the thread."""

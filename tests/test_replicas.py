@@ -21,13 +21,16 @@ from tests.redis_server import RedisServer, redis_server
 __all__ = ["redis_server"]  # the fixture, imported for pytest
 
 SELFTEST = {"PROCSCOPE_SELFTEST": "1"}
+HOLD_1S = {"PROCSCOPE_REDIS_HOLD_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module")
 def replicas(redis_server: RedisServer) -> Iterator[list[Server]]:
     """Three replicas, A B C, sharing one Redis."""
     # PROCSCOPE_SELFTEST: the load generator `flood`, a run that emits at a steady rate.
-    servers = [Server("--redis", redis_server.url, env=SELFTEST) for _ in range(3)]
+    # A finished run's copy is let go 1 s after it was last asked for (app.redis_held).
+    servers = [Server("--redis", redis_server.url, env={**SELFTEST, **HOLD_1S})
+               for _ in range(3)]
     yield servers
     for server in servers:
         server.stop()
@@ -279,3 +282,31 @@ def test_a_stalled_owner_woken_after_its_takeover_appends_nothing_and_stops_its_
             assert got["status"] == "interrupted" and got["events"] == len(ended)
     finally:
         stalled.stop()
+
+
+def held(server: Server) -> tuple[int, int]:
+    """The runs whose logs the replica has in memory, and their events (/api/status)."""
+    cluster = httpx.get(f"{server.url}/api/status", timeout=10).json()["cluster"]
+    return cluster["held_runs"], cluster["held_events"]
+
+
+def test_a_replica_lets_go_of_finished_runs_and_streams_them_again_from_redis(
+        replicas: list[Server]) -> None:
+    """A long-lived replica kept a copy of every run it ever streamed: its memory grew with
+    each one. Now a finished run's copy goes once nobody asked for it for a while."""
+    a, b, _ = replicas
+    run_ids = [start(a, "join", durations=[0.1, 0.2]) for _ in range(3)]
+    for run_id in run_ids:
+        seen_by(b, run_id)
+    first = {run_id: frames(raw_stream(b, run_id)) for run_id in run_ids}  # to run.end
+    for server in (a, b):
+        runs, events = held(server)
+        assert runs >= 3 and events >= sum(len(f) for f in first.values())
+    deadline = time.monotonic() + 15
+    while held(a) != (0, 0) or held(b) != (0, 0):  # no run is live in this module now
+        assert time.monotonic() < deadline, f"still held: A {held(a)}, B {held(b)}"
+        time.sleep(0.1)
+    for run_id in run_ids:  # asked for again: read from Redis, the same bytes
+        assert frames(raw_stream(b, run_id)) == first[run_id]
+        assert frames(raw_stream(a, run_id)) == first[run_id]
+    assert held(b)[0] >= 3
