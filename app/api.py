@@ -89,8 +89,11 @@ async def server_status(request: Request) -> dict[str, Any]:
         "caps": {"runs": manager.max_runs, "processes": manager.max_processes,
                  "streams": request.app.state.streams.cap, "events": manager.max_events},
         # Where runs are kept: {"db": ":memory:"}, or the file, its bytes, the events not
-        # yet written, the writer's last error (null while it writes).
-        "history": manager.store.status() if manager.store is not None else {"db": ":memory:"},
+        # yet written, the writer's last error (null while it writes); with --redis, Redis
+        # (app.cluster_runs.ClusterRuns.history_status).
+        "history": manager.store.status() if manager.store is not None
+        else history() if (history := getattr(manager, "history_status", None))
+        else {"db": ":memory:"},
         # With --redis: this replica's id, every live replica with its load, Redis's state.
         **({"cluster": cluster()} if (cluster := getattr(manager, "cluster_status", None))
            else {}),

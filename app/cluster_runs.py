@@ -75,6 +75,7 @@ class ClusterRuns(RunManager):
         self.streams: Streams | None = None  # set by app.main: this replica's streams
         self._claimed: set[str] = set()
         self._fenced: set[str] = set()  # runs started here that another replica took over
+        self.redis_memory: int | None = None  # Redis's used_memory, as of the last tick
         self._tasks: list[asyncio.Task[None]] = []
         hub.on_remote = self._on_remote
         hub.on_fenced = self._on_fenced
@@ -257,6 +258,9 @@ class ClusterRuns(RunManager):
         for run_id, owner in taken.items():  # a quiet run: no write of ours was refused yet
             self._on_fenced(run_id, owner)
         self.redis_hub.let_go()
+        with contextlib.suppress(*self.redis_hub.link.errors):
+            self.redis_memory = await asyncio.wrap_future(
+                self.redis_hub.link.submit(self.registry.used_memory()))
         for run in list(self.runs.values()):
             owner = self.owner.get(run.id, self.rid)
             if (run.status not in FINAL and owner not in self.replicas
@@ -296,6 +300,15 @@ class ClusterRuns(RunManager):
         self.relay.resume(run.id, len(runlog), time.monotonic_ns() - int(last_t * 1e9),
                           ledger)
         self.relay.end(run.id, "interrupted", None)
+
+    def history_status(self) -> dict[str, Any]:
+        """For /api/status's `history`: where runs are kept with --redis (no password),
+        how many run streams, their events and the memory Redis uses (as of the last tick)."""
+        hub = self.redis_hub
+        return {"redis": hub.link.shown_url, "namespace": hub.ns, "streams": len(self.runs),
+                "events": sum(run.events for run in self.runs.values()),
+                "used_memory": self.redis_memory,
+                "unwritten_events": hub.put_events - hub.written_events, "error": hub.error}
 
     def cluster_status(self) -> dict[str, Any]:
         """For /api/status: this replica, every live one with its load, and Redis."""

@@ -68,6 +68,11 @@ class Registry:
                 alive[rid] = json.loads(value)
         return alive, taken
 
+    async def used_memory(self) -> int:
+        """The bytes Redis holds (INFO memory's used_memory): every replica's runs."""
+        info: Any = await self.hub.link.redis.info("memory")
+        return int(info["used_memory"])
+
     async def leave(self) -> None:
         await self.hub.link.redis.delete(self.hub.key("replica", self.rid))
         await self.hub.link.redis.srem(self.hub.key("replicas"), self.rid)

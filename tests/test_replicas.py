@@ -310,3 +310,23 @@ def test_a_replica_lets_go_of_finished_runs_and_streams_them_again_from_redis(
         assert frames(raw_stream(b, run_id)) == first[run_id]
         assert frames(raw_stream(a, run_id)) == first[run_id]
     assert held(b)[0] >= 3
+
+
+def test_status_says_where_runs_are_kept_with_redis(redis_server: RedisServer,
+                                                    replicas: list[Server]) -> None:
+    """/api/status said `history: {"db": ":memory:"}` on a replica: not where runs are."""
+    a, b, _ = replicas
+    run_id = start(a, "join", durations=[0.1])
+    seen_by(b, run_id)
+    whole = frames(raw_stream(b, run_id))
+    deadline = time.monotonic() + 10
+    for server in (a, b):
+        while (history := httpx.get(f"{server.url}/api/status").json()["history"]
+               )["used_memory"] is None:  # read at the replica's next tick
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert "db" not in history
+        assert history["redis"] == redis_server.url and history["namespace"] == "procscope"
+        listed = httpx.get(f"{server.url}/api/runs").json()
+        assert history["streams"] == len(listed) and history["events"] >= len(whole)
+        assert history["used_memory"] > 0 and history["error"] is None
