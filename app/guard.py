@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import i18n, pages
+
 COOKIE = "procscope_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY = 16 * 1024
@@ -80,7 +82,8 @@ class Guard:
         if self.admin_token is not None and not path.startswith(PUBLIC_PREFIXES):
             if role is None:
                 if _wants_html(headers, path):
-                    await _how_to_get_in(send)
+                    await _how_to_get_in(send, i18n.choose(
+                        headers.get("cookie", ""), headers.get("accept-language", "")))
                     return
                 await _deny(send, 401, "a token is needed: the link with ?token=..., or "
                             "Authorization: Bearer <token>",
@@ -193,28 +196,16 @@ def _wants_html(headers: dict[str, str], path: str) -> bool:
     return not path.startswith("/api/") and "text/html" in headers.get("accept", "")
 
 
-HOW_TO_GET_IN = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>procscope: a link with a token is needed</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:12vh auto;padding:0 1em;
-color:#1f2329}code{background:#f2f4f7;padding:1px 4px;border-radius:4px}</style></head>
-<body data-testid="token-needed"><h1>This page needs a link with a token</h1>
-<p>Open the link your teacher shared: it ends in <code>?token=&hellip;</code>. The students'
-link lets you watch every run; the teacher's can also start and stop them.</p>
-<p>The teacher finds both links where <code>procscope</code> was started (it prints them),
-or in <code>$PROCSCOPE_TOKEN</code>.</p>
-<p lang="zh">请打开老师分享的链接（以 <code>?token=&hellip;</code> 结尾）。</p>
-</body></html>
-""".encode()
-
-
-async def _how_to_get_in(send: Send) -> None:
+async def _how_to_get_in(send: Send, lang: str) -> None:
+    """A browser opening a page without the token: how to get in, in its language (an HTML
+    page, templates/how_to_get_in.html), not the API's JSON 401."""
+    body = pages.how_to_get_in(lang)
     await send({"type": "http.response.start", "status": 401, "headers": [
         (b"content-type", b"text/html; charset=utf-8"),
-        (b"content-length", str(len(HOW_TO_GET_IN)).encode()),
-        (b"www-authenticate", b"Bearer"), (b"cache-control", b"no-store")]})
-    await send({"type": "http.response.body", "body": HOW_TO_GET_IN})
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b"Bearer"), (b"cache-control", b"no-store"),
+        (b"content-language", lang.encode()), (b"vary", b"Accept-Language, Cookie")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _deny(send: Send, status: int, detail: str,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,18 @@ def from_accept_language(header: str) -> str:
         if tag in LANGS and q > 0 and (best is None or (q, -i) > (best[0], best[1])):
             best = (q, -i, tag)
     return best[2] if best else DEFAULT
+
+
+def choose(cookie_header: str, accept_language: str) -> str:
+    """The language of a page asked for with these headers: the switch's cookie, else the
+    browser's languages (for app.guard, which sees raw headers, not a Request)."""
+    try:
+        morsel = SimpleCookie(cookie_header).get(COOKIE)
+    except CookieError:
+        morsel = None
+    if morsel is not None and morsel.value in LANGS:
+        return morsel.value
+    return from_accept_language(accept_language)
 
 
 def language(request: Request) -> str:

@@ -25,6 +25,11 @@ templates = Jinja2Templates(env=_env, context_processors=[i18n.context])
 router = APIRouter(include_in_schema=False)
 
 
+def how_to_get_in(lang: str) -> bytes:
+    """The page app.guard answers a browser that has no token's cookie with, in `lang`."""
+    return _env.get_template("how_to_get_in.html").render(lang=lang).encode()
+
+
 def _experiments() -> list[dict[str, Any]]:
     return [catalog.describe(spec, full=True) for spec in catalog.SPECS.values()]
 

@@ -24,15 +24,6 @@ export function translate(catalog, text, values) {
   });
 }
 
-/** The interface's language for a list like navigator.languages: "zh" for any zh-*, else "en". */
-export function pickLanguage(languages) {
-  for (const tag of languages || []) {
-    const base = String(tag).toLowerCase().split("-")[0];
-    if (base === "zh" || base === "en") return base;
-  }
-  return "en";
-}
-
 function inlinedCatalog() {
   if (typeof document === "undefined") return null;
   const node = document.getElementById("i18n-catalog");

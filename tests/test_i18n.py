@@ -156,6 +156,23 @@ def test_every_interface_string_has_its_chinese_and_the_catalog_nothing_else() -
         assert "%" not in re.sub(r"%\(\w+\)s|%%", "", chinese[s]), s
 
 
+def test_the_language_is_the_cookie_else_the_browsers_first_known_one() -> None:
+    from app import i18n
+
+    assert i18n.from_accept_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert i18n.from_accept_language("zh-TW") == "zh"
+    assert i18n.from_accept_language("en-US,en;q=0.9,zh-CN;q=0.8") == "en"
+    assert i18n.from_accept_language("fr-FR,zh;q=0.5,en;q=0.3") == "zh"  # the best it knows
+    assert i18n.from_accept_language("en;q=0.2, zh;q=0.7") == "zh"  # by q, not by order
+    assert i18n.from_accept_language("zh;q=0, en") == "en"  # q=0: not acceptable
+    assert i18n.from_accept_language("") == "en"
+    assert i18n.from_accept_language("de, *;q=0.1, garbage;;q=x") == "en"
+    assert i18n.choose("procscope_lang=en; other=1", "zh-CN") == "en"
+    assert i18n.choose("procscope_lang=zh", "en-US") == "zh"
+    assert i18n.choose("procscope_lang=fr", "zh-CN") == "zh"  # not a language we have
+    assert i18n.choose('bad"cookie', "zh-CN") == "zh"
+
+
 def test_the_catalog_cuts_into_words_that_the_check_would_find() -> None:
     # The check is only as good as its fragments: the strings the page shows most are in.
     fragments = english_fragments()
@@ -250,10 +267,39 @@ def test_screenshots_of_the_chinese_page_presenter_and_phone(
         viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
         device_scale_factor=2)
     assert wait_final(phone) == ["成功"]
-    # Nothing of the top bar runs off a phone's screen.
-    overflow = phone.evaluate("""() => [...document.querySelectorAll('.topbar > *')]
-      .filter(e => e.checkVisibility() && e.getBoundingClientRect().right > innerWidth + 1)
-      .map(e => e.className || e.id || e.tagName)""")
+    # Nothing of the top bar runs off a phone's screen or out of the bar (no wrapped words).
+    overflow = phone.evaluate("""() => {
+      const bar = document.querySelector('.topbar').getBoundingClientRect();
+      return [...document.querySelectorAll('.topbar > *, .topbar button')].filter(e => {
+        if (!e.checkVisibility()) return false;
+        const r = e.getBoundingClientRect();
+        return r.right > innerWidth + 1 || r.left < -1 || r.top < bar.top - 1 ||
+          r.bottom > bar.bottom + 1;
+      }).map(e => e.className || e.id || e.textContent);
+    }""")
     assert overflow == []
     screenshot(phone, "i18n-zh-phone")
     assert errors.messages == [] and phone_errors.messages == []
+
+
+def test_the_page_that_says_how_to_get_in_speaks_the_browsers_language(
+        browser: Browser, contexts: list[BrowserContext]) -> None:
+    # Bound to every interface: a token is in force, and a browser without it is told how
+    # to get in (app.guard), in its language.
+    srv = Server("--host", "0.0.0.0")
+    try:
+        ctx = browser.new_context(locale="zh-CN")
+        contexts.append(ctx)
+        page = ctx.new_page()
+        answer = page.goto(srv.url + "/")
+        assert answer is not None and answer.status == 401
+        assert page.locator("html").get_attribute("lang") == "zh"
+        assert "令牌" in page.locator("h1").inner_text()
+        assert english_left(page.evaluate(VISIBLE_INTERFACE_TEXT)) == []
+        # The switch's cookie wins over the browser's languages, as on every page.
+        ctx.add_cookies([{"name": "procscope_lang", "value": "en", "url": srv.url}])
+        page.reload()
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert page.locator("h1").inner_text() == "This page needs a link with a token"
+    finally:
+        srv.stop()
