@@ -2,13 +2,15 @@
 
 Each client is a process of the run: it connects to the server on 127.0.0.1, sends
 `messages` lines, reads each upper-cased echo, thinks, and sends the next; what it waited
-for each reply is drawn on its lane (wait.start / wait.end).
+for each reply is drawn on its lane (wait.start / wait.end). The server's main reaps each
+the moment it exits (reap_as_they_exit).
 """
 
 from __future__ import annotations
 
 import socket
 import time
+from multiprocessing.connection import wait
 from typing import Any
 
 from app.reporter import emit
@@ -63,3 +65,16 @@ def client(name: str, port: int, messages: int, think_time: float, timeout: floa
 def client_number(record: tuple[str, int, float | None]) -> int:
     """client-10 sorts after client-9."""
     return int(record[0].rsplit("-", 1)[1])
+
+
+def reap_as_they_exit(procs: list[Any]) -> None:
+    """Runs in the experiment's main process, in a thread: joins each client the moment it
+    exits. The tutorial's clients are other programs, nobody's children; here they are the
+    server's, and joined only at the end they would be drawn as zombies meanwhile, which is
+    not this lesson. (Only reaping: the page folds the thread into the main's lane.)"""
+    alive = list(procs)
+    while alive:
+        ended = wait([p.sentinel for p in alive])
+        for p in [p for p in alive if p.sentinel in ended]:
+            p.join()
+            alive.remove(p)

@@ -17,21 +17,28 @@ fetches it over a Unix socket (SCM_RIGHTS again). That works under all three sta
 as long as the main keeps its socket open until the task has been pickled: the main closes
 its copy only when the handler is done.
 
-The clients are in experiments/echo_client.py. Past 300 lines by its lesson's declaration
-(SPEC, a fifth of the module): one lesson, one module.
+The clients (and their reaping) are in experiments/echo_client.py. Past 300 lines by its
+lesson's declaration (SPEC, a fifth of the module): one lesson, one module.
 """
 
 from __future__ import annotations
 
+# Imported before the Pool forks its workers, which then have it: multiprocessing's socket
+# handover (its resource sharer's authentication) imports hmac, with OpenSSL, in each
+# worker on its first socket: ~30-60 ms of the first four clients' wait that is neither the
+# handover nor a busy pool (measured: first handover to 4 fresh workers 28-66 ms, 3-11 ms
+# with hmac already imported). Under spawn or forkserver each worker imports it anyway.
+import hmac  # noqa: F401
 import os
 import socket
+import threading
 import time
 from multiprocessing import Event, Pool, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
 
 from app.reporter import emit
-from experiments.echo_client import client, client_number
+from experiments.echo_client import client, client_number, reap_as_they_exit
 from experiments.measure import max_overlap
 from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
 from experiments.spec import Experiment, KeyMoment, Param
@@ -173,6 +180,8 @@ def main(params: Any, report: Any) -> dict[str, Any]:
                for i in range(params.clients)]
     for c in clients:
         c.start()
+    reaper = threading.Thread(target=reap_as_they_exit, args=(clients,), name="client-reaper")
+    reaper.start()
 
     handler_records: list[HandlerRecord] = []
     handler_errors: list[str] = []
@@ -222,6 +231,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         for c in clients:
             c.terminate()
             c.join()
+        reaper.join()
         raise
     finally:
         phone.close()
@@ -232,6 +242,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     client_results = gather(results, len(clients), clients, timeout)
     for c in clients:
         c.join()
+    reaper.join()
     used_time = time.time() - start_time
     if handler_errors:
         raise RuntimeError("the %s server could not hand its connections over "
