@@ -55,15 +55,28 @@ class NewsLog:
         return self._first - 1 + len(self._frames)
 
     def add(self, kind: str, data: dict[str, Any]) -> None:
-        seq = len(self) + 1
-        body = json.dumps({"seq": seq, "kind": kind, "data": data}, ensure_ascii=False,
-                          separators=(",", ":")).encode()
+        self.add_at(len(self) + 1, kind, compact(data))
+
+    def add_at(self, seq: int, kind: str, data: bytes) -> None:
+        """The frame of seq `seq` (data: its JSON); after a gap (a reader that fell behind
+        a shared stream's trimming), the log starts again at `seq`."""
+        if seq <= len(self):
+            return  # had it (a reader that resumed)
+        if seq > len(self) + 1:
+            self._frames.clear()
+            self._first = seq
+        body = b'{"seq":%d,"kind":%s,"data":%s}' % (seq, compact(kind), data)
         self._frames.append(Event(seq, kind, body))
         if len(self._frames) > 2 * KEEP:
             drop = len(self._frames) - KEEP
             del self._frames[:drop]
             self._first += drop
         self.poke()
+
+    def start_at(self, last: int) -> None:
+        """A new log that follows a shared stream whose last seq is `last`."""
+        if not self._frames:
+            self._first = last + 1
 
     def append(self, events: Sequence[Event]) -> None:  # the protocol's; add() is ours
         raise NotImplementedError
@@ -93,12 +106,17 @@ class NewsLog:
             await self._grew.wait()
 
 
+def compact(value: Any) -> bytes:
+    """JSON as every frame is written (no spaces, UTF-8): the same bytes on every replica."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class Classroom:
     """The classroom stream and the one question of the server (app.predictions)."""
 
     def __init__(self) -> None:
         self.news = NewsLog()
-        self.predictions = Predictions(self.news.add)
+        self.predictions: Predictions = Predictions(self.news.add)
 
     def run_created(self, run: Run) -> None:
         """RunManager.on_created: an open question about this lesson closes with this run
@@ -160,7 +178,7 @@ async def open_prediction(request: Request,
                           body: Annotated[OpenQuestion, Body()]) -> dict[str, Any]:
     predictions = _classroom(request).predictions
     try:
-        question = predictions.open(body.experiment)
+        question = await predictions.open(body.experiment)
     except KeyError as e:
         raise HTTPException(404, str(e.args[0])) from None
     except QuestionClosed as e:
@@ -173,7 +191,7 @@ async def open_prediction(request: Request,
 async def close_prediction(request: Request) -> dict[str, Any]:
     predictions = _classroom(request).predictions
     try:
-        return {"question": predictions.close()}
+        return {"question": await predictions.close()}
     except QuestionClosed as e:
         raise HTTPException(409, str(e)) from None
 
@@ -189,7 +207,7 @@ async def answer_prediction(request: Request, response: Response,
         voter = predictions.new_voter()
         response.set_cookie(VOTER_COOKIE, voter, httponly=True, samesite="strict", path="/")
     try:
-        return predictions.answer(voter, body.answer)
+        return await predictions.answer(voter, body.answer)
     except QuestionClosed as e:
         raise HTTPException(409, str(e)) from None
     except TooManyAnswers:

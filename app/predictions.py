@@ -8,9 +8,9 @@ page through the classroom stream (app.classroom), never the answers themselves,
 copies the crowd. The next run of that lesson closes the question and keeps the answers in
 its record (`prediction` in the run's JSON), where the page shows them beside the truth.
 
-Bounded: one open question per server, at most MAX_ANSWERS browsers, answers that are a
-number within the question's bounds or one of its choices (short strings the page shows
-as text, never as HTML).
+Bounded: one open question per server (per cluster of replicas with --redis), at most
+MAX_ANSWERS browsers, answers that are a number within the question's bounds or one of its
+choices (short strings the page shows as text, never as HTML).
 """
 
 from __future__ import annotations
@@ -64,7 +64,11 @@ def with_truth(prediction: dict[str, Any] | None, result: Any) -> dict[str, Any]
 
 
 class Predictions:
-    """The one question of the server; `tell(kind, data)` puts frames on the classroom stream."""
+    """The one question of the server; `tell(kind, data)` puts frames on the classroom stream.
+
+    Its verbs are coroutines: with --redis the question is the cluster's and each verb is a
+    Redis step (app.redis_classroom); here, in this server's memory, they never wait.
+    """
 
     def __init__(self, tell: Callable[[str, dict[str, Any]], None]) -> None:
         self.tell = tell
@@ -78,25 +82,15 @@ class Predictions:
 
     def public(self) -> dict[str, Any] | None:
         """The question with its count; its answers only once it is closed."""
-        if self.current is None:
-            return None
-        out = {**self.current, "open": self.is_open, "total": len(self.answers)}
-        if not self.is_open:
-            out["answers"] = self._counts()
-        return out
+        return view(self.current, self.is_open, self.answers)
 
-    def open(self, experiment: str) -> dict[str, Any]:
+    async def open(self, experiment: str) -> dict[str, Any]:
         if self.is_open:
             assert self.current is not None
-            raise QuestionClosed(f"question {self.current['id']} is open: close it first "
-                                 "(DELETE /api/prediction) or start its run")
-        question = lesson_question(experiment)
-        if question is None:
-            raise KeyError(f"no lesson {experiment!r} with a question; with one: "
-                           f"{', '.join(sorted(k for k in catalog.SPECS if lesson_question(k)))}")
+            raise already_open(self.current["id"])
+        question = asked(experiment)
         self._ids += 1
-        self.current = {"id": self._ids, "experiment": experiment, **question,
-                        "opened_at": _now(), "closed_at": None, "run": None}
+        self.current = {"id": self._ids, **question}
         self.answers = {}
         self.is_open = True
         public = self.public()
@@ -104,29 +98,21 @@ class Predictions:
         self.tell("prediction.open", public)
         return public
 
-    def answer(self, voter: str, value: float | str) -> dict[str, Any]:
+    async def answer(self, voter: str, value: float | str) -> dict[str, Any]:
         if not self.is_open or self.current is None:
             raise QuestionClosed("no question is open")
         q = self.current
-        if q["choices"]:
-            if not isinstance(value, str) or value not in q["choices"]:
-                raise ValueError(f"one of: {', '.join(q['choices'])}")
-        else:
-            if isinstance(value, str):
-                try:
-                    value = float(value.strip())
-                except ValueError:
-                    raise ValueError("a number is needed") from None
-            if not math.isfinite(value) or not q["ge"] <= value <= q["le"]:
-                raise ValueError(f"a number from {q['ge']:g} to {q['le']:g}")
-            value = int(value) if value == int(value) else round(value, 3)
+        value = checked(q, value)
         if voter not in self.answers and len(self.answers) >= MAX_ANSWERS:
             raise TooManyAnswers
         self.answers[voter] = value
         self.tell("prediction.count", {"id": q["id"], "total": len(self.answers)})
         return {"id": q["id"], "answer": value, "total": len(self.answers)}
 
-    def close(self, run_id: str | None = None) -> dict[str, Any]:
+    async def close(self, run_id: str | None = None) -> dict[str, Any]:
+        return self._close(run_id)
+
+    def _close(self, run_id: str | None) -> dict[str, Any]:
         if not self.is_open or self.current is None:
             raise QuestionClosed("no question is open")
         self.is_open = False
@@ -138,18 +124,65 @@ class Predictions:
 
     def close_for(self, run_id: str, experiment: str) -> dict[str, Any] | None:
         """A run of the question's lesson starts: the question closes with it, and what the
-        run keeps of it is returned (else None)."""
+        run keeps of it is returned (else None). Not a coroutine: a run's start calls it."""
         if not self.is_open or self.current is None or self.current["experiment"] != experiment:
             return None
-        kept = self.close(run_id)
-        return {k: kept[k] for k in ("id", "question", "question_zh", "choices", "unit",
-                                     "answer_from", "total", "answers", "opened_at",
-                                     "closed_at")}
+        return kept(self._close(run_id))
 
-    def _counts(self) -> list[list[Any]]:
-        """[[answer, how many], ...]: choices in their order, numbers from small to large."""
-        counts = Counter(self.answers.values())
-        assert self.current is not None
-        if self.current["choices"]:
-            return [[c, counts[c]] for c in self.current["choices"]]
-        return [[v, n] for v, n in sorted(counts.items(), key=lambda kv: float(kv[0]))]
+
+def already_open(question_id: int) -> QuestionClosed:
+    return QuestionClosed(f"question {question_id} is open: close it first "
+                          "(DELETE /api/prediction) or start its run")
+
+
+def asked(experiment: str) -> dict[str, Any]:
+    """A new question about `experiment`, without its id (KeyError: the lesson has none)."""
+    question = lesson_question(experiment)
+    if question is None:
+        raise KeyError(f"no lesson {experiment!r} with a question; with one: "
+                       f"{', '.join(sorted(k for k in catalog.SPECS if lesson_question(k)))}")
+    return {"experiment": experiment, **question, "opened_at": _now(), "closed_at": None,
+            "run": None}
+
+
+def checked(q: dict[str, Any], value: float | str) -> float | str:
+    """An answer to question q as kept (a choice, or a number within its bounds), or
+    ValueError saying what is wanted."""
+    if q["choices"]:
+        if not isinstance(value, str) or value not in q["choices"]:
+            raise ValueError(f"one of: {', '.join(q['choices'])}")
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError("a number is needed") from None
+    if not math.isfinite(value) or not q["ge"] <= value <= q["le"]:
+        raise ValueError(f"a number from {q['ge']:g} to {q['le']:g}")
+    return int(value) if value == int(value) else round(value, 3)
+
+
+def view(current: dict[str, Any] | None, is_open: bool,
+         answers: dict[str, float | str]) -> dict[str, Any] | None:
+    """A question as everyone may see it: its count; its answers only once it is closed."""
+    if current is None:
+        return None
+    out = {**current, "open": is_open, "total": len(answers)}
+    if not is_open:
+        out["answers"] = counts(current, answers)
+    return out
+
+
+def kept(closed: dict[str, Any]) -> dict[str, Any]:
+    """What a run keeps of the question its start closed (the public view, closed)."""
+    return {k: closed[k] for k in ("id", "question", "question_zh", "choices", "unit",
+                                   "answer_from", "total", "answers", "opened_at",
+                                   "closed_at")}
+
+
+def counts(current: dict[str, Any], answers: dict[str, float | str]) -> list[list[Any]]:
+    """[[answer, how many], ...]: choices in their order, numbers from small to large."""
+    counted = Counter(answers.values())
+    if current["choices"]:
+        return [[c, counted[c]] for c in current["choices"]]
+    return [[v, n] for v, n in sorted(counted.items(), key=lambda kv: float(kv[0]))]
