@@ -316,7 +316,11 @@ export class RunPanel {
       parts.push(t("draw %(ms)s ms", { ms: avg.toFixed(1) }));
     }
     if (this.pendingCount) parts.push(t("%(n)s queued", { n: this.pendingCount.toLocaleString() }));
-    if (this.streamState.startsWith("retrying") || this.streamState.startsWith("failed")) parts.push(this.streamState);
+    if (this.streamState.startsWith("retrying") || this.streamState.startsWith("failed")) {
+      const [state, ...why] = this.streamState.split(": ");
+      parts.push(state === "failed" ? t("failed: %(why)s", { why: why.join(": ") })
+        : t("retrying: %(why)s", { why: why.join(": ") }));
+    }
     setText(this.statsEl, parts.join(" · "));
     this._cpuNote();
   }
