@@ -1,7 +1,12 @@
-"""python -m bench [--quick] [--json PATH]: every benchmark, each figure beside its baseline.
+"""python -m bench [--quick] [--json PATH] [--before REV] [--profile]: every benchmark, each
+figure beside its baseline measured in the same invocation.
 
-Benchmarks print numbers and never fail: the exit code is 0 even when a target is missed
-(the table says so). --quick is the CI mode (about a minute).
+First issue 17's table (bench.limits: start-up, lesson overhead, throughput, fan-out; with
+--before REV the same figures for that commit, interleaved with this tree's), then the
+other sections for this tree (skipped with --before). --profile: profiles of start-up and
+fan-out instead (bench.profiles, kept in bench-out/). Benchmarks print numbers and never
+fail: the exit code is 0 even when a target is missed (the table says so). --quick is the
+CI mode (about two minutes).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import json
 import time
 from typing import Any
 
-from bench import core_lanes, overhead, pipeline, sampler_cost
+from bench import core_lanes, limits, limits_report, overhead, pipeline, sampler_cost
+from bench.server import ROOT
+from bench.trees import trees
 
 TARGETS = {
     "throughput_ratio": 0.5,  # end-to-end events/s over the raw Pipe's, at least
@@ -121,25 +128,47 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="CI mode: small, about a minute")
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="CI mode: small, about 2 minutes")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--before", metavar="REV",
+                        help="also measure this commit (a temporary git worktree), "
+                             "interleaved with this tree")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile start-up and fan-out (perf, py-spy) into bench-out/")
     args = parser.parse_args()
     started = time.monotonic()
-    results: dict[str, Any] = {
-        "pipeline": pipeline.run(quick=args.quick),
-        "overhead": overhead.run(quick=args.quick),
-        "sampler": sampler_cost.run(quick=args.quick),
-        "core_lanes": core_lanes.run(quick=args.quick),
-    }
-    try:
-        from bench import browser
-    except ImportError:
-        pass
+    if args.profile:
+        from bench import profiles
+
+        print(profiles.run(ROOT / "bench-out", quick=args.quick))
+        return
+    results: dict[str, Any] = {}
+    with trees(args.before) as compared:
+        results["limits"] = limits.run(compared, quick=args.quick)
+    print("\n## Issue 17: close to the limit\n")
+    print(limits_report.table(results["limits"]))
+    print()
+    print(limits_report.fanout_detail(results["limits"]))
+    if args.before is None:
+        results.update({
+            "pipeline": pipeline.run(quick=args.quick),
+            "overhead": overhead.run(quick=args.quick),
+            "sampler": sampler_cost.run(quick=args.quick),
+            "core_lanes": core_lanes.run(quick=args.quick),
+        })
+        try:
+            from bench import browser
+        except ImportError:
+            pass
+        else:
+            results["browser"] = browser.run(quick=args.quick)
+        print()
+        print(report(results))
     else:
-        results["browser"] = browser.run(quick=args.quick)
+        print("\n(the other sections measure this tree alone: run without --before)")
     results["seconds"] = time.monotonic() - started
-    print(report(results))
     print(f"\n(took {results['seconds']:.0f} s)")
     if args.json:
         with open(args.json, "w") as f:

@@ -10,7 +10,7 @@ the run also carries the sampler's cpu.run and proc.state events, about 1,300 mo
 second, which are delivered too), then N viewers (bench.viewers: ~20 probes timing frames
 in one process, the rest counting in up to 4 processes) connect and replay it, then a
 steady window starts once all are connected and `settle` s have passed. Over the window:
-the server process's CPU (all its threads, /proc/<pid>/stat), the viewers' own, the run's
+the server process's CPU (all its threads, from schedstat: bench.viewers.cpu_seconds), the viewers' own, the run's
 events (GET /api/runs/{id} at both ends: every kind counts as a delivery) and the probes'
 delays of the ticks emitted in it. Every viewer must read every event (`complete`).
 
@@ -63,11 +63,13 @@ def _t0(client: httpx.Client, run_id: str) -> float:
 def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
          probes: int = PROBES) -> dict[str, Any]:
     """One run watched by `n` viewers: the steady window's figures."""
-    # s of run before the window: spawn the viewers, connect them. A server past its
+    # s of run before the window: connect the viewers. A server past its
     # capacity connects them slowly (1,000 viewers at 8b3ab80: 33 s): the window then
     # starts at the budget's end anyway, with those connected (`ready`), and says so.
     connect_budget = 3.0 + n / 100
     per_process = int(RATE * (connect_budget + settle + seconds + 1.0))
+    watch = viewers.start("127.0.0.1", server.port, n, probes=probes,
+                          limit=connect_budget + settle + seconds + 120)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         posted = time.monotonic()
         r = client.post("/api/runs", json={"experiment": "flood", "params": {
@@ -80,9 +82,7 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         # stream (at 500 viewers it made the last ones connect 9 s late).
         t0 = _t0(client, run_id)
         after = _events(client, run_id)
-        watch = viewers.start("127.0.0.1", server.port,
-                              f"/api/runs/{run_id}/events?after={after}", n, probes=probes,
-                              limit=per_process / RATE + 60, t0=t0)
+        watch.connect(f"/api/runs/{run_id}/events?after={after}", t0)
         ready = watch.wait_ready(connect_budget)
         w0 = time.monotonic() + settle
         w1 = min(w0 + seconds, run_ends - 0.5)

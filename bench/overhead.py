@@ -15,11 +15,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.server import ROOT, BenchServer
+from bench.server import ROOT, BenchServer, tree_env
 
 PLAIN = """
 import json, multiprocessing, os, sys
@@ -30,7 +31,8 @@ experiment, params = sys.argv[1], json.loads(sys.argv[2])
 multiprocessing.set_start_method(params["start_method"], force=True)
 real = sys.stdout
 sys.stdout = open(os.devnull, "w")
-result = experiments.load(experiment).main(SimpleNamespace(**params), Reporter(params["time_scale"]))
+lesson = experiments.load(experiment)
+result = lesson.main(SimpleNamespace(**params), Reporter(params["time_scale"]))
 real.write(json.dumps(result) + "\\n")
 """
 
@@ -51,11 +53,13 @@ def _full_params(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
     return catalog.PARAMS[experiment](**params).model_dump()
 
 
-def plain(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
-    env = dict(os.environ, PROCSCOPE_SELFTEST="1")
+def plain(experiment: str, params: dict[str, Any], root: Path = ROOT) -> dict[str, Any]:
+    """The lesson's main() in a fresh Python with no channel (emit() a no-op), from the tree
+    at `root`."""
     out = subprocess.run([sys.executable, "-c", PLAIN, experiment,
                           json.dumps(_full_params(experiment, params))],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                         cwd=root, env=tree_env(root), capture_output=True, text=True,
+                         check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 

@@ -88,8 +88,9 @@ def measure(viewers: int, events_per_s: float, frame_bytes: int, seconds: float,
         if not here.poll(30):
             raise RuntimeError("the baseline sender did not start")
         port = here.recv()
-        clients = viewers_mod.start("127.0.0.1", port, "/", viewers, probes=0,
+        clients = viewers_mod.start("127.0.0.1", port, viewers, probes=0,
                                     limit=settle + seconds + 60)
+        clients.connect("/")
         if not here.poll(60):
             raise RuntimeError("the baseline sender's viewers did not all connect")
         ready = here.recv()

@@ -17,10 +17,18 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class BenchServer:
-    """`python -m app` with the bench-only experiments enabled (PROCSCOPE_SELFTEST=1)."""
+def tree_env(root: Path) -> dict[str, str]:
+    """The environment of a process that must import `app` and `experiments` from `root`:
+    first on the path, before the editable install of this tree."""
+    return dict(os.environ, PROCSCOPE_SELFTEST="1", PYTHONPATH=str(root))
 
-    def __init__(self, *args: str) -> None:
+
+class BenchServer:
+    """`python -m app` with the bench-only experiments enabled (PROCSCOPE_SELFTEST=1), from
+    the tree at `root` (this one, or an earlier commit's worktree: bench.trees)."""
+
+    def __init__(self, *args: str, root: Path = ROOT) -> None:
+        self.root = root
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -28,11 +36,11 @@ class BenchServer:
         self.args = args
 
     def __enter__(self) -> BenchServer:
-        env = dict(os.environ, PROCSCOPE_SELFTEST="1")
+        env = tree_env(self.root)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
              "--max-runs", "50", "--db", ":memory:", *self.args],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
             try:

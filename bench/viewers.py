@@ -42,9 +42,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 FRAME = b"\nevent: "
+TICK = b"\nevent: bench.tick\n"
 END = b"\nevent: run.end\n"
-TICK_KIND = "bench.tick"
-TICK = os.sysconf("SC_CLK_TCK")
+KEEP = len(TICK) - 1  # bytes of a chunk's end kept for the next one's joint
 
 
 @dataclass
@@ -52,6 +52,8 @@ class ViewerResult:
     """What one viewer saw: all frames, bytes, when, and (probes only) each tick's timing."""
 
     frames: int = 0
+    ticks: int = 0  # bench.tick frames
+    last_tick: float = 0.0  # monotonic s of the recv() that completed the last one
     bytes: int = 0
     reads: int = 0
     connected: float = 0.0  # monotonic s when the response headers came
@@ -61,6 +63,11 @@ class ViewerResult:
     # probes: (emitted at, monotonic s; delay, s) per bench.tick frame
     emitted: list[float] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
+
+
+def _joint(tail: bytes, head: bytes, marker: bytes) -> bytes:
+    k = len(marker) - 1
+    return tail[-k:] + head[:k]
 
 
 class _Viewer:
@@ -77,22 +84,26 @@ class _Viewer:
     def take(self, buf: bytearray, start: int, end: int, now: float) -> None:
         """Count the frames in buf[start:end] (one recv), without copying it."""
         r = self.result
-        # A marker cut by the recv() boundary: in the joint of the last bytes before and
+        # A marker cut by the recv() boundary is in the joint of the last bytes before and
         # the first after, each side one byte shorter than the marker (so a marker wholly
         # on one side is never counted twice).
-        head = bytes(buf[start:min(end, start + len(END) - 1)])
-        f, e = len(FRAME) - 1, len(END) - 1
-        n = buf.count(FRAME, start, end) + (self.tail[-f:] + head[:f]).count(FRAME)
+        head = bytes(buf[start:min(end, start + KEEP)])
+        n = buf.count(FRAME, start, end) + _joint(self.tail, head, FRAME).count(FRAME)
         if n:
             if not r.frames:
                 r.first = now
             r.frames += n
             r.last = now
+        # (a tick's or the end's marker may end in a chunk that holds no FRAME marker)
+        ticks = buf.count(TICK, start, end) + _joint(self.tail, head, TICK).count(TICK)
+        if ticks:
+            r.ticks += ticks
+            r.last_tick = now
+        if buf.find(END, start, end) >= 0 or END in _joint(self.tail, head, END):
+            r.ended = True
         r.bytes += end - start
         r.reads += 1
-        if buf.find(END, start, end) >= 0 or END in self.tail[-e:] + head:
-            r.ended = True
-        self.tail = (self.tail + bytes(buf[max(start, end - e):end]))[-e:]
+        self.tail = (self.tail + bytes(buf[max(start, end - KEEP):end]))[-KEEP:]
         if self.probe:
             self._time(bytes(buf[start:end]), now)
 
@@ -118,10 +129,13 @@ class _Viewer:
             r.delays.append(now - emitted)
 
 
-def _viewer_main(host: str, port: int, path: str, count: int, probes: int, limit: float,
-                 pace: float, t0: float | None, out: Connection) -> None:
-    """Runs in a viewer process: `count` viewers of `path`, the first `probes` timing;
-    between two passes over the readable sockets it sleeps `pace` s (0 for probes)."""
+def _viewer_main(host: str, port: int, count: int, probes: int, limit: float, pace: float,
+                 out: Connection) -> None:
+    """Runs in a viewer process: `count` viewers of the path the bench then sends (with
+    the run's t0, or None), the first `probes` timing; between two passes over the
+    readable sockets it sleeps `pace` s (0 for probes)."""
+    out.send(("started", 0))
+    path, t0 = out.recv()
     request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                "Accept: text/event-stream\r\n\r\n").encode()
     deadline = time.monotonic() + limit
@@ -197,6 +211,12 @@ class Viewers:
     ready: int = 0
     _done: dict[int, list[ViewerResult]] = field(default_factory=dict)  # read by `mark`
 
+    def connect(self, path: str, t0: float | None = None) -> None:
+        """Every viewer opens `path`. `t0`: the run's start (monotonic s), for a path that
+        does not begin at run.start (`?after=SEQ`)."""
+        for pipe in self.pipes:
+            pipe.send((path, t0))
+
     @property
     def pids(self) -> list[int]:
         return [int(p.pid) for p in self.procs]
@@ -257,13 +277,12 @@ class Viewers:
         return out[0], [r for rs in out[1:] for r in rs]
 
 
-def start(host: str, port: int, path: str, viewers: int, probes: int = 20,
-          counter_processes: int = 0, limit: float = 120.0, pace: float = 0.05,
-          t0: float | None = None) -> Viewers:
-    """Start `viewers` viewers of `path`: `probes` of them (at most) in one process that
-    times frames, the rest counting in `counter_processes` processes (0: one per 250),
-    reading every `pace` s. `t0`: the run's start (monotonic s), for a path that does not
-    begin at run.start (`?after=SEQ`)."""
+def start(host: str, port: int, viewers: int, probes: int = 20, counter_processes: int = 0,
+          limit: float = 120.0, pace: float = 0.05) -> Viewers:
+    """Start the processes of `viewers` viewers, which connect on `Viewers.connect(path)`:
+    `probes` of them (at most) in one process that times frames, the rest counting in
+    `counter_processes` processes (0: one per 250), reading every `pace` s. Each process
+    is up (imports done) when this returns, so connecting takes milliseconds."""
     probes = min(probes, viewers)
     counters = viewers - probes
     if not counter_processes:
@@ -273,27 +292,38 @@ def start(host: str, port: int, path: str, viewers: int, probes: int = 20,
                         for i in range(counter_processes)]
     procs, pipes = [], []
     for i, size in enumerate(sizes):
-        here, there = ctx.Pipe(duplex=True)
+        here, there = ctx.Pipe(duplex=True)  # both ways: path, marks
         proc = ctx.Process(target=_viewer_main, name=f"bench-viewers-{i}",
-                           args=(host, port, path, size, size if i == 0 else 0, limit,
-                                 0.0 if i == 0 else pace, t0, there))
+                           args=(host, port, size, size if i == 0 else 0, limit,
+                                 0.0 if i == 0 else pace, there))
         proc.start()
         there.close()
         procs.append(proc)
         pipes.append(here)
+    for here in pipes:
+        if not here.poll(60) or here.recv()[0] != "started":
+            raise RuntimeError("a viewer process did not start")
     return Viewers(procs, pipes)
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes, all their threads (not their children), from
-    /proc/<pid>/stat; a process that is gone counts 0."""
+    """CPU seconds these processes have run, all their threads (not their children).
+
+    From each thread's /proc/<pid>/task/<tid>/schedstat (ns on a CPU, exact), not
+    /proc/<pid>/stat's utime + stime, which count 10 ms ticks: over a 5 s window a bare
+    sender at 0.05 of a core is 25 ticks, a 4 % error. A thread that ended in the window
+    drops out of the sum (the server's threads live as long as it does); a process that is
+    gone counts 0."""
     total = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
+            tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9

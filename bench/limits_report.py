@@ -1,0 +1,163 @@
+"""Issue 17's table from bench.limits' results: figure | before | after | baseline | goal |
+met?, and the fan-out cases in full (so a reader sees the viewers were not the limit).
+
+Runs in the bench process; pure formatting.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from bench import fanout
+
+GOALS = {
+    "startup": 1.10,  # under procscope over plain, at most
+    "ticket_rush": 1.10,
+    "gil": 0.97,  # speed-up under procscope over plain's, at least
+    "throughput": 0.75,  # events/s over the raw Pipe's, at least
+    "per_event_us": 0.5,  # server CPU per delivered event beyond one viewer's, at most
+    "p99_200": 30.0,  # ms, in every repetition
+    "p99_500": 50.0,
+    "p99_1000": 100.0,
+}
+
+
+def _med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else math.nan
+
+
+def _spread(xs: list[float], fmt: str) -> str:
+    if len(xs) < 2:
+        return ""
+    return f" ({min(xs):{fmt}}-{max(xs):{fmt}})"
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("met" if ok else "MISSED")
+
+
+def _ratio_cells(row: dict[str, Any], names: list[str], unit: str, fmt: str
+                 ) -> tuple[dict[str, str], dict[str, float]]:
+    plain = row["plain"]
+    cells, ratios = {}, {}
+    for name in names:
+        xs = row[name]
+        per_rep = [x / p for x, p in zip(xs, plain, strict=True)]
+        ratios[name] = _med(xs) / _med(plain)
+        cells[name] = (f"{_med(xs):{fmt}} {unit}, {ratios[name]:.2f}x"
+                       f"{_spread(per_rep, '.2f')}")
+    return cells, ratios
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, dict[str, str], str, str, str]]:
+    """(figure, {tree: cell}, baseline, goal, met) per row; met is judged on "after"."""
+    names = list(results["trees"])
+    met: bool | None = None
+    out = []
+    for key, label in (("startup", "start and join 100 forked processes"),
+                       ("ticket_rush", "`ticket_rush` n=100 lock off, time_scale 0.1")):
+        row = results[key]
+        cells, ratios = _ratio_cells(row, names, "s", ".3f")
+        out.append((label, cells, f"plain {_med(row['plain']):.3f} s"
+                    f"{_spread(row['plain'], '.3f')}", f"<= {GOALS[key]:.2f}x",
+                    _mark(ratios["after"] <= GOALS[key])))
+    row = results["gil"]
+    cells = {}
+    for name in names:
+        ratio = _med(row[name]) / _med(row["plain"])
+        per_rep = [x / p for x, p in zip(row[name], row["plain"], strict=True)]
+        cells[name] = f"{_med(row[name]):.2f}, {ratio:.2f} of plain{_spread(per_rep, '.2f')}"
+        if name == "after":
+            met = ratio >= GOALS["gil"]
+    out.append(("`gil` processes speed-up, nobody watching", cells,
+                f"plain {_med(row['plain']):.2f}{_spread(row['plain'], '.2f')}",
+                f">= {GOALS['gil']:.2f} of plain", _mark(met)))
+    row = results["throughput"]
+    raw = _med(row["raw_pipe"])
+    cells = {}
+    for name in names:
+        ratio = _med(row[name]) / raw
+        per_rep = [x / p for x, p in zip(row[name], row["raw_pipe"], strict=True)]
+        cells[name] = f"{_med(row[name]):,.0f}/s, {ratio:.2f}{_spread(per_rep, '.2f')}"
+        if name == "after":
+            met = ratio >= GOALS["throughput"]
+    out.append(("events/s, 4 processes -> 1 SSE client", cells,
+                f"raw `Pipe` {raw:,.0f}/s{_spread(row['raw_pipe'], ',.0f')}",
+                f">= {GOALS['throughput']:.2f}", _mark(met)))
+    f = results["fanout"]
+    sizes = [n for n in sorted(int(k) for k in f["cases"][names[-1]]) if n > 1]
+    per = sizes[:2]
+    cells = {}
+    for name in names:
+        cases = f["cases"][name]
+        one = cases["1"][0]
+        figures = [_med([fanout.per_event_us(one, c) for c in cases[str(n)]]) for n in per]
+        cells[name] = " / ".join(f"{x:.2f}" for x in figures) + " µs"
+        if name == "after":
+            met = all(x <= GOALS["per_event_us"] for x in figures)
+    base = " / ".join(f"{f['baseline'][str(n)]['per_event_us']:.2f}" for n in per)
+    out.append((f"server CPU per delivered event beyond one viewer's "
+                f"({' / '.join(map(str, per))} viewers x 1,000 ev/s)", cells,
+                f"one send() per viewer per {20} ms flush: {base} µs",
+                f"<= {GOALS['per_event_us']} µs", _mark(met)))
+    for n in sizes:
+        goal = GOALS.get(f"p99_{n}")
+        cells = {}
+        met: bool | None = None
+        for name in names:
+            cases = f["cases"][name][str(n)]
+            if len(cases) > 1:
+                cells[name] = ("p99 " + ", ".join(f"{c['p99']:.0f}" for c in cases) +
+                               f" ms (p50 {_med([c['p50'] for c in cases]):.0f}, p95 "
+                               f"{_med([c['p95'] for c in cases]):.0f})")
+            else:
+                c = cases[0]
+                cells[name] = f"p50 {c['p50']:.0f}, p95 {c['p95']:.0f}, p99 {c['p99']:.0f} ms"
+            short = [c for c in cases if c["complete"] < c["viewers"] or c["ready"] < n]
+            if short:
+                cells[name] += (f" [{min(c['ready'] for c in cases)} connected, "
+                                f"{min(c['complete'] for c in cases)} complete of {n}]")
+            if name == "after" and goal is not None:
+                met = all(c["p99"] <= goal for c in cases) and not short
+        goal_text = (f"p99 <= {goal:.0f} ms" + (" in every one" if len(cases) > 1 else "")
+                     if goal is not None else "(quick: fewer viewers)")
+        out.append((f"{n:,} viewers x 1,000 events/s, one server", cells, "", goal_text,
+                    _mark(met)))
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    names = list(results["trees"])
+    head = ["figure", *(f"{n} ({results['trees'][n]['rev']})" for n in names),
+            "baseline", "goal", "met?"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for figure, cells, baseline, goal, met in rows(results):
+        lines.append("| " + " | ".join([figure, *(cells[n] for n in names), baseline, goal,
+                                        met]) + " |")
+    return "\n".join(lines)
+
+
+def fanout_detail(results: dict[str, Any]) -> str:
+    """Every fan-out case: latency, rates, the server's CPU and the viewers' own."""
+    f = results["fanout"]
+    lines = [f"Fan-out cases ({f['seconds']:.0f} s steady window each; viewers' CPU: the "
+             "~20 probes' process + the counters' processes, in cores of this machine)",
+             f"{'tree':<7}{'viewers':>8}{'p50':>7}{'p95':>7}{'p99':>8}{'events/s':>9}"
+             f"{'deliv/s':>10}{'server':>8}{'probes':>8}{'counters':>9}{'complete':>10}"]
+    for name, cases in f["cases"].items():
+        for _n, reps in sorted(cases.items(), key=lambda kv: int(kv[0])):
+            for c in reps:
+                lines.append(f"{name:<7}{c['viewers']:>8}{c['p50']:>7.1f}{c['p95']:>7.1f}"
+                             f"{c['p99']:>8.1f}{c['events_per_s']:>9.0f}"
+                             f"{c['delivered_per_s']:>10.0f}{c['server_cores']:>8.2f}"
+                             f"{c['probes_cores']:>8.2f}{c['counters_cores']:>9.2f}"
+                             f"{c['complete']:>6}/{c['viewers']}")
+    for n, b in f["baseline"].items():
+        lines.append(f"bare sender, {n} viewers: {b['many']['sender_cores']:.2f} cores "
+                     f"(1 viewer: {b['one']['sender_cores']:.2f}) for "
+                     f"{b['many']['delivered_per_s']:,.0f} deliveries/s: "
+                     f"{b['per_event_us']:.2f} µs each beyond one viewer's; its viewers "
+                     f"{b['many']['viewers_cores']:.2f} cores")
+    return "\n".join(lines)
