@@ -303,3 +303,83 @@ def test_the_page_that_says_how_to_get_in_speaks_the_browsers_language(
         assert page.locator("h1").inner_text() == "This page needs a link with a token"
     finally:
         srv.stop()
+
+
+def test_a_chinese_classroom_predicts_and_kills_without_english_on_any_page(
+        browser: Browser, contexts: list[BrowserContext]) -> None:
+    """The classroom's own strings (the question box, the answers beside the outcome, the
+    What-if bar and its note, the student's empty stage) in Chinese, on a server bound to
+    every interface (tokens in force), reached over 127.0.0.1: a teacher and two students."""
+    from test_classroom import switched, viewer_link, wait_open
+
+    srv = Server("--host", "0.0.0.0", "--max-runs", "4")
+    try:
+        def join(token: str) -> tuple[Page, PageErrors]:
+            page, errors = open_page(browser, contexts, f"{srv.url}/?token={token}", "zh-CN")
+            wait_open(page)
+            return page, errors
+
+        teacher, teacher_errors = join(srv.token or "")
+        students = [join(viewer_link(srv)) for _ in range(2)]
+        assert english_left(students[0][0].evaluate(VISIBLE_INTERFACE_TEXT)) == []
+        choose(teacher, "ticket_rush", n=6, time_scale=0.05)
+        teacher.click("[data-testid=open-question]")
+        teacher.wait_for_selector("[data-testid=question]:not([hidden])")
+        for i, (page, _) in enumerate(students):
+            page.wait_for_selector("[data-testid=prediction-answer]")
+            page.fill("[data-testid=prediction-answer]", str(1 + i))
+            page.click("[data-testid=prediction-submit]")
+            page.wait_for_function(
+                "document.querySelector('[data-testid=prediction-yours]').textContent !== ''")
+        teacher.wait_for_function(
+            "document.querySelector('[data-testid=prediction-count]').dataset.total === '2'")
+        for page in (teacher, students[0][0]):  # the open question, asked and answered
+            assert english_left(page.evaluate(VISIBLE_INTERFACE_TEXT)) == []
+        assert "目前 2 个答案" in teacher.locator("[data-testid=prediction-count]").inner_text()
+        teacher.click("[data-testid=start-run]")
+        teacher.wait_for_url(re.compile(r"/runs/\d+$"))
+        run_id = teacher.url.rsplit("/", 1)[1]
+        for page, _ in students:
+            switched(page, run_id)
+        for page in (teacher, *(p for p, _ in students)):
+            wait_final(page)
+            assert page.locator("[data-testid=prediction-result]").count() == 1
+            left = english_left(page.evaluate(VISIBLE_INTERFACE_TEXT))
+            assert left == [], f"English interface text: {left}"
+        assert "实际结果" in teacher.locator("[data-testid=prediction-truth]").inner_text()
+        teacher.locator("[data-testid=prediction-result]").scroll_into_view_if_needed()
+        screenshot(teacher, "i18n-zh-prediction-round")
+
+        # What if? The teacher kills a process of a live run from its lane: the bar and the
+        # note say it in Chinese.
+        teacher.evaluate("""() => fetch('/api/runs', {method: 'POST',
+          headers: {'Content-Type': 'application/json'},
+          body: JSON.stringify({experiment: 'ticket_rush',
+                                params: {n: 3, lock: true, read_delay: 0.05, write_delay: 5}})})""")
+        teacher.wait_for_function("procscope.panels.length === 1 && procscope.panels[0].live && "
+                                  "procscope.panels[0].model.lock.holds.some(h => h.t1 === null)",
+                                  timeout=20_000)
+        live_id = teacher.evaluate("String(procscope.panels[0].run.id)")
+        try:
+            holder = teacher.evaluate("""() => { const m = procscope.panels[0].model;
+              const s = m.lock.holds.find(h => h.t1 === null); return s.lane.pid; }""")
+            # The pick the lane's tap makes (timeline_input.js), for the holder's lane.
+            teacher.evaluate("""pid => { const panel = procscope.panels[0];
+              panel.timelineEl.dispatchEvent(new CustomEvent('procscope:pick', {bubbles: true,
+                detail: {panel, info: {title: '', rows: [['pid', pid]]}}})); }""", holder)
+            bar = teacher.locator("[data-testid=what-if]")
+            bar.wait_for()
+            assert "如果" in bar.inner_text() and "杀死" in bar.inner_text()
+            teacher.click("[data-testid=what-if-kill]")
+            teacher.wait_for_function(
+                "document.querySelector('[data-testid=what-if-note]')?.textContent"
+                ".includes('永远')", timeout=10_000)
+            left = english_left(teacher.evaluate(VISIBLE_INTERFACE_TEXT))
+            assert left == [], f"English interface text: {left}"
+            screenshot(teacher, "i18n-zh-what-if")
+        finally:
+            cancelled = teacher.context.request.delete(f"{srv.url}/api/runs/{live_id}")
+            assert cancelled.ok
+        assert teacher_errors.messages == [] and all(e.messages == [] for _, e in students)
+    finally:
+        srv.stop()
