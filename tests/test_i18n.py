@@ -152,7 +152,8 @@ def test_every_interface_string_has_its_chinese_and_the_catalog_nothing_else() -
     assert [s for s in english if s not in chinese] == []
     assert [s for s in chinese if s not in english] == []  # no stale entry
     for s in english:  # the same values filled in, and a % only as %%
-        assert sorted(re.findall(r"%\(\w+\)s", s)) == sorted(re.findall(r"%\(\w+\)s", chinese[s])), s
+        values = re.compile(r"%\(\w+\)s")
+        assert sorted(values.findall(s)) == sorted(values.findall(chinese[s])), s
         assert "%" not in re.sub(r"%\(\w+\)s|%%", "", chinese[s]), s
 
 
@@ -201,7 +202,10 @@ def test_a_chinese_browser_gets_the_chinese_interface_with_no_english_string_of_
     drawn = page.evaluate("""() => {
       const seen = [];
       const proto = CanvasRenderingContext2D.prototype, fill = proto.fillText;
-      proto.fillText = function (text, ...rest) { seen.push(String(text)); return fill.call(this, text, ...rest); };
+      proto.fillText = function (text, ...rest) {
+        seen.push(String(text));
+        return fill.call(this, text, ...rest);
+      };
       procscope.panels[0].draw(procscope.view, Infinity, procscope.theme);
       proto.fillText = fill;
       return seen;
