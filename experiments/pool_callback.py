@@ -116,10 +116,13 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         # Runs in the main process, in the Pool's result-handler thread.
         print("<%s> parse :%s" % (os.getpid(), dic["url"]))
         emit("callback", url=dic["url"], fetched_by=dic["fetched_by"])
+        # A bar on the main's lane (this thread is drawn inside it), named after the page.
+        emit("task.start", url=dic["url"], label="parse " + dic["url"].split("/", 3)[-1])
         time.sleep(parse_delay)
         res = "url:%s size:%s" % (dic["url"], len(dic["text"]))  # 模拟解析网页内容
         parsed.append({"url": dic["url"], "size": len(dic["text"]),
                        "fetched_by": dic["fetched_by"], "parsed_by": os.getpid()})
+        emit("task.end", url=dic["url"])
         emit("callback.done", url=dic["url"], summary=res)
 
     def fetch_failed(e: BaseException) -> None:

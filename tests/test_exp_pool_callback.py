@@ -31,13 +31,18 @@ def test_callbacks_run_in_the_main_process(run_experiment: Any, start_method: st
     assert {e["pid"] for e in callbacks} == {main_pid}
     # ...in one thread of the main: the pool's result handler, not the main thread.
     assert len({e["tid"] for e in callbacks}) == 1
-    # The fetches ran in pool workers, against the run's server.
-    fetch_pids = {e["pid"] for e in out.kinds("task.start")}
+    # The fetches ran in pool workers, against the run's server; the parsing (a bar per
+    # page, "parse PAGE") in the main, in the callbacks' thread.
+    fetches = [e for e in out.kinds("task.start") if not e["data"]["label"].startswith("parse ")]
+    fetch_pids = {e["pid"] for e in fetches}
     assert fetch_pids == set(result["fetch_pids"]) and main_pid not in fetch_pids
+    parses = [e for e in out.kinds("task.start") if e["data"]["label"].startswith("parse ")]
+    assert [(e["pid"], e["tid"], e["data"]["url"]) for e in parses] == [
+        (main_pid, e["tid"], e["data"]["url"]) for e in callbacks]
     assert {e["proc"] for e in out.kinds("http.request")} == {"server"}
     assert len(out.kinds("http.request")) == 5
     # A page is parsed only after it was fetched; callbacks run one after another.
-    ended = {e["data"]["url"]: e["t"] for e in out.kinds("task.end")}
+    ended = {e["data"]["url"]: e["t"] for e in out.kinds("task.end") if e["pid"] != main_pid}
     for e in callbacks:
         assert e["t"] >= ended[e["data"]["url"]]
     marks = [e["kind"] for e in out.events if e["kind"] in ("callback", "callback.done")]
