@@ -108,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = _App(title="procscope", version="0.1.0", lifespan=lifespan,
                description="A live, truthful view of what Python's multiprocessing does.")
     app.state.runs = runs
-    app.state.classroom = classroom.Classroom()
+    # With --redis, the cluster's classroom (app.redis_classroom), shared by every replica.
+    app.state.classroom = getattr(runs, "classroom", None) or classroom.Classroom()
     runs.on_created.append(app.state.classroom.run_created)
     app.state.streams = Streams(settings.max_streams)
     if hasattr(runs, "streams"):  # a replica tells the others its load
