@@ -257,6 +257,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         "replies_expected": params.clients * params.messages,
         "max_concurrent_handlers": max_overlap([(r[2], r[3]) for r in handler_records]),
         "handler_pids": sorted({r[1] for r in handler_records}),
+        "handler_processes": len({r[1] for r in handler_records}),
         "first_reply_waits": {name: None if w is None else round(w, 4)
                               for name, _, w in sorted(client_results, key=client_number)},
         "handlers": [{"conn": r[0], "pid": r[1], "client": r[4], "echoed": r[5]}
@@ -334,8 +335,8 @@ while True:
     key_moments=(
         KeyMoment({"kind": "conn.accept", "nth": 1}, {"kind": "handler.end", "nth": -1},
                   "{result.mode}: every client served in {s} s, at most "
-                  "{result.max_concurrent_handlers} handlers at once, by the pids "
-                  "{result.handler_pids}"),
+                  "{result.max_concurrent_handlers} at once, by "
+                  "{result.handler_processes} processes"),
         # A pool worker killed mid-connection: from its reaping (the first proc.reap of a
         # run: the Pool's handler thread joins it; the clients are joined at the end) to
         # the watch's word.
