@@ -6,16 +6,18 @@ Runs in the bench process: `python -m bench.fanout [--viewers 1 200 500] [--seco
 prints one line per case (also what the fan-out work can use to measure a change).
 
 One case: a `flood` run (4 processes x 250 events/s, paced: 1,000 `bench.tick` a second;
-the run also carries the sampler's cpu.run and proc.state events, about 1,300 more a
+the run also carries the sampler's cpu.run and proc.state events, about 1,100 more a
 second, which are delivered too), then N viewers (bench.viewers: ~20 probes timing frames
-in one process, the rest counting in up to 4 processes) connect and replay it, then a
-steady window starts once all are connected and `settle` s have passed. Over the window:
-the server process's CPU (all its threads, from schedstat: bench.viewers.cpu_seconds), the viewers' own, the run's
-events (GET /api/runs/{id} at both ends: every kind counts as a delivery) and the probes'
-delays of the ticks emitted in it. Every viewer must read every event (`complete`).
+in one process, the rest counting in up to 4 processes, all started before the run) join
+it from its current seq (`?after=`), then a steady window starts once all are connected
+and `settle` s have passed. Over the window: the server process's CPU (all its threads,
+from schedstat: bench.viewers.cpu_seconds), the viewers' own, the frames every viewer read
+(counted by the viewers: every kind is a delivery) and the probes' delays of the ticks
+emitted in it. Every viewer must read every event to run.end (`complete`).
 
     server CPU per delivered event beyond one viewer's
-        = (cores at N viewers - cores at 1 viewer) / ((N - 1) x events/s)
+        = (cores at N viewers - cores at 1 viewer)
+          / (deliveries/s at N viewers - deliveries/s at 1 viewer)
 
 and its baseline the same figure for bench.send_baseline at the same events/s and frame
 size.
@@ -27,6 +29,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -61,8 +64,9 @@ def _t0(client: httpx.Client, run_id: str) -> float:
 
 
 def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
-         probes: int = PROBES) -> dict[str, Any]:
-    """One run watched by `n` viewers: the steady window's figures."""
+         probes: int = PROBES, on_window: Callable[[], None] | None = None) -> dict[str, Any]:
+    """One run watched by `n` viewers: the steady window's figures. `on_window` is called
+    as the window starts (bench.profiles attaches its profilers there)."""
     # s of run before the window: connect the viewers. A server past its
     # capacity connects them slowly (1,000 viewers at 8b3ab80: 33 s): the window then
     # starts at the budget's end anyway, with those connected (`ready`), and says so.
@@ -87,6 +91,8 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         w0 = time.monotonic() + settle
         w1 = min(w0 + seconds, run_ends - 0.5)
         time.sleep(max(0.0, w0 - time.monotonic()))  # the window is wall time: wait for it
+        if on_window:
+            on_window()
         probe_pid, counter_pids = watch.pids[:1], watch.pids[1:]
         # The window's ends: CPU of the server and the viewers, and the frames every viewer
         # has read (not asked of the server: past its capacity it answers REST late).
