@@ -36,6 +36,7 @@ from typing import Any
 from app import procgroup
 from app.events import Event
 from app.ledger import FINAL, Ledger
+from app.redis_classroom import RedisClassroom
 from app.redis_hub import RedisHub
 from app.redis_registry import LEASE_MS, Registry
 from app.run_record import Run
@@ -76,6 +77,8 @@ class ClusterRuns(RunManager):
         self._claimed: set[str] = set()
         self._fenced: set[str] = set()  # runs started here that another replica took over
         self.redis_memory: int | None = None  # Redis's used_memory, as of the last tick
+        # The classroom stream and the question, the cluster's (app.main serves this one).
+        self.classroom = RedisClassroom(hub)
         self._tasks: list[asyncio.Task[None]] = []
         hub.on_remote = self._on_remote
         hub.on_fenced = self._on_fenced
@@ -84,6 +87,7 @@ class ClusterRuns(RunManager):
     async def start(self) -> None:
         await super().start()
         self.redis_hub._note_loop()  # news comes to this loop from now on
+        await self.classroom.start()
         first = await asyncio.wrap_future(self.redis_hub.link.submit(self.registry.records()))
         self._on_records(first)
         self.redis_hub.link.spawn(self.registry.listen(

@@ -36,7 +36,7 @@ class TooManyAnswers(Exception):
     """MAX_ANSWERS browsers have answered."""
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
@@ -116,7 +116,7 @@ class Predictions:
         if not self.is_open or self.current is None:
             raise QuestionClosed("no question is open")
         self.is_open = False
-        self.current = {**self.current, "closed_at": _now(), "run": run_id}
+        self.current = {**self.current, "closed_at": now_iso(), "run": run_id}
         public = self.public()
         assert public is not None
         self.tell("prediction.closed", public)
@@ -141,7 +141,7 @@ def asked(experiment: str) -> dict[str, Any]:
     if question is None:
         raise KeyError(f"no lesson {experiment!r} with a question; with one: "
                        f"{', '.join(sorted(k for k in catalog.SPECS if lesson_question(k)))}")
-    return {"experiment": experiment, **question, "opened_at": _now(), "closed_at": None,
+    return {"experiment": experiment, **question, "opened_at": now_iso(), "closed_at": None,
             "run": None}
 
 

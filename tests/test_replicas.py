@@ -4,6 +4,7 @@ ports, a real redis-server of the tests' own (tests/redis_server.py), real SSE c
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -330,3 +331,85 @@ def test_status_says_where_runs_are_kept_with_redis(redis_server: RedisServer,
         listed = httpx.get(f"{server.url}/api/runs").json()
         assert history["streams"] == len(listed) and history["events"] >= len(whole)
         assert history["used_memory"] > 0 and history["error"] is None
+
+
+class ClassroomReader(threading.Thread):
+    """One page's classroom stream (SSE, raw frames) on a replica, from the moment it is
+    connected, until a frame that `stop` accepts."""
+
+    def __init__(self, server: Server, stop: Any) -> None:
+        super().__init__()
+        self.server, self.stop = server, stop
+        self.frames: list[bytes] = []
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        buffer = b""
+        with httpx.stream("GET", f"{self.server.url}/api/classroom/events",
+                          timeout=30) as response:
+            for chunk in response.iter_bytes():
+                buffer += chunk
+                if b"retry:" in buffer:
+                    self.connected.set()
+                *done, buffer = buffer.split(b"\n\n")
+                self.frames += [f for f in done if f.startswith(b"id: ")]
+                if self.frames and self.stop(self.frames[-1]):
+                    return
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(f.split(b"\ndata: ", 1)[1]) for f in self.frames]
+
+
+def test_the_classroom_is_the_clusters_follow_and_predict_across_replicas(
+        replicas: list[Server]) -> None:
+    """The classroom stream and the question were per replica: a student on B never heard
+    of the run the teacher started on A, and answers sent to B were not counted on A."""
+    a, b, c = replicas
+    httpx.delete(f"{a.url}/api/prediction")  # none open from an earlier test (409 if none)
+    readers = [ClassroomReader(s, lambda f: b"event: run.created" in f) for s in (b, c)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        assert reader.connected.wait(10)
+    opened = httpx.post(f"{a.url}/api/prediction", json={"experiment": "join"})
+    assert opened.status_code == 201, opened.text
+    qid = opened.json()["question"]["id"]
+    again = httpx.post(f"{b.url}/api/prediction", json={"experiment": "ticket_rush"})
+    assert again.status_code == 409  # the cluster's one question is open
+    answers = {b.url: 1.5, c.url: 2, a.url: 1.5}
+    totals = []
+    for url, value in answers.items():  # three browsers, each on its own replica
+        with httpx.Client(base_url=url) as browser:
+            got = browser.post("/api/prediction/answers", json={"answer": value})
+            assert got.status_code == 200, got.text
+            totals.append(got.json()["total"])
+    with httpx.Client(base_url=b.url) as browser:  # one browser, two replicas: one answer
+        assert browser.post("/api/prediction/answers", json={"answer": 3}).status_code == 200
+        browser.base_url = httpx.URL(c.url)
+        replaced = browser.post("/api/prediction/answers", json={"answer": 4})
+        assert replaced.status_code == 200 and replaced.json()["total"] == 4
+    assert totals == [1, 2, 3]
+    run_id = start(a, "join", durations=[0.1])  # closes the question, with its answers
+    for reader in readers:
+        reader.join(30)
+        assert not reader.is_alive(), "a student's page on another replica never heard"
+    # Both students' streams: the same frames, byte for byte, in the same order.
+    assert readers[0].frames == readers[1].frames
+    events = readers[0].events()
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["prediction.open"] + ["prediction.count"] * 5 + [
+        "prediction.closed", "run.created"]
+    assert [e["data"]["total"] for e in events[1:6]] == [1, 2, 3, 4, 4]
+    closed = events[6]["data"]
+    assert closed["id"] == qid and closed["run"] == run_id and closed["total"] == 4
+    assert closed["answers"] == [[1.5, 2], [2, 1], [4, 1]]
+    assert events[7]["data"]["id"] == run_id
+    for server in (a, b, c):  # every replica: the run keeps the answers; the question closed
+        seen_by(server, run_id)
+        record = httpx.get(f"{server.url}/api/runs/{run_id}").json()
+        assert record["prediction"]["id"] == qid and record["prediction"]["total"] == 4
+        deadline = time.monotonic() + 10
+        while (q := httpx.get(f"{server.url}/api/prediction").json()["question"])["open"]:
+            assert time.monotonic() < deadline  # as its classroom stream tells it
+            time.sleep(0.05)
+        assert q["id"] == qid and q["answers"] == closed["answers"]
