@@ -79,6 +79,9 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
         "id": spec.id,
         "title": spec.title,
         "summary": spec.summary,
+        # The same in Chinese ("" where the lesson has none): the page's Chinese interface.
+        "title_zh": spec.title_zh,
+        "summary_zh": spec.summary_zh,
         "section": spec.section,
         "params": PARAMS[spec.id].model_json_schema(),
         "compare": [dict(c) for c in spec.compare] if spec.compare else None,

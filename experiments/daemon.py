@@ -111,6 +111,11 @@ SPEC = Experiment(
     summary="A daemon child is terminated as soon as the main's code ends, and cannot "
             "start children of its own.",
     section="守护进程",
+    title_zh="守护进程随主进程的代码结束而终止",
+    summary_zh=(
+        "主进程的代码一运行完，守护进程就被终止；守护进程也不能再开启自己的子进程"
+        "。"
+    ),
     lesson=(
         "A daemon is a helper that lives only as long as the main's code runs. The main "
         "sets p.daemon = True before start(), prints '主', and its code ends: at that "

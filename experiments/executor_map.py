@@ -105,6 +105,11 @@ SPEC = Experiment(
     summary="10 items on 4 worker processes, each sleeping 1-3 s: they finish in any "
             "order, yet map returns [0, 1, 4, ..., 81].",
     section="map用法",
+    title_zh="Executor.map 保持输入的顺序",
+    summary_zh=(
+        "10 个元素交给 4 个工作进程，每个睡 1-3 秒：完成的顺序随意，map 返回的却是"
+        " [0, 1, 4, ..., 81]。"
+    ),
     lesson=(
         "concurrent.futures.ProcessPoolExecutor is the newer face of the process pool: "
         "map(work, range(10)) submits one task per item to the worker processes and "

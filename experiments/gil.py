@@ -127,6 +127,11 @@ SPEC = Experiment(
     summary="Two workers each burn 2 s of CPU: as threads they take 4 s (one core at a "
             "time), as processes 2 s (both cores).",
     section="multiprocessing模块介绍",
+    title_zh="为什么线程用不上多个核心",
+    summary_zh=(
+        "两个 worker 各消耗 2 秒 CPU：用线程要 4 秒（同一时间只有一个核心在跑），"
+        "用进程只要 2 秒（两个核心同时跑）。"
+    ),
     lesson=(
         "Each worker runs a plain Python loop until it has used `work` seconds of CPU. In "
         "CPython a thread must hold the Global Interpreter Lock to run Python code, and "

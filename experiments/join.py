@@ -66,6 +66,8 @@ SPEC = Experiment(
     title="join: wait for the children",
     summary="Three workers sleep 2, 3 and 5 s; joining all takes about 5 s, not 10.",
     section="Process的join方法",
+    title_zh="join：等待子进程",
+    summary_zh="三个子进程分别睡 2、3、5 秒；全部 join 完大约只要 5 秒，而不是 10 秒。",
     lesson=(
         "The main process starts all the workers, then waits for each with join(). The "
         "workers run at the same time, so by the time the main is waiting for the 5 s "

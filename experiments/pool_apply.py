@@ -116,6 +116,11 @@ SPEC = Experiment(
     summary="8 two-second tasks on a Pool of 4: apply takes 16 s, apply_async 4 s, "
             "and the same 4 pids do all the work.",
     section="进程池 · 同步调用 apply / 异步调用 apply_async",
+    title_zh="进程池：apply 会等，apply_async 不会",
+    summary_zh=(
+        "在 4 个进程的进程池上跑 8 个两秒的任务：apply 要 16 秒，apply_async 只要"
+        " 4 秒，所有工作都由同样的 4 个 pid 完成。"
+    ),
     lesson=(
         "A Pool starts its worker processes once, up front, and then hands them tasks. "
         "With apply(), the main submits one task and blocks until its result comes back "

@@ -206,6 +206,11 @@ SPEC = Experiment(
     summary="Pool workers fetch 5 pages from a local web server; the main process parses "
             "each one the moment it arrives.",
     section="进程池 · 回调函数",
+    title_zh="回调函数在主进程中运行",
+    summary_zh=(
+        "进程池的工作进程从本地 Web 服务器抓取 5 个页面；每个页面一到，主进程就立"
+        "即解析它。"
+    ),
     lesson=(
         "Fetching a page is slow, blocking I/O, so it goes to the pool: the workers fetch "
         "the pages at the same time. Parsing is the part we want to keep in one place, so "

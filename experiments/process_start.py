@@ -133,6 +133,8 @@ SPEC = Experiment(
     title="Starting a process: a function or a subclass",
     summary="p.start() returns at once: '主' is printed before the child says a word.",
     section="开启进程的两种方式",
+    title_zh="开启进程：用函数，或继承 Process 类",
+    summary_zh="p.start() 立即返回：子进程还没开口，“主”就已经打印出来了。",
     lesson=(
         "There are two ways to give a process its work: pass a function as target=, or "
         "subclass Process and write run(). Either way, start() does not run anything "

@@ -193,6 +193,11 @@ SPEC = Experiment(
     summary="The naive consumer waits in q.get() forever; a None sentinel or a "
             "JoinableQueue lets everything end.",
     section="生产者和消费者-队列应用",
+    title_zh="生产者和消费者：中间隔着一个队列",
+    summary_zh=(
+        "朴素的消费者会永远卡在 q.get() 里；用 None 作结束信号，或用 JoinableQueu"
+        "e，所有进程才能结束。"
+    ),
     lesson=(
         "Producers put baozi into a queue, consumers take them out: neither waits for "
         "the other, the queue absorbs the difference (watch its depth rise while the "

@@ -113,6 +113,11 @@ SPEC = Experiment(
     summary="Queue(3) holds three items; one more put() waits, then raises queue.Full; "
             "get_nowait() on an empty queue raises queue.Empty; order is first in, first out.",
     section="队列 · 队列的基础用法",
+    title_zh="队列：put、get、Full 和 Empty",
+    summary_zh=(
+        "Queue(3) 能放三个元素；再 put() 一个就会等待，然后抛出 queue.Full；对空队"
+        "列 get_nowait() 会抛出 queue.Empty；顺序是先进先出。"
+    ),
     lesson=(
         "A multiprocessing.Queue is a pipe plus locks that processes share, and it is "
         "first in, first out. Queue(3) can hold three items: the depth line climbs to 3. "

@@ -285,6 +285,11 @@ SPEC = Experiment(
     summary="6 clients talk to an upper-casing echo server; one process per connection "
             "serves them all at once, a Pool of 4 makes 2 of them wait.",
     section="多进程实现并发套接字通信 · 使用进程池实现socket通信",
+    title_zh="并发回显服务器：每个客户端一个进程，或用进程池",
+    summary_zh=(
+        "6 个客户端连接一个把文字转成大写的回显服务器；每个连接一个进程，能同时服"
+        "务所有客户端；4 个进程的进程池则让其中 2 个等待。"
+    ),
     lesson=(
         "A plain socket server serves one client at a time: while it loops on one "
         "connection's recv(), the next client's connect sits in the backlog. The fix in "

@@ -110,6 +110,9 @@ class Experiment:
     prediction: Prediction | None = None
     # What the picture must show once the run has ended (the page zooms there).
     key_moments: tuple[KeyMoment, ...] = ()
+    # The title and summary in Chinese, for the page's Chinese interface ("": the English).
+    title_zh: str = ""
+    summary_zh: str = ""
 
     def __post_init__(self) -> None:
         for moment in self.key_moments:

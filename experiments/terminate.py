@@ -164,6 +164,11 @@ SPEC = Experiment(
     summary="p.terminate() kills p, but p's own child lives on; is_alive() can still be "
             "True right after terminate().",
     section="开启进程的两种方式 · 其他使用方法",
+    title_zh="terminate() 只杀死一个进程，不杀它的子进程",
+    summary_zh=(
+        "p.terminate() 杀死了 p，但 p 自己的子进程还活着；刚调用完 terminate()，i"
+        "s_alive() 仍可能是 True。"
+    ),
     lesson=(
         "terminate() sends SIGTERM to one process, and returns at once: the kernel has "
         "not killed it yet, so is_alive() asked right after can still answer True. Only "

@@ -143,6 +143,8 @@ SPEC = Experiment(
     title="The ticket rush: a Lock makes it correct",
     summary="100 buyers race for 1 ticket stored in a JSON file; without a Lock, many get it.",
     section="进程同步锁 · 模拟买票的过程",
+    title_zh="抢票：加锁才能保证正确",
+    summary_zh="100 个买家抢 JSON 文件里仅有的 1 张票；不加锁，很多人都会“抢到”。",
     lesson=(
         "Every buyer first looks at the stock (no lock), then buys: read the file, wait "
         "0.1 s, decrement, wait 0.2 s, write it back. With the Lock, buying is one buyer "

@@ -201,6 +201,11 @@ SPEC = Experiment(
     summary="A finished child nobody waits for stays a zombie (state Z); a child whose "
             "parent exits first is adopted by another process.",
     section="僵尸进程和孤儿进程",
+    title_zh="僵尸进程和孤儿进程",
+    summary_zh=(
+        "结束后没人回收的子进程一直是僵尸进程（状态 Z）；父进程先退出的子进程成为"
+        "孤儿进程，被另一个进程收养。"
+    ),
     lesson=(
         "When a process exits, the kernel keeps a small record of it (its pid and exit "
         "status) until its parent collects it with wait(): until then it is a zombie, "
