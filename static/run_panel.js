@@ -12,7 +12,7 @@ import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
 import { predictionBlock } from "./predict.js";
 import { keyMoments, momentsWindow } from "./key_moment.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 
 // The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
 // died (kill -9, a crash); its record was closed when the server came back.
@@ -115,9 +115,12 @@ export class RunPanel {
     const name = q(this.timelineEl, ".run-name");
     name.href = run.links?.page || `/runs/${run.id}`;
     // Compared runs are the same lesson: the tag ("lock off") says what differs.
-    name.textContent = tag ? `#${run.id}` : `#${run.id} ${experiment?.title || run.experiment}`;
-    name.title = experiment?.title || run.experiment;
-    name.lang = "en"; // the lesson's title is its spec's, in English (not interface text)
+    // The lesson's title in the page's language where its spec has it (else its English).
+    const zh = lang === "zh" && experiment?.title_zh;
+    const title = (zh ? experiment.title_zh : experiment?.title) || run.experiment;
+    name.textContent = tag ? `#${run.id}` : `#${run.id} ${title}`;
+    name.title = title;
+    name.lang = zh ? "zh" : "en";
     const defaults = {};
     for (const [k, p] of Object.entries(experiment?.params?.properties || {})) defaults[k] = p.default;
     const label = tag || paramsLabel(run.params, defaults);

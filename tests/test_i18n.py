@@ -196,8 +196,13 @@ def test_a_chinese_browser_gets_the_chinese_interface_with_no_english_string_of_
     page.wait_for_selector("#run-list a[data-run]")
     left = english_left(page.evaluate(VISIBLE_INTERFACE_TEXT))
     assert left == [], f"English interface text on the Chinese page: {left}"
-    # The lesson's own Chinese words come first; the English ones are marked as such.
+    # The lesson's own Chinese words come first; the English ones are marked as such. Its
+    # title, in the select, the sidebar and the run's header, is its Chinese one.
     assert page.locator(".lesson p").first.get_attribute("lang") == "zh"
+    assert page.locator(".lesson-head h1").inner_text() == "抢票：加锁才能保证正确"
+    assert "抢票：加锁才能保证正确" in page.locator(".run-name").inner_text()
+    assert page.locator("[data-testid=experiment-select] option:checked").inner_text() == \
+        "抢票：加锁才能保证正确"
     # The canvas labels are the interface's too: the lock track's label, the end line.
     drawn = page.evaluate("""() => {
       const seen = [];
