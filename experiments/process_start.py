@@ -90,11 +90,14 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     emit("print.order", main_first=first, child_after_ms=round(lead_ms, 3))
     # The picture's label says the order as it was (a loaded machine can run the child
     # first): never "'主' first" when it was not.
+    # order_zh: the same, for the Chinese interface's label.
     if first:
         order = "'主' first, the child's first line %.1f ms later" % lead_ms
+        order_zh = "先打印 '主'，子进程的第一行晚了 %.1f 毫秒" % lead_ms
         print("'主' came %.1f ms before the child's first line" % lead_ms)
     else:
         order = "this time the child's first line came %.1f ms before '主'" % -lead_ms
+        order_zh = "这一次子进程的第一行比 '主' 早了 %.1f 毫秒" % -lead_ms
         print("this time the child printed %.1f ms before '主'" % -lead_ms)
     if child["ppid"] != os.getpid():
         # forkserver: the main asks the fork server for a child, and the server forks it.
@@ -105,6 +108,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         "main_printed_first": first,
         "child_printed_after_ms": round(lead_ms, 3),
         "order": order,
+        "order_zh": order_zh,
         "main_pid": os.getpid(),
         "main_ppid": os.getppid(),
         "child_pid": child["pid"],
