@@ -15,7 +15,9 @@ ends within moments of the death, saying which task was lost and why, the main w
                                            signal wakes it and its handler raises TaskLost
 
 The arrays reach the workers through the Pool's initializer (shared memory is inherited,
-never pickled per task). Standard library only (see spec.py).
+never pickled per task), with a semaphore each worker releases once armed:
+`wait_for_workers` lets a lesson wait until its pool is up (socket_server's clients come
+only then, as in the tutorial). Standard library only (see spec.py).
 
 A `ProcessPoolExecutor` needs no watch thread: it notices the death itself, fails every
 pending future with BrokenProcessPool and ends its other workers (SIGTERM). What it does not
