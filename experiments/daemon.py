@@ -154,7 +154,9 @@ print('主')""",
     key_moments=(
         KeyMoment({"kind": "print", "proc": "daemon-1", "nth": 1},
                   {"kind": "proc.exit", "proc": "daemon-1"},
-                  "the daemon worked {ms} ms: the main's code ended, SIGTERM cut it off"),
+                  "the daemon worked {ms} ms: the main's code ended, SIGTERM cut it off",
+                  label_zh="守护进程工作了 {ms} 毫秒：主进程的代码一结束，SIGTERM "
+                           "就把它终止了"),
     ),
     main=main,
     outcome=outcome,

@@ -167,7 +167,9 @@ ps = [Process(target=work) for _ in range(2)]""",
     key_moments=(
         KeyMoment({"kind": "task.start", "nth": 1}, {"kind": "task.end", "nth": -1},
                   "{result.mode}: {result.cpu_seconds} CPU-s in {s} s, speedup "
-                  "{result.speedup}"),
+                  "{result.speedup}",
+                  label_zh="{result.mode}：{s} 秒内用了 {result.cpu_seconds} CPU 秒，加速比 "
+                           "{result.speedup}"),
     ),
     main=main,
     outcome=outcome,

@@ -94,7 +94,9 @@ print('主')""",
     },
     key_moments=(
         KeyMoment({"kind": "join.wait", "nth": 1}, {"kind": "join.done", "nth": -1},
-                  "the main waits {s} s in join(): the longest worker, not the sum"),
+                  "the main waits {s} s in join(): the longest worker, not the sum",
+                  label_zh="主进程在 join() 里等了 {s} 秒：等的是最慢的子进程，"
+                           "而不是所有时间之和"),
     ),
     main=main,
     outcome=outcome,

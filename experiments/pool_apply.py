@@ -164,12 +164,17 @@ p.join()""",
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "task.result", "nth": -1},
                   "{result.mode}: {result.max_concurrent} at once, all in {s} s (serial: "
-                  "{result.serial_estimate} s), on the pids {result.worker_pids}"),
+                  "{result.serial_estimate} s), on the pids {result.worker_pids}",
+                  label_zh="{result.mode}：同时 {result.max_concurrent} 个，共用 {s} "
+                           "秒（串行要 {result.serial_estimate} 秒），进程 pid 为 "
+                           "{result.worker_pids}"),
         # From the dead worker's reaping (the Pool's handler thread, in the main) to the
         # watch's word: the first proc.reap of a run is that worker's.
         KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
                   "task {end.task} lost: its worker (pid {end.pid}) died, and Pool "
-                  "never returns it"),
+                  "never returns it",
+                  label_zh="任务 {end.task} 丢失：它的工作进程（pid {end.pid}）死了，"
+                           "进程池永远不会返回它"),
     ),
     main=main,
     outcome=outcome,

@@ -260,12 +260,16 @@ print('主进程pid:',os.getpid())""",
     },
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "callback.done", "nth": -1},
-                  "the workers fetch; every callback runs in the main, pid {result.main_pid}"),
+                  "the workers fetch; every callback runs in the main, pid {result.main_pid}",
+                  label_zh="工作进程负责抓取；每个回调都在主进程（pid {result.main_pid}）"
+                           "中运行"),
         # A worker killed mid-fetch: from its reaping (the first proc.reap of a run: the
         # Pool's handler thread joins it) to the watch's word.
         KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
                   "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
-                  "returns it"),
+                  "returns it",
+                  label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，"
+                           "进程池永远不会返回它"),
     ),
     main=main,
     outcome=outcome,

@@ -260,10 +260,13 @@ print('主')""",
     },
     key_moments=(
         KeyMoment({"kind": "queue.put", "nth": 1}, {"kind": "queue.get", "nth": -1},
-                  "the producer is faster: the queue fills up to {depth_max}, then drains"),
+                  "the producer is faster: the queue fills up to {depth_max}, then drains",
+                  label_zh="生产者更快：队列先涨到 {depth_max}，然后被取空"),
         KeyMoment({"kind": "wait.start", "proc": "consumer-*", "nth": -1}, {"kind": "hang"},
                   "naive: the consumer waits {s} s in q.get() for a baozi that never comes; "
-                  "the main gives up"),
+                  "the main gives up",
+                  label_zh="朴素版：消费者在 q.get() 里等了 {s} 秒，等一个永远不会来的包子；"
+                           "主进程放弃了"),
     ),
     main=main,
     outcome=outcome,

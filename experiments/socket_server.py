@@ -341,13 +341,18 @@ while True:
         KeyMoment({"kind": "conn.accept", "nth": 1}, {"kind": "handler.end", "nth": -1},
                   "{result.mode}: every client served in {s} s, at most "
                   "{result.max_concurrent_handlers} at once, by "
-                  "{result.handler_processes} processes"),
+                  "{result.handler_processes} processes",
+                  label_zh="{result.mode}：{s} 秒内服务完所有客户端，最多同时 "
+                           "{result.max_concurrent_handlers} 个，共用了 "
+                           "{result.handler_processes} 个进程"),
         # A pool worker killed mid-connection: from its reaping (the first proc.reap of a
         # run: the Pool's handler thread joins it; the clients are joined at the end) to
         # the watch's word.
         KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
                   "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
-                  "returns it"),
+                  "returns it",
+                  label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，"
+                           "进程池永远不会返回它"),
     ),
     main=main,
     outcome=outcome,

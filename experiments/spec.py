@@ -64,6 +64,7 @@ class KeyMoment:
     start: dict[str, Any]
     end: dict[str, Any]
     label: str
+    label_zh: str = ""  # the same template in Chinese, for the Chinese interface
 
 
 @dataclass(frozen=True)

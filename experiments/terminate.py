@@ -195,7 +195,10 @@ print(p1.is_alive())""",
     key_moments=(
         KeyMoment({"kind": "proc.terminate"}, {"kind": "proc.exit", "proc": "child-1"},
                   "terminate() returns at once (is_alive() said "
-                  "{result.alive_right_after_terminate}); child-1 died {ms} ms later"),
+                  "{result.alive_right_after_terminate}); child-1 died {ms} ms later",
+                  label_zh="terminate() 立即返回（is_alive() 当时是 "
+                           "{result.alive_right_after_terminate}）；child-1 在 {ms} "
+                           "毫秒后才死"),
     ),
     main=main,
     outcome=outcome,

@@ -180,9 +180,11 @@ def task(lock):
     },
     key_moments=(
         KeyMoment({"kind": "lock.acquire", "nth": 1}, {"kind": "lock.release", "nth": 4},
-                  "one buyer at a time: the lock passes from buyer to buyer"),
+                  "one buyer at a time: the lock passes from buyer to buyer",
+                  label_zh="一次只有一个买家：锁从一个买家传给下一个"),
         KeyMoment({"kind": "ticket.sold", "nth": 1}, {"kind": "ticket.sold", "nth": -1},
-                  "{result.sold} sold of {result.tickets}"),
+                  "{result.sold} sold of {result.tickets}",
+                  label_zh="库存 {result.tickets} 张，卖出 {result.sold} 张"),
     ),
     main=main,
     outcome=outcome,

@@ -243,9 +243,11 @@ def child():
     },
     key_moments=(
         KeyMoment({"kind": "proc.zombie"}, {"kind": "proc.reap"},
-                  "the child exited, but stays a zombie for {s} s, until join() reaps it"),
+                  "the child exited, but stays a zombie for {s} s, until join() reaps it",
+                  label_zh="子进程已退出，却作为僵尸进程留了 {s} 秒，直到 join() 回收它"),
         KeyMoment({"kind": "proc.parent"}, {"kind": "proc.reparented"},
-                  "its parent gone, the orphan is re-parented to {end.new_parent}"),
+                  "its parent gone, the orphan is re-parented to {end.new_parent}",
+                  label_zh="父进程没了，孤儿进程被 {end.new_parent} 收养"),
     ),
     main=main,
     outcome=outcome,

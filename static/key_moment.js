@@ -5,6 +5,8 @@
 // page zooms to the moments (view.js's View.focus) and timeline.js draws each as a bracket
 // with its label. The browser knows no lesson by name: the spec says which events.
 
+import { lang } from "./i18n.js";
+
 /** Does event `e` (on `lane`) match a moment's side {kind, proc, role, text, data}? */
 export function matches(e, lane, side) {
   if (e.kind !== side.kind) return false;
@@ -84,9 +86,11 @@ export function keyMoments(model, specs) {
     if (!start || !end) continue;
     const [a, b] = start.t <= end.t ? [start, end] : [end, start];
     const result = model.end?.result ?? null;
-    if (!result && spec.label.includes("{result.")) continue; // a failed run has no result
+    // The label in the page's language where the spec has it (label_zh), else its English.
+    const label = (lang === "zh" && spec.label_zh) || spec.label;
+    if (!result && label.includes("{result.")) continue; // a failed run has no result
     out.push({ t0: a.t, t1: b.t, start, end,
-      label: fillLabel(spec.label, { t0: a.t, t1: b.t, start, end, result, depthMax: depthMax(model, a.t, b.t) }) });
+      label: fillLabel(label, { t0: a.t, t1: b.t, start, end, result, depthMax: depthMax(model, a.t, b.t) }) });
   }
   return out;
 }
