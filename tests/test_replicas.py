@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 
+from tests.browser import PageErrors, screenshot
 from tests.conftest import ROOT, Server, alive, free_port, group_members, read_until
 from tests.redis_server import RedisServer, redis_server
 
@@ -413,3 +415,54 @@ def test_the_classroom_is_the_clusters_follow_and_predict_across_replicas(
             assert time.monotonic() < deadline  # as its classroom stream tells it
             time.sleep(0.05)
         assert q["id"] == qid and q["answers"] == closed["answers"]
+
+
+def test_a_students_page_on_b_follows_and_answers_the_teacher_on_a(
+        redis_server: RedisServer, replicas: list[Server], browser: Browser) -> None:
+    """In Chromium: a student's page on one replica (the viewer link, so the page is a
+    student's) answers the question the teacher opened on another, and follows the run the
+    teacher starts there; the answer is counted, and kept with the run, on the teacher's."""
+    teacher = Server("--redis", redis_server.url, "--token", "replicas-teacher", env=HOLD_1S)
+    student_side = Server("--redis", redis_server.url, "--token", "replicas-teacher",
+                          env=HOLD_1S)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        httpx.delete(f"{teacher.url}/api/prediction", headers=teacher.headers)  # none left
+        page = ctx.new_page()
+        errors = PageErrors()
+        errors.watch(page)
+        page.goto(f"{student_side.url}/?token={student_side.links()['students']}")
+        page.wait_for_function("window.procscope && procscope.follower.stream",
+                               timeout=60_000)
+        opened = httpx.post(f"{teacher.url}/api/prediction", json={"experiment": "join"},
+                            headers=teacher.headers)
+        assert opened.status_code == 201, opened.text
+        page.fill("[data-testid=prediction-answer]", "2")  # waits for the box to show
+        page.click("[data-testid=prediction-submit]")
+        deadline = time.monotonic() + 30  # bounds for a loaded machine, not speed targets
+        while httpx.get(f"{teacher.url}/api/prediction",
+                        headers=teacher.headers).json()["question"]["total"] != 1:
+            assert time.monotonic() < deadline, "the answer sent to B never counted on A"
+            time.sleep(0.05)
+        screenshot(page, "replicas-student-answers-on-b")
+        response = httpx.post(f"{teacher.url}/api/runs", headers=teacher.headers, json={
+            "experiment": "join", "params": {"durations": [0.3], "time_scale": 1}})
+        assert response.status_code == 201, response.text
+        run_id = response.json()["id"]
+        page.wait_for_function(
+            """id => procscope.panels.some(p => String(p.run.id) === id)
+                     && location.pathname === '/runs/' + id""", arg=run_id, timeout=30_000)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid=run-status]')]
+                     .some(e => e.dataset.status === 'succeeded')""", timeout=60_000)
+        result = page.locator("[data-testid=prediction-result]")
+        result.wait_for()
+        assert "1" in result.inner_text()
+        screenshot(page, "replicas-student-follows-on-b")
+        record = httpx.get(f"{teacher.url}/api/runs/{run_id}", headers=teacher.headers).json()
+        assert record["prediction"]["answers"] == [[2, 1]]
+        assert errors.messages == []
+    finally:
+        ctx.close()
+        student_side.stop()
+        teacher.stop()
