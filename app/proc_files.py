@@ -38,6 +38,11 @@ class Watched:
     fds: dict[Key, int] = field(default_factory=dict)  # open stat files
     sched_fds: dict[Key, int] = field(default_factory=dict)  # open schedstat files
     next_discovery: float = 0.0
+    # Exact runs only (app.sampler, "Which pids, which passes"):
+    reported: set[int] = field(default_factory=set)  # pids that reported proc.start
+    unannounced: list[tuple[int, int, float]] = field(default_factory=list)  # forks seen
+    runnable: set[int] = field(default_factory=set)  # pids with a thread last seen R
+    next_full: float = 0.0  # when every pid is read again, switches or not
 
     def stat(self, key: Key) -> procgroup.ProcStat | None:
         """The stat of (pid, tid); None once it is gone (ESRCH once reaped) or unreadable."""

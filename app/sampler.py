@@ -20,9 +20,24 @@ the run's processes that never report (a forkserver, a resource tracker). Proces
 live and die between two samples still have the proc.start / proc.exit they reported
 themselves: the sampler adds what the kernel saw, it never invents or loses a process.
 
+Which pids, which passes, when the core lanes are exact. The scan of /proc reads the stat
+of every process on the machine (~1-2 ms with a 100-process run, every 0.2 s, on the
+lesson's cores): with a recorder, the kernel's FORK records name every new process of the
+tree instead, and the scan runs only if the recorder lost records. And a thread's state
+(R S D Z T) only changes at one of its switches, which the recorder reports (a stretch, or
+on a core now), or while it waits runnable (last seen R), or when it is woken (S to R) or
+re-parented, which it does not: so a pass reads the stat of the processes that switched,
+were last seen runnable, or are new, and every process FULL_EVERY (and at the next pass
+after any process turned zombie or went, whose orphans were just re-parented). A
+100-process lesson asleep is then read a tenth as often, with no state change missed; a
+wake-up that has not run yet is seen up to FULL_EVERY late.
+
 The server is a child subreaper (procgroup.become_subreaper), so a run's orphans are
 re-parented to it; when one of them turns zombie here, it is reaped by pid (never
 waitpid(-1), which would steal multiprocessing's exit statuses) and reported.
+
+(Past ~300 lines on purpose: one pass is one loop over the run's processes, and which of
+them it reads, exactly or sampled, only makes sense read with that loop.)
 """
 
 from __future__ import annotations
@@ -41,6 +56,12 @@ from app.switches import SwitchRecorder
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DISCOVER_EVERY = 0.2  # seconds between two scans of /proc for unreported processes
+FULL_EVERY = 0.1  # exact runs: seconds between two passes that read every process
+# A process the FORK records named and that has not reported itself may be a helper: its
+# cmdline says so once it has exec'd (until then it is its parent's). Read from this long
+# after its fork, each pass, until it reports, goes, is found to be one, or HELPER_WAIT.
+EXEC_GRACE = 0.01
+HELPER_WAIT = 1.0
 STATES_HZ = 100.0  # passes per second when no run needs sampled core lanes
 HELPERS = (("multiprocessing.forkserver", "forkserver"),
            ("multiprocessing.resource_tracker", "resource_tracker"))
@@ -99,6 +120,7 @@ class Sampler:
             watched = self._runs.get(run_id)
             if watched is not None:
                 watched.pids.add(pid)
+                watched.reported.add(pid)
 
     def unwatch(self, run_id: str) -> None:
         """Stop sampling a run; its last stretches are injected before this returns, and
@@ -107,7 +129,7 @@ class Sampler:
             w = self._runs.pop(run_id, None)
             if w is None:
                 return
-            events = self._drain(w)
+            events, _ = self._drain(w)
             assert w.spans is not None
             events += w.spans.flush()
             if w.exact is not None:
@@ -162,19 +184,33 @@ class Sampler:
 
     def _sample(self, w: Watched) -> None:
         t = time.monotonic_ns()
-        events = self._drain(w)
-        if time.monotonic() >= w.next_discovery:
+        events, switched = self._drain(w)
+        now = time.monotonic()
+        if w.unannounced:
+            self._announce_forked(w, events, t, now)
+        if now >= w.next_discovery:
             self._discover(w, events, t)
         spans = w.spans
         assert spans is not None
+        # Exact runs: only the processes whose state may have changed (module docstring).
+        full = switched is None or now >= w.next_full
+        if full:
+            w.next_full = now + FULL_EVERY
         for pid in list(w.pids):
+            if not full and switched is not None and pid not in switched \
+                    and pid not in w.runnable and pid in w.ppids:
+                continue
             stat = w.stat((pid, pid))
             if stat is None:
                 self._gone(w, pid, events, t)
+                w.next_full = 0.0  # its orphans, if any, have a new parent
                 continue
+            if stat.state in ("Z", "X") and w.last.get((pid, pid), ("R",))[0] not in "ZX":
+                w.next_full = 0.0  # it just exited: its orphans have a new parent
             threads = [stat]
             if stat.num_threads > 1 or pid in w.threads:
                 threads = self._threads(w, pid, events, t) or [stat]
+            w.runnable.discard(pid)  # added back below by any thread seen R
             ppid = stat.ppid
             if stat.state == "X" and ppid == 0:  # dying, not re-parented: keep its parent
                 ppid = w.ppids.get(pid, ppid)
@@ -196,6 +232,8 @@ class Sampler:
                 oncpu = round(share if share is not None else 1.0, 1) \
                     if th.state == "R" else 0.0
                 now_state = (th.state, th.processor, ppid, oncpu)
+                if th.state == "R":
+                    w.runnable.add(pid)
                 if w.last.get(key) == now_state:
                     continue
                 w.last[key] = now_state
@@ -213,19 +251,40 @@ class Sampler:
         if events:
             self.relay.inject(w.run_id, events)
 
-    def _drain(self, w: Watched) -> Events:
-        """The exact stretches the run's recorder has finished since the last pass."""
+    def _drain(self, w: Watched) -> tuple[Events, set[int] | None]:
+        """The exact stretches the run's recorder has finished since the last pass, and the
+        pids that switched since (None: no recorder, every pid is to be read)."""
         if w.recorder is None or w.exact is None:
-            return []
-        return w.exact.add(w.recorder.drain(), w.recorder.running())
+            return [], None
+        finished, running = w.recorder.drain(), w.recorder.running()
+        switched = {s.pid for s in finished}
+        switched.update(r.pid for r in running)
+        now = time.monotonic()
+        for pid, ppid in w.recorder.new_processes():
+            w.pids.add(pid)
+            w.unannounced.append((pid, ppid, now))
+        return w.exact.add(finished, running), switched
+
+    def _announce_forked(self, w: Watched, events: Events, t: int, now: float) -> None:
+        """The new processes the FORK records named that did not report: helpers?"""
+        waiting = []
+        for pid, ppid, seen in w.unannounced:
+            if pid in w.reported or pid not in w.pids or ppid in w.helpers:
+                continue  # it reports itself, or is gone (a forkserver's children report)
+            if now - seen < EXEC_GRACE or (not self._announce_helper(w, pid, events, t)
+                                           and now - seen < HELPER_WAIT):
+                waiting.append((pid, ppid, seen))
+        w.unannounced = waiting
 
     def _discover(self, w: Watched, events: Events, t: int) -> None:
+        w.next_discovery = time.monotonic() + DISCOVER_EVERY
+        if w.recorder is not None and not w.recorder.lost:
+            return  # the FORK records named every process of the tree (_drain)
         for p in sorted(procgroup.members(w.pgid)):
             if p.pid not in w.pids:
                 w.pids.add(p.pid)
                 if p.ppid not in w.helpers:  # a forkserver's children report themselves
                     self._announce_helper(w, p.pid, events, t)
-        w.next_discovery = time.monotonic() + DISCOVER_EVERY
 
     def _gone(self, w: Watched, pid: int, events: Events, t: int) -> None:
         """A process of the run is gone from /proc (reaped)."""
@@ -238,7 +297,7 @@ class Sampler:
             events.append(server_event("proc.exit", {"exitcode": None, "source": "kernel"},
                                        t_ns=t, pid=pid))
 
-    def _announce_helper(self, w: Watched, pid: int, events: Events, t: int) -> None:
+    def _announce_helper(self, w: Watched, pid: int, events: Events, t: int) -> bool:
         """multiprocessing's own helpers never report: the kernel introduces them.
 
         A forkserver or a resource tracker is exec'd, not forked from a process of the
@@ -248,14 +307,15 @@ class Sampler:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
-            return
+            return False
         for marker, name in HELPERS:
             if marker in cmdline:
                 w.helpers.add(pid)
                 events.append(server_event("proc.start", {
                     "role": "helper", "name": name, "daemon": False, "source": "kernel"},
                     t_ns=t, pid=pid, proc=name))
-                return
+                return True
+        return False
 
     def _threads(self, w: Watched, pid: int, events: Events,
                  t: int) -> list[procgroup.ProcStat]:

@@ -332,6 +332,9 @@ class SwitchRecorder:
         self.broken = 0  # stretches not reported: cut by a loss, or a switch-out without an in
         self.forks = 0
         self.exits = 0
+        # (pid, ppid) of each new process of the tree (a FORK with pid == tid), until
+        # new_processes() takes them: the sampler follows them without scanning /proc.
+        self._new: list[tuple[int, int]] = []
         self.tail_spans = 0  # stretches of exited tasks, closed by a CPU-wide switch-out
         self._rings: list[tuple[int, int, mmap.mmap]] = []  # (cpu, fd, ring)
         self._wide: list[tuple[int, int, mmap.mmap]] = []  # the CPU-wide events, if any
@@ -427,6 +430,12 @@ class SwitchRecorder:
         spans.sort(key=lambda s: s.t0_ns)
         return spans
 
+    def new_processes(self) -> list[tuple[int, int]]:
+        """(pid, ppid) of the processes the tree created, read by the drains since the last
+        call. Complete unless records were lost (`lost`)."""
+        new, self._new = self._new, []
+        return new
+
     def running(self) -> list[Running]:
         """Threads switched in and not out yet, as of the last drain."""
         out = [Running(pid, tid, cpu, t0) for (cpu, tid), (pid, t0) in self._oncpu.items()]
@@ -491,7 +500,9 @@ class SwitchRecorder:
                 self.exits += 1
             elif kind == PERF_RECORD_FORK:
                 self.forks += 1
-                tid = _TASK.unpack_from(data, off + 8)[2]
+                pid, ppid, tid, _ = _TASK.unpack_from(data, off + 8)
+                if pid == tid:
+                    self._new.append((pid, ppid))
                 tail = tails.get(tid)
                 if tail is not None and _U64.unpack_from(data, off + 24)[0] > tail.exit_ns:
                     del tails[tid]  # a new task of the tree with the same tid

@@ -326,6 +326,11 @@ def test_children_created_after_open_are_followed() -> None:
         ns = sum(s.t1_ns - s.t0_ns for s in run.spans if ident in (s.pid, s.tid))
         assert ns > 0.04e9, (ident, ns)
     assert run.recorder.forks == 3  # the thread, the child, the grandchild
+    # The sampler follows new processes from these records (no scan of /proc): the two
+    # processes with their parents, not the thread; taken once.
+    assert sorted(run.recorder.new_processes()) == sorted(
+        [(seen["child"], seen["main"]), (seen["exec"], seen["child"])])
+    assert run.recorder.new_processes() == []
     assert run.recorder.exits == 4  # and the main
     assert run.recorder.running() == []  # every stretch closed by a switch-out or the exit
     if run.recorder.exit_tails:  # each exit's stretch closed by its last switch-out
