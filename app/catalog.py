@@ -97,33 +97,43 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
     return out
 
 
-def outcome(experiment_id: str, status: str, result: Any, error: str | None) -> Outcome | None:
+def outcome(experiment_id: str, status: str, result: Any, error: str | None,
+            lang: str = "en") -> Outcome | None:
     """The run's outcome in words, `{text, why, bad}`, or None while there is nothing to say.
 
     A run that did not succeed is told the same way for every lesson; a succeeded one by
     its experiment's own `outcome` function (the page shows it and knows nothing about
     lessons). That function reads a result that may lack any field: if it raises, the run
-    is told without words (None) rather than its JSON failing.
+    is told without words (None) rather than its JSON failing. `lang="zh"`: the same in
+    Chinese (the run's `outcome_zh`, for the page's Chinese interface; None where the
+    lesson has no `outcome_zh`).
     """
+    zh = lang == "zh"
     if status == "failed":
         last = (error or "").strip().split("\n")[-1]
+        if zh:
+            return {"text": f"运行失败：{last or '请看错误回溯'}。", "why": "", "bad": True}
         return {"text": f"The run failed: {last or 'see the traceback'}.", "why": "", "bad": True}
     if status == "cancelled":
-        return {"text": "The run was cancelled: every process of it was stopped.", "why": "",
+        return {"text": "运行已取消：它的每个进程都已停止。" if zh else
+                "The run was cancelled: every process of it was stopped.", "why": "",
                 "bad": False}
     if status == "interrupted":
-        return {"text": "The run was interrupted: the server stopped (killed or crashed) "
+        return {"text": "运行被中断：运行期间服务器停止了（被杀死或崩溃），它的进程也随之停止。"
+                if zh else "The run was interrupted: the server stopped (killed or crashed) "
                 "while it ran, and its processes with it.", "why": "", "bad": True}
     if status == "timed_out":
-        return {"text": "The run hit the server's time limit and was stopped.", "why": "",
+        return {"text": "运行达到了服务器的时间上限，已被停止。" if zh else
+                "The run hit the server's time limit and was stopped.", "why": "",
                 "bad": True}
     spec = SPECS.get(experiment_id)
-    if status != "succeeded" or spec is None or spec.outcome is None:
+    tell = None if spec is None else spec.outcome_zh if zh else spec.outcome
+    if status != "succeeded" or tell is None:
         return None
     if not isinstance(result, dict):
         return None
     try:
-        return spec.outcome(result)
+        return tell(result)
     except Exception:
-        log.exception("the outcome of a %s run could not be told", experiment_id)
+        log.exception("the outcome of a %s run could not be told (%s)", experiment_id, lang)
         return None

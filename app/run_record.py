@@ -76,6 +76,9 @@ class Run:
             "result": self.result,
             "error": self.error,
             "outcome": catalog.outcome(self.experiment, self.status, self.result, self.error),
+            # The same in Chinese, for the page's Chinese interface (app.i18n).
+            "outcome_zh": catalog.outcome(self.experiment, self.status, self.result,
+                                          self.error, lang="zh"),
             "pid": self.pid,
             "exitcode": self.exitcode,
             "events": self.events,

@@ -105,6 +105,19 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                                  "have children.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if "daemon_finished" not in r:
+        return None
+    text = ("守护进程完成了它的工作。" if r["daemon_finished"] else
+            "主进程的代码一结束，守护进程就被终止了（退出码 "
+            f"{number(r.get('daemon_exitcode'))}）。")
+    if r.get("grandchild_error"):
+        text += f"它的子进程无法启动：{word(r['grandchild_error'])}。"
+    return {"text": text, "why": "守护进程随父进程的代码结束而终止，而且不能有子进程。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="daemon",
     title="Daemon processes die with the main's code",
@@ -160,5 +173,6 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"spawn_grandchild": False}, {"spawn_grandchild": True}),
 )

@@ -99,6 +99,18 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                    "they finish in.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    results = r.get("results")
+    if not isinstance(results, list):
+        return None
+    late = "，尽管任务完成的顺序是乱的" if r.get("out_of_order") else ""
+    return {"text": f"map() 按输入顺序返回了 {len(results)} 个结果{late}，"
+                    f"用了 {len(r.get('worker_pids') or [])} 个工作进程。",
+            "why": "无论任务以什么顺序完成，Executor.map 都按输入的顺序给出结果。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="executor_map",
     title="Executor.map keeps the input order",
@@ -157,5 +169,6 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"workers": 1}, {"workers": 4}),
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, fixed, is_number, number, seconds, word
+from experiments.words import Outcome, fixed, is_number, number, seconds, seconds_zh, word
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 
@@ -121,6 +121,18 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                    "once.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if not is_number(r.get("speedup")):
+        return None
+    return {"text": f"{word(r.get('mode'))}：{seconds_zh(r.get('elapsed'))}内用了 "
+                    f"{seconds_zh(r.get('cpu_seconds'))} CPU 时间——在 {number(r.get('cores'))} "
+                    f"个核心上加速 {fixed(r['speedup'], 2)} 倍。",
+            "why": "线程轮流持有 GIL：同一时间只用一个核心。"
+                   if r.get("mode") == "threads" else
+                   "每个进程有自己的解释器和 GIL：它们同时在多个核心上运行。", "bad": False}
+
+
 SPEC = Experiment(
     id="gil",
     title="Why threads can't use several cores",
@@ -173,6 +185,7 @@ ps = [Process(target=work) for _ in range(2)]""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"mode": "threads"}, {"mode": "processes"}),
     compare_sequential=True,  # CPU-bound: at once, each side would get half the cores
 )

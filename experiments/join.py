@@ -8,7 +8,7 @@ from typing import Any
 
 from app.reporter import Reporter
 from experiments.spec import Experiment, KeyMoment, Param, Prediction
-from experiments.words import Outcome, is_number, seconds
+from experiments.words import Outcome, is_number, seconds, seconds_zh
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
 
@@ -61,6 +61,21 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
             "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if not is_number(r.get("elapsed")):
+        return None
+    if r.get("joined") is False:
+        return {"text": f"主进程在 {seconds_zh(r['elapsed'])}后就打印了总数：它没有等子进程"
+                        f"（最长的要 {seconds_zh(r.get('max'))}）。",
+                "why": "没有 join()，主进程会在子进程还在工作时继续往下运行。",
+                "bad": False}
+    return {"text": f"所有子进程在 {seconds_zh(r['elapsed'])}内完成：大约是最长任务的时间"
+                    f"（{seconds_zh(r.get('max'))}），而不是总和（{seconds_zh(r.get('sum'))}）。",
+            "why": "子进程同时运行；join() 只等了最慢的那个。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="join",
     title="join: wait for the children",
@@ -100,6 +115,7 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     prediction=Prediction("How long will the main wait in join() for all its workers, in "
                           "seconds?", "elapsed",
                           question_zh="主进程在 join() 里一共要等多久（秒）？",

@@ -11,7 +11,7 @@ from app.reporter import emit
 from experiments.measure import max_overlap
 from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
 from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, count, is_number, number, seconds, word
+from experiments.words import Outcome, count, is_number, number, seconds, seconds_zh, word
 
 
 def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:
@@ -110,6 +110,20 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
             "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if not is_number(r.get("elapsed")):
+        return None
+    return {"text": f"{word(r.get('mode'))}：{len(r.get('results') or [])} 个任务在 "
+                    f"{seconds_zh(r['elapsed'])}内由 {len(r.get('worker_pids') or [])} "
+                    f"个工作进程完成，最多同时 {number(r.get('max_concurrent'))} 个"
+                    f"（串行要 {seconds_zh(r.get('serial_estimate'))}）。",
+            "why": "apply() 会阻塞到每个任务完成：一次一个。"
+                   if r.get("mode") == "apply" else
+                   "apply_async() 把所有任务都交给进程池：它们并行运行。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="pool_apply",
     title="Pool: apply waits, apply_async does not",
@@ -178,5 +192,6 @@ p.join()""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"mode": "apply"}, {"mode": "apply_async"}),
 )

@@ -200,6 +200,19 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                    "the worker.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    pids = r.get("callback_pids")
+    if not isinstance(pids, list):
+        return None
+    in_main = all(p == r.get("main_pid") for p in pids)
+    return {"text": f"{len(r.get('fetch_pids') or [])} 个工作进程抓取了 {len(pids)} 个页面；"
+                    f"每个回调都在{'主进程' if in_main else '多个进程'}中运行"
+                    f"（pid {number(r.get('main_pid'))}）。",
+            "why": "进程池的回调在父进程里运行（在它的结果处理线程中），而不是在工作进程里。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="pool_callback",
     title="Callbacks run in the main process",
@@ -273,5 +286,6 @@ print('主进程pid:',os.getpid())""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"processes": 1}, {"processes": 4}),
 )

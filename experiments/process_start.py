@@ -132,6 +132,20 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                                  "on at once.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if "main_printed_first" not in r:
+        return None
+    if r["main_printed_first"]:
+        text = (f"主进程先打印；子进程（pid {number(r.get('child_pid'))}，父进程 "
+                f"{number(r.get('child_ppid'))}）在 {number(r.get('child_printed_after_ms'))} "
+                "毫秒后才打印。")
+    else:
+        text = f"这一次子进程（pid {number(r.get('child_pid'))}）比主进程先打印。"
+    return {"text": text, "why": "start() 只是请操作系统创建一个新进程；主进程立刻接着往下运行。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="process_start",
     title="Starting a process: a function or a subclass",
@@ -187,5 +201,6 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"style": "function"}, {"style": "subclass"}),
 )

@@ -187,6 +187,19 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
             "bad": hung}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if not is_number(r.get("produced")):
+        return None
+    hung = bool(r.get("hung"))
+    return {"text": f"{word(r.get('mode'))}：生产了 {word(r['produced'])} 个，消费了 "
+                    f"{word(r.get('consumed'))} 个"
+                    f"{'——消费者一直卡着等更多' if hung else ''}。",
+            "why": "没有任何东西告诉消费者生产已经结束。" if hung else
+                   "消费者知道什么时候该停（结束信号，或 JoinableQueue.join()）。",
+            "bad": hung}
+
+
 SPEC = Experiment(
     id="producer_consumer",
     title="Producers and consumers: a queue in between",
@@ -270,6 +283,7 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     tracks={"queue": Track()},
     compare=({"mode": "naive"}, {"mode": "joinable"}),
 )

@@ -107,6 +107,18 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                    "does the same when empty.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    got = r.get("got")
+    if not isinstance(got, list):
+        return None
+    fifo = "（先进先出）" if r.get("fifo") else ""
+    return {"text": f"取出 {json_list(got)}{fifo}；抛出 Full：{word(r.get('full_raised'))}；"
+                    f"抛出 Empty：{word(r.get('empty_raised'))}。",
+            "why": "有容量上限的 Queue 满了就会阻塞（或超时后抛出异常），空的时候 get() 也一样。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="queue_basics",
     title="Queue: put, get, Full and Empty",
@@ -172,5 +184,6 @@ q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     tracks={"queue": Track()},
 )

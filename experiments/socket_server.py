@@ -279,6 +279,18 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
             "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if not is_number(r.get("replies_ok")):
+        return None
+    return {"text": f"{word(r.get('mode'))}：{word(r['replies_ok'])}/"
+                    f"{number(r.get('replies_expected'))} 个回复，最多同时 "
+                    f"{number(r.get('max_concurrent_handlers'))} 个处理者，共 "
+                    f"{len(r.get('handler_pids') or [])} 个进程。",
+            "why": "每个连接一个进程，进程数随客户端增长；进程池给它设了上限。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="socket_server",
     title="A concurrent echo server: a process per client, or a pool",
@@ -356,5 +368,6 @@ while True:
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"mode": "process_per_connection"}, {"mode": "pool"}),
 )

@@ -106,6 +106,8 @@ class Experiment:
     # The run's outcome in words from its result; None when there is nothing to say. Runs
     # in the server, never in the run: it may read any field of the result, or miss one.
     outcome: Callable[[dict[str, Any]], Outcome | None] | None = None
+    # The same in Chinese, for the page's Chinese interface (None: the page shows outcome's).
+    outcome_zh: Callable[[dict[str, Any]], Outcome | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A question for the class before the run ("predict, then run"), or None.
     prediction: Prediction | None = None

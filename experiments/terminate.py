@@ -158,6 +158,22 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
                                  "waits for the end.", "bad": False}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if "alive_right_after_terminate" not in r:
+        return None
+    text = (f"刚调用完 terminate()，is_alive() 返回 {word(r['alive_right_after_terminate'])}；"
+            f"join() 之后返回 {word(r.get('alive_after_join'))}"
+            f"（退出码 {number(r.get('exitcode'))}）。")
+    if r.get("grandchild_pid") is None:
+        pass  # no grandchild was started: nothing to say about one
+    elif r.get("grandchild_survived") is not None:
+        text += (f"孙进程活了下来，父进程变成了 {number(r.get('grandchild_ppid_after'))}。"
+                 if r["grandchild_survived"] else "孙进程没有活下来。")
+    return {"text": text, "why": "terminate() 发送 SIGTERM 后立即返回；只有 join() 才会等它结束。",
+            "bad": False}
+
+
 SPEC = Experiment(
     id="terminate",
     title="terminate() kills one process, not its children",
@@ -202,5 +218,6 @@ print(p1.is_alive())""",
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"grandchild": True}, {"grandchild": False}),
 )

@@ -138,6 +138,28 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
     return {"text": text, "why": why, "bad": bad}
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if not is_number(r.get("sold")):
+        return None
+    over = r.get("oversold")
+    if over is None:
+        over = max(0, r["sold"] - r["tickets"])
+    text = f"卖出 {word(r['sold'])} 张票，库存 {number(r.get('tickets'))} 张——"
+    text += f"超卖 {word(over)} 张" if over else "没有超卖"
+    torn = r.get("torn_reads")
+    if torn:
+        text += f"；{word(torn)} 个买家读到了写了一半的文件"
+        if r.get("lock"):
+            text += "（在 search() 里，它在锁之外运行）"
+    text += "。"
+    why = ("加了锁，买家轮流买票：每个人都在前一个人写回库存之后才去读。" if r.get("lock") else
+           "没有锁，买家们同时读到了库存，那时还没有人把它写回去。")
+    bad = (is_number(over) and over > 0) or (
+        is_number(torn) and torn > 0 and not r.get("lock"))
+    return {"text": text, "why": why, "bad": bad}
+
+
 SPEC = Experiment(
     id="ticket_rush",
     title="The ticket rush: a Lock makes it correct",
@@ -188,6 +210,7 @@ def task(lock):
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},
     prediction=Prediction("Without the Lock, every buyer at once: how many tickets will be "
                           "sold?", "sold", question_zh="不加锁，所有人同时抢票：会卖出几张票？",

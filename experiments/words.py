@@ -60,6 +60,11 @@ def seconds(x: Any) -> str:
     return f"{fixed(x, 3 if x < 1 else 2)} s" if is_number(x) else "?"
 
 
+def seconds_zh(x: Any) -> str:
+    """`0.508 秒`, `2.13 秒`: seconds() for a Chinese sentence, `?` when not a number."""
+    return f"{fixed(x, 3 if x < 1 else 2)} 秒" if is_number(x) else "?"
+
+
 def fixed(x: float, digits: int) -> str:
     """`x` with `digits` decimals, rounded half up from its exact binary value."""
     # Imported here: every worker of a run imports its lesson's module, and with it this

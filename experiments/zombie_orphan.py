@@ -195,6 +195,22 @@ def outcome(r: dict[str, Any]) -> Outcome | None:
     return None
 
 
+def outcome_zh(r: dict[str, Any]) -> Outcome | None:
+    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
+    if r.get("mode") == "zombie":
+        return {"text": f"子进程（pid {number(r.get('child_pid'))}）一直是僵尸进程（Z），"
+                        "直到父进程回收它。" if r.get("zombie_seen") else
+                        "这一次没有观察到僵尸状态。",
+                "why": "已退出的子进程会留在进程表里，直到父进程取走它的退出状态。",
+                "bad": False}
+    if r.get("mode") == "orphan":
+        return {"text": f"孤儿进程（pid {number(r.get('orphan_pid'))}）的父进程从 "
+                        f"{number(r.get('ppid_before'))} 变成了 {number(r.get('ppid_after'))}。",
+                "why": "父进程先死时，它的子进程会被收养（这里是被服务器收养，它是 subreaper）。",
+                "bad": False}
+    return None
+
+
 SPEC = Experiment(
     id="zombie_orphan",
     title="Zombies and orphans",
@@ -251,5 +267,6 @@ def child():
     ),
     main=main,
     outcome=outcome,
+    outcome_zh=outcome_zh,
     compare=({"mode": "zombie"}, {"mode": "orphan"}),
 )

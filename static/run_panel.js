@@ -247,19 +247,22 @@ export class RunPanel {
   /** The outcome in words (the run's JSON says it: the lesson's spec builds it on the
    * server), the traceback if any, the raw result. */
   _result(run) {
-    const out = run.outcome;
+    // The outcome in the page's language where the run has it (outcome_zh), else English.
+    const zhOut = lang === "zh" && run.outcome_zh ? run.outcome_zh : null;
+    const out = zhOut || run.outcome;
+    const outLang = zhOut ? "zh" : "en";
     this.resultEl.replaceChildren();
     const head = el("p", `outcome${out?.bad ? " bad" : out ? " good" : ""}`,
       out ? out.text : t("The run %(status)s.", { status: t(run.status) }));
-    // The outcome's sentences are the lesson's (its spec's outcome(), on the server), in English.
-    if (out) head.lang = "en";
+    // The outcome's sentences are the lesson's (its spec's outcome(), on the server).
+    if (out) head.lang = outLang;
     this.resultEl.append(head);
     // The same sentence in the run's header, where a shared screen always shows it.
     const short = this.timelineEl.querySelector(".run-outcome");
     short.textContent = out ? out.text : "";
     short.className = `run-outcome${out?.bad ? " bad" : out ? " good" : ""}`;
-    short.lang = "en";
-    if (out?.why) this.resultEl.append(Object.assign(el("p", "why", out.why), { lang: "en" }));
+    short.lang = outLang;
+    if (out?.why) this.resultEl.append(Object.assign(el("p", "why", out.why), { lang: outLang }));
     // The class's predictions beside what really happened (app.predictions).
     if (run.prediction) this.resultEl.append(predictionBlock(run.prediction));
     this._compareOffer(run);

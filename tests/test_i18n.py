@@ -192,6 +192,9 @@ def test_a_chinese_browser_gets_the_chinese_interface_with_no_english_string_of_
     assert page.locator("[data-testid=start-run]").inner_text().strip() == "▶ 运行"
     run_ticket_rush(page)
     assert page.locator("[data-testid=run-status]").inner_text() == "成功"
+    # The outcome in Chinese (the run's outcome_zh, from the lesson's spec).
+    assert page.locator("[data-testid=result] .outcome").inner_text() == \
+        "卖出 1 张票，库存 1 张——没有超卖。"
     # The whole page once the run has ended: result, console, stats, legend, run list.
     page.wait_for_selector("#run-list a[data-run]")
     left = english_left(page.evaluate(VISIBLE_INTERFACE_TEXT))
