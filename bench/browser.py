@@ -175,7 +175,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             page.click(".playbar .play")  # replay at 4x over the zoomed-out view
             gaps = page.evaluate(RAF_INTERVALS)
             out["zoomed_out_replay_draw_ms"] = _stats(page.evaluate("procscope.frameMs.slice()"))
-            out["raf_interval_ms"] = _stats([b - a for a, b in zip(gaps, gaps[1:])])
+            out["raf_interval_ms"] = _stats([b - a for a, b in zip(gaps, gaps[1:], strict=False)])
         finally:
             browser.close()
     out["watch_cost"] = watch_cost(rounds=1 if quick else 3, work=1.0 if quick else 2.0)

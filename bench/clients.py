@@ -86,7 +86,7 @@ async def many_clients(host: str, port: int, run_id: str, kind: bytes, clients: 
 
 
 def run_clients(host: str, port: int, run_id: str, kind: str, clients: int, probes: int,
-                out: "object") -> None:
+                out: object) -> None:
     """Entry point of the client process: results go back through `out` (a Connection)."""
     results = asyncio.run(many_clients(host, port, run_id, kind.encode(), clients, probes))
     out.send([(r.frames, r.first, r.last, r.delays) for r in results])  # type: ignore[attr-defined]

@@ -194,18 +194,23 @@ def run(trees: list[Tree], quick: bool, log: Callable[[str], None] = print
                                          for t in trees}, "quick": quick}
     repeats = 2 if quick else 5
     gil = (GIL[0], {**GIL[1], "time_scale": 0.25 if quick else 1.0})
+    started = time.monotonic()
+
+    def log_(what: str) -> None:
+        log(f"[{time.monotonic() - started:5.0f} s] {what}")
+
     with _servers(trees) as servers:
-        log("start-up: 100 forked processes")
+        log_("start-up: 100 forked processes")
         results["startup"] = _lesson("elapsed", STARTUP, trees, servers, repeats, watch=True)
-        log("ticket_rush n=100 lock off")
+        log_("ticket_rush n=100 lock off")
         results["ticket_rush"] = _lesson("elapsed", RUSH, trees, servers, repeats, watch=True)
-        log("gil processes")
+        log_("gil processes")
         results["gil"] = _lesson("speedup", gil, trees, servers, 1 if quick else 3,
                                  watch=False)
-        log("throughput: 4 processes -> 1 SSE client")
+        log_("throughput: 4 processes -> 1 SSE client")
         results["throughput"] = throughput(trees, servers, 1 if quick else 3,
                                            5_000 if quick else 25_000)
-    log("fan-out: N viewers x 1,000 events/s")
+    log_("fan-out: N viewers x 1,000 events/s")
     plan = {1: 1, 50: 1, 100: 2} if quick else {1: 1, 200: 5, 500: 1, 1000: 1}
     results["fanout"] = fan_out(trees, plan, 2.0 if quick else 5.0, ("--max-streams", "2000"))
     return results

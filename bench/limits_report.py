@@ -105,7 +105,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, dict[str, str], str, str, s
     for n in sizes:
         goal = GOALS.get(f"p99_{n}")
         cells = {}
-        met: bool | None = None
+        met = None
         for name in names:
             cases = f["cases"][name][str(n)]
             if len(cases) > 1:
