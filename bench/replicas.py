@@ -151,9 +151,13 @@ def _used_memory(port: int) -> int:
     raise RuntimeError("no used_memory in INFO")
 
 
-def redis_memory(server: BenchServer, redis_port: int, per_process: int) -> dict[str, Any]:
+def redis_memory(server: BenchServer, redis_url: str, redis_port: int, per_process: int
+                 ) -> dict[str, Any]:
     """used_memory before and after one flood run of a known event count (as fast as
-    the workers go), read to its end by one client."""
+    the workers go), read to its end by one client; and the run's stream alone (MEMORY
+    USAGE, every node counted), which other clients' buffers do not blur."""
+    import redis
+
     before = _used_memory(redis_port)
     run_id = _start(server.url, {"processes": PROCESSES, "events": per_process})
     asyncio.run(asyncio.wait_for(sse_client("127.0.0.1", server.port, run_id, b"bench.tick",
@@ -161,8 +165,52 @@ def redis_memory(server: BenchServer, redis_port: int, per_process: int) -> dict
     time.sleep(0.5)  # the last batch XADDed
     after = _used_memory(redis_port)
     events = httpx.get(f"{server.url}/api/runs/{run_id}", timeout=10).json()["events"]
-    return {"events": events, "bytes": after - before,
-            "mb_per_100k": (after - before) / events * 100_000 / 2**20}
+    with redis.Redis.from_url(redis_url) as client:
+        stream = int(client.memory_usage(f"procscope:log:{run_id}", samples=0) or 0)
+    ndjson = len(httpx.get(f"{server.url}/api/runs/{run_id}/events.ndjson", timeout=60).content)
+    return {"events": events, "bytes": after - before, "stream_bytes": stream,
+            "json_bytes": ndjson / events,
+            "mb_per_100k": (after - before) / events * 100_000 / 2**20,
+            "stream_mb_per_100k": stream / events * 100_000 / 2**20}
+
+
+def held_memory(redis_url: str, runs: int, per_process: int) -> dict[str, Any]:
+    """A follower replica's RSS after it streamed `runs` finished runs, when it lets a
+    finished run go after 1 s (app.redis_held) and when it holds each for an hour (as
+    every run was held before): what a long-lived replica grows by."""
+    out: dict[str, Any] = {"runs": runs, "events": 0}
+    hold = os.environ.get("PROCSCOPE_REDIS_HOLD_SECONDS")
+    try:
+        os.environ["PROCSCOPE_REDIS_HOLD_SECONDS"] = "1"
+        short = BenchServer("--redis", redis_url).__enter__()
+        os.environ["PROCSCOPE_REDIS_HOLD_SECONDS"] = "3600"
+        long = BenchServer("--redis", redis_url).__enter__()
+    finally:
+        if hold is None:
+            os.environ.pop("PROCSCOPE_REDIS_HOLD_SECONDS", None)
+        else:
+            os.environ["PROCSCOPE_REDIS_HOLD_SECONDS"] = hold
+    try:
+        with BenchServer("--redis", redis_url) as owner:
+            start_rss = {"short": short.rss(), "long": long.rss()}
+            for _ in range(runs):
+                run_id = _start(owner.url, {"processes": PROCESSES, "events": per_process})
+                for server in (owner, short, long):
+                    _listed([server], run_id)
+                    asyncio.run(asyncio.wait_for(sse_client(
+                        "127.0.0.1", server.port, run_id, b"bench.tick", probe=False), 120))
+                out["events"] += httpx.get(f"{owner.url}/api/runs/{run_id}",
+                                           timeout=10).json()["events"]
+            time.sleep(3)  # past the 1 s hold, and a tick
+            for name, server in (("short", short), ("long", long)):
+                cluster = httpx.get(f"{server.url}/api/status", timeout=10).json()["cluster"]
+                out[name] = {"rss_growth": server.rss() - start_rss[name],
+                             "held_runs": cluster["held_runs"],
+                             "held_events": cluster["held_events"]}
+    finally:
+        short.__exit__(None, None, None)
+        long.__exit__(None, None, None)
+    return out
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -189,7 +237,9 @@ def run(quick: bool) -> dict[str, Any]:
                     label = f"{k} replica{'s' if k > 1 else ''} + Redis"
                     results["rows"].append((label, load(replicas[:k], [redis.proc.pid],
                                                         viewers, seconds)))
-            results["redis"] = redis_memory(a, redis.port, 5_000 if quick else 25_000)
+            results["redis"] = redis_memory(a, redis.url, redis.port,
+                                            5_000 if quick else 25_000)
+        results["held"] = held_memory(redis.url, 3 if quick else 10, 2_500 if quick else 5_000)
     finally:
         redis.close()
     return results
@@ -210,9 +260,21 @@ def table(results: dict[str, Any]) -> str:
         lines.append("redis-server is not installed: replica rows left out.")
     elif "redis" in results:
         m = results["redis"]
-        lines.append(f"Redis memory: {m['mb_per_100k']:.1f} MB per 100k events "
-                     f"(used_memory grew {m['bytes'] / 2**20:.1f} MB for a "
-                     f"{m['events']:,}-event run)")
+        lines.append(f"Redis memory: {m['stream_mb_per_100k']:.1f} MB per 100k events in "
+                     f"the run's stream (MEMORY USAGE: {m['stream_bytes'] / 2**20:.1f} MB "
+                     f"for a {m['events']:,}-event run, {m['json_bytes']:.0f} bytes of JSON "
+                     f"an event); used_memory grew {m['bytes'] / 2**20:.1f} MB "
+                     f"({m['mb_per_100k']:.1f} MB per 100k, client buffers included)")
+    if "held" in results:
+        h = results["held"]
+        lines.append("")
+        lines.append(f"A follower replica after streaming {h['runs']} finished runs "
+                     f"({h['events']:,} events) to their ends:")
+        for name, label in (("short", "finished runs let go after 1 s"),
+                            ("long", "each held for an hour (as before)")):
+            r = h[name]
+            lines.append(f"- {label}: RSS grew {r['rss_growth'] / 2**20:.1f} MB, "
+                         f"{r['held_runs']} runs ({r['held_events']:,} events) held")
     return "\n".join(lines)
 
 
