@@ -23,21 +23,24 @@ log = logging.getLogger("procscope.catalog")
 
 def _field(param: Param) -> tuple[Any, Any]:
     default = param.default
+    # The description in Chinese, beside the English one in the schema (the page's form).
+    zh: dict[str, Any] = ({"json_schema_extra": {"description_zh": param.description_zh}}
+                          if param.description_zh else {})
     if param.choices is not None:
         kind: Any = Literal[param.choices]
-        return kind, Field(default, description=param.description)
+        return kind, Field(default, description=param.description, **zh)
     if isinstance(default, list):
         item: Any = float
         if param.ge is not None or param.le is not None:
             item = Annotated[float, Field(ge=param.ge, le=param.le)]
         return list[item], Field(list(default), description=param.description,
-                                 min_length=param.min_items, max_length=param.max_items)
+                                 min_length=param.min_items, max_length=param.max_items, **zh)
     kind = type(default)
     if kind is int:  # integer params get integer bounds in the schema
         return kind, Field(default, description=param.description,
                            ge=None if param.ge is None else int(param.ge),
-                           le=None if param.le is None else int(param.le))
-    return kind, Field(default, description=param.description, ge=param.ge, le=param.le)
+                           le=None if param.le is None else int(param.le), **zh)
+    return kind, Field(default, description=param.description, ge=param.ge, le=param.le, **zh)
 
 
 def params_model(spec: Experiment) -> type[BaseModel]:

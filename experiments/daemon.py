@@ -159,10 +159,14 @@ p1.daemon=True  #设置为守护进程
 p1.start()
 print('主')""",
     params={
-        "work": Param(2.0, "How long the daemon works (seconds)", ge=0, le=60),
+        "work": Param(2.0, "How long the daemon works (seconds)", ge=0, le=60,
+                      description_zh="守护进程工作多久（秒）"),
         "main_work": Param(0.5, "How long the main's own code runs after print('主') "
-                           "(seconds): the daemon works meanwhile", ge=0, le=60),
-        "spawn_grandchild": Param(False, "Whether the daemon tries to start a child"),
+                           "(seconds): the daemon works meanwhile", ge=0, le=60,
+                           description_zh=("主进程在 print('主') 之后自己的代码还运行多久（秒）"
+                               "：这期间守护进程在工作")),
+        "spawn_grandchild": Param(False, "Whether the daemon tries to start a child",
+                                  description_zh="守护进程是否尝试开启子进程"),
     },
     key_moments=(
         KeyMoment({"kind": "print", "proc": "daemon-1", "nth": 1},

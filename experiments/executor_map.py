@@ -150,10 +150,14 @@ obj=p.map(work,range(10))
 p.shutdown()
 print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
     params={
-        "workers": Param(4, "Worker processes of the executor", ge=1, le=16),
-        "items": Param(10, "Items to map over", ge=1, le=100),
+        "workers": Param(4, "Worker processes of the executor", ge=1, le=16,
+                         description_zh="执行器的工作进程数"),
+        "items": Param(10, "Items to map over", ge=1, le=100,
+                       description_zh="要 map 的元素个数"),
         "max_delay": Param(3.0, "The longest sleep of an item (seconds); the others sleep "
-                                "a third or two thirds of it", ge=0, le=30),
+                                "a third or two thirds of it", ge=0, le=30,
+                           description_zh=("一个元素最长睡多久（秒）；"
+                               "其他的睡它的三分之一或三分之二")),
     },
     key_moments=(
         KeyMoment({"kind": "map.submitted"}, {"kind": "map.result", "nth": -1},

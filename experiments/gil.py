@@ -172,9 +172,12 @@ ts = [Thread(target=work) for _ in range(2)]
 ps = [Process(target=work) for _ in range(2)]""",
     params={
         "mode": Param("processes", "threads (one process, one GIL) or processes",
-                      choices=("threads", "processes")),
-        "workers": Param(2, "Workers (threads or processes)", ge=1, le=16),
-        "work": Param(2.0, "CPU-seconds each worker burns", ge=0.01, le=30),
+                      choices=("threads", "processes"),
+                      description_zh="threads（一个进程，一个 GIL）或 processes"),
+        "workers": Param(2, "Workers (threads or processes)", ge=1, le=16,
+                         description_zh="worker 个数（线程或进程）"),
+        "work": Param(2.0, "CPU-seconds each worker burns", ge=0.01, le=30,
+                      description_zh="每个 worker 消耗的 CPU 秒数"),
     },
     key_moments=(
         KeyMoment({"kind": "task.start", "nth": 1}, {"kind": "task.end", "nth": -1},

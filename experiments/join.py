@@ -104,8 +104,10 @@ print('总用时间为%s' % (time.time() - start_time))
 print('主')""",
     params={
         "durations": Param([2.0, 3.0, 5.0], "How long each worker sleeps (seconds)",
-                           ge=0, le=60, min_items=1, max_items=10),
-        "join": Param(True, "Whether the main joins its workers"),
+                           ge=0, le=60, min_items=1, max_items=10,
+                           description_zh="每个子进程睡多久（秒）"),
+        "join": Param(True, "Whether the main joins its workers",
+                      description_zh="主进程是否 join 它的子进程"),
     },
     key_moments=(
         KeyMoment({"kind": "join.wait", "nth": 1}, {"kind": "join.done", "nth": -1},

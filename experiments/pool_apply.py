@@ -170,10 +170,14 @@ p.close()
 p.join()""",
     params={
         "mode": Param("apply_async", "apply (wait for each result) or apply_async",
-                      choices=("apply", "apply_async")),
-        "processes": Param(4, "Worker processes in the pool", ge=1, le=16),
-        "tasks": Param(8, "Tasks to submit", ge=1, le=64),
-        "task_seconds": Param(2.0, "How long each task sleeps (seconds)", ge=0, le=30),
+                      choices=("apply", "apply_async"),
+                      description_zh="apply（等每个结果）或 apply_async"),
+        "processes": Param(4, "Worker processes in the pool", ge=1, le=16,
+                           description_zh="进程池里的工作进程数"),
+        "tasks": Param(8, "Tasks to submit", ge=1, le=64,
+                       description_zh="要提交的任务数"),
+        "task_seconds": Param(2.0, "How long each task sleeps (seconds)", ge=0, le=30,
+                              description_zh="每个任务睡多久（秒）"),
     },
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "task.result", "nth": -1},

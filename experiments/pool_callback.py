@@ -266,10 +266,13 @@ p.close()
 p.join()
 print('主进程pid:',os.getpid())""",
     params={
-        "processes": Param(4, "Worker processes in the pool", ge=1, le=16),
-        "pages": Param(5, "Pages to fetch", ge=1, le=50),
+        "processes": Param(4, "Worker processes in the pool", ge=1, le=16,
+                           description_zh="进程池里的工作进程数"),
+        "pages": Param(5, "Pages to fetch", ge=1, le=50,
+                       description_zh="要抓取的页面数"),
         "parse_delay": Param(0.5, "How long the callback takes to parse a page (seconds)",
-                             ge=0, le=10),
+                             ge=0, le=10,
+                             description_zh="回调函数解析一个页面要多久（秒）"),
     },
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "callback.done", "nth": -1},

@@ -192,7 +192,8 @@ p1.start() #调动run函数执行
 print('主')""",
     params={
         "style": Param("function", "Process(target=work) or a Process subclass",
-                       choices=("function", "subclass")),
+                       choices=("function", "subclass"),
+                       description_zh="Process(target=work)，或 Process 的子类"),
     },
     key_moments=(
         KeyMoment({"kind": "print", "proc": "main", "text": "主"},

@@ -165,10 +165,13 @@ print(q.get())
 q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
     params={
         "maxsize": Param(3, "Queue(maxsize): how many items it holds (0 = no limit)",
-                         ge=0, le=100),
-        "items": Param(4, "How many items to put", ge=1, le=100),
+                         ge=0, le=100,
+                         description_zh="Queue(maxsize)：最多能放几个元素（0 = 不限）"),
+        "items": Param(4, "How many items to put", ge=1, le=100,
+                       description_zh="要 put 多少个元素"),
         "timeout": Param(1.0, "put(timeout=...) when the queue is full (seconds)",
-                         ge=0, le=30),
+                         ge=0, le=30,
+                         description_zh="队列满时 put(timeout=...) 的超时（秒）"),
     },
     key_moments=(
         KeyMoment({"kind": "queue.put", "nth": 1}, {"kind": "queue.put", "nth": 3},

@@ -343,11 +343,17 @@ while True:
     params={
         "mode": Param("pool", "process_per_connection (a new handler process per client) "
                               "or pool (a Pool of pool_size serves everyone)",
-                      choices=("process_per_connection", "pool")),
-        "clients": Param(6, "Client processes", ge=1, le=32),
-        "pool_size": Param(4, "Processes in the pool (pool mode)", ge=1, le=16),
-        "messages": Param(3, "Lines each client sends", ge=1, le=50),
-        "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10),
+                      choices=("process_per_connection", "pool"),
+                      description_zh=("process_per_connection（每个客户端一个新的处理进程）或 "
+                          "pool（由 pool_size 个进程的进程池服务所有人）")),
+        "clients": Param(6, "Client processes", ge=1, le=32,
+                         description_zh="客户端进程数"),
+        "pool_size": Param(4, "Processes in the pool (pool mode)", ge=1, le=16,
+                           description_zh="进程池里的进程数（pool 模式）"),
+        "messages": Param(3, "Lines each client sends", ge=1, le=50,
+                          description_zh="每个客户端发送的行数"),
+        "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10,
+                            description_zh="客户端两行之间的停顿（秒）"),
     },
     key_moments=(
         KeyMoment({"kind": "conn.accept", "nth": 1}, {"kind": "handler.end", "nth": -1},

@@ -27,6 +27,7 @@ class Param:
     choices: tuple[str, ...] | None = None  # for strings
     min_items: int | None = None  # for lists
     max_items: int | None = None
+    description_zh: str = ""  # the description in Chinese, for the page's Chinese interface
 
 
 MOMENT_KEYS = frozenset({"kind", "proc", "role", "text", "data", "nth"})
@@ -138,7 +139,9 @@ class Experiment:
 
 COMMON_PARAMS: dict[str, Param] = {
     "time_scale": Param(1.0, "Multiplies every sleep of the lesson (0.1 = ten times faster)",
-                        ge=0.01, le=10),
+                        ge=0.01, le=10,
+                        description_zh="这节课里每次 sleep 的倍数（0.1 = 快十倍）"),
     "start_method": Param("fork", "How the lesson's processes are started",
-                          choices=("fork", "forkserver", "spawn")),
+                          choices=("fork", "forkserver", "spawn"),
+                          description_zh="这节课的进程用哪种方式启动"),
 }

@@ -206,7 +206,8 @@ print(p1.is_alive()) #检测进程是否存活
 p1.join()
 print(p1.is_alive())""",
     params={
-        "grandchild": Param(True, "Whether the child starts a child of its own"),
+        "grandchild": Param(True, "Whether the child starts a child of its own",
+                            description_zh="子进程是否再开启自己的子进程"),
     },
     key_moments=(
         KeyMoment({"kind": "proc.terminate"}, {"kind": "proc.exit", "proc": "child-1"},

@@ -194,11 +194,16 @@ def task(lock):
     get()
     lock.release()""",
     params={
-        "n": Param(100, "Number of buyers (processes)", ge=1, le=500),
-        "tickets": Param(1, "Tickets in stock", ge=0, le=1000),
-        "lock": Param(True, "Whether buyers take the Lock around get()"),
-        "read_delay": Param(0.1, "Network delay after reading (seconds)", ge=0, le=5),
-        "write_delay": Param(0.2, "Network delay before writing (seconds)", ge=0, le=5),
+        "n": Param(100, "Number of buyers (processes)", ge=1, le=500,
+                   description_zh="买家（进程）个数"),
+        "tickets": Param(1, "Tickets in stock", ge=0, le=1000,
+                         description_zh="库存票数"),
+        "lock": Param(True, "Whether buyers take the Lock around get()",
+                      description_zh="买家是否在 get() 前后加锁"),
+        "read_delay": Param(0.1, "Network delay after reading (seconds)", ge=0, le=5,
+                            description_zh="读数据后的网络延迟（秒）"),
+        "write_delay": Param(0.2, "Network delay before writing (seconds)", ge=0, le=5,
+                             description_zh="写数据前的网络延迟（秒）"),
     },
     key_moments=(
         KeyMoment({"kind": "lock.acquire", "nth": 1}, {"kind": "lock.release", "nth": 4},

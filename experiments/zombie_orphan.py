@@ -253,9 +253,11 @@ def child():
     time.sleep(1)
     print(os.getppid())   # 收养它的进程的 pid""",
     params={
-        "mode": Param("zombie", "Show a zombie or an orphan", choices=("zombie", "orphan")),
+        "mode": Param("zombie", "Show a zombie or an orphan", choices=("zombie", "orphan"),
+                      description_zh="演示僵尸进程还是孤儿进程"),
         "hold": Param(3.0, "How long the zombie is left unreaped / the orphan lives (seconds)",
-                      ge=0, le=30),
+                      ge=0, le=30,
+                      description_zh="僵尸进程多久不被回收 / 孤儿进程活多久（秒）"),
     },
     key_moments=(
         KeyMoment({"kind": "proc.zombie"}, {"kind": "proc.reap"},
