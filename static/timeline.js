@@ -334,7 +334,15 @@ export class Timeline {
       ctx.lineTo(b, y + 8);
       ctx.stroke();
       ctx.font = theme.font;
-      const w = ctx.measureText(mo.label).width + 10;
+      // Wider than the plot (a phone, a compared run's panel): cut at the end with "…"
+      // rather than past the canvas's edge; the Key moment button's title has it whole.
+      let text = mo.label;
+      const room = g.plotW - 14;
+      if (ctx.measureText(text).width > room) {
+        while (text.length > 1 && ctx.measureText(`${text}…`).width > room) text = text.slice(0, -1);
+        text = `${text.trimEnd()}…`;
+      }
+      const w = ctx.measureText(text).width + 10;
       // Centred over the bracket, and kept inside the plot.
       let lx = (a + b) / 2 - w / 2;
       lx = Math.max(g.gutter + 2, Math.min(right - w - 2, lx));
@@ -346,9 +354,9 @@ export class Timeline {
       ctx.fillStyle = theme.text;
       ctx.textAlign = "left";
       ctx.textBaseline = "middle";
-      ctx.fillText(mo.label, lx + 5, y + 8);
+      ctx.fillText(text, lx + 5, y + 8);
       ctx.restore();
-      this.momentPx.push({ x0, x1, label: mo.label, lx, w });
+      this.momentPx.push({ x0, x1, label: mo.label, shown: text, lx, w });
     });
   }
 }

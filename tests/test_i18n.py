@@ -306,6 +306,10 @@ def test_screenshots_of_the_chinese_page_presenter_and_phone(
       }).map(e => e.className || e.id || e.textContent);
     }""")
     assert overflow == []
+    # The key moments' labels stay inside the phone's narrow plot (cut with "…" if need be).
+    fits = phone.evaluate("""() => { const tl = procscope.panels[0].timeline, g = tl.geom;
+      return tl.momentPx.map(m => m.lx >= g.gutter && m.lx + m.w <= g.gutter + g.plotW + 0.5); }""")
+    assert fits and all(fits), fits
     screenshot(phone, "i18n-zh-phone")
     assert errors.messages == [] and phone_errors.messages == []
 
