@@ -198,7 +198,7 @@ print('主')""",
     key_moments=(
         KeyMoment({"kind": "print", "proc": "main", "text": "主"},
                   {"kind": "print", "proc": "!main"},
-                  "{result.order}"),
+                  "{result.order}", label_zh="{result.order_zh}"),
     ),
     main=main,
     outcome=outcome,

@@ -363,9 +363,10 @@ while True:
                   label_zh="{result.mode}：{s} 秒内服务完所有客户端，最多同时 "
                            "{result.max_concurrent_handlers} 个，共用了 "
                            "{result.handler_processes} 个进程"),
-        # A pool worker killed mid-connection: from its reaping (the first proc.reap of a
-        # run: the Pool's handler thread joins it; the clients are joined at the end) to
-        # the watch's word.
+        # A pool worker killed mid-connection: from its reaping (the Pool's handler thread
+        # joins it) to the watch's word. The first proc.reap of the run: a client is
+        # reaped only when it exits, and the killed worker's client waits for its echo
+        # until the run ends.
         KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
                   "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
                   "returns it",
