@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ import httpx
 from bench import send_baseline, viewers
 from bench.server import BenchServer
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RATE = 250  # events/s per flood process
 PROCESSES = 4
 PROBES = 20
@@ -52,6 +54,16 @@ def percentiles(delays: list[float]) -> dict[str, float]:
 def _events(client: httpx.Client, run_id: str) -> int:
     count: int = client.get(f"/api/runs/{run_id}").json()["events"]
     return count
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every process, the other engineers'
+    too), from /proc/stat: beside the server's and the viewers' own, it shows how much of
+    the 2 cores a case had."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / CLOCK_TICKS
 
 
 def _t0(client: httpx.Client, run_id: str) -> float:
@@ -98,11 +110,11 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         # has read (not asked of the server: past its capacity it answers REST late).
         c0, p0, v0 = (viewers.cpu_seconds([server.proc.pid]), viewers.cpu_seconds(probe_pid),
                       viewers.cpu_seconds(counter_pids))
-        m0, t0 = watch.mark(), time.monotonic()
+        m0, t0, b0 = watch.mark(), time.monotonic(), busy_seconds()
         time.sleep(max(0.0, w1 - time.monotonic()))
         c1, p1, v1 = (viewers.cpu_seconds([server.proc.pid]), viewers.cpu_seconds(probe_pid),
                       viewers.cpu_seconds(counter_pids))
-        m1, t1 = watch.mark(), time.monotonic()
+        m1, t1, b1 = watch.mark(), time.monotonic(), busy_seconds()
         timed, counted = watch.results(per_process / RATE + 120)
         total = client.get(f"/api/runs/{run_id}", timeout=120).json()["events"]
     everyone = timed + counted
@@ -121,8 +133,11 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         "viewer_processes": len(watch.pids),
         "complete": sum(r.frames == total - after and r.ended for r in everyone),
         "frame_bytes": sum(r.bytes for r in everyone) / max(1, frames),
-        "reads_per_viewer_s": statistics.median(
-            r.reads / max(1e-9, r.last - r.first) for r in everyone) if everyone else 0.0,
+        # the server's sends a second to one viewer, as the probes (which never wait
+        # between reads) saw them: the flush rate the baseline sends at
+        "sends_per_s": statistics.median(
+            r.reads / max(1e-9, r.last - r.first) for r in timed) if timed else 0.0,
+        "machine_busy_cores": (b1 - b0) / (t1 - t0),
         **percentiles(delays),
     }
 
@@ -135,11 +150,17 @@ def per_event_us(one: dict[str, Any], many: dict[str, Any], key: str = "server_c
     return float((many[key] - one[key]) / extra * 1e6) if extra > 0 else float("nan")
 
 
+def flush_of(c: dict[str, Any]) -> float:
+    """The server's flush interval in a case, s (20 ms if the probes saw none)."""
+    sends = c.get("sends_per_s", 0.0)
+    return 1.0 / sends if sends > 0 else send_baseline.FLUSH
+
+
 def baseline(one: dict[str, Any], many: dict[str, Any], seconds: float) -> dict[str, Any]:
     """The bare sender at the same events/s and frame size, 1 viewer and N."""
-    rate, size = many["events_per_s"], int(many["frame_bytes"])
-    b1 = send_baseline.measure(1, rate, size, seconds)
-    bn = send_baseline.measure(many["viewers"], rate, size, seconds)
+    rate, size, flush = many["events_per_s"], int(many["frame_bytes"]), flush_of(many)
+    b1 = send_baseline.measure(1, rate, size, seconds, flush=flush)
+    bn = send_baseline.measure(many["viewers"], rate, size, seconds, flush=flush)
     b1["server_cores"], bn["server_cores"] = b1["sender_cores"], bn["sender_cores"]
     return {"one": b1, "many": bn, "per_event_us": per_event_us(b1, bn)}
 
@@ -150,7 +171,8 @@ def line(c: dict[str, Any]) -> str:
             f"{c['server_cores']:.2f} cores, viewers {c['probes_cores']:.2f} cores ({c['probes']} "
             f"probes) + {c['counters_cores']:.2f} ({c['viewer_processes'] - 1} processes), "
             f"complete {c['complete']}/{c['viewers']}, "
-            f"{c['ready']} connected in {c['connect_s']:.1f} s")
+            f"{c['ready']} connected in {c['connect_s']:.1f} s, a send every "
+            f"{flush_of(c) * 1e3:.0f} ms, machine busy {c['machine_busy_cores']:.2f} cores")
 
 
 def main() -> None:
@@ -171,7 +193,7 @@ def main() -> None:
                   f"viewers: {per_event_us(cases[0], c):.2f} µs")
             if args.baseline:
                 b = baseline(cases[0], c, args.seconds)
-                print(f"  one sendall() per viewer per {send_baseline.FLUSH * 1e3:.0f} ms "
+                print(f"  one sendall() per viewer per {flush_of(c) * 1e3:.0f} ms "
                       f"flush, bare sender: {b['per_event_us']:.2f} µs "
                       f"(viewers {b['many']['viewers_cores']:.2f} cores)")
 

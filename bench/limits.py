@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench import fanout, overhead, pipeline, send_baseline
+from bench import fanout, overhead, pipeline
 from bench.server import BenchServer
 from bench.trees import Tree
 from bench.viewers import END, TICK
@@ -157,17 +157,14 @@ def fan_out(trees: list[Tree], plan: dict[int, int], seconds: float,
     for n in plan:
         if n == 1:
             continue
+        # at this tree's (the last's) events/s, frame size and flush: the same bytes in the
+        # same number of sends
         many = out["cases"][trees[-1].name][str(n)][0]
-        b = send_baseline.measure(1, many["events_per_s"], int(many["frame_bytes"]), seconds)
-        bn = send_baseline.measure(n, many["events_per_s"], int(many["frame_bytes"]), seconds)
-        for x in (b, bn):
-            x["server_cores"] = x["sender_cores"]
-        out["baseline"][str(n)] = {"one": b, "many": bn,
-                                   "per_event_us": fanout.per_event_us(b, bn)}
+        out["baseline"][str(n)] = fanout.baseline(one, many, seconds)
+        bn = out["baseline"][str(n)]["many"]
         print(f"  baseline {n} viewers: {out['baseline'][str(n)]['per_event_us']:.2f} µs "
-              f"per delivered event (sender {bn['sender_cores']:.2f} cores, viewers "
-              f"{bn['viewers_cores']:.2f})", flush=True)
-    _ = one
+              f"per delivered event, a send every {bn['flush_s'] * 1e3:.0f} ms (sender "
+              f"{bn['sender_cores']:.2f} cores, viewers {bn['viewers_cores']:.2f})", flush=True)
     return out
 
 

@@ -98,9 +98,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, dict[str, str], str, str, s
         if name == "after":
             met = all(x <= GOALS["per_event_us"] for x in figures)
     base = " / ".join(f"{f['baseline'][str(n)]['per_event_us']:.2f}" for n in per)
+    flushes = " / ".join(f"{f['baseline'][str(n)]['many']['flush_s'] * 1e3:.0f}" for n in per)
     out.append((f"server CPU per delivered event beyond one viewer's "
                 f"({' / '.join(map(str, per))} viewers x 1,000 ev/s)", cells,
-                f"one send() per viewer per {20} ms flush: {base} µs",
+                f"one send() per viewer per flush ({flushes} ms, after's): {base} µs",
                 f"<= {GOALS['per_event_us']} µs", _mark(met)))
     for n in sizes:
         goal = GOALS.get(f"p99_{n}")
@@ -142,20 +143,26 @@ def table(results: dict[str, Any]) -> str:
 def fanout_detail(results: dict[str, Any]) -> str:
     """Every fan-out case: latency, rates, the server's CPU and the viewers' own."""
     f = results["fanout"]
-    lines = [f"Fan-out cases ({f['seconds']:.0f} s steady window each; viewers' CPU: the "
-             "~20 probes' process + the counters' processes, in cores of this machine)",
-             f"{'tree':<7}{'viewers':>8}{'p50':>7}{'p95':>7}{'p99':>8}{'events/s':>9}"
-             f"{'deliv/s':>10}{'server':>8}{'probes':>8}{'counters':>9}{'complete':>10}"]
+    lines = [f"Fan-out cases ({f['seconds']:.0f} s steady window each; CPU in cores of this "
+             "machine: the server's, the ~20 probes' process, the counters' processes, and "
+             "the whole machine's busy time, every process of everyone; send ms: the "
+             "server's sends to one viewer, as the probes saw them)",
+             f"{'tree':<7}{'viewers':>8}{'p50':>9}{'p95':>9}{'p99':>9}{'events/s':>9}"
+             f"{'deliv/s':>10}{'send ms':>8}{'server':>7}{'probes':>7}{'counters':>9}"
+             f"{'machine':>8}{'complete':>11}"]
     for name, cases in f["cases"].items():
         for _n, reps in sorted(cases.items(), key=lambda kv: int(kv[0])):
             for c in reps:
-                lines.append(f"{name:<7}{c['viewers']:>8}{c['p50']:>7.1f}{c['p95']:>7.1f}"
-                             f"{c['p99']:>8.1f}{c['events_per_s']:>9.0f}"
-                             f"{c['delivered_per_s']:>10.0f}{c['server_cores']:>8.2f}"
-                             f"{c['probes_cores']:>8.2f}{c['counters_cores']:>9.2f}"
-                             f"{c['complete']:>6}/{c['viewers']}")
+                lines.append(f"{name:<7}{c['viewers']:>8}{c['p50']:>9.1f}{c['p95']:>9.1f}"
+                             f"{c['p99']:>9.1f}{c['events_per_s']:>9.0f}"
+                             f"{c['delivered_per_s']:>10.0f}"
+                             f"{fanout.flush_of(c) * 1e3:>8.0f}{c['server_cores']:>7.2f}"
+                             f"{c['probes_cores']:>7.2f}{c['counters_cores']:>9.2f}"
+                             f"{c.get('machine_busy_cores', math.nan):>8.2f}"
+                             f"{c['complete']:>7}/{c['viewers']}")
     for n, b in f["baseline"].items():
-        lines.append(f"bare sender, {n} viewers: {b['many']['sender_cores']:.2f} cores "
+        lines.append(f"bare sender, {n} viewers, a send every "
+                     f"{b['many']['flush_s'] * 1e3:.0f} ms: {b['many']['sender_cores']:.2f} cores "
                      f"(1 viewer: {b['one']['sender_cores']:.2f}) for "
                      f"{b['many']['delivered_per_s']:,.0f} deliveries/s: "
                      f"{b['per_event_us']:.2f} µs each beyond one viewer's; its viewers "

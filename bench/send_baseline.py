@@ -2,10 +2,12 @@
 
 Runs in a process of its own (started by `measure`). A bare blocking-socket server on a
 free loopback port: it accepts N viewers (bench.viewers, the same clients that read the
-real server), answers each with the same response headers, and every FLUSH seconds sends
+real server), answers each with the same response headers, and every `flush` seconds sends
 each of them the same chunk, one `sendall()` per viewer: the SSE frames a flush of the real
 server would carry (as many as its measured events/s gives, each of its measured mean size),
-in HTTP chunked encoding as uvicorn writes them. Its CPU over the steady window, less the
+in HTTP chunked encoding as uvicorn writes them. `flush` is the real server's, as its probes
+saw it (sends a second to one viewer; the server's flush interval adapts to its load since
+331c030), else FLUSH. Its CPU over the steady window, less the
 1-viewer figure, divided by the extra deliveries, is the baseline of "server CPU per
 delivered event beyond one viewer's".
 """
@@ -38,7 +40,7 @@ def _chunk(frames: bytes) -> bytes:
 
 
 def _sender_main(viewers: int, events_per_s: float, frame_bytes: int, seconds: float,
-                 out: Connection) -> None:
+                 flush: float, out: Connection) -> None:
     """Runs in the baseline's process: serve `viewers`, then send for `seconds`."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
     out.send(listener.getsockname()[1])
@@ -56,14 +58,14 @@ def _sender_main(viewers: int, events_per_s: float, frame_bytes: int, seconds: f
     seq, due, owed = 1, time.monotonic(), 0.0
     end = due + seconds
     while due < end:
-        owed += events_per_s * FLUSH
+        owed += events_per_s * flush
         count, owed = int(owed), owed - int(owed)
         frames = b"".join(_frame(seq + i, frame_bytes) for i in range(count))
         seq += count
         chunk = _chunk(frames)
         for sock in socks:
             sock.sendall(chunk)
-        due += FLUSH
+        due += flush
         delay = due - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -75,13 +77,13 @@ def _sender_main(viewers: int, events_per_s: float, frame_bytes: int, seconds: f
 
 
 def measure(viewers: int, events_per_s: float, frame_bytes: int, seconds: float,
-            settle: float = 1.0) -> dict[str, Any]:
+            settle: float = 1.0, flush: float = FLUSH) -> dict[str, Any]:
     """The bare sender's CPU (cores) over `seconds` of steady sending to `viewers`."""
     ctx = multiprocessing.get_context("spawn")
     here, there = ctx.Pipe(duplex=False)
     sender = ctx.Process(target=_sender_main, name="bench-send-baseline",
                          args=(viewers, events_per_s, frame_bytes, settle + seconds + 0.5,
-                               there))
+                               flush, there))
     sender.start()
     there.close()
     try:
@@ -110,7 +112,7 @@ def measure(viewers: int, events_per_s: float, frame_bytes: int, seconds: float,
             sender.kill()
             sender.join()
     return {"viewers": viewers, "events_per_s": events_per_s, "frame_bytes": frame_bytes,
-            "flush_s": FLUSH, "sender_cores": (cpu1 - cpu0) / (t1 - t0),
+            "flush_s": flush, "sender_cores": (cpu1 - cpu0) / (t1 - t0),
             "viewers_cores": (viewer_cpu1 - viewer_cpu0) / (t1 - t0),
             "delivered_per_s": sum(b[1] - a[1] for a, b in zip(m0, m1, strict=True)) / (t1 - t0),
             "complete": sum(r.ended for r in counters)}
