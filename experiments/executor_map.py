@@ -164,8 +164,10 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
                   "finished in the order {result.finish_order}; map() returned "
                   "{result.results}",
                   label_zh="完成的顺序是 {result.finish_order}；map() 返回 {result.results}"),
-        # A worker killed mid-task: from the lost item's start to the main's word.
-        KeyMoment({"kind": "task.start", "nth": -1}, {"kind": "task.lost"},
+        # A worker killed mid-task (kill -9, the OOM killer): from its exit to the main's
+        # word. By its exit code: the executor reaps the workers it ended (SIGTERM) in any
+        # order, the dead one among them.
+        KeyMoment({"kind": "proc.exit", "data": {"exitcode": -9}}, {"kind": "task.lost"},
                   "{end.label} lost: its worker (pid {end.pid}) died, and the executor "
                   "raised BrokenProcessPool",
                   label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，执行器抛出 "

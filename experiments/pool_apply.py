@@ -186,9 +186,10 @@ p.join()""",
                   label_zh="{result.mode}：同时 {result.max_concurrent} 个，共用 {s} "
                            "秒（串行要 {result.serial_estimate} 秒），进程 pid 为 "
                            "{result.worker_pids}"),
-        # From the dead worker's reaping (the Pool's handler thread, in the main) to the
-        # watch's word: the first proc.reap of a run is that worker's.
-        KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
+        # From the dead worker's exit (as its reaping by the Pool's handler thread saw it)
+        # to the watch's word: the first pool worker to exit in a run that lost a task is
+        # that worker (the others end after, when the main terminates the pool).
+        KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
                   "task {end.task} lost: its worker (pid {end.pid}) died, and Pool "
                   "never returns it",
                   label_zh="任务 {end.task} 丢失：它的工作进程（pid {end.pid}）死了，"

@@ -279,9 +279,9 @@ print('主进程pid:',os.getpid())""",
                   "the workers fetch; every callback runs in the main, pid {result.main_pid}",
                   label_zh="工作进程负责抓取；每个回调都在主进程（pid {result.main_pid}）"
                            "中运行"),
-        # A worker killed mid-fetch: from its reaping (the first proc.reap of a run: the
-        # Pool's handler thread joins it) to the watch's word.
-        KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
+        # A worker killed mid-fetch: from its exit (the first pool worker's of a run that
+        # lost a task; the others end after, with the pool) to the watch's word.
+        KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
                   "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
                   "returns it",
                   label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，"

@@ -363,11 +363,10 @@ while True:
                   label_zh="{result.mode}：{s} 秒内服务完所有客户端，最多同时 "
                            "{result.max_concurrent_handlers} 个，共用了 "
                            "{result.handler_processes} 个进程"),
-        # A pool worker killed mid-connection: from its reaping (the Pool's handler thread
-        # joins it) to the watch's word. The first proc.reap of the run: a client is
-        # reaped only when it exits, and the killed worker's client waits for its echo
-        # until the run ends.
-        KeyMoment({"kind": "proc.reap", "nth": 1}, {"kind": "task.lost"},
+        # A pool worker killed mid-connection: from its exit (the first pool worker's of a
+        # run that lost a task; the others end after, with the pool; clients are not pool
+        # workers) to the watch's word.
+        KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
                   "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
                   "returns it",
                   label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，"

@@ -263,6 +263,10 @@ def test_a_pool_worker_killed_mid_task_marked_dead_and_its_task_lost(
     assert lost == [task], lost
     [m] = moments(page)
     assert m["label"].startswith(f"{task} lost: its worker (pid {victim}) died"), m
+    # The bracket runs from the dead worker's exit to the word of its lost task.
+    start = page.evaluate("""() => { const [m] = procscope.panels[0].timeline.moments;
+        return [m.start.kind, m.start.pid, m.end.kind]; }""")
+    assert start == ["proc.exit", victim, "task.lost"], start
     assert errors == []
 
 
