@@ -3,8 +3,10 @@
 Runs in viewer processes of their own (started by `start`, spawn context), never in the
 server nor in the bench process. Each viewer process holds many raw non-blocking sockets in
 one `select.epoll` loop, with no asyncio and no HTTP library: per readable socket one
-`recv()` and two `bytes.count()` calls (memchr speed), so a counter costs ~2-4 µs per
-received chunk whatever the number of frames in it. Only a sample of viewers (the probes,
+`recv_into()` a buffer the process reuses and three `bytearray.count()` calls (memchr
+speed, no copy), so a counter costs ~10-15 µs per received chunk here, most of it the
+kernel's, whatever the number of frames in it; counters read every 50 ms, so one chunk
+holds a few of the server's sends. Only a sample of viewers (the probes,
 ~20, in a process of their own so they are not queued behind the counters) split frames and
 decode the `bench.tick` ones to time them:
 
@@ -22,9 +24,11 @@ frame but one that has no id holds `\\nevent: ` once; a marker cut by a `recv()`
 found in the joint of the previous chunk's tail and this chunk's head (neither alone can
 hold a whole marker).
 
-Each process reports back through a Connection: ("ready", n) once all its viewers have
-their response headers, then ("done", [ViewerResult, ...]) when every viewer has read its
-`run.end` (or at the deadline). The bench reads the CPU of these processes from /proc
+Each process talks to the bench through a Connection: ("started", 0) once imported; then
+it gets (path, t0) and connects; ("ready", n) once all its viewers have their response
+headers; ("mark", monotonic s, frames so far) for each "mark" asked (the ends of a steady
+window); ("done", [ViewerResult, ...]) when every viewer has read its `run.end` (or at the
+deadline). The bench reads the CPU of these processes from /proc
 (`cpu_seconds`), so a reader can see the viewers are not the limit.
 """
 
