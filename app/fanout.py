@@ -18,7 +18,9 @@ RunLog protocol (app.hub), so the memory, SQLite and Redis logs share it unchang
 The interval adapts to what a flush costs: at least FLUSH_INTERVAL, and long enough that
 sending takes at most SEND_SHARE of the loop (with 1,000 viewers a flush is several ms of
 send() calls; flushing every 20 ms then would leave the loop no time for anything else,
-and every viewer's latency would grow instead). At most MAX_INTERVAL.
+and every viewer's latency would grow instead). At most MAX_INTERVAL. The cost is the
+loop thread's CPU time over the flush, not the wall clock: on a shared machine a flush
+preempted for 30 ms cost nothing more, and must not make everyone wait longer.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Fanout:
         self._quiet_since = time.monotonic()  # the last flush or ping (SSE pings after quiet)
         self._cost = 0.0  # running estimate of one flush's duration, seconds
         self.flushes = 0
+        self.streams = 0  # the streams of this log and format, parked or catching up
 
     def __len__(self) -> int:
         return sum(len(g) for g in self._groups.values())
@@ -153,7 +156,8 @@ class Fanout:
 
     async def _flush(self) -> None:
         log = self.log
-        start = self._last = self._quiet_since = time.monotonic()
+        self._last = self._quiet_since = time.monotonic()
+        start = time.thread_time()
         for cursor in sorted(self._groups):
             if cursor >= len(log):
                 continue
@@ -185,7 +189,7 @@ class Fanout:
             if moved is not None and not moved:
                 del self._groups[new]
         self.flushes += 1
-        cost = time.monotonic() - start
+        cost = time.thread_time() - start
         self._cost += COST_WEIGHT * (cost - self._cost)
 
 
@@ -205,16 +209,19 @@ class Fanouts:
         self._by_log: dict[tuple[int, Format], Fanout] = {}
 
     def get(self, log: RunLog, fmt: Format) -> Fanout:
+        """The fanout of `log` in `fmt`, for one more stream (`release` it at its end)."""
         key = (id(log), fmt)
         fanout = self._by_log.get(key)
         if fanout is None or fanout.log is not log:
             fanout = self._by_log[key] = Fanout(
                 log, fmt, self._stopping, self._ping if fmt == "sse" else None,
                 self._ping_seconds)
+        fanout.streams += 1
         return fanout
 
     def release(self, fanout: Fanout) -> None:
-        """Forget a fanout once it has no viewers (a later viewer makes a new one)."""
+        """A stream of it ended; the last one's end forgets the fanout (and its log)."""
+        fanout.streams -= 1
         key = (id(fanout.log), fanout.fmt)
-        if not len(fanout) and self._by_log.get(key) is fanout:
+        if not fanout.streams and self._by_log.get(key) is fanout:
             del self._by_log[key]
