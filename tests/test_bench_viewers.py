@@ -2,17 +2,21 @@
 client reads, and the probes time every tick: the fan-out figures rest on both.
 
 A real server with the `flood` load generator, a real run, the viewers in their own
-processes (one probe, two counters), and conftest's SSE reader as the reference.
+processes (one probe, two counters), and a third-party SSE client (httpx-sse) reading the
+same stream as the reference.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from multiprocessing import resource_tracker
+from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, read_events
+from conftest import Server
+from httpx_sse import connect_sse
 
 from bench import viewers
 
@@ -25,6 +29,21 @@ def _no_resource_tracker() -> Iterator[None]:
     has no public call for it; `_stop` is the one its own tests use."""
     yield
     resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
+
+
+def _reference(client: httpx.Client, run_id: str) -> list[dict[str, Any]]:
+    """The run's stream from its start to run.end, as httpx-sse parses it."""
+    events = []
+    with connect_sse(client, "GET", f"/api/runs/{run_id}/events", timeout=60) as source:
+        for sse in source.iter_sse():
+            if not sse.data:
+                continue  # the retry frame: not an event
+            event = json.loads(sse.data)
+            assert sse.event == event["kind"] and sse.id == str(event["seq"])
+            events.append(event)
+            if event["kind"] == "run.end":
+                break
+    return events
 
 
 def test_viewers_count_every_frame_a_real_client_reads_and_probes_time_each_tick(
@@ -40,7 +59,7 @@ def test_viewers_count_every_frame_a_real_client_reads_and_probes_time_each_tick
         assert watch.wait_ready(30) == 3
         marks = watch.mark()  # mid-run: what each process has read so far
         timed, counted = watch.results(60)
-        events = read_events(client, run_id)  # the reference: the stream read to its end
+        events = _reference(client, run_id)
     ticks = [e for e in events if e["kind"] == "bench.tick"]
     assert len(ticks) == 600 and events[-1]["kind"] == "run.end"
     assert len(timed) == 1 and len(counted) == 2
