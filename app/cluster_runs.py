@@ -38,6 +38,7 @@ from app.events import Event
 from app.ledger import FINAL, Ledger
 from app.redis_classroom import RedisClassroom
 from app.redis_hub import RedisHub
+from app.redis_lease import Lease
 from app.redis_registry import LEASE_MS, Registry
 from app.run_record import Run
 from app.runs import RunManager
@@ -77,6 +78,8 @@ class ClusterRuns(RunManager):
         self._claimed: set[str] = set()
         self._fenced: set[str] = set()  # runs started here that another replica took over
         self.redis_memory: int | None = None  # Redis's used_memory, as of the last tick
+        self.lease = Lease(LEASE_MS / 1000)  # our runs' events wait while it may be lapsed
+        hub.lease = self.lease
         # The classroom stream and the question, the cluster's (app.main serves this one).
         self.classroom = RedisClassroom(hub)
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,6 +104,9 @@ class ClusterRuns(RunManager):
         """Stop our own live runs (others' are theirs), leave, write what is queued."""
         for task in self._tasks:
             task.cancel()
+        self.lease.stop()
+        for run_id, events in self.lease.release():
+            self._on_events(run_id, events)
         mine = [run for run in self.runs.values()
                 if run.status not in FINAL and self.owner.get(run.id) == self.rid]
         await asyncio.gather(*(self.cancel(run.id, "cancelled") for run in mine))
@@ -201,6 +207,8 @@ class ClusterRuns(RunManager):
     def _on_events(self, run_id: str, events: Sequence[Event]) -> None:
         if run_id in self._fenced:
             return  # another replica owns the run now: what our relay still reads is not its log
+        if self.lease.hold(run_id, events):
+            return  # we may have stalled past our lease: shown once the next renewal says
         super()._on_events(run_id, events)
 
     def _on_fenced(self, run_id: str, owner: str) -> None:
@@ -210,6 +218,7 @@ class ClusterRuns(RunManager):
         if run is None or run_id in self._fenced or self.owner.get(run_id) != self.rid:
             return
         self._fenced.add(run_id)
+        self.lease.drop(run_id)
         log.warning("run %s (%s): replica %s took it over while this one was stalled past "
                     "its lease; its processes are stopped here", run_id, run.experiment, owner)
         self.owner[run_id] = owner
@@ -217,8 +226,11 @@ class ClusterRuns(RunManager):
             run.timer.cancel()
         live = run.status not in FINAL
         run.stop_reason = run.stop_reason or "interrupted"
-        # Counted again from the run's log as Redis has it (its end included).
+        # Counted again from the run's log as Redis has it, its end (and status) included.
         run.processes_started = run.processes_live = run.events = 0
+        if not live:  # it ended here, but its run.end was refused: Redis's says how it ended
+            run.status = "running"
+            run.finished = asyncio.Event()
         self.redis_hub.lost(run_id)
         if live and run.pid is not None:
             self._tasks.append(asyncio.ensure_future(self._stop_fenced(run_id, run.pid, run)))
@@ -231,8 +243,8 @@ class ClusterRuns(RunManager):
     def _on_remote(self, run_id: str, events: Sequence[Event]) -> None:
         """Another's run's events, read here: its counters and its end follow them."""
         run = self.runs.get(run_id)
-        if run is None or self.owner.get(run_id) == self.rid:
-            return
+        if run is None or self.owner.get(run_id) == self.rid or run.finished.is_set():
+            return  # (finished: its record is final; a copy read again counts nothing twice)
         for event in events:
             self._apply(run, event.kind, event)
         run.events += len(events)
@@ -253,14 +265,18 @@ class ClusterRuns(RunManager):
     async def _tick(self) -> None:
         mine = [r.id for r in self.runs.values()
                 if r.status not in FINAL and self.owner.get(r.id) == self.rid]
+        sent_at = time.monotonic()
         try:
             self.replicas, taken = await asyncio.wrap_future(
                 self.redis_hub.link.submit(self.registry.renew(self._load(), mine)))
         except self.redis_hub.link.errors as e:
             log.warning("redis: cannot renew the lease (%s)", e)
             return
+        self.lease.renewed(sent_at)
         for run_id, owner in taken.items():  # a quiet run: no write of ours was refused yet
             self._on_fenced(run_id, owner)
+        for run_id, events in self.lease.release():  # ours still: shown now
+            self._on_events(run_id, events)
         self.redis_hub.let_go()
         with contextlib.suppress(*self.redis_hub.link.errors):
             self.redis_memory = await asyncio.wrap_future(

@@ -35,6 +35,7 @@ from app.events import DECODED, Event, Format
 from app.hub import READ_BYTES
 from app.redis_fence import APPEND, SAVE, fenced_by
 from app.redis_held import HeldLogs
+from app.redis_lease import Lease
 from app.redis_link import RedisLink
 
 log = logging.getLogger("procscope.redis")
@@ -76,7 +77,15 @@ class RedisLog:
             self._ended = True
         self.poke()
 
+    def _unsure(self) -> bool:
+        """Ours, and our lease may have lapsed (app.redis_lease): show nothing until the
+        next renewal says the run is still ours."""
+        lease = self._hub.lease
+        return self.owned and lease is not None and lease.lapsed()
+
     def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
+        if self.forgotten or self._unsure():
+            return b"", after
         end = after
         size = 0
         out = []
@@ -96,6 +105,10 @@ class RedisLog:
         grew.set()
 
     async def wait(self, cursor: int) -> None:
+        if self._unsure() and not self.forgotten:
+            assert self._hub.lease is not None
+            await self._hub.lease.renewal_or(self._grew)  # or a poke: the reader looks again
+            return
         if self.forgotten or cursor < len(self._events) or self._ended:
             return
         await self._grew.wait()
@@ -136,6 +149,7 @@ class RedisHub:
         # Told, on the loop, of each run whose write Redis refused because another replica
         # owns it now (we stalled past our lease and it was taken over): (run, new owner).
         self.on_fenced: Callable[[str, str], None] = lambda run, owner: None
+        self.lease: Lease | None = None  # app.cluster_runs': while lapsed, owned logs wait
 
     def key(self, *parts: str) -> str:
         return ":".join((self.ns, *parts))
