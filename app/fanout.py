@@ -111,6 +111,7 @@ class Fanout:
     async def _run(self) -> None:
         log = self.log
         watcher = asyncio.ensure_future(_poke_on(self._stopping, log))
+        behind = False  # the last flush read a full chunk and the log held more
         try:
             while self._groups:
                 if self._stopping.is_set():
@@ -135,9 +136,11 @@ class Fanout:
                         self._ping_all()
                     continue
                 delay = self._last + self.interval() - time.monotonic()
-                if delay > 0 and not log.ended:
+                if delay > 0 and not log.ended and not behind:
                     await asyncio.sleep(delay)  # let more events gather into this flush
-                await self._flush()
+                else:
+                    await asyncio.sleep(0)  # behind: at once, after the loop's other work
+                behind = await self._flush()
         finally:
             watcher.cancel()
             if self._task is asyncio.current_task():
@@ -154,8 +157,12 @@ class Fanout:
                 if not viewer.gone and viewer.outlet.writable():
                     viewer.outlet.write(chunk)
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """One read per cursor, its chunk to every viewer there; True if a read stopped
+        short of the log's end (a chunk holds READ_BYTES at most): flush again at once, or
+        a loop slowed down (1,000 viewers, a busy machine) would fall behind for good."""
         log = self.log
+        behind = False
         self._last = self._quiet_since = time.monotonic()
         start = time.thread_time()
         for cursor in sorted(self._groups):
@@ -188,9 +195,11 @@ class Fanout:
                     moved[viewer] = None
             if moved is not None and not moved:
                 del self._groups[new]
+            behind = behind or (moved is not None and new < len(log))
         self.flushes += 1
         cost = time.thread_time() - start
         self._cost += COST_WEIGHT * (cost - self._cost)
+        return behind
 
 
 async def _poke_on(stopping: asyncio.Event, log: RunLog) -> None:
