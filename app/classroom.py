@@ -6,6 +6,9 @@ Runs in the server, on its event loop. Its frames (docs/api.md, "The classroom s
 the same cursors and the same streaming code as a run's log (app.stream), so a page that
 reconnects with Last-Event-ID misses nothing and a slow one never holds anyone up.
 
+With --redis the classroom is the cluster's (app.redis_classroom): the same log, filled
+from a Redis stream every replica reads, and the question kept in Redis.
+
 Bounded: the log keeps its last KEEP frames (a reader further behind starts at the oldest
 kept; a page only needs what came since it was rendered).
 """
