@@ -148,9 +148,9 @@ class RunStream(Response):
                 if why == "end":
                     await self._finish(outlet, b"", scope)
                     return
-                if why in ("gone", "stopping"):
-                    if why == "gone":
-                        return
+                if why == "gone":
+                    return
+                if why == "stopping":
                     break
                 continue  # "behind": its connection was full at a flush
             # Behind: catch up alone, a read at a time (the protocol waits before a read:
