@@ -21,6 +21,10 @@ Runs in the server, on its event loop; what it asks of Redis runs in the Redis t
 Caps count the cluster's live runs and processes, as this replica sees them (the registry
 and the logs it follows: a few ms behind the truth, so two replicas starting runs in the
 same instant can go one past a cap).
+
+(Past ~300 lines: one owner of runs in a cluster, whose verbs, news, lease tick and
+takeovers share its bookkeeping of owners; what stands alone is apart: app.redis_registry,
+app.redis_fence, app.redis_lease, app.redis_held, app.redis_classroom.)
 """
 
 from __future__ import annotations

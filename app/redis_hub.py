@@ -16,7 +16,8 @@ a run is byte-identical to the owner's. A writer that loses Redis retries the sa
 until it is written (an XADD of an id already there is refused, which is what makes the
 retry safe), and a reader resumes from its cursor.
 (Past ~300 lines: the log, its writer and its one reader per run share one stream's
-state; app.redis_link, app.redis_registry and app.cluster_runs are apart.)
+state; app.redis_link, app.redis_registry, app.redis_fence, app.redis_held and
+app.cluster_runs are apart.)
 """
 
 from __future__ import annotations
