@@ -406,9 +406,13 @@ def test_a_chinese_classroom_predicts_and_kills_without_english_on_any_page(
             bar.wait_for()
             assert "如果" in bar.inner_text() and "杀死" in bar.inner_text()
             teacher.click("[data-testid=what-if-kill]")
+            # The note says what the kill means, in Chinese (whether the holder still held
+            # the Lock when the kill landed is test_classroom's to check: here, the words).
             teacher.wait_for_function(
                 "document.querySelector('[data-testid=what-if-note]')?.textContent"
-                ".includes('永远')", timeout=20_000)
+                ".includes('SIGKILL')", timeout=30_000)
+            note = teacher.locator("[data-testid=what-if-note]").inner_text()
+            assert "被杀死" in note, note
             left = english_left(teacher.evaluate(VISIBLE_INTERFACE_TEXT))
             assert left == [], f"English interface text: {left}"
             screenshot(teacher, "i18n-zh-what-if")
