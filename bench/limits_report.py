@@ -55,6 +55,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, dict[str, str], str, str, s
     """(figure, {tree: cell}, baseline, goal, met) per row; met is judged on "after"."""
     names = list(results["trees"])
     met: bool | None = None
+    noise = False
     out = []
     for key, label in (("startup", "start and join 100 forked processes"),
                        ("ticket_rush", "`ticket_rush` n=100 lock off, time_scale 0.1")):
@@ -97,12 +98,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, dict[str, str], str, str, s
         cells[name] = " / ".join(f"{x:.2f}" for x in figures) + " µs"
         if name == "after":
             met = all(x <= GOALS["per_event_us"] for x in figures)
+            # less CPU with more viewers: the load of other work moved more than the
+            # fan-out did; no verdict from that
+            noise = any(not x >= 0 for x in figures)
     base = " / ".join(f"{f['baseline'][str(n)]['per_event_us']:.2f}" for n in per)
     flushes = " / ".join(f"{f['baseline'][str(n)]['many']['flush_s'] * 1e3:.0f}" for n in per)
     out.append((f"server CPU per delivered event beyond one viewer's "
                 f"({' / '.join(map(str, per))} viewers x 1,000 ev/s)", cells,
                 f"one send() per viewer per flush ({flushes} ms, after's): {base} µs",
-                f"<= {GOALS['per_event_us']} µs", _mark(met)))
+                f"<= {GOALS['per_event_us']} µs",
+                "noise: negative" if noise else _mark(met)))
     for n in sizes:
         goal = GOALS.get(f"p99_{n}")
         cells = {}
