@@ -40,7 +40,8 @@ class Watched:
     next_discovery: float = 0.0
     # Exact runs only (app.sampler, "Which pids, which passes"):
     reported: set[int] = field(default_factory=set)  # pids that reported proc.start
-    unannounced: list[tuple[int, int, float]] = field(default_factory=list)  # forks seen
+    # forks seen, not reported yet: (pid, ppid, when seen, cmdline checks so far)
+    unannounced: list[tuple[int, int, float, int]] = field(default_factory=list)
     runnable: set[int] = field(default_factory=set)  # pids with a thread last seen R
     next_full: float = 0.0  # when every pid is read again, switches or not
 

@@ -58,10 +58,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DISCOVER_EVERY = 0.2  # seconds between two scans of /proc for unreported processes
 FULL_EVERY = 0.1  # exact runs: seconds between two passes that read every process
 # A process the FORK records named and that has not reported itself may be a helper: its
-# cmdline says so once it has exec'd (until then it is its parent's). Read from this long
-# after its fork, each pass, until it reports, goes, is found to be one, or HELPER_WAIT.
-EXEC_GRACE = 0.01
-HELPER_WAIT = 1.0
+# cmdline says so once it has exec'd (until then it is its parent's). It is read at these
+# ages (s) after the fork until the process reports, goes or is found to be one: a few
+# times, not every pass (reading a cmdline takes the target's mm lock, and under load 100
+# starting buyers report late: that was ~100 reads a pass).
+HELPER_CHECKS = (0.01, 0.1, 1.0)
 STATES_HZ = 100.0  # passes per second when no run needs sampled core lanes
 HELPERS = (("multiprocessing.forkserver", "forkserver"),
            ("multiprocessing.resource_tracker", "resource_tracker"))
@@ -262,18 +263,20 @@ class Sampler:
         now = time.monotonic()
         for pid, ppid in w.recorder.new_processes():
             w.pids.add(pid)
-            w.unannounced.append((pid, ppid, now))
+            w.unannounced.append((pid, ppid, now, 0))
         return w.exact.add(finished, running), switched
 
     def _announce_forked(self, w: Watched, events: Events, t: int, now: float) -> None:
         """The new processes the FORK records named that did not report: helpers?"""
         waiting = []
-        for pid, ppid, seen in w.unannounced:
+        for pid, ppid, seen, checks in w.unannounced:
             if pid in w.reported or pid not in w.pids or ppid in w.helpers:
                 continue  # it reports itself, or is gone (a forkserver's children report)
-            if now - seen < EXEC_GRACE or (not self._announce_helper(w, pid, events, t)
-                                           and now - seen < HELPER_WAIT):
-                waiting.append((pid, ppid, seen))
+            if now - seen < HELPER_CHECKS[checks]:
+                waiting.append((pid, ppid, seen, checks))
+            elif not self._announce_helper(w, pid, events, t) \
+                    and checks + 1 < len(HELPER_CHECKS):
+                waiting.append((pid, ppid, seen, checks + 1))
         w.unannounced = waiting
 
     def _discover(self, w: Watched, events: Events, t: int) -> None:
