@@ -352,3 +352,51 @@ def test_what_if_the_lock_holder_is_killed(classroom: Server, browser: Browser) 
         assert errors.messages == []
     finally:
         ctx.close()
+
+
+def _touch(cdp: Any, kind: str, points: list[tuple[float, float]]) -> None:
+    # Chromium's own touch input (what a finger sends), turned by the browser into the
+    # pointer events the page listens to; Playwright's touchscreen only taps.
+    touch_points = [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
+
+
+def test_a_phone_pinch_zooms_and_a_drag_pans(classroom: Server, browser: Browser) -> None:
+    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
+        run_id = c.post("/api/runs", json={"experiment": "join", "params": {
+            "time_scale": 0.1}}).json()["id"]
+        read_events(c, run_id)
+    ctx, page, errors = open_as(browser, classroom.url + f"/runs/{run_id}",
+                                viewer_link(classroom), viewport={"width": 390, "height": 844},
+                                has_touch=True, is_mobile=True)
+    try:
+        wait_final(page)
+        box = page.locator("[data-testid=timeline-procs]").bounding_box()
+        assert box is not None
+        geom = page.evaluate("""() => { const g = procscope.panels[0].timeline.geom;
+                                        return {gutter: g.gutter, top: g.laneTop, w: g.plotW}; }""")
+        mid_x = box["x"] + geom["gutter"] + geom["w"] / 2
+        y = box["y"] + geom["top"] + 10
+        window = "[procscope.view.t0, procscope.view.t1]"
+        t0, t1 = page.evaluate(window)
+        cdp = page.context.new_cdp_session(page)
+        # Two fingers 40 px apart spread to 160 px: the view shows about a quarter as much.
+        _touch(cdp, "touchStart", [(mid_x - 20, y), (mid_x + 20, y)])
+        for step in range(1, 7):
+            _touch(cdp, "touchMove", [(mid_x - 20 - 10 * step, y), (mid_x + 20 + 10 * step, y)])
+        _touch(cdp, "touchEnd", [])
+        z0, z1 = page.evaluate(window)
+        assert (z1 - z0) < 0.5 * (t1 - t0), ((t0, t1), (z0, z1))
+        assert z0 < (t0 + t1) / 2 < z1  # about the fingers' middle, the middle of the plot
+        # One finger dragged 100 px to the right: earlier times come into view, same span.
+        _touch(cdp, "touchStart", [(mid_x, y)])
+        for step in range(1, 6):
+            _touch(cdp, "touchMove", [(mid_x + 20 * step, y)])
+        _touch(cdp, "touchEnd", [])
+        p0, p1 = page.evaluate(window)
+        assert p0 < z0 and abs((p1 - p0) - (z1 - z0)) < 1e-6 * max(1.0, z1 - z0)
+        assert page.locator(".tooltip").is_hidden()  # a drag is not a tap
+        screenshot(page, "classroom-phone-pinched")
+        assert errors.messages == []
+    finally:
+        ctx.close()
