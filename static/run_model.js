@@ -67,6 +67,7 @@ export class RunModel {
     this.missing = 0; // seq gaps seen (should stay 0: seq is gap-free)
     this.maxT = 0;
     this.maxTAt = 0; // performance.now() when maxT last grew
+    this.nowShown = 0; // the latest now() returned: a live run's clock never steps back
     this.endT = null;
     this.end = null; // run.end's data
     this.t0Wall = null; // run.start's t0_wall (seconds since the epoch), if it says
@@ -91,7 +92,12 @@ export class RunModel {
   now(perfNow) {
     if (this.endT !== null) return this.endT;
     if (!this.count) return 0;
-    return this.maxT + Math.max(0, perfNow - this.maxTAt) / 1000;
+    // Extrapolated from the newest event; a batch that arrives later than the one before
+    // it (the server sends a batch per flush) would pull the estimate back: a paused clock
+    // and the picture's edge would then step back and forth, so it only goes forward.
+    const t = this.maxT + Math.max(0, perfNow - this.maxTAt) / 1000;
+    if (t > this.nowShown) this.nowShown = t;
+    return this.nowShown;
   }
 
   /** The tracks to draw now: declared by the lesson, and with something to show (data of

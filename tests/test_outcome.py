@@ -8,9 +8,14 @@ import pytest
 
 from app import catalog
 
+SELFTEST = {"fails", "flood"}  # load generators, not lessons: in SPECS when PROCSCOPE_SELFTEST
+# was set as app.catalog was first imported (tests/conftest.py sets it for its servers)
+
 
 def test_every_lesson_tells_its_outcome_in_words() -> None:
-    assert all(spec.outcome is not None for spec in catalog.SPECS.values())
+    lessons = [s for s in catalog.SPECS.values() if s.id not in SELFTEST]
+    assert len(lessons) >= 13
+    assert [s.id for s in lessons if s.outcome is None] == []
 
 
 def test_a_lesson_says_what_happened_from_its_result() -> None:

@@ -263,4 +263,11 @@ test("a live run's clock runs on from its newest event", () => {
   m.ingest([{ seq: 2, kind: "print", t: 1, pid: 101, data: { text: "" } }], 1800); // older
   assert.equal(m.now(2000), 3); // maxT and its arrival time did not move
   assert.equal(m.version, 2);
+  // A batch that came 0.5 s after its newest event: the clock does not step back to 3.1.
+  m.ingest([{ seq: 3, kind: "print", t: 3.1, pid: 101, data: { text: "" } }], 2100);
+  assert.equal(m.now(2100), 3.1);
+  assert.equal(m.now(2500), 3.5); // a frame drawn at 3.5
+  m.ingest([{ seq: 4, kind: "print", t: 3.2, pid: 101, data: { text: "" } }], 2600);
+  assert.equal(m.now(2600), 3.5); // not 3.2, seq 4's late arrival: no step back
+  assert.ok(Math.abs(m.now(3200) - 3.8) < 1e-9); // on again from the newest event
 });
