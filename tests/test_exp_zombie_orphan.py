@@ -45,7 +45,11 @@ def test_forkserver_child_never_lingers_as_a_zombie(run_experiment: Any) -> None
     # on a busy machine, never the `hold` a main that does not join would give it.
     assert out.result["zombie_seconds"] < 0.1
     assert out.result["child_parent"] != out.events[1]["pid"]  # the fork server, not main
-    assert not out.kinds("proc.zombie")
+    # The sampler looks at a process right after it switches out, exiting included: it may
+    # catch that glimpse of Z (seen in a clean-clone CI run), never a zombie that lasts.
+    for zombie in out.kinds("proc.zombie"):
+        gone = [e["t"] for e in out.kinds("proc.exit") if e["pid"] == zombie["pid"]]
+        assert gone and min(gone) - zombie["t"] < 0.1, (zombie, gone)
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
