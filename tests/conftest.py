@@ -222,6 +222,22 @@ def read_until(client: httpx.Client, run_id: str, stop: Callable[[dict[str, Any]
     return events
 
 
+def kill_first_task_worker(client: httpx.Client, run_id: str) -> tuple[int | None,
+                                                                        dict[str, Any]]:
+    """SIGKILL the worker of the run's first `task.start`, the user's way (by the pid its
+    event gave), then read on to run.end; the victim's pid and that event's data."""
+    victim, data = None, {}
+    with client.stream("GET", f"/api/runs/{run_id}/events.ndjson", timeout=60) as r:
+        for line in r.iter_lines():
+            e = json.loads(line)
+            if e["kind"] == "task.start" and victim is None:
+                victim, data = e["pid"], e["data"]
+                os.kill(victim, signal.SIGKILL)
+            if e["kind"] == "run.end":
+                break
+    return victim, data
+
+
 def group_members(pgid: int, *, alive_only: bool = True) -> list[int]:
     """The pids in process group `pgid` (a run's: its main's pid), by the kernel's word.
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from typing import Any
 
 import httpx
 import pytest
+from conftest import kill_first_task_worker
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
@@ -54,17 +53,9 @@ def test_a_worker_killed_mid_item_ends_the_run_saying_which_item_was_lost(
     or which worker died."""
     run = client.post("/api/runs", json={"experiment": "executor_map", "params": {
         "workers": 2, "items": 4, "max_delay": 30, "start_method": start_method}}).json()
-    victim = None
     started = time.monotonic()
-    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
-        for line in r.iter_lines():
-            e = json.loads(line)
-            if e["kind"] == "task.start" and victim is None:
-                # The user's way: the pid of the worker that said it started an item.
-                victim, item = e["pid"], e["data"]["task"]
-                os.kill(victim, signal.SIGKILL)
-            if e["kind"] == "run.end":
-                break
+    victim, data = kill_first_task_worker(client, run["id"])
+    item = data.get("task")
     final = client.get(f"/api/runs/{run['id']}").json()
     assert victim is not None
     assert time.monotonic() - started < 9  # the shortest item sleeps 10 s

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import time
 from typing import Any
 
 import httpx
 import pytest
+from conftest import kill_first_task_worker
 
 START_METHODS = ["fork", "spawn"]
 
@@ -77,16 +75,9 @@ def test_a_worker_killed_mid_task_ends_the_run_saying_which_task_was_lost(
     server's 300 s timeout (CPython's Pool never returns such a task), with no word of why."""
     run = client.post("/api/runs", json={"experiment": "pool_apply", "params": {
         "mode": mode, "processes": 2, "tasks": 4, "task_seconds": 30}}).json()
-    victim = None
     started = time.monotonic()
-    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
-        for line in r.iter_lines():
-            e = json.loads(line)
-            if e["kind"] == "task.start" and victim is None:
-                victim, task = e["pid"], e["data"]["task"]
-                os.kill(victim, signal.SIGKILL)
-            if e["kind"] == "run.end":
-                break
+    victim, data = kill_first_task_worker(client, run["id"])
+    task = data.get("task")
     final = client.get(f"/api/runs/{run['id']}").json()
     assert time.monotonic() - started < 20  # seconds after the death, not 30 s or 300 s
     assert final["status"] == "failed"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from typing import Any
 
 import httpx
 import pytest
+from conftest import kill_first_task_worker
 
 
 @pytest.mark.parametrize("start_method", ["fork", "forkserver"])
@@ -78,17 +77,9 @@ def test_a_worker_killed_mid_fetch_ends_the_run_saying_which_page_was_lost(
     # time_scale=10: every fetch takes 3-14 s, so the worker is killed in the middle of it.
     run = client.post("/api/runs", json={"experiment": "pool_callback", "params": {
         "processes": 2, "pages": 4, "time_scale": 10}}).json()
-    victim = None
     started = time.monotonic()
-    with client.stream("GET", f"/api/runs/{run['id']}/events.ndjson", timeout=60) as r:
-        for line in r.iter_lines():
-            e = json.loads(line)
-            if e["kind"] == "task.start" and victim is None:
-                # The user's way: the pid of the worker that said it started a fetch.
-                victim, url = e["pid"], e["data"]["url"]
-                os.kill(victim, signal.SIGKILL)
-            if e["kind"] == "run.end":
-                break
+    victim, data = kill_first_task_worker(client, run["id"])
+    url = data.get("url")
     final = client.get(f"/api/runs/{run['id']}").json()
     assert victim is not None
     assert time.monotonic() - started < 20  # seconds after the death, not 300 s
