@@ -63,11 +63,15 @@ async def signal_process(request: Request, run_id: str,
         raise HTTPException(409, f"run {run_id} is {run.status}: nothing to signal")
     if body.pid == os.getpid() or not _in_group(body.pid, run.pid):
         raise _not_ours(body.pid, f"pid {body.pid} is not a process of run {run_id}")
+    # Stamped before the kill: the signal comes before what it causes. Stamped after, a
+    # preempted server could put a SIGKILL after the exit it caused (the page would then
+    # not see that the killed buyer still held the Lock when the signal was sent).
+    sent_ns = time.monotonic_ns()
     try:
         os.kill(body.pid, SIGNALS[body.signal])
     except ProcessLookupError:
         raise _not_ours(body.pid, f"pid {body.pid} has exited") from None
     manager.relay.inject(run_id, [server_event(
         "proc.signal", {"signal": body.signal, "target": body.pid, "by": "teacher"},
-        t_ns=time.monotonic_ns(), pid=body.pid)])
+        t_ns=sent_ns, pid=body.pid)])
     return {"run": run_id, "pid": body.pid, "signal": body.signal}

@@ -298,11 +298,12 @@ def test_what_if_the_lock_holder_is_killed(classroom: Server, browser: Browser) 
     ctx, page, errors = open_as(browser, classroom.url + "/", classroom.token or "")
     with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
         run_id = c.post("/api/runs", json={"experiment": "ticket_rush", "params": {
-            "n": 4, "lock": True, "read_delay": 0.05, "write_delay": 5}}).json()["id"]
+            "n": 4, "tickets": 4, "lock": True, "read_delay": 0.05, "write_delay": 5}}).json()["id"]
         try:
             switched(page, run_id)  # the teacher's other tab follows too
-            # A holder that took the Lock under a second ago: it holds it ~5 s more, so the
-            # kill below lands while it still does, however slow the machine.
+            # A holder that took the Lock under a second ago: with a ticket for every buyer,
+            # each one holds it ~5 s (a buyer that finds none left lets go after 0.05 s), so
+            # the kill below lands while it still does, however slow the machine.
             holder = page.wait_for_function("""() => {
               const m = procscope.panels[0].model;
               const s = m.lock.holds.find(h => h.t1 === null);

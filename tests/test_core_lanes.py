@@ -271,8 +271,16 @@ def rush(exact_server: Server) -> Rush:
         mine = [e for e in rec.events if e["pid"] == pid]
         wait = [rec.ns(e["t"]) for e in mine if e["kind"] == "lock.wait"]
         got = [rec.ns(e["t"]) for e in mine if e["kind"] == "lock.acquire"]
-        assert len(wait) == len(got) == 1, (pid, wait, got)
+        if any(e["kind"] == "file.torn" for e in mine):
+            # The tutorial's search() reads the stock outside the Lock: a buyer that opens
+            # db.txt while the one buyer who sold rewrites it reads half a file and dies
+            # there (file.torn), before it ever waits for the Lock.
+            assert wait == got == [], (pid, wait, got)
+            continue
+        assert len(wait) == len(got) == 1, (pid, wait, got, [e["kind"] for e in mine])
         waits[pid] = (wait[0], got[0])
+    print(f"  {100 - len(waits)} of 100 buyers read a torn db.txt in search() (no Lock wait)")
+    assert len(waits) >= 90, f"only {len(waits)} of 100 buyers waited for the Lock"
     return Rush(rec, buyers, waits)
 
 
@@ -299,8 +307,8 @@ def test_ticket_rush_no_buyer_on_a_core_while_it_waits_for_the_lock(rush: Rush) 
     drawn_waiting = kernel_waiting = 0.0
     worst = (0.0, 0)
     waited = sum(b - a for a, b in rush.waits.values())
-    for pid in rush.buyers:
-        window = [rush.waits[pid]]
+    for pid, window_ in rush.waits.items():
+        window = [window_]
         drawn = clip_drawn(rush.rec.drawn(pid), window)
         kernel = clip_kernel(rush.rec.kt.on_cpu_spans(rush.rec.kt.tree(pid)), window)
         drawn_waiting += drawn

@@ -115,7 +115,19 @@ for _ in range(n):
         keep = b"x" * (mb << 20)
         os._exit(0)
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-    time.sleep(0.01)  # its last schedule() comes microseconds after it turns zombie
+    # Its last schedule() comes after it turns zombie, microseconds later on a quiet machine,
+    # tens of ms if it is preempted on a busy one: until then its /proc/PID/syscall reads
+    # "running" (the kernel reads a dead task's registers only once it is off its CPU).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/syscall" % pid) as f:
+                if not f.read().startswith("running"):
+                    break
+        except PermissionError:  # no ptrace access to it (Yama): the old fixed wait
+            time.sleep(0.01)
+            break
+        time.sleep(0.0005)
     with open("/proc/%d/schedstat" % pid) as f:
         os.write(1, b"%d %s\\n" % (pid, f.read().split()[0].encode()))
     os.waitpid(pid, 0)
