@@ -237,11 +237,10 @@ class KernelTrace:
         _write(self.instance / "trace_marker", f"{MARKER} {what} {time.monotonic_ns()}\n")
         # When the write returned: a writer preempted between its clock read and its write
         # (tens of ms on a busy machine) has its marker stamped that much later, rightly.
-        try:
+        # A full buffer refuses it: the clock check then falls back to the tolerance alone.
+        with contextlib.suppress(OSError):
             _write(self.instance / "trace_marker",
                    f"{MARKER} {what}-returned {time.monotonic_ns()}\n")
-        except OSError:  # a full buffer: the clock check falls back to the tolerance alone
-            pass
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
