@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from app import catalog, stream
+from app import catalog, i18n, stream
 from app.events import Format
 from app.hub import RunLog
 from app.ledger import FINAL
@@ -264,9 +264,13 @@ async def run_replay(request: Request, run_id: str) -> Response:
     spec = catalog.SPECS.get(run["experiment"])
     lesson = catalog.describe(spec, full=True) if spec is not None else None
     experiments = [catalog.describe(s, full=True) for s in catalog.SPECS.values()]
-    body = await asyncio.to_thread(replay_bytes, run, lesson, experiments, ndjson)
+    # Made in this request's language (the switch's cookie, else Accept-Language), as a page
+    # is; the file holds both, and the reader's browser chooses when it is opened.
+    body = await asyncio.to_thread(replay_bytes, run, lesson, experiments, ndjson,
+                                   i18n.language(request))
     return Response(body, media_type="text/html; charset=utf-8",
-                    headers=_attachment(run_id, ".replay.html", inline=True))
+                    headers=_attachment(run_id, ".replay.html", inline=True)
+                    | {"Vary": "Accept-Language, Cookie"})
 
 
 IMPORT_BODY = {"required": True, "content": {

@@ -19,6 +19,17 @@ each placeholder replaced by its dependency's blob URL, then imports replay.js. 
 bundler: the file is made at request time by the Python server (a bundler such as esbuild
 would need node, or its binary, on every server).
 
+The interface's language is the reader's, chosen when the file is opened, offline: the
+file holds the page's markup (the sidebar, the play bar, the run templates, the legend)
+rendered through app.i18n in each of its languages, and the Chinese one with the catalog
+static/i18n.js reads, as a live page inlines it. One is shown, the language the file was
+made in (the request's, as for a page: the switch's cookie, else Accept-Language; English
+for `procscope export`); the other waits in a <template>, and static/i18n.js, the first
+module the loader runs, swaps it in when the reader's browser prefers it (the replay's
+own EN / 中文 switch, else navigator.languages). Rendered twice, not translated in the
+browser, so that the replay's words are the server's own, as on a live page; it costs a
+few KB beside ~170 KB of code and style, and the catalog (~20 KB) once.
+
 Inlined JSON is safe inside <script>: every `<` is written `\\u003c` (in JSON a `<` can
 only be inside a string, where the escape means the same character).
 """
@@ -45,7 +56,7 @@ PLACEHOLDER = "procscope-module:"  # + a module's file name, in quotes, in a rew
 # `from "./x.js"`, `import "./x.js"`, `import("./x.js")`: the specifier is group 3.
 IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)(["'])\./([A-Za-z0-9_.\-]+\.js)\2""")
 
-# The templates use jinja2's i18n extension (app.i18n); a replay is rendered in English.
+# The templates use jinja2's i18n extension (app.i18n), translating into the render's `lang`.
 _env = i18n.install(Environment(loader=FileSystemLoader(TEMPLATES),
                                 autoescape=select_autoescape(), keep_trailing_newline=True))
 
@@ -106,12 +117,13 @@ def _element(html: str, start: str, tag: str) -> str:
 
 
 def page_parts(experiments: list[dict[str, Any]], chosen: str,
-               run: dict[str, Any]) -> dict[str, str]:
+               run: dict[str, Any], lang: str = i18n.DEFAULT) -> dict[str, str]:
     """The dashboard's own markup for one run: the run templates, the play bar, the legend,
-    cut from templates/index.html as the page renders it."""
+    the language switch, cut from templates/index.html as the page renders it in `lang`."""
     html = _env.get_template("index.html").render(
-        experiments=experiments, chosen=chosen, run=run, cores=os.cpu_count() or 1)
+        experiments=experiments, chosen=chosen, run=run, cores=os.cpu_count() or 1, lang=lang)
     return {
+        "lang_switch": _element(html, '<span class="lang-switch"', "span"),
         "playbar": _element(html, '<div class="playbar"', "div"),
         "timeline_template": _element(html, '<template id="run-timeline-template"', "template"),
         "details_template": _element(html, '<template id="run-details-template"', "template"),
@@ -120,17 +132,26 @@ def page_parts(experiments: list[dict[str, Any]], chosen: str,
 
 
 def replay_html(run: dict[str, Any], experiment: dict[str, Any] | None,
-                experiments: list[dict[str, Any]], events_ndjson: bytes) -> str:
+                experiments: list[dict[str, Any]], events_ndjson: bytes,
+                lang: str = i18n.DEFAULT) -> str:
     """The whole file. `experiment`: the lesson as GET /api/experiments/{id} gives it (with
     its lesson text), or None if this server does not know it; `experiments`: the catalogue
-    (the dashboard's markup is rendered with it)."""
+    (the dashboard's markup is rendered with it); `lang`: the language shown until the
+    reader's browser chooses (and where it prefers neither)."""
+    if lang not in i18n.LANGS:
+        raise ValueError(f"no language {lang!r}; valid: {', '.join(i18n.LANGS)}")
     chosen = experiment["id"] if experiment else experiments[0]["id"]
     lesson = experiment or {"id": run.get("experiment"), "title": run.get("experiment"),
                             "summary": "", "section": "", "lesson": "", "lesson_zh": "",
                             "code": "", "tracks": {}, "params": {}, "compare": None}
+    pages = {each: _env.get_template("partials/replay_page.html").render(
+                 lang=each, i18n_catalog=i18n.page_catalog(each), run=run, experiment=lesson,
+                 parts=page_parts(experiments, chosen, run, each))
+             for each in i18n.LANGS}
     sources = modules()
     return _env.get_template("replay.html").render(
-        run=run, experiment=lesson, parts=page_parts(experiments, chosen, run),
+        lang=lang, run=run, experiment=lesson, shown=pages[lang],
+        others={each: page for each, page in pages.items() if each != lang},
         css=(STATIC / "app.css").read_text(encoding="utf-8"),
         data_json=safe_json({"run": run, "experiment": lesson}),
         events_json=events_json(events_ndjson),
@@ -139,5 +160,6 @@ def replay_html(run: dict[str, Any], experiment: dict[str, Any] | None,
 
 
 def replay_bytes(run: dict[str, Any], experiment: dict[str, Any] | None,
-                 experiments: Sequence[dict[str, Any]], events_ndjson: bytes) -> bytes:
-    return replay_html(run, experiment, list(experiments), events_ndjson).encode("utf-8")
+                 experiments: Sequence[dict[str, Any]], events_ndjson: bytes,
+                 lang: str = i18n.DEFAULT) -> bytes:
+    return replay_html(run, experiment, list(experiments), events_ndjson, lang).encode("utf-8")

@@ -11,9 +11,19 @@
 // partials and the run list in the new language, and the run shown stays (its address is
 // the URL). What the reload would lose, the time window on the timelines, is kept in
 // sessionStorage for this one address and given back once (savedView()).
+//
+// An offline replay (app/replay_export.py) has no server to choose for it: the file holds
+// its markup in both languages, one shown (#replay-page) and the other in a
+// <template data-replay-lang>, and this module, evaluated before any other reads the page
+// (the file's loader imports it first), shows the reader's: the switch's choice in this
+// browser (the cookie at the server's address; localStorage for a file on disk, which has
+// no cookies), else the first language of navigator.languages we have (zh-* is Chinese),
+// else the one the file was made in. Then the catalog is read as on a live page.
 
 export const COOKIE = "procscope_lang";
+export const LANGS = ["en", "zh"];
 const SAVED = "procscope.view-across-language";
+const CHOSEN = "procscope.lang"; // localStorage: the switch's choice, where cookies are not
 
 /** `text` (English) from `catalog` (or itself), its `%(name)s` filled from `values`. */
 export function translate(catalog, text, values) {
@@ -24,8 +34,41 @@ export function translate(catalog, text, values) {
   });
 }
 
+/** The first of `languages` (navigator.languages) that we have, by its primary tag; or null. */
+export function fromBrowserLanguages(languages) {
+  for (const tag of languages || []) {
+    const primary = String(tag).toLowerCase().split("-")[0];
+    if (LANGS.includes(primary)) return primary;
+  }
+  return null;
+}
+
+/** What the switch chose in this browser, or null. */
+function switchedTo() {
+  const cookie = document.cookie.match(new RegExp(`(?:^|;\\s*)${COOKIE}=(\\w+)`));
+  if (cookie && LANGS.includes(cookie[1])) return cookie[1];
+  try {
+    const stored = localStorage.getItem(CHOSEN);
+    if (LANGS.includes(stored)) return stored;
+  } catch { /* storage refused: the browser's languages decide */ }
+  return null;
+}
+
+/** An offline replay's markup in the reader's language (see the top of this file). */
+function showReplayLanguage() {
+  const shown = document.getElementById("replay-page");
+  if (!shown) return;
+  const want = switchedTo()
+    || fromBrowserLanguages(navigator.languages?.length ? navigator.languages : [navigator.language]);
+  const other = document.querySelector(`template[data-replay-lang="${want}"]`);
+  if (!want || want === shown.dataset.lang || !other) return;
+  shown.replaceWith(other.content.cloneNode(true));
+  document.documentElement.lang = want;
+}
+
 function inlinedCatalog() {
   if (typeof document === "undefined") return null;
+  showReplayLanguage();
   const node = document.getElementById("i18n-catalog");
   if (!node) return null;
   try { return JSON.parse(node.textContent); } catch { return null; }
@@ -33,7 +76,7 @@ function inlinedCatalog() {
 
 const catalog = inlinedCatalog();
 
-/** The page's language: the server's choice, "en" without a catalog (node, the replay). */
+/** The page's language: the server's (or a replay's reader's) choice; "en" in node. */
 export const lang = catalog ? "zh" : "en";
 
 /** An interface string in the page's language. */
@@ -51,6 +94,7 @@ export function wireLanguageSwitch(root, { view = () => null } = {}) {
     const button = event.target.closest("button[data-lang]");
     if (!button || button.dataset.lang === lang) return;
     document.cookie = `${COOKIE}=${button.dataset.lang}; Path=/; Max-Age=31536000; SameSite=Lax`;
+    try { localStorage.setItem(CHOSEN, button.dataset.lang); } catch { /* the cookie it is */ }
     try {
       const kept = view();
       if (kept) sessionStorage.setItem(SAVED, JSON.stringify({ href: location.href, ...kept }));

@@ -12,6 +12,7 @@ import { View, Clock } from "./view.js";
 import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
 import { THEMES } from "./palette.js";
+import { lang, t, savedView, wireLanguageSwitch } from "./i18n.js";
 
 const { run, experiment } = JSON.parse(document.getElementById("replay-data").textContent);
 const events = JSON.parse(document.getElementById("replay-events").textContent);
@@ -85,9 +86,21 @@ document.addEventListener("keydown", (event) => {
 });
 new ResizeObserver(() => { dirty = true; }).observe(timelinesEl);
 
+// The language switch (i18n.js): the file reloads in the other language, its time window
+// kept and given back once the run has been drawn again, as on the live page.
+wireLanguageSwitch(document.querySelector(".lang-switch"), {
+  view: () => (view.mode !== "fit" ? { t0: view.t0, t1: view.t1 } : null),
+});
+let keptView = savedView();
+
 // The frame loop: dashboard.js's, for one run that is not live.
 function frame(perfNow) {
   const changed = panel.ingest(perfNow);
+  if (keptView && panel.resultReady) {
+    view.focus(keptView.t0, keptView.t1);
+    keptView = null;
+    dirty = true;
+  }
   const live = anyLive();
   const end = runNow(perfNow);
   let clip = clock.time(perfNow);
@@ -114,7 +127,8 @@ function frame(perfNow) {
   requestAnimationFrame(frame);
 }
 
-document.title = `Run ${run.id} · ${experiment?.title || run.experiment} · replay`;
+const title = (lang === "zh" && experiment?.title_zh) || experiment?.title || run.experiment;
+document.title = t("Run %(id)s · %(title)s · procscope replay", { id: run.id, title });
 // As on the live page: the live objects, for people who script the page and for the tests.
 window.procscope = { view, clock, panels, frameMs, get frames() { return frames; } };
 requestAnimationFrame(frame);

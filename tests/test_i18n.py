@@ -1,5 +1,6 @@
 """Issue 13, item 7: the interface in English and Chinese, chosen by the browser's language,
-with a switch that sticks (app/i18n.py, static/i18n.js, static/i18n.zh.json).
+with a switch that sticks (app/i18n.py, static/i18n.js, static/i18n.zh.json); the exported
+replay too, chosen by its reader's browser when the file is opened from disk.
 
 Real Chromium contexts with a locale (which sets both navigator.languages and the
 Accept-Language the server reads) against a real server on 127.0.0.1. The Chinese page is
@@ -20,9 +21,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from browser import PageErrors, screenshot
-from conftest import Server
+from conftest import Server, read_events
 from playwright.sync_api import Browser, BrowserContext, Page
 from test_page import choose, wait_final
 
@@ -422,3 +424,122 @@ def test_a_chinese_classroom_predicts_and_kills_without_english_on_any_page(
         assert teacher_errors.messages == [] and all(e.messages == [] for _, e in students)
     finally:
         srv.stop()
+
+
+# --- the exported replay: its reader's language, offline (app/replay_export.py) -------------
+
+REPLAY_DRAWN = ("document.querySelector('[data-testid=run-status]')?.dataset.status === "
+                "'succeeded' && window.procscope?.panels[0].resultReady")
+
+
+@pytest.fixture(scope="module")
+def replays(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One finished ticket_rush exported twice: by a client with no language (as `procscope
+    export --server` asks: the file is made in English) and by a Chinese browser's request."""
+    out = tmp_path_factory.mktemp("replays")
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        made = http.post("/api/runs", json={"experiment": "ticket_rush",
+                                            "params": {"n": 6, "time_scale": 0.05}})
+        assert made.status_code == 201, made.text
+        run_id = made.json()["id"]
+        read_events(http, run_id)
+        files = {}
+        for name, headers in (("en", {}), ("zh", {"Accept-Language": "zh-CN,zh;q=0.9"})):
+            response = http.get(f"/api/runs/{run_id}/replay.html", headers=headers)
+            assert response.status_code == 200
+            files[name] = out / f"made-{name}.replay.html"
+            files[name].write_bytes(response.content)
+    return files
+
+
+def open_replay(browser: Browser, made: list[BrowserContext], path: Path,
+                locale: str) -> tuple[Page, PageErrors, list[str]]:
+    """The file opened from disk in a browser of `locale`, every other request refused."""
+    ctx = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
+    made.append(ctx)
+    page = ctx.new_page()
+    errors = PageErrors()
+    errors.watch(page)
+    requested: list[str] = []
+
+    def only_the_file(route: Any) -> None:
+        requested.append(route.request.url)
+        if route.request.url == path.as_uri():
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", only_the_file)
+    page.goto(path.as_uri())
+    page.wait_for_function(REPLAY_DRAWN, timeout=20_000)
+    return page, errors, requested
+
+
+def switch_replay(page: Page, to: str) -> None:
+    """The replay's EN / 中文 switch: the file reloads in the other language."""
+    with page.expect_event("load"):
+        page.click(f".lang-switch [data-lang={to}]")
+    page.wait_for_function(REPLAY_DRAWN, timeout=20_000)
+
+
+def test_an_exported_replay_opened_by_a_chinese_browser_is_chinese_and_its_switch_flips_it(
+        browser: Browser, replays: dict[str, Path], contexts: list[BrowserContext]) -> None:
+    # Made by an English client; its reader's browser is Chinese: the reader's language.
+    page, errors, requested = open_replay(browser, contexts, replays["en"], "zh-CN")
+    assert page.evaluate("navigator.language") == "zh-CN"
+    assert page.locator("html").get_attribute("lang") == "zh"
+    assert page.get_by_test_id("run-status").inner_text() == "成功"
+    assert page.get_by_test_id("result").locator(".outcome").inner_text() == \
+        "卖出 1 张票，库存 1 张——没有超卖。"
+    assert page.locator(".lesson-head h1").inner_text() == "抢票：加锁才能保证正确"
+    assert page.locator(".lesson p").first.get_attribute("lang") == "zh"
+    assert page.get_by_role("button", name="▶ 回放").is_visible()
+    assert page.title().startswith("运行 ") and page.title().endswith("回放")
+    assert page.locator(".lang-switch [data-lang=zh]").get_attribute("aria-pressed") == "true"
+    left = english_left(page.evaluate(VISIBLE_INTERFACE_TEXT))
+    assert left == [], f"English interface text in the Chinese replay: {left}"
+    screenshot(page, "i18n-zh-replay")
+    # The switch: English, and it sticks for this browser (a file on disk has no cookie).
+    switch_replay(page, "en")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_test_id("run-status").inner_text() == "succeeded"
+    assert page.get_by_role("button", name="▶ Replay").is_visible()
+    assert page.locator(".lang-switch [data-lang=en]").get_attribute("aria-pressed") == "true"
+    with page.expect_event("load"):
+        page.reload()
+    page.wait_for_function(REPLAY_DRAWN, timeout=20_000)
+    assert page.get_by_test_id("run-status").inner_text() == "succeeded"
+    switch_replay(page, "zh")
+    assert page.get_by_test_id("run-status").inner_text() == "成功"
+    assert set(requested) == {replays["en"].as_uri()}, requested
+    assert errors.messages == []
+
+
+def test_an_exported_replay_opened_by_an_english_browser_is_english(
+        browser: Browser, replays: dict[str, Path], contexts: list[BrowserContext]) -> None:
+    # Made by a Chinese browser's request; read in English: the reader's language again.
+    page, errors, _ = open_replay(browser, contexts, replays["zh"], "en-US")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#i18n-catalog").count() == 0
+    assert page.get_by_test_id("run-status").inner_text() == "succeeded"
+    assert page.locator(".lesson-head h1").inner_text() == \
+        "The ticket rush: a Lock makes it correct"
+    assert page.get_by_role("button", name="▶ Replay").is_visible()
+    assert page.locator(".lang-switch [data-lang=en]").get_attribute("aria-pressed") == "true"
+    assert errors.messages == []
+
+
+def test_a_replay_read_in_neither_language_is_in_the_one_it_was_made_in(
+        browser: Browser, replays: dict[str, Path], contexts: list[BrowserContext]) -> None:
+    # The server made it in its request's language (Accept-Language: zh-CN), shown as it is
+    # where the reader's browser prefers neither, and where no script runs.
+    html = replays["zh"].read_text(encoding="utf-8")
+    assert html.index('<div id="replay-page" data-lang="zh">') < \
+        html.index('<template data-replay-lang="en">')
+    assert '<html lang="zh">' in html
+    page, errors, _ = open_replay(browser, contexts, replays["zh"], "fr-FR")
+    assert page.locator("html").get_attribute("lang") == "zh"
+    assert page.get_by_test_id("run-status").inner_text() == "成功"
+    page2, errors2, _ = open_replay(browser, contexts, replays["en"], "fr-FR")
+    assert page2.get_by_test_id("run-status").inner_text() == "succeeded"
+    assert errors.messages == [] and errors2.messages == []

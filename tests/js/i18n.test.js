@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
-import { lang, t, translate } from "../../static/i18n.js";
+import { fromBrowserLanguages, lang, t, translate } from "../../static/i18n.js";
 
 const zh = JSON.parse(readFileSync(new URL("../../static/i18n.zh.json", import.meta.url), "utf8"));
 
@@ -35,4 +35,14 @@ test("a value that looks like a placeholder is not filled in again", () => {
 test("in node (no page, no inlined catalog) the interface is English", () => {
   assert.equal(lang, "en");
   assert.equal(t("Legend"), "Legend");
+});
+
+test("a replay's reader: the first of the browser's languages we have, zh-* is Chinese", () => {
+  assert.equal(fromBrowserLanguages(["zh-CN"]), "zh");
+  assert.equal(fromBrowserLanguages(["zh-TW", "en"]), "zh");
+  assert.equal(fromBrowserLanguages(["en-US", "zh-CN"]), "en");
+  assert.equal(fromBrowserLanguages(["fr-FR", "ZH"]), "zh");
+  assert.equal(fromBrowserLanguages(["fr-FR", "de"]), null); // then the file's own language
+  assert.equal(fromBrowserLanguages([]), null);
+  assert.equal(fromBrowserLanguages(undefined), null);
 });
