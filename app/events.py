@@ -76,6 +76,15 @@ _kind_bytes: dict[str, bytes] = {}
 _HEAD_SIZE = len(b"id: \nevent: \ndata: ")
 
 
+def event_head(run_id: str, kind: str) -> tuple[str, bytes, bool, int]:
+    """What every frame `stamp` makes of a kind in a run has between its seq and its seq
+    again, for the relay's inlined stamp (app.relay): (kind, those bytes, decoded?, where
+    the JSON starts less the seq's digits)."""
+    kind_b = kind.encode()
+    head = b'\nevent: %s\ndata: {"run":"%s","seq":' % (kind_b, run_id.encode())
+    return kind, head, kind in DECODED, _HEAD_SIZE + len(kind_b)
+
+
 class Event:
     """One stamped event: its SSE frame, encoded once; decoded only if someone asks."""
 
