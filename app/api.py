@@ -20,6 +20,7 @@ from app.events import Format
 from app.hub import RunLog
 from app.ledger import FINAL
 from app.runs import CapReached, RunLive, RunManager
+from app.said import message, said
 
 
 class Problem(BaseModel):
@@ -59,7 +60,7 @@ def _manager(request: Request) -> RunManager:
 def _run_or_404(request: Request, run_id: str) -> Any:
     run = _manager(request).runs.get(run_id)
     if run is None:
-        raise HTTPException(404, f"no run {run_id!r}")
+        raise HTTPException(404, said("no run %(run)s", run=repr(run_id)))
     return run
 
 
@@ -125,7 +126,7 @@ async def create_run(request: Request, response: Response,
     try:
         run = _manager(request).create(body.experiment, body.params.model_dump())
     except CapReached as e:
-        raise HTTPException(429, str(e)) from None
+        raise HTTPException(429, message(e)) from None
     # The id is handed out once the run's record is on disk: a server killed right after
     # cannot give the same id to another run when it starts again.
     await _manager(request).written()
@@ -294,7 +295,7 @@ async def import_run(request: Request, response: Response) -> dict[str, Any]:
         export = await asyncio.to_thread(check, body, content_type, set(catalog.SPECS),
                                          manager.max_events)
     except NotAnExport as e:
-        raise HTTPException(422, str(e)) from None
+        raise HTTPException(422, message(e)) from None
     run_id = manager.next_id()
     events = await asyncio.to_thread(restamp, export, run_id)
     run = manager.adopt(new_run(export, run_id), events)

@@ -29,6 +29,7 @@ from app.events import Event, Format, ndjson_line
 from app.hub import READ_BYTES
 from app.predictions import MAX_ANSWERS, Predictions, QuestionClosed, TooManyAnswers
 from app.run_record import Run
+from app.said import message, said
 
 KEEP = 4096  # frames kept; a page rendered longer ago than that many frames starts later
 VOTER_COOKIE = "procscope_voter"
@@ -185,7 +186,7 @@ async def open_prediction(request: Request,
     except KeyError as e:
         raise HTTPException(404, str(e.args[0])) from None
     except QuestionClosed as e:
-        raise HTTPException(409, str(e)) from None
+        raise HTTPException(409, message(e)) from None
     return {"question": question}
 
 
@@ -196,7 +197,7 @@ async def close_prediction(request: Request) -> dict[str, Any]:
     try:
         return {"question": await predictions.close()}
     except QuestionClosed as e:
-        raise HTTPException(409, str(e)) from None
+        raise HTTPException(409, message(e)) from None
 
 
 @router.post("/prediction/answers", summary="Answer the open question (one answer a browser)",
@@ -212,9 +213,9 @@ async def answer_prediction(request: Request, response: Response,
     try:
         return await predictions.answer(voter, body.answer)
     except QuestionClosed as e:
-        raise HTTPException(409, str(e)) from None
+        raise HTTPException(409, message(e)) from None
     except TooManyAnswers:
-        raise HTTPException(429, f"{MAX_ANSWERS} answers are in: the cap") from None
+        raise HTTPException(429, said("%(n)s answers are in: the cap", n=MAX_ANSWERS)) from None
     except ValueError as e:  # shaped as FastAPI's own 422: the field and what is wrong
         raise HTTPException(422, [{"type": "value_error", "loc": ["body", "answer"],
-                                   "msg": str(e), "input": body.answer}]) from None
+                                   "msg": message(e), "input": body.answer}]) from None

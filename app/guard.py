@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import i18n, pages
+from app.said import answer, said
 
 COOKIE = "procscope_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -85,13 +86,13 @@ class Guard:
                     await _how_to_get_in(send, i18n.choose(
                         headers.get("cookie", ""), headers.get("accept-language", "")))
                     return
-                await _deny(send, 401, "a token is needed: the link with ?token=..., or "
-                            "Authorization: Bearer <token>",
+                await _deny(send, 401, said("a token is needed: the link with ?token=..., or "
+                                            "Authorization: Bearer <token>"),
                             {"www-authenticate": "Bearer"})
                 return
             if role == "viewer" and method not in SAFE_METHODS and path not in VIEWER_POSTS:
-                await _deny(send, 403, "the viewer link can watch runs, not start or "
-                            "cancel them")
+                await _deny(send, 403, said("the viewer link can watch runs, not start or "
+                                            "cancel them"))
                 return
         max_body = self.max_body
         if method not in SAFE_METHODS and method != "DELETE":
@@ -104,7 +105,7 @@ class Guard:
                 return
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > max_body):
-                await _deny(send, 413, f"request body over {_size(max_body)}")
+                await _deny(send, 413, said("request body over %(size)s", size=_size(max_body)))
                 return
             receive = _limit_body(receive, max_body)
         if from_query is not None:
@@ -112,7 +113,7 @@ class Guard:
         try:
             await self.app(scope, receive, send)
         except _BodyTooLarge:
-            await _deny(send, 413, f"request body over {_size(max_body)}")
+            await _deny(send, 413, said("request body over %(size)s", size=_size(max_body)))
 
     def _role(self, scope: Scope, headers: dict[str, str]) -> tuple[str | None, str | None]:
         """('admin' | 'viewer' | None, the token if it came in the query string)."""
@@ -144,7 +145,7 @@ class _BodyTooLarge(HTTPException):
     """
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body over {_size(limit)}")
+        super().__init__(413, said("request body over %(size)s", size=_size(limit)))
 
 
 def _limit_body(receive: Receive, limit: int) -> Receive:
@@ -210,7 +211,7 @@ async def _how_to_get_in(send: Send, lang: str) -> None:
 
 async def _deny(send: Send, status: int, detail: str,
                 extra: dict[str, str] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps(answer(detail)).encode()
     headers: list[Any] = [(b"content-type", b"application/json"),
                           (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]

@@ -23,9 +23,10 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from app import api, classroom, pages, what_if
+from app import api, classroom, pages, said, what_if
 from app.fanout import Fanouts
 from app.guard import Guard
 from app.history_db import HistoryError
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stopping = stopping
     app.state.fanouts = Fanouts(stopping, ping_frame, api.PING_SECONDS)
     app.state.send_timeout = settings.send_timeout
+    # A refusal the page shows carries its catalog key beside the English (app.said).
+    app.add_exception_handler(StarletteHTTPException, said.http_exception)
     app.include_router(api.router)
     app.include_router(classroom.router)
     app.include_router(what_if.router)

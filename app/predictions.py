@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app import catalog
+from app.said import said
 from experiments.spec import Prediction
 
 MAX_ANSWERS = 2000
@@ -100,7 +101,7 @@ class Predictions:
 
     async def answer(self, voter: str, value: float | str) -> dict[str, Any]:
         if not self.is_open or self.current is None:
-            raise QuestionClosed("no question is open")
+            raise QuestionClosed(said("no question is open"))
         q = self.current
         value = checked(q, value)
         if voter not in self.answers and len(self.answers) >= MAX_ANSWERS:
@@ -114,7 +115,7 @@ class Predictions:
 
     def _close(self, run_id: str | None) -> dict[str, Any]:
         if not self.is_open or self.current is None:
-            raise QuestionClosed("no question is open")
+            raise QuestionClosed(said("no question is open"))
         self.is_open = False
         self.current = {**self.current, "closed_at": now_iso(), "run": run_id}
         public = self.public()
@@ -131,8 +132,8 @@ class Predictions:
 
 
 def already_open(question_id: int) -> QuestionClosed:
-    return QuestionClosed(f"question {question_id} is open: close it first "
-                          "(DELETE /api/prediction) or start its run")
+    return QuestionClosed(said("question %(id)s is open: close it first "
+                               "(DELETE /api/prediction) or start its run", id=question_id))
 
 
 def asked(experiment: str) -> dict[str, Any]:
@@ -150,15 +151,16 @@ def checked(q: dict[str, Any], value: float | str) -> float | str:
     ValueError saying what is wanted."""
     if q["choices"]:
         if not isinstance(value, str) or value not in q["choices"]:
-            raise ValueError(f"one of: {', '.join(q['choices'])}")
+            raise ValueError(said("one of: %(choices)s", choices=", ".join(q["choices"])))
         return value
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
-            raise ValueError("a number is needed") from None
+            raise ValueError(said("a number is needed")) from None
     if not math.isfinite(value) or not q["ge"] <= value <= q["le"]:
-        raise ValueError(f"a number from {q['ge']:g} to {q['le']:g}")
+        raise ValueError(said("a number from %(ge)s to %(le)s",
+                              ge=f"{q['ge']:g}", le=f"{q['le']:g}"))
     return int(value) if value == int(value) else round(value, 3)
 
 

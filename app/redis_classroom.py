@@ -45,6 +45,7 @@ from app.predictions import (
 )
 from app.redis_hub import RedisHub
 from app.run_record import Run
+from app.said import said
 
 log = logging.getLogger("procscope.redis")
 T = TypeVar("T")
@@ -173,13 +174,13 @@ class RedisPredictions(Predictions):
             self.loaded(await self._call(self.load()))  # opened a moment ago elsewhere?
             q = self.shown
             if q is None or not q["open"]:
-                raise QuestionClosed("no question is open")
+                raise QuestionClosed(said("no question is open"))
         value = checked(q, value)
         total = await self._call(self._answer(
             keys=self._keys("question", "answers", "classroom", "classroom:seq"),
             args=[q["id"], voter, compact(value), MAX_ANSWERS, KEEP]))
         if total == -1:
-            raise QuestionClosed("no question is open")
+            raise QuestionClosed(said("no question is open"))
         if total == -2:
             raise TooManyAnswers
         return {"id": q["id"], "answer": value, "total": int(total)}
@@ -187,7 +188,7 @@ class RedisPredictions(Predictions):
     async def close(self, run_id: str | None = None) -> dict[str, Any]:
         closed = await self._call(self._closing("", run_id))
         if closed is None:
-            raise QuestionClosed("no question is open")
+            raise QuestionClosed(said("no question is open"))
         return closed
 
     def close_for(self, run_id: str, experiment: str) -> dict[str, Any] | None:

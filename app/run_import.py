@@ -24,6 +24,7 @@ from app.events import Event
 from app.framing import to_json
 from app.ledger import FINAL
 from app.run_record import Run
+from app.said import said
 
 _RUN_PREFIX = re.compile(rb'^\{"run":(?:"(?:[^"\\]|\\.)*"|null),')
 
@@ -60,11 +61,11 @@ def _split(body: bytes, content_type: str) -> list[bytes]:
         try:
             value = json.loads(body)
         except ValueError as e:
-            raise NotAnExport(f"the body is not JSON: {e}") from None
+            raise NotAnExport(said("the body is not JSON: %(why)s", why=str(e))) from None
         if isinstance(value, dict) and isinstance(value.get("events"), list):
             value = value["events"]
         if not isinstance(value, list):
-            raise NotAnExport("a JSON body must be the run's events, as an array")
+            raise NotAnExport(said("a JSON body must be the run's events, as an array"))
         return [to_json(item).encode() for item in value]
     return [line for line in body.split(b"\n") if line.strip()]
 
@@ -73,10 +74,10 @@ def check(body: bytes, content_type: str, known: set[str], max_events: int) -> E
     """The export in `body`, checked: NotAnExport says what is wrong with it."""
     lines = _split(body, content_type)
     if not lines:
-        raise NotAnExport("the body has no events")
+        raise NotAnExport(said("the body has no events"))
     if len(lines) > max_events:
-        raise NotAnExport(f"{len(lines)} events, more than this server keeps per run "
-                          f"(--max-events {max_events})")
+        raise NotAnExport(said("%(n)s events, more than this server keeps per run "
+                               "(--max-events %(max)s)", n=len(lines), max=max_events))
     kinds = []
     run_field: Any = ...
     first: dict[str, Any] = {}
@@ -86,54 +87,58 @@ def check(body: bytes, content_type: str, known: set[str], max_events: int) -> E
         try:
             event = json.loads(line)
         except ValueError as e:
-            raise NotAnExport(f"event {i} is not JSON: {e}") from None
+            raise NotAnExport(said("event %(i)s is not JSON: %(why)s", i=i, why=str(e))) from None
         if not isinstance(event, dict):
-            raise NotAnExport(f"event {i} is not a JSON object")
+            raise NotAnExport(said("event %(i)s is not a JSON object", i=i))
         kind, seq, t = event.get("kind"), event.get("seq"), event.get("t")
         if not isinstance(kind, str) or not kind:
-            raise NotAnExport(f"event {i} has no kind: is this a run's events.ndjson?")
+            raise NotAnExport(said("event %(i)s has no kind: is this a run's events.ndjson?", i=i))
         if i == 1 and kind != "run.start":
-            raise NotAnExport(f"the first event is {kind}, not run.start")
+            raise NotAnExport(said("the first event is %(kind)s, not run.start", kind=kind))
         if type(seq) is not int or seq != i:
-            raise NotAnExport(f"event {i} has seq {seq!r}: an export's seqs go 1, 2, 3, ... "
-                              "without a gap")
+            raise NotAnExport(said("event %(i)s has seq %(seq)s: an export's seqs go 1, 2, 3, "
+                                   "... without a gap", i=i, seq=repr(seq)))
         if not isinstance(t, int | float) or isinstance(t, bool):
-            raise NotAnExport(f"event {i} ({kind}) has no time t")
+            raise NotAnExport(said("event %(i)s (%(kind)s) has no time t", i=i, kind=kind))
         if not isinstance(event.get("data", {}), dict):
-            raise NotAnExport(f"event {i} ({kind}): its data is not an object")
+            raise NotAnExport(said("event %(i)s (%(kind)s): its data is not an object",
+                                   i=i, kind=kind))
         if run_field is ... :
             run_field = event.get("run")
         elif event.get("run") != run_field:
-            raise NotAnExport(f"event {i} is of run {event.get('run')!r}, the first of "
-                              f"{run_field!r}: an export is one run")
+            raise NotAnExport(said("event %(i)s is of run %(run)s, the first of %(first)s: an "
+                                   "export is one run", i=i, run=repr(event.get("run")),
+                                   first=repr(run_field)))
         if i == 1:
             first = event
         elif kind == "run.start":
-            raise NotAnExport(f"event {i} is a second run.start")
+            raise NotAnExport(said("event %(i)s is a second run.start", i=i))
         if kind == "run.end":
             if i != len(lines):
-                raise NotAnExport(f"event {i} is run.end, but {len(lines) - i} events follow it")
+                raise NotAnExport(said("event %(i)s is run.end, but %(n)s events follow it",
+                                       i=i, n=len(lines) - i))
             last = event
         if kind == "proc.start" and main_pid is None and \
                 (event.get("data") or {}).get("role") == "main":
             main_pid = event.get("pid")
         kinds.append(kind)
     if not last:
-        raise NotAnExport(f"the last event is {kinds[-1]}, not run.end: the run had not "
-                          "ended when it was exported")
+        raise NotAnExport(said("the last event is %(kind)s, not run.end: the run had not "
+                               "ended when it was exported", kind=kinds[-1]))
     start = first.get("data") or {}
     experiment = start.get("experiment")
     if experiment not in known:
-        raise NotAnExport(f"run.start names the experiment {experiment!r}, which this "
-                          f"server does not have; valid: {', '.join(sorted(known))}")
+        raise NotAnExport(said("run.start names the experiment %(experiment)s, which this "
+                               "server does not have; valid: %(valid)s",
+                               experiment=repr(experiment), valid=", ".join(sorted(known))))
     params = start.get("params")
     if not isinstance(params, dict):
-        raise NotAnExport("run.start has no params")
+        raise NotAnExport(said("run.start has no params"))
     end = last.get("data") or {}
     status = end.get("status")
     if status not in FINAL:
-        raise NotAnExport(f"run.end has the status {status!r}, not a final one "
-                          f"({', '.join(sorted(FINAL))})")
+        raise NotAnExport(said("run.end has the status %(status)s, not a final one "
+                               "(%(final)s)", status=repr(status), final=", ".join(sorted(FINAL))))
     t0_wall = start.get("t0_wall")
     started = ended = None
     if isinstance(t0_wall, int | float):

@@ -48,6 +48,7 @@ from app.ledger import FINAL, Ledger
 from app.relay import Relay
 from app.reporter import Channel
 from app.run_record import Run, now
+from app.said import said
 from app.sampler import Sampler
 from app.settings import Settings
 
@@ -178,12 +179,13 @@ class RunManager:
     def _check_caps(self) -> None:
         live = [r for r in self.runs.values() if r.status not in FINAL]
         if len(live) >= self.max_runs:
-            raise CapReached(f"{len(live)} runs are live, the cap is {self.max_runs}: "
-                             "wait for one to end or cancel one")
+            raise CapReached(said("%(live)s runs are live, the cap is %(cap)s: "
+                                  "wait for one to end or cancel one",
+                                  live=len(live), cap=self.max_runs))
         processes = sum(r.processes_live for r in live)
         if processes >= self.max_processes:
-            raise CapReached(f"{processes} processes of runs are alive, the cap is "
-                             f"{self.max_processes}")
+            raise CapReached(said("%(processes)s processes of runs are alive, the cap is "
+                                  "%(cap)s", processes=processes, cap=self.max_processes))
 
     def create(self, experiment: str, params: dict[str, Any]) -> Run:
         """Start a run now. Called on the event loop."""

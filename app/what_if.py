@@ -24,6 +24,7 @@ from app.api import Problem, _answers
 from app.events import server_event
 from app.ledger import FINAL
 from app.runs import RunManager
+from app.said import said
 
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGSTOP": signal.SIGSTOP, "SIGCONT": signal.SIGCONT}
 
@@ -58,11 +59,13 @@ async def signal_process(request: Request, run_id: str,
     manager: RunManager = request.app.state.runs
     run = manager.runs.get(run_id)
     if run is None:
-        raise HTTPException(404, f"no run {run_id!r}")
+        raise HTTPException(404, said("no run %(run)s", run=repr(run_id)))
     if run.status in FINAL or run.pid is None:
-        raise HTTPException(409, f"run {run_id} is {run.status}: nothing to signal")
+        raise HTTPException(409, said("run %(run)s is %(status)s: nothing to signal",
+                                      run=run_id, status=run.status))
     if body.pid == os.getpid() or not _in_group(body.pid, run.pid):
-        raise _not_ours(body.pid, f"pid {body.pid} is not a process of run {run_id}")
+        raise _not_ours(body.pid, said("pid %(pid)s is not a process of run %(run)s",
+                                       pid=body.pid, run=run_id))
     # Stamped before the kill: the signal comes before what it causes. Stamped after, a
     # preempted server could put a SIGKILL after the exit it caused (the page would then
     # not see that the killed buyer still held the Lock when the signal was sent).
@@ -70,7 +73,7 @@ async def signal_process(request: Request, run_id: str,
     try:
         os.kill(body.pid, SIGNALS[body.signal])
     except ProcessLookupError:
-        raise _not_ours(body.pid, f"pid {body.pid} has exited") from None
+        raise _not_ours(body.pid, said("pid %(pid)s has exited", pid=body.pid)) from None
     manager.relay.inject(run_id, [server_event(
         "proc.signal", {"signal": body.signal, "target": body.pid, "by": "teacher"},
         t_ns=sent_ns, pid=body.pid)])

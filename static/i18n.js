@@ -85,6 +85,21 @@ export function t(text, values) {
 }
 
 /**
+ * What a server's error answer says, in the page's language: its `detail`, or the `msg` of
+ * each item of a 422's list, through the catalog where the server sent the message's key
+ * beside it (`i18n`: {key, values}, app/said.py), else as the server wrote it (English).
+ * null when the answer says nothing in words.
+ */
+export function told(body) {
+  const one = (text, i18n) => (i18n && typeof i18n.key === "string"
+    ? t(i18n.key, i18n.values) : String(text));
+  const detail = body?.detail;
+  if (typeof detail === "string") return one(detail, body.i18n);
+  if (Array.isArray(detail) && detail.length) return detail.map((d) => one(d?.msg, d?.i18n)).join("; ");
+  return null;
+}
+
+/**
  * The EN / 中文 buttons ([data-lang] inside `root`): the cookie, then a reload of the same
  * address. `view()` gives what to keep across the reload ({t0, t1} or null).
  */

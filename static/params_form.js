@@ -4,7 +4,7 @@
 // min/max (and data-min/data-max for the items of a list). We check them here to say what
 // is wrong next to the form; the server checks again and its 422 names the field too.
 
-import { t } from "./i18n.js";
+import { t, told } from "./i18n.js";
 
 export function collectParams(form) {
   const params = {};
@@ -41,9 +41,11 @@ export function collectParams(form) {
 export function describeError(status, body) {
   const detail = body?.detail;
   if (status === 422 && Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
+    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${told({ detail: [d] })}`).join("; ");
   }
-  if (status === 429) return t("Too many runs at once: %(why)s", { why: typeof detail === "string" ? detail : t("wait for one to finish") });
-  if (status === 401 || status === 403) return t("Not allowed to start runs: %(why)s (open the teacher's link with ?token=…)", { why: detail || status });
-  return t("The server said %(status)s: %(detail)s", { status, detail: typeof detail === "string" ? detail : JSON.stringify(detail) });
+  // The server's own words in the page's language where it sent their key (i18n.js told()).
+  const said = told(body);
+  if (status === 429) return t("Too many runs at once: %(why)s", { why: said ?? t("wait for one to finish") });
+  if (status === 401 || status === 403) return t("Not allowed to start runs: %(why)s (open the teacher's link with ?token=…)", { why: said ?? status });
+  return t("The server said %(status)s: %(detail)s", { status, detail: said ?? JSON.stringify(detail) });
 }

@@ -8,7 +8,7 @@
 // Every text here is set with textContent: answers and questions are never HTML. The
 // question is shown in the page's language first (its spec's question_zh), then the other.
 
-import { lang, t } from "./i18n.js";
+import { lang, t, told } from "./i18n.js";
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -145,8 +145,7 @@ export class QuestionBox {
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) {
-      const d = body.detail;
-      error.textContent = Array.isArray(d) ? d.map((x) => x.msg).join("; ") : String(d || response.status);
+      error.textContent = told(body) ?? String(response.status);
       return;
     }
     try { localStorage.setItem(`procscope.answer.${this.q.id}`, JSON.stringify(body.answer)); } catch { /* private */ }

@@ -5,7 +5,7 @@
 // Runs in the browser, on the dashboard (templates/partials/transfer.html). It knows the
 // run shown from the URL (/runs/{id}), which dashboard.js keeps up to date.
 
-import { t } from "./i18n.js";
+import { t, told } from "./i18n.js";
 
 const menu = document.querySelector(".transfer .downloads");
 const input = document.querySelector(".transfer [data-testid=import-run]");
@@ -43,7 +43,7 @@ input?.addEventListener("change", async () => {
     });
     const body = await response.json().catch(() => ({}));
     if (response.status !== 201) {
-      throw new Error(typeof body.detail === "string" ? body.detail : `${response.status} ${response.statusText}`);
+      throw new Error(told(body) ?? `${response.status} ${response.statusText}`);
     }
     location.assign(body.links.page);
   } catch (err) {

@@ -8,7 +8,7 @@
 // note under the run's head says what it means (a Lock's holder killed: the others wait
 // forever, and only Stop ends the run).
 
-import { t } from "./i18n.js";
+import { t, told } from "./i18n.js";
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -64,7 +64,7 @@ async function send(panel, pid, signal, bar) {
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    error.textContent = typeof body.detail === "string" ? body.detail : t("refused (%(status)s)", { status: response.status });
+    error.textContent = told(body) ?? t("refused (%(status)s)", { status: response.status });
   }
 }
 

@@ -15,6 +15,7 @@ Nothing waits for a fixed time: every wait is for the condition the assertion ne
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -68,10 +69,25 @@ DYNAMIC = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out",
            "tickets", "s")
 
 
+def server_messages() -> list[str]:
+    """The keys of the server's refusals the page shows: `said("...")` in app/ (app/said.py),
+    read with ast, so that adjacent literals are joined as Python joins them."""
+    found: dict[str, None] = {}
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id == "said":
+                assert node.args and isinstance(node.args[0], ast.Constant) and \
+                    isinstance(node.args[0].value, str), f"{path}:{node.lineno}: said(literal)"
+                found[node.args[0].value] = None
+    return list(found)
+
+
 def english_catalog() -> list[str]:
     """Every English string of the interface, as the source writes it (not as the Chinese
     catalog lists it: a string missing there must still be looked for)."""
     found: dict[str, None] = dict.fromkeys(DYNAMIC)
+    found.update(dict.fromkeys(server_messages()))
     for path in sorted((ROOT / "templates").rglob("*.html")):
         for m in TEMPLATE_MSGID.finditer(path.read_text(encoding="utf-8")):
             found[json.loads(f'"{m.group(1)}"')] = None
@@ -543,3 +559,72 @@ def test_a_replay_read_in_neither_language_is_in_the_one_it_was_made_in(
     page2, errors2, _ = open_replay(browser, contexts, replays["en"], "fr-FR")
     assert page2.get_by_test_id("run-status").inner_text() == "succeeded"
     assert errors.messages == [] and errors2.messages == []
+
+
+# --- the server's refusals on the page (app/said.py, static/i18n.js told()) ----------------
+
+def test_a_capped_run_and_a_refused_signal_are_said_in_chinese_and_the_api_stays_english(
+        browser: Browser, contexts: list[BrowserContext]) -> None:
+    srv = Server("--max-runs", "1")
+    live_id = None
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as http:
+            # One run that lasts (8 buyers, each holding the Lock 3 s: live until it is
+            # cancelled at the end, however slow the machine): the cap is reached.
+            made = http.post("/api/runs", json={"experiment": "ticket_rush",
+                                                "params": {"n": 8, "time_scale": 10}})
+            assert made.status_code == 201, made.text
+            live_id = made.json()["id"]
+            # curl's answer: the English detail as it always was, the page's key beside it.
+            refused = http.post("/api/runs", json={"experiment": "ticket_rush", "params": {}})
+            assert refused.status_code == 429
+            english = "1 runs are live, the cap is 1: wait for one to end or cancel one"
+            assert refused.json() == {"detail": english, "i18n": {
+                "key": "%(live)s runs are live, the cap is %(cap)s: wait for one to end or "
+                       "cancel one", "values": {"live": 1, "cap": 1}}}
+            outside = http.post(f"/api/runs/{live_id}/signal",
+                                json={"pid": 4_194_000, "signal": "SIGKILL"})
+            assert outside.status_code == 422
+            [item] = outside.json()["detail"]
+            assert item["msg"] == f"pid 4194000 is not a process of run {live_id}"
+            assert item["i18n"]["key"] == "pid %(pid)s is not a process of run %(run)s"
+
+        # A Chinese page's Run: the refusal in Chinese, all of it.
+        page, errors = open_page(browser, contexts, srv.url + "/?experiment=ticket_rush",
+                                 "zh-CN")
+        page.click("[data-testid=start-run]")
+        box = page.locator("#params-form .form-error")
+        box.wait_for(state="visible")
+        assert box.inner_text() == ("同时运行的太多了：已有 1 个运行在进行，上限是 1 个："
+                                    "请等其中一个结束，或取消一个")
+        assert english_left([box.inner_text()]) == []
+        # An English page says what the API says.
+        en_page, en_errors = open_page(browser, contexts, srv.url + "/?experiment=ticket_rush",
+                                       "en-US")
+        en_page.click("[data-testid=start-run]")
+        en_box = en_page.locator("#params-form .form-error")
+        en_box.wait_for(state="visible")
+        assert en_box.inner_text() == f"Too many runs at once: {english}"
+
+        # What if… a pid that is not the run's: the 422's words, in Chinese.
+        page.goto(f"{srv.url}/runs/{live_id}")
+        page.wait_for_function("window.procscope?.panels.length === 1")
+        page.wait_for_function(
+            "document.querySelector('[data-testid=run-status]')?.dataset.status === 'running'")
+        page.evaluate("""pid => { const panel = procscope.panels[0];
+          panel.timelineEl.dispatchEvent(new CustomEvent('procscope:pick', {bubbles: true,
+            detail: {panel, info: {title: '', rows: [['pid', pid]]}}})); }""", 4_194_000)
+        page.locator("[data-testid=what-if]").wait_for()
+        page.click("[data-testid=what-if-kill]")
+        page.wait_for_function(
+            "document.querySelector('[data-testid=what-if] .error')?.textContent !== ''")
+        said = page.locator("[data-testid=what-if] .error").inner_text()
+        assert said == f"pid 4194000 不是运行 {live_id} 的进程", said
+        screenshot(page, "i18n-zh-refused-signal")
+        # Chromium logs each refused request (the 429s, the 422); nothing else may complain.
+        refusals = re.compile(r"^console: Failed to load resource: .* status of (429|422) ")
+        assert [m for m in errors.messages + en_errors.messages if not refusals.match(m)] == []
+    finally:
+        if live_id is not None:
+            httpx.delete(f"{srv.url}/api/runs/{live_id}", timeout=60)
+        srv.stop()
