@@ -120,6 +120,37 @@ def test_emit_writes_the_shape_that_encode_frame_makes() -> None:
                for t, b in frames)
 
 
+def test_emit_names_the_thread_and_follows_a_renamed_process() -> None:
+    """The cached pieces of emit(): a thread's event carries tid and thread, and a process
+    renamed between two events is named by its new name in the second."""
+    import multiprocessing
+    import threading
+
+    read_fd, channel = reporter.Channel.open()
+    saved, process = reporter._channel, multiprocessing.current_process()
+    name = process.name
+    reporter._channel = channel
+    try:
+        reporter.emit("a")
+        thread = threading.Thread(target=reporter.emit, args=("b",), kwargs={"n": 1},
+                                  name="helper")
+        thread.start()
+        thread.join()
+        process.name = "renamed-é"
+        reporter.emit("c")
+    finally:
+        process.name = name
+        reporter._channel = saved
+        os.close(channel.fd)
+    raw = os.read(read_fd, 65536)
+    os.close(read_fd)
+    a, b, c = (json.loads(body) for _, body in framing.split_frames(bytearray(raw))[0])
+    assert list(a) == ["kind", "pid", "ppid", "cpu", "proc", "data"] and a["proc"] == name
+    assert list(b) == ["kind", "pid", "ppid", "cpu", "proc", "tid", "thread", "data"]
+    assert b["thread"] == "helper" and b["tid"] != os.getpid() and b["data"] == {"n": 1}
+    assert c["proc"] == "renamed-é" and c["kind"] == "c" and c["data"] == {}
+
+
 def test_data_json_is_to_json_text_for_every_kind_of_value() -> None:
     """emit()'s cheaper encoder (one C encoder made once) writes what to_json wrote."""
 
