@@ -55,6 +55,7 @@ from app.settings import Settings
 log = logging.getLogger("procscope.runs")
 
 
+APPLIED = frozenset({"proc.start", "proc.exit", "run.result", "run.error", "run.end"})
 STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
 T = TypeVar("T")
 
@@ -331,7 +332,8 @@ class RunManager:
     def _on_events(self, run_id: str, events: Sequence[Event]) -> None:
         run = self.runs[run_id]
         for event in events:
-            self._apply(run, event.kind, event)
+            if event.kind in APPLIED:  # a flood's batch is mostly other kinds: no call
+                self._apply(run, event.kind, event)
         run.events += len(events)
         self.hub.append(run_id, events)
         if run.status in FINAL and not run.finished.is_set():
@@ -343,7 +345,8 @@ class RunManager:
 
     @staticmethod
     def _apply(run: Run, kind: str, event: Event | dict[str, Any]) -> None:
-        """What one lifecycle event changes in the run's record (decoded only if needed)."""
+        """What one lifecycle event (of APPLIED) changes in the run's record (decoded only
+        if needed)."""
         if kind == "proc.start":
             run.processes_started += 1
             run.processes_live += 1

@@ -4,7 +4,7 @@ figure beside its baseline measured in the same invocation.
 First issue 17's table (bench.limits: start-up, lesson overhead, throughput, fan-out; with
 --before REV the same figures for that commit, interleaved with this tree's), then the
 other sections for this tree (skipped with --before and with --quick). --profile: profiles
-of start-up and fan-out instead (bench.profiles, kept in bench-out/). Benchmarks print
+of start-up, throughput and fan-out instead (bench.profiles, kept in bench-out/). Benchmarks print
 numbers and never fail: the exit code is 0 even when a target is missed (the table says
 so). --quick is the CI mode: issue 17's table with fewer repetitions and viewers (50 and
 100), about 1.5 minutes on a quiet machine.
@@ -137,7 +137,8 @@ def main() -> None:
                         help="also measure this commit (a temporary git worktree), "
                              "interleaved with this tree")
     parser.add_argument("--profile", action="store_true",
-                        help="profile start-up and fan-out (perf, py-spy) into bench-out/")
+                        help="profile start-up, throughput and fan-out (perf, py-spy) into "
+                             "bench-out/")
     args = parser.parse_args()
     started = time.monotonic()
     if args.profile:
