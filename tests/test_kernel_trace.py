@@ -25,6 +25,7 @@ from kernel_trace import (
     on_cpu_total,
     overlap_fraction,
 )
+from machine import machine_busy_s
 
 TOLERANCE = 0.03  # measured 0.1-2.1 % on a quiet machine (the VM's untraced switch-ins)
 # With other work on the same two cores, the switch-ins this VM does not trace are many
@@ -35,13 +36,6 @@ HANDOFF_TOLERANCE = 0.05  # the sleeping handoff's 300 wake-ups: see its test
 BUSY_OTHER_CORES = 0.3  # other work's CPU, in cores, during the recording
 SMALL_NS = 100_000_000
 REBUILT_MANY = 20  # rebuilt switch-ins past which a thread's total is not held (GIL test)
-
-
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy since boot (/proc/stat, all cores)."""
-    with open("/proc/stat") as f:
-        ticks = [int(x) for x in f.readline().split()[1:]]
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def tolerance_for(kt: KernelTrace, busy_s: float, own_ns: int) -> float:
