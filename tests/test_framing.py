@@ -151,6 +151,31 @@ def test_emit_names_the_thread_and_follows_a_renamed_process() -> None:
     assert c["proc"] == "renamed-é" and c["kind"] == "c" and c["data"] == {}
 
 
+def test_a_fork_child_names_its_own_pid_in_a_kind_its_parent_emitted() -> None:
+    """emit() caches each kind's head with the pid in it: a fork child must not inherit
+    its parent's (os.fork, as multiprocessing's fork start method does)."""
+    read_fd, channel = reporter.Channel.open()
+    saved = reporter._channel
+    reporter._channel = channel
+    try:
+        reporter.emit("a", n=1)
+        child = os.fork()
+        if child == 0:  # the child: one event, then out without running pytest's exit
+            reporter.emit("a", n=2)
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        reporter.emit("a", n=3)
+    finally:
+        reporter._channel = saved
+        os.close(channel.fd)
+    raw = os.read(read_fd, 65536)
+    os.close(read_fd)
+    events = [json.loads(body) for _, body in framing.split_frames(bytearray(raw))[0]]
+    assert status == 0
+    assert [(e["pid"], e["ppid"], e["data"]["n"]) for e in events] == [
+        (os.getpid(), os.getppid(), 1), (child, os.getpid(), 2), (os.getpid(), os.getppid(), 3)]
+
+
 def test_data_json_is_to_json_text_for_every_kind_of_value() -> None:
     """emit()'s cheaper encoder (one C encoder made once) writes what to_json wrote."""
 
