@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from multiprocessing import Pool
 from typing import Any
 
 from app.reporter import emit
 from experiments.measure import max_overlap
-from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
+from experiments.pool_watch import (
+    LostTaskWatch,
+    lost_task_moment,
+    task_done,
+    task_started,
+    watched_pool,
+)
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, is_number, number, seconds, seconds_zh, word
 
@@ -64,20 +69,11 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     # the watch ends the run instead, saying which task was lost. The tutorial's Pool(4),
     # with an initializer that hands each worker the watch's shared arrays.
     watch = LostTaskWatch(params.tasks)
-    # 进程池中从无到有的创建 processes 个进程，以后就是这几个进程在执行任务
-    p = Pool(params.processes, initializer=arm_worker, initargs=watch.initargs)
-    start_time = time.time()
     returned: list[tuple[str, int, int, int]] = []
-    try:
-        with watch:
-            run_tasks(p, params, seconds, returned)
-    except TaskLost as lost:
-        print(lost)
-        p.terminate()
-        raise RuntimeError(str(lost)) from None
-    finally:
-        p.close()
-        p.join()
+    # 进程池中从无到有的创建 processes 个进程，以后就是这几个进程在执行任务
+    with watched_pool(watch, params.processes) as p:
+        start_time = time.time()
+        run_tasks(p, params, seconds, returned)
     used_time = time.time() - start_time
     task_pids = [r[1] for r in returned]
     worker_pids = sorted(set(task_pids))
@@ -187,13 +183,8 @@ p.join()""",
                            "秒（串行要 {result.serial_estimate} 秒），进程 pid 为 "
                            "{result.worker_pids}"),
         # From the dead worker's exit (as its reaping by the Pool's handler thread saw it)
-        # to the watch's word: the first pool worker to exit in a run that lost a task is
-        # that worker (the others end after, when the main terminates the pool).
-        KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
-                  "task {end.task} lost: its worker (pid {end.pid}) died, and Pool "
-                  "never returns it",
-                  label_zh="任务 {end.task} 丢失：它的工作进程（pid {end.pid}）死了，"
-                           "进程池永远不会返回它"),
+        # to the watch's word.
+        lost_task_moment("task {end.task}", "任务 {end.task}"),
     ),
     main=main,
     outcome=outcome,

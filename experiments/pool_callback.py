@@ -15,12 +15,18 @@ import time
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from multiprocessing import Pipe, Pool, Process
+from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
 from app.reporter import emit
-from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
+from experiments.pool_watch import (
+    LostTaskWatch,
+    lost_task_moment,
+    task_done,
+    task_started,
+    watched_pool,
+)
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, number
 
@@ -146,23 +152,15 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         # watch ends the run instead, saying which page was lost.
         watch = LostTaskWatch(params.pages, ["page %s" % path_of(i).lstrip("/")
                                              for i in range(params.pages)])
-        p = Pool(params.processes, initializer=arm_worker, initargs=watch.initargs)
-        try:
-            with watch:
-                for url in urls:
-                    emit("task.submit", url=url)
-                    p.apply_async(get_page, args=(url,), callback=parse_page,
-                                  error_callback=fetch_failed)
-                p.close()  # 这两行必须有
-                emit("join.wait", what="pool", name="the pool")
-                p.join()
-                emit("join.done", what="pool", name="the pool")
-        except TaskLost as lost:
-            print(lost)
-            raise RuntimeError(str(lost)) from None
-        finally:
-            p.terminate()
+        with watched_pool(watch, params.processes) as p:
+            for url in urls:
+                emit("task.submit", url=url)
+                p.apply_async(get_page, args=(url,), callback=parse_page,
+                              error_callback=fetch_failed)
+            p.close()  # 这两行必须有
+            emit("join.wait", what="pool", name="the pool")
             p.join()
+            emit("join.done", what="pool", name="the pool")
         used_time = time.time() - start_time
     finally:
         # Shut the HTTP server down before returning: nothing of the run may outlive it.
@@ -279,13 +277,7 @@ print('主进程pid:',os.getpid())""",
                   "the workers fetch; every callback runs in the main, pid {result.main_pid}",
                   label_zh="工作进程负责抓取；每个回调都在主进程（pid {result.main_pid}）"
                            "中运行"),
-        # A worker killed mid-fetch: from its exit (the first pool worker's of a run that
-        # lost a task; the others end after, with the pool) to the watch's word.
-        KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
-                  "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
-                  "returns it",
-                  label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，"
-                           "进程池永远不会返回它"),
+        lost_task_moment(),  # a worker killed mid-fetch
     ),
     main=main,
     outcome=outcome,

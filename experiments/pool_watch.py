@@ -17,7 +17,9 @@ ends within moments of the death, saying which task was lost and why, the main w
 The arrays reach the workers through the Pool's initializer (shared memory is inherited,
 never pickled per task), with a semaphore each worker releases once armed:
 `wait_for_workers` lets a lesson wait until its pool is up (socket_server's clients come
-only then, as in the tutorial). Standard library only (see spec.py).
+only then, as in the tutorial). `watched_pool` is that wiring for a lesson's main (a Pool
+armed by the watch, a lost task turned into the run's error), `lost_task_moment` the key
+moment every such lesson declares. Standard library only (see spec.py).
 
 A `ProcessPoolExecutor` needs no watch thread: it notices the death itself, fails every
 pending future with BrokenProcessPool and ends its other workers (SIGTERM). What it does not
@@ -31,14 +33,17 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
-from multiprocessing import RawArray, Semaphore
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing import Pool, RawArray, Semaphore
+from multiprocessing.pool import Pool as PoolType
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
 from app.reporter import emit
 from experiments.measure import proc_stat
+from experiments.spec import KeyMoment
 
 _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
 
@@ -126,6 +131,41 @@ class LostTaskWatch:
                 assert self._main is not None
                 signal.pthread_kill(self._main, signal.SIGUSR1)
                 return
+
+
+@contextmanager
+def watched_pool(watch: LostTaskWatch, processes: int) -> Iterator[PoolType]:
+    """Runs in the experiment's main process: a Pool of `processes` whose workers `watch`
+    follows while the block runs. A task lost ends the run: its words printed, then raised
+    as the run's RuntimeError. Leaving, the pool is closed (the workers finish and exit) or,
+    after an error, terminated; then joined.
+    """
+    pool = Pool(processes, initializer=arm_worker, initargs=watch.initargs)
+    try:
+        with watch:
+            yield pool
+        pool.close()
+    except TaskLost as lost:
+        print(lost)
+        pool.terminate()
+        raise RuntimeError(str(lost)) from None
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def lost_task_moment(task: str = "{end.label}", task_zh: str = "{end.label}") -> KeyMoment:
+    """The key moment of a lost task, from its worker's exit (the first pool worker to exit
+    in a run that lost a task is that worker: the others end after, with the pool) to the
+    watch's task.lost. `task` names it in the label ("{end.label}": as the watch's names
+    do), `task_zh` in the Chinese one."""
+    return KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
+                     "%s lost: its worker (pid {end.pid}) died, and Pool never returns it"
+                     % task,
+                     label_zh="%s 丢失：它的工作进程（pid {end.pid}）死了，进程池永远不会返回它"
+                              % task_zh)
 
 
 def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]) -> str:

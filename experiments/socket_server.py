@@ -33,14 +33,21 @@ import os
 import socket
 import threading
 import time
-from multiprocessing import Event, Pool, Process, Queue, resource_sharer
+from multiprocessing import Event, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
 
 from app.reporter import emit
 from experiments.echo_client import client, client_number, reap_as_they_exit
 from experiments.measure import max_overlap
-from experiments.pool_watch import LostTaskWatch, TaskLost, arm_worker, task_done, task_started
+from experiments.pool_watch import (
+    LostTaskWatch,
+    TaskLost,
+    lost_task_moment,
+    task_done,
+    task_started,
+    watched_pool,
+)
 from experiments.spec import Experiment, KeyMoment, Param
 from experiments.words import Outcome, count, is_number, number, word
 
@@ -210,22 +217,16 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             # the watch ends the run at once instead, saying which connection was lost.
             watch = LostTaskWatch(params.clients, ["conn %d" % (i + 1)
                                                    for i in range(params.clients)])
-            pool = Pool(params.pool_size, initializer=arm_worker, initargs=watch.initargs)
             try:
-                # The tutorial's Pool is up before any client comes: the clients' waits
-                # are then for a free pool process, not for the pool to start.
-                if not watch.wait_for_workers(params.pool_size, 30):
-                    raise RuntimeError("the Pool's workers did not start within 30 s")
-                with watch:
+                with watched_pool(watch, params.pool_size) as pool:
+                    # The tutorial's Pool is up before any client comes: the clients' waits
+                    # are then for a free pool process, not for the pool to start.
+                    if not watch.wait_for_workers(params.pool_size, 30):
+                        raise RuntimeError("the Pool's workers did not start within 30 s")
                     go.set()
                     serve_with_pool(pool, phone, params.clients, clients, timeout,
                                     handler_records, handler_errors)
-            except TaskLost as lost:
-                print(lost)
-                raise RuntimeError(str(lost)) from None
             finally:
-                pool.terminate()
-                pool.join()
                 resource_sharer.stop(timeout=5)
     except BaseException:
         for c in clients:
@@ -363,14 +364,7 @@ while True:
                   label_zh="{result.mode}：{s} 秒内服务完所有客户端，最多同时 "
                            "{result.max_concurrent_handlers} 个，共用了 "
                            "{result.handler_processes} 个进程"),
-        # A pool worker killed mid-connection: from its exit (the first pool worker's of a
-        # run that lost a task; the others end after, with the pool; clients are not pool
-        # workers) to the watch's word.
-        KeyMoment({"kind": "proc.exit", "role": "pool", "nth": 1}, {"kind": "task.lost"},
-                  "{end.label} lost: its worker (pid {end.pid}) died, and Pool never "
-                  "returns it",
-                  label_zh="{end.label} 丢失：它的工作进程（pid {end.pid}）死了，"
-                           "进程池永远不会返回它"),
+        lost_task_moment(),  # a pool worker killed mid-connection (clients are not pool workers)
     ),
     main=main,
     outcome=outcome,
