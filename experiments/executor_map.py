@@ -7,6 +7,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Any
 
 from app.reporter import emit
@@ -18,7 +19,7 @@ from experiments.pool_watch import (
     task_started,
 )
 from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, count
+from experiments.words import Lang, Outcome, say
 
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
 # lengths (a third, all, two thirds of max_delay) keeps runs comparable and makes sure the
@@ -87,28 +88,29 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "map() returned {results:result} in input order{late}, on {workers:worker}.",
+    "zh": "map() 按输入顺序返回了 {results} 个结果{late}，用了 {workers} 个工作进程。",
+}
+LATE: dict[Lang, str] = {"en": ", although the tasks finished out of order",
+                         "zh": "，尽管任务完成的顺序是乱的"}
+WHY: dict[Lang, str] = {
+    "en": "Executor.map yields results in the order of its inputs, whatever order they "
+          "finish in.",
+    "zh": "无论任务以什么顺序完成，Executor.map 都按输入的顺序给出结果。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: results in input order, whatever order the tasks finished in."""
     results = r.get("results")
     if not isinstance(results, list):
         return None
-    late = ", although the tasks finished out of order" if r.get("out_of_order") else ""
-    return {"text": f"map() returned {count(len(results), 'result')} in input order{late}, on "
-                    f"{count(len(r.get('worker_pids') or []), 'worker')}.",
-            "why": "Executor.map yields results in the order of its inputs, whatever order "
-                   "they finish in.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    results = r.get("results")
-    if not isinstance(results, list):
-        return None
-    late = "，尽管任务完成的顺序是乱的" if r.get("out_of_order") else ""
-    return {"text": f"map() 按输入顺序返回了 {len(results)} 个结果{late}，"
-                    f"用了 {len(r.get('worker_pids') or [])} 个工作进程。",
-            "why": "无论任务以什么顺序完成，Executor.map 都按输入的顺序给出结果。",
-            "bad": False}
+    late = LATE[lang] if r.get("out_of_order") else ""
+    return {"text": say(TEXT[lang], results=len(results), late=late,
+                        workers=len(r.get("worker_pids") or [])),
+            "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -175,6 +177,6 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"workers": 1}, {"workers": 4}),
 )

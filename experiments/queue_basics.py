@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import queue
 import time
+from functools import partial
 from multiprocessing import Queue
 from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, KeyMoment, Param, Track
-from experiments.words import Outcome, json_list, word
+from experiments.words import Lang, Outcome, json_list, say
 
 # Seconds between the tutorial's steps (before time_scale): its lines run back to back, a
 # few microseconds apart, all on one pixel of a picture of the whole lesson. A pause lets
@@ -95,28 +96,27 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "Got {got}{fifo}; Full raised: {full}; Empty raised: {empty}.",
+    "zh": "取出 {got}{fifo}；抛出 Full：{full}；抛出 Empty：{empty}。",
+}
+FIFO: dict[Lang, str] = {"en": " (first in, first out)", "zh": "（先进先出）"}
+WHY: dict[Lang, str] = {
+    "en": "A bounded Queue blocks (or raises after a timeout) when full, and get() does the "
+          "same when empty.",
+    "zh": "有容量上限的 Queue 满了就会阻塞（或超时后抛出异常），空的时候 get() 也一样。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: what get() returned, and which of Full and Empty were raised."""
     got = r.get("got")
     if not isinstance(got, list):
         return None
-    fifo = " (first in, first out)" if r.get("fifo") else ""
-    return {"text": f"Got {json_list(got)}{fifo}; Full raised: {word(r.get('full_raised'))}; "
-                    f"Empty raised: {word(r.get('empty_raised'))}.",
-            "why": "A bounded Queue blocks (or raises after a timeout) when full, and get() "
-                   "does the same when empty.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    got = r.get("got")
-    if not isinstance(got, list):
-        return None
-    fifo = "（先进先出）" if r.get("fifo") else ""
-    return {"text": f"取出 {json_list(got)}{fifo}；抛出 Full：{word(r.get('full_raised'))}；"
-                    f"抛出 Empty：{word(r.get('empty_raised'))}。",
-            "why": "有容量上限的 Queue 满了就会阻塞（或超时后抛出异常），空的时候 get() 也一样。",
-            "bad": False}
+    return {"text": say(TEXT[lang], got=json_list(got), fifo=FIFO[lang] if r.get("fifo") else "",
+                        full=r.get("full_raised"), empty=r.get("empty_raised")),
+            "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -187,6 +187,6 @@ q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     tracks={"queue": Track()},
 )

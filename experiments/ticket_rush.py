@@ -7,12 +7,13 @@ import os
 import shutil
 import tempfile
 import time
+from functools import partial
 from multiprocessing import Lock, Process
 from typing import Any
 
 from app.reporter import emit
 from experiments.spec import Experiment, KeyMoment, Param, Prediction, Track
-from experiments.words import Outcome, count, is_number, number, word
+from experiments.words import Lang, Outcome, is_number, number, say
 
 # search() and get() are the tutorial's own lines (the page shows them): its bare open()s
 # stay, so that what a student reads is what runs (ruff's SIM115 is silenced for them).
@@ -112,52 +113,49 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+SOLD: dict[Lang, str] = {"en": "Sold {sold:ticket}, stock was {tickets} — ",
+                         "zh": "卖出 {sold} 张票，库存 {tickets} 张——"}
+OVERSOLD: dict[Lang, str] = {"en": "{over} oversold", "zh": "超卖 {over} 张"}
+NONE_OVERSOLD: dict[Lang, str] = {"en": "none oversold", "zh": "没有超卖"}
+TORN: dict[Lang, str] = {"en": "; {torn:buyer} read a half-written file",
+                         "zh": "；{torn} 个买家读到了写了一半的文件"}
+# The tutorial's search() looks at the stock before taking the Lock: looking is not
+# protected, buying is. A torn look is then no failure of the Lock.
+TORN_OUTSIDE_LOCK: dict[Lang, str] = {"en": " in search(), which runs outside the Lock",
+                                      "zh": "（在 search() 里，它在锁之外运行）"}
+FULL_STOP: dict[Lang, str] = {"en": ".", "zh": "。"}
+WHY_LOCK: dict[Lang, str] = {
+    "en": "With the Lock, buyers took turns: each one read the stock only after the previous "
+          "one had written it.",
+    "zh": "加了锁，买家轮流买票：每个人都在前一个人写回库存之后才去读。",
+}
+WHY_NO_LOCK: dict[Lang, str] = {
+    "en": "Without the Lock, buyers read the stock at the same time, before anyone wrote it "
+          "back.",
+    "zh": "没有锁，买家们同时读到了库存，那时还没有人把它写回去。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: the sales against the stock, and what the Lock changed."""
     if not is_number(r.get("sold")):
         return None
     over = r.get("oversold")
     if over is None:
         over = max(0, r["sold"] - r["tickets"])
-    text = f"Sold {count(r['sold'], 'ticket')}, stock was {number(r.get('tickets'))} — "
-    text += f"{word(over)} oversold" if over else "none oversold"
+    text = say(SOLD[lang], sold=r["sold"], tickets=number(r.get("tickets")))
+    text += say(OVERSOLD[lang], over=over) if over else NONE_OVERSOLD[lang]
     torn = r.get("torn_reads")
     if torn:
-        text += f"; {count(torn, 'buyer')} read a half-written file"
+        text += say(TORN[lang], torn=torn)
         if r.get("lock"):
-            # The tutorial's search() looks at the stock before taking the Lock: looking is
-            # not protected, buying is. A torn look is then no failure of the Lock.
-            text += " in search(), which runs outside the Lock"
-    text += "."
-    why = ("With the Lock, buyers took turns: each one read the stock only after the previous "
-           "one had written it." if r.get("lock") else
-           "Without the Lock, buyers read the stock at the same time, before anyone wrote it "
-           "back.")
+            text += TORN_OUTSIDE_LOCK[lang]
+    text += FULL_STOP[lang]
     bad = (is_number(over) and over > 0) or (
         is_number(torn) and torn > 0 and not r.get("lock"))
-    return {"text": text, "why": why, "bad": bad}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if not is_number(r.get("sold")):
-        return None
-    over = r.get("oversold")
-    if over is None:
-        over = max(0, r["sold"] - r["tickets"])
-    text = f"卖出 {word(r['sold'])} 张票，库存 {number(r.get('tickets'))} 张——"
-    text += f"超卖 {word(over)} 张" if over else "没有超卖"
-    torn = r.get("torn_reads")
-    if torn:
-        text += f"；{word(torn)} 个买家读到了写了一半的文件"
-        if r.get("lock"):
-            text += "（在 search() 里，它在锁之外运行）"
-    text += "。"
-    why = ("加了锁，买家轮流买票：每个人都在前一个人写回库存之后才去读。" if r.get("lock") else
-           "没有锁，买家们同时读到了库存，那时还没有人把它写回去。")
-    bad = (is_number(over) and over > 0) or (
-        is_number(torn) and torn > 0 and not r.get("lock"))
-    return {"text": text, "why": why, "bad": bad}
+    return {"text": text, "why": (WHY_LOCK if r.get("lock") else WHY_NO_LOCK)[lang],
+            "bad": bad}
 
 
 SPEC = Experiment(
@@ -215,7 +213,7 @@ def task(lock):
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},
     prediction=Prediction("Without the Lock, every buyer at once: how many tickets will be "
                           "sold?", "sold", question_zh="不加锁，所有人同时抢票：会卖出几张票？",

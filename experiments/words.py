@@ -8,13 +8,18 @@ field may be missing; these helpers write `1`, not `1.0`, and `?` for a number t
 there. The sentences were first written in JavaScript and read the same way now: numbers
 as JavaScript prints them, booleans as `true` / `false`, seconds with 3 decimals below one
 second and 2 above, rounded half up.
+
+A lesson whose outcome reads the result once for both languages writes it with `say()`:
+the logic once, each phrase in English and in Chinese side by side (`Lang` names which).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any, TypedDict, TypeGuard
+from typing import Any, Literal, TypedDict, TypeGuard
+
+Lang = Literal["en", "zh"]  # the page's languages (app.i18n), the keys of a lesson's phrases
 
 
 class Outcome(TypedDict):
@@ -53,6 +58,26 @@ def number(x: Any) -> str:
 def count(k: Any, one: str, many: str | None = None) -> str:
     """`1 ticket`, `3 tickets`, `2 processes` (with `many` given)."""
     return f"{word(k)} {one if k == 1 else many or one + 's'}"
+
+
+def say(template: str, **values: Any) -> str:
+    """`template` with its fields filled, in either language: `{n}` is `n` as word() writes
+    it, `{n:ticket}` as count() does (`1 ticket`, `3 tickets`), `{n:process/processes}` with
+    the plural given. `say("Sold {n:ticket}", n=3)`, `say("卖出 {n} 张票", n=3)`."""
+    return template.format_map({name: _Said(value) for name, value in values.items()})
+
+
+class _Said:
+    """A value in a say() template: its format spec, if any, is the noun it counts."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __format__(self, noun: str) -> str:
+        if not noun:
+            return word(self.value)
+        one, _, many = noun.partition("/")
+        return count(self.value, one, many or None)
 
 
 def seconds(x: Any) -> str:
