@@ -19,7 +19,7 @@
 // module apart (playbar.js, timeline_input.js, params_form.js, run_panel.js).
 
 import { RunPanel, paramsLabel } from "./run_panel.js";
-import { View, Clock } from "./view.js";
+import { View, Clock, advance } from "./view.js";
 import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
 import { Follower } from "./follow.js";
@@ -471,14 +471,8 @@ function frame(perfNow) {
   if (panels.length) {
     const live = anyLive();
     const end = runNow(perfNow);
-    let clip = clock.time(perfNow);
-    if (clock.mode === "playing" && clip >= end) {
-      if (live) clock.live();
-      else clock.pause(perfNow, end);
-      clip = clock.time(perfNow);
-      dirty = true;
-    }
-    view.update(end, live && clock.mode === "live");
+    const { clip, stopped } = advance(view, clock, perfNow, end, live);
+    if (stopped) dirty = true;
     // Compared runs show the same tracks (a run without a lock shows an empty Lock track:
     // the absence is the lesson).
     const tracks = new Set(panels.flatMap((p) => p.model.tracks()));

@@ -8,7 +8,7 @@
 // exactly what the live page draws.
 
 import { RunPanel } from "./run_panel.js";
-import { View, Clock } from "./view.js";
+import { View, Clock, advance } from "./view.js";
 import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
 import { THEMES } from "./palette.js";
@@ -103,14 +103,8 @@ function frame(perfNow) {
   }
   const live = anyLive();
   const end = runNow(perfNow);
-  let clip = clock.time(perfNow);
-  if (clock.mode === "playing" && clip >= end) {
-    if (live) clock.live();
-    else clock.pause(perfNow, end);
-    clip = clock.time(perfNow);
-    dirty = true;
-  }
-  view.update(end, live && clock.mode === "live");
+  const { clip, stopped } = advance(view, clock, perfNow, end, live);
+  if (stopped) dirty = true;
   if (dirty || changed || live || clock.mode === "playing") {
     const t0 = performance.now();
     panel.draw(view, Math.min(clip, end), theme);

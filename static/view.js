@@ -115,3 +115,21 @@ export class Clock {
     this.mode = "live";
   }
 }
+
+/**
+ * One frame of the page's time, where the runs shown have reached `end` (`live`: one of
+ * them still runs). A replay that got to the end stops there: paused, or live again while a
+ * run is live. Then the view moves with the runs. Returns { clip, stopped }: the time to
+ * draw up to, and whether the replay stopped in this frame (so the frame must be drawn).
+ * The live page's frame loop and an offline replay's (dashboard.js, replay.js) both call it.
+ */
+export function advance(view, clock, perfNow, end, live) {
+  let stopped = false;
+  if (clock.mode === "playing" && clock.time(perfNow) >= end) {
+    if (live) clock.live();
+    else clock.pause(perfNow, end);
+    stopped = true;
+  }
+  view.update(end, live && clock.mode === "live");
+  return { clip: clock.time(perfNow), stopped };
+}

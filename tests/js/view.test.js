@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { Clock, View, roundUp } from "../../static/view.js";
+import { Clock, View, advance, roundUp } from "../../static/view.js";
 
 const close = (actual, expected, msg) =>
   assert.ok(Math.abs(actual - expected) < 1e-9, `${msg ?? ""} ${actual} != ${expected}`);
@@ -123,3 +123,24 @@ test("the clock: live shows everything, pause freezes, play runs at its speed", 
   c.setSpeed(5000, 2); // from live: a finite time to start from
   assert.equal(c.t, 0);
 });
+
+test("a frame: a replay that reaches the end pauses there, or goes live while a run is", () => {
+  const v = new View();
+  const c = new Clock();
+  c.play(1000, 1);
+  // Playing, not at the end yet: the clock's time, the view fitted to the end.
+  assert.deepEqual(advance(v, c, 1500, 4, false), { clip: 1.5, stopped: false });
+  assert.deepEqual([c.mode, v.t0], ["playing", 0]);
+  close(v.t1, 4.08);
+  // Past the end of a finished run: paused at its end, once.
+  assert.deepEqual(advance(v, c, 5000, 4, false), { clip: 4, stopped: true });
+  assert.equal(c.mode, "paused");
+  assert.deepEqual(advance(v, c, 6000, 4, false), { clip: 4, stopped: false });
+  // Past the live edge of a run still live: live again, and the view grows with the run.
+  c.play(6000, 3);
+  assert.deepEqual(advance(v, c, 7500, 4, true), { clip: Infinity, stopped: true });
+  assert.deepEqual([c.mode, v.t1], ["live", 5]); // roundUp(4.16)
+  // Live: everything, never "stopped".
+  assert.deepEqual(advance(v, c, 8000, 4.5, true), { clip: Infinity, stopped: false });
+});
+
