@@ -176,6 +176,45 @@ def test_a_fork_child_names_its_own_pid_in_a_kind_its_parent_emitted() -> None:
         (os.getpid(), os.getppid(), 1), (child, os.getpid(), 2), (os.getpid(), os.getppid(), 3)]
 
 
+def test_an_orphans_next_event_names_its_new_parent() -> None:
+    """emit() caches the ppid in each kind's head: once the parent is gone, the next event
+    must say the process it was re-parented to (os.getppid() is asked every time)."""
+    read_fd, channel = reporter.Channel.open()
+    said_r, said_w = os.pipe()
+    saved = reporter._channel
+    reporter._channel = channel
+    try:
+        parent = os.fork()
+        if parent == 0:  # the parent-to-be-gone
+            if os.fork() == 0:  # the orphan-to-be
+                reporter.emit("a", n=1)
+                os.write(said_w, b"x")
+                mine = os.getppid()
+                while os.getppid() == mine:  # until re-parented (the parent exits at once)
+                    os.sched_yield()
+                reporter.emit("a", n=2)
+                os.write(said_w, b"%d %d" % (mine, os.getppid()))
+                os._exit(0)
+            os.read(said_r, 1)
+            os._exit(0)
+        os.waitpid(parent, 0)
+        os.close(said_w)
+        said = b""
+        while chunk := os.read(said_r, 100):
+            said += chunk
+    finally:
+        reporter._channel = saved
+        os.close(channel.fd)
+        os.close(said_r)
+    old, new = (int(x) for x in said.split())  # the "x" went to the parent
+    raw = os.read(read_fd, 65536)
+    os.close(read_fd)
+    first, second = (json.loads(body) for _, body in framing.split_frames(bytearray(raw))[0])
+    assert old == parent and new != parent
+    assert (first["ppid"], first["data"]) == (parent, {"n": 1})
+    assert (second["ppid"], second["data"]) == (new, {"n": 2})
+
+
 def test_data_json_is_to_json_text_for_every_kind_of_value() -> None:
     """emit()'s cheaper encoder (one C encoder made once) writes what to_json wrote."""
 
