@@ -272,7 +272,8 @@ def run(out: Path, quick: bool = False) -> str:
         if path.exists():
             what = "py-spy: Python frames" if "pyspy" in name else "perf: kernel and C"
             parts += ["", f"### {name} ({what})", _top(reader(path))]
-    parts += ["", f"## Throughput: {t['runs']} floods of 4 processes -> 1 SSE viewer "
+    parts += ["", f"## Throughput: {t['runs']} flood{'s' if t['runs'] != 1 else ''} of 4 "
+              "processes -> 1 SSE viewer "
               f"({', '.join(f'{x:,.0f}' for x in t['eps'])} events/s while profiled; a raw "
               f"Pipe after them {t['raw_pipe_eps']:,.0f}), CPU µs per event",
               f"{'emitting processes (their own cpu_time)':<44} {t['emitters_us']:>6.2f}"]
