@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 import pytest
-from machine import machine_busy_s
+from machine import machine_busy_s, steal_s
 
 from app import switches
 from app.switches import Span, SwitchRecorder
+
+BUSY_OTHER_CORES = 0.3  # other work's CPU, in cores, past which the machine is busy
+BUSY_TOLERANCE = 0.05  # ... and what a total is then held to
 
 PR_SET_DUMPABLE = 4
 AVAILABLE, REASON = switches.availability()
@@ -209,6 +212,13 @@ def schedstat_ns(pid: int, tid: int) -> int:
         return int(f.read().split()[0])
 
 
+def on_cpu_until_cut(spans: list[Span], key: str, ident: int, until_ns: int) -> int:
+    """Total ns on a core of one tid or pid (`key`) before `until_ns`, a stretch running
+    then cut there."""
+    return sum(max(0, min(s.t1_ns, until_ns) - s.t0_ns) for s in spans
+               if getattr(s, key) == ident and s.t0_ns < until_ns)
+
+
 def on_cpu_until(spans: list[Span], key: str, until_ns: int) -> dict[int, int]:
     """Total ns on a core per tid or pid (`key`), of the spans that ended by `until_ns`."""
     total: dict[int, int] = defaultdict(int)
@@ -241,23 +251,45 @@ class Reference:
     run_ns: dict[int, int]
     read_at: int
     others_cores: float
+    # When each one's schedstat was read: it keeps running meanwhile, and a reader
+    # preempted between two reads (10 ms on a busy machine) must not count as an error.
+    read_windows: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # The hypervisor's steal meanwhile, ns: a task's schedstat leaves it out (the VM's
+    # scheduler clock skips it), the records' timestamps keep counting through it.
+    steal_ns: int = 0
+
+    def totals_match(self, key: str, tolerance: float) -> None:
+        """Each worker's recorded time on a core, up to its schedstat read, is the kernel's
+        within `tolerance` (the read's own window allowed on either side)."""
+        spans = self.run.spans
+        for ident, ns in self.run_ns.items():
+            before, after = self.read_windows[ident]
+            low = on_cpu_until_cut(spans, key, ident, before)
+            high = on_cpu_until_cut(spans, key, ident, after)
+            assert low - tolerance * ns - self.steal_ns <= ns <= high + tolerance * ns, \
+                (ident, low, high, ns, self.steal_ns)
 
 
 def run_to_reference(code: str, n: int, threads: bool) -> Reference:
     """Run `code` until its `n` workers (threads of the main, or processes) have printed
     their id; read their schedstat run time and the clock; then let them end."""
     with recorded(code) as run:
-        t0, busy0 = time.monotonic_ns(), machine_busy_s()
+        t0, busy0, steal0 = time.monotonic_ns(), machine_busy_s(), steal_s()
         ids = [int(run.line()) for _ in range(n)]
         assert run.proc.stdin is not None
-        run_ns = {i: schedstat_ns(run.proc.pid if threads else i, i) for i in ids}
-        read_at, busy1 = time.monotonic_ns(), machine_busy_s()
+        run_ns, windows = {}, {}
+        for i in ids:
+            before = time.monotonic_ns()
+            run_ns[i] = schedstat_ns(run.proc.pid if threads else i, i)
+            windows[i] = (before, time.monotonic_ns())
+        read_at, busy1, steal = time.monotonic_ns(), machine_busy_s(), steal_s() - steal0
         others = busy1 - busy0 - sum(run_ns.values()) / 1e9
         run.proc.stdin.write("\n" * n)
         run.proc.stdin.flush()
         assert run.proc.wait(timeout=30) == 0
         run.drain()
-    return Reference(run, run_ns, read_at, max(0.0, others) / ((read_at - t0) / 1e9))
+    return Reference(run, run_ns, read_at, max(0.0, others) / ((read_at - t0) / 1e9), windows,
+                     round(steal * 1e9))
 
 
 @pytest.fixture(scope="module")
@@ -272,12 +304,10 @@ def two_processes() -> Reference:
 
 @needs_perf
 def test_gil_threads_total_matches_schedstat(gil_threads: Reference) -> None:
-    run, reference, read_at = gil_threads.run, gil_threads.run_ns, gil_threads.read_at
+    run = gil_threads.run
     assert run.recorder.lost == 0 and run.recorder.broken == 0
-    total = on_cpu_until(run.spans, "tid", read_at)
-    for tid, ns in reference.items():
-        assert ns > 0.45e9
-        assert abs(total[tid] - ns) / ns < 0.02, (tid, total[tid], ns)
+    assert all(ns > 0.45e9 for ns in gil_threads.run_ns.values())
+    gil_threads.totals_match("tid", 0.02)
 
 
 @needs_perf
@@ -292,12 +322,10 @@ def test_gil_threads_take_turns(gil_threads: Reference) -> None:
 
 @needs_perf
 def test_processes_total_matches_schedstat(two_processes: Reference) -> None:
-    run, reference, read_at = two_processes.run, two_processes.run_ns, two_processes.read_at
+    run = two_processes.run
     assert run.recorder.lost == 0 and run.recorder.broken == 0
-    total = on_cpu_until(run.spans, "pid", read_at)
-    for pid, ns in reference.items():
-        assert ns > 0.95e9
-        assert abs(total[pid] - ns) / ns < 0.02, (pid, total[pid], ns)
+    assert all(ns > 0.95e9 for ns in two_processes.run_ns.values())
+    two_processes.totals_match("pid", 0.02)
 
 
 @needs_perf
@@ -353,10 +381,12 @@ class Exited:
     per_task: dict[int, int]  # the recorder denied them
     last_end: dict[int, tuple[int, int]]  # pid -> when each recorder's last stretch ended
     recorder: SwitchRecorder
+    steal_ns: int  # the hypervisor's meanwhile: in the records' stretches, not in schedstat
 
 
 @pytest.fixture(scope="module")
 def exited() -> Exited:
+    steal0 = steal_s()
     with recorded(EXITING, per_task_too=True, args=("3", "0.03", "32")) as run:
         schedstat = {}
         for _ in range(3):
@@ -374,7 +404,8 @@ def exited() -> Exited:
         print(f"\n  child {pid}: schedstat {ns / 1e6:.3f} ms, recorded {total[pid] / 1e6:.3f} "
               f"ms ({(total[pid] - ns) / ns * 100:+.2f} %), per-task events only "
               f"{per_task[pid] / 1e6:.3f} ms ({(per_task[pid] - ns) / ns * 100:+.2f} %)")
-    return Exited(schedstat, total, per_task, last_end, run.recorder)
+    return Exited(schedstat, total, per_task, last_end, run.recorder,
+                  round((steal_s() - steal0) * 1e9))
 
 
 @needs_perf
@@ -387,7 +418,8 @@ def test_an_exiting_process_is_recorded_to_its_last_switch_out(exited: Exited) -
     assert exited.recorder.lost == 0 and exited.recorder.broken == 0
     for pid, ns in exited.schedstat.items():
         assert ns > 0.025e9
-        assert abs(exited.total[pid] - ns) / ns < 0.02, (pid, exited.total[pid], ns)
+        assert -0.02 * ns <= exited.total[pid] - ns <= 0.02 * ns + exited.steal_ns, \
+            (pid, exited.total[pid], ns, exited.steal_ns)
 
 
 @needs_perf
@@ -412,6 +444,7 @@ def test_many_exits_in_one_drain_each_keep_their_tail() -> None:
     child's tail is closed by its own switch-out, not lost to the next child's EXIT."""
     # Drained once: the CPU-wide rings hold every switch of the machine's other work too
     # (3,696 records lost with 64 pages each in a busy CI run), so 1,024 pages (4 MiB).
+    t0, busy0, steal0 = time.monotonic(), machine_busy_s(), steal_s()
     with recorded(EXITING, data_pages=1024, args=("20", "0.004", "8")) as run:
         if not run.recorder.exit_tails:
             pytest.skip(f"CPU-wide events refused here: {run.recorder.wide_refused}")
@@ -424,9 +457,19 @@ def test_many_exits_in_one_drain_each_keep_their_tail() -> None:
     assert run.recorder.exits == 21 and run.recorder.tail_spans >= 21
     total = on_cpu_until(run.spans, "pid", 2**63)
     recorded_ns, kernel_ns = sum(total[pid] for pid in schedstat), sum(schedstat.values())
-    assert abs(recorded_ns - kernel_ns) / kernel_ns < 0.02, (recorded_ns, kernel_ns)
+    # Other work on the two cores preempts the children many times each (their 4 ms of work
+    # took 12 ms of CPU in a busy CI run): each switch adds its µs of disagreement, so a
+    # busy machine is held to BUSY_TOLERANCE, and the test says so (2.2 % seen there).
+    others = (machine_busy_s() - busy0 - kernel_ns / 1e9) / (time.monotonic() - t0)
+    steal = round((steal_s() - steal0) * 1e9)  # schedstat leaves it out, records do not
+    tolerance = 0.02 if others <= BUSY_OTHER_CORES else BUSY_TOLERANCE
+    print(f"\n  20 exited children: recorded {recorded_ns / 1e6:.2f} ms, schedstat "
+          f"{kernel_ns / 1e6:.2f} ms ({(recorded_ns - kernel_ns) / kernel_ns * 100:+.2f} %), "
+          f"other work {others:.2f} cores, steal {steal / 1e6:.0f} ms, held to {tolerance:.0%}")
+    assert -tolerance * kernel_ns <= recorded_ns - kernel_ns <= tolerance * kernel_ns + steal, \
+        (recorded_ns, kernel_ns, steal)
     for pid, ns in schedstat.items():
-        assert abs(total[pid] - ns) / ns < 0.05, (pid, total[pid], ns)
+        assert -0.05 * ns <= total[pid] - ns <= 0.05 * ns + steal, (pid, total[pid], ns, steal)
 
 
 @needs_perf
@@ -474,6 +517,7 @@ def test_opened_on_a_running_process_its_first_stretch_starts_at_the_open() -> N
     proc = subprocess.Popen([sys.executable, "-c", SPIN_UNTIL_TOLD], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
+    steal0 = steal_s()
     try:
         with SwitchRecorder() as recorder:
             assert proc.stdout.readline() == b"spinning\n"
@@ -487,7 +531,9 @@ def test_opened_on_a_running_process_its_first_stretch_starts_at_the_open() -> N
         proc.communicate(b"x", timeout=10)
     inside = sum(max(0, min(s.t1_ns, t1) - max(s.t0_ns, t0)) for s in spans)
     inside += sum(max(0, t1 - max(r.t0_ns, t0)) for r in recorder.running())
-    assert abs(inside - (cpu1 - cpu0)) / (cpu1 - cpu0) < 0.02, (inside, cpu1 - cpu0)
+    # The CPU clock leaves out the hypervisor's steal; the records' timestamps do not.
+    cpu, steal = cpu1 - cpu0, round((steal_s() - steal0) * 1e9)
+    assert -0.02 * cpu <= inside - cpu <= 0.02 * cpu + steal, (inside, cpu, steal)
 
 
 @needs_perf
