@@ -274,6 +274,28 @@ def _read_until(proc: subprocess.Popen[str], wanted: set[str]) -> list[str]:
     return seen
 
 
+def stacks_of(pid: int) -> str:
+    """py-spy's dump of every Python stack in `pid` and its descendants (for a hang)."""
+    out = []
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return "(gone)"
+    for p in procs:
+        dump = subprocess.run(["py-spy", "dump", "--pid", str(p.pid)], capture_output=True,
+                              text=True, timeout=30, check=False)
+        out.append(f"--- pid {p.pid}:\n{dump.stdout}{dump.stderr}")
+    return "\n".join(out)
+
+
+def where_interrupted(traceback: str) -> list[str]:
+    """A traceback without the program's line numbers and source lines, and without a frame
+    of procscope's print capture (a Ctrl-C can land inside the print it stands in for)."""
+    app = str(Path(__file__).resolve().parent.parent / "app")
+    return [re.sub(r", line \d+,", ", line N,", line) for line in traceback.splitlines()
+            if not line.startswith("    ") and not line.startswith(f'  File "{app}')]
+
+
 def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Path) -> None:
     folder = DATA / "trace"
     results = []
@@ -284,7 +306,11 @@ def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Pat
         try:
             before = _read_until(proc, {"ready", "child ready"})
             os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-            out, err = proc.communicate(timeout=30)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired as e:  # seen once in CI: say where it hangs
+                pytest.fail(f"still running 30 s after Ctrl-C: {args}\n{e.stderr!r}\n"
+                            f"{stacks_of(proc.pid)}")
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -294,7 +320,10 @@ def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Pat
     assert code_a == code_b == -signal.SIGINT  # python dies of an unhandled Ctrl-C
     assert out_a == out_b and "child interrupted" in out_a
     own, run_id = own_lines(err_b)
-    assert own == err_a and err_a.rstrip().endswith("KeyboardInterrupt")
+    # The same traceback, but the Ctrl-C may land in print("ready") or in the sleep after
+    # it (a loaded machine): which line of the program is where each run happened to be.
+    assert where_interrupted(own) == where_interrupted(err_a)
+    assert err_a.rstrip().endswith("KeyboardInterrupt")
     assert run_id is not None
     run, _ = run_of(trace_server, run_id)
     assert run["exitcode"] == -signal.SIGINT
