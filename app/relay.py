@@ -39,7 +39,7 @@ READ_SIZE = 1 << 18
 # one event); while the relay naps, a write only queues its bytes. So the lesson's
 # processes write at the price of a bare write(), and the relay reads what came in the
 # meantime in one go: one round, one batch delivered, per nap instead of per event. The
-# cost is at most this much latency (the streams flush every 20 ms anyway), and 1 MiB of
+# cost is at most this much latency (the streams flush 15 ms apart or more anyway), and 1 MiB of
 # pipe holds far more than a nap's worth of the fastest flood (~50 KiB). Only after a round
 # that read NAP_AFTER bytes or more, i.e. at a flood's rates: a nap after every event of a
 # slow run (a start burst, ~1 event a ms) would be a second wake-up per event, not one

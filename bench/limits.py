@@ -112,7 +112,9 @@ def _lesson(key: str, case: tuple[str, dict[str, Any]], trees: list[Tree],
     return out
 
 
-def _throughput_once(server: BenchServer, per_process: int) -> float:
+def flood_watched(server: BenchServer, per_process: int) -> tuple[str, _Watcher]:
+    """A flood of 4 x `per_process` events as fast as they go, read to its end by one
+    viewer connected at once: its run id and the viewer (its ticks, its last one's time)."""
     r = httpx.post(server.url + "/api/runs", json={"experiment": "flood", "params": {
         "processes": 4, "events": per_process}})
     r.raise_for_status()
@@ -120,6 +122,11 @@ def _throughput_once(server: BenchServer, per_process: int) -> float:
     watcher = _Watcher(server.port, run_id)
     watcher.start()
     watcher.join(300)
+    return run_id, watcher
+
+
+def _throughput_once(server: BenchServer, per_process: int) -> float:
+    run_id, watcher = flood_watched(server, per_process)
     assert watcher.ticks == 4 * per_process, watcher.ticks
     first = pipeline._first_emit(server, run_id, "bench.tick")
     return 4 * per_process / (watcher.last_tick - first)

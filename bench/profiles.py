@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 
 from bench import fanout, pipeline
-from bench.limits import STARTUP, _run, _Watcher
+from bench.limits import STARTUP, _run, flood_watched
 from bench.server import BenchServer
 
 RUNS = 10  # start-ups profiled: ~1,000 processes' worth of samples
@@ -199,13 +199,7 @@ def throughput(out: Path, runs: int, per_process: int) -> dict[str, Any]:
         used: collections.Counter[int] = collections.Counter()
         for _ in range(runs):
             before = _thread_cpu(pid)
-            r = httpx.post(server.url + "/api/runs", json={"experiment": "flood", "params": {
-                "processes": 4, "events": per_process}})
-            r.raise_for_status()
-            run_id = r.json()["id"]
-            watcher = _Watcher(server.port, run_id)
-            watcher.start()
-            watcher.join(300)
+            run_id, watcher = flood_watched(server, per_process)
             # the flood's CPU only: not the reads of its log that follow (py-spy sees those)
             used.update({tid: ns - before.get(tid, 0) for tid, ns in _thread_cpu(pid).items()})
             first = pipeline._first_emit(server, run_id, "bench.tick")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
 
@@ -53,3 +54,20 @@ def screenshot(page: Page, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def open_offline(page: Page, path: Path) -> list[str]:
+    """Open the file at `path` with every other request refused (a replay must need
+    nothing else); the URLs the page asked for, as it asks for them."""
+    requested: list[str] = []
+
+    def only_the_file(route: Any) -> None:
+        requested.append(route.request.url)
+        if route.request.url == path.as_uri():
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", only_the_file)
+    page.goto(path.as_uri())
+    return requested

@@ -9,16 +9,19 @@ from __future__ import annotations
 import os
 
 
+def _cpu_seconds() -> list[float]:
+    """/proc/stat's first line, all cores: user nice system idle iowait irq softirq steal..."""
+    with open("/proc/stat") as f:
+        return [int(x) / os.sysconf("SC_CLK_TCK") for x in f.readline().split()[1:]]
+
+
 def machine_busy_s() -> float:
     """CPU seconds the whole machine has been busy since boot (/proc/stat, all cores)."""
-    with open("/proc/stat") as f:
-        ticks = [int(x) for x in f.readline().split()[1:]]
-    idle, iowait = ticks[3], ticks[4]
-    return (sum(ticks[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+    cpu = _cpu_seconds()
+    return sum(cpu[:8]) - cpu[3] - cpu[4]  # less idle and iowait
 
 
 def steal_s() -> float:
     """CPU seconds the hypervisor has given to others since boot (/proc/stat's steal): a
     VM's scheduler leaves it out of a task's run time, while a clock read keeps counting."""
-    with open("/proc/stat") as f:
-        return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+    return _cpu_seconds()[7]

@@ -226,15 +226,20 @@ def test_a_prediction_round_with_thirty_students(classroom: Server, browser: Bro
         teacher_ctx.close()
 
 
+def on_a_phone(classroom: Server, browser: Browser, experiment: str, **params: Any
+               ) -> tuple[BrowserContext, Page, PageErrors]:
+    """A finished run of `experiment`, opened by a student on a 390x844 touch screen."""
+    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
+        run_id = c.post("/api/runs", json={"experiment": experiment,
+                                           "params": params}).json()["id"]
+        read_events(c, run_id)
+    return open_as(browser, classroom.url + f"/runs/{run_id}", viewer_link(classroom),
+                   viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+
+
 def test_a_phone_gets_the_width_and_a_tap_keeps_the_details(
         classroom: Server, browser: Browser) -> None:
-    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
-        run_id = c.post("/api/runs", json={"experiment": "ticket_rush", "params": {
-            "n": 8, "time_scale": 0.1}}).json()["id"]
-        read_events(c, run_id)
-    ctx, page, errors = open_as(browser, classroom.url + f"/runs/{run_id}",
-                                viewer_link(classroom), viewport={"width": 390, "height": 844},
-                                has_touch=True, is_mobile=True)
+    ctx, page, errors = on_a_phone(classroom, browser, "ticket_rush", n=8, time_scale=0.1)
     try:
         wait_final(page)
         procs = page.locator("[data-testid=timeline-procs]").bounding_box()
@@ -368,13 +373,7 @@ def _touch(cdp: Any, kind: str, points: list[tuple[float, float]]) -> None:
 
 
 def test_a_phone_pinch_zooms_and_a_drag_pans(classroom: Server, browser: Browser) -> None:
-    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
-        run_id = c.post("/api/runs", json={"experiment": "join", "params": {
-            "time_scale": 0.1}}).json()["id"]
-        read_events(c, run_id)
-    ctx, page, errors = open_as(browser, classroom.url + f"/runs/{run_id}",
-                                viewer_link(classroom), viewport={"width": 390, "height": 844},
-                                has_touch=True, is_mobile=True)
+    ctx, page, errors = on_a_phone(classroom, browser, "join", time_scale=0.1)
     try:
         wait_final(page)
         box = page.locator("[data-testid=timeline-procs]").bounding_box()

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import OUTPUT, PageErrors, chromium, screenshot
+from browser import OUTPUT, PageErrors, chromium, open_offline, screenshot
 from conftest import ROOT, Server, read_events
 
 from app.trace_export import to_trace
@@ -316,17 +316,7 @@ def test_replay_html_offline(http: httpx.Client, rush: dict[str, Any], tmp_path:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         errors = PageErrors()
         errors.watch(page)
-        requested: list[str] = []
-
-        def only_the_file(route: Any) -> None:
-            requested.append(route.request.url)
-            if route.request.url == path.as_uri():
-                route.continue_()
-            else:
-                route.abort()
-
-        page.route("**/*", only_the_file)
-        page.goto(path.as_uri())
+        requested = open_offline(page, path)
         status = page.get_by_test_id("run-status")
         page.wait_for_function(
             "document.querySelector('[data-testid=run-status]')?.dataset.status === 'succeeded'"

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import PageErrors, screenshot
+from browser import PageErrors, open_offline, screenshot
 from conftest import Server, read_events
 from playwright.sync_api import Browser, BrowserContext, Page
 from test_page import choose, wait_final
@@ -476,17 +476,7 @@ def open_replay(browser: Browser, made: list[BrowserContext], path: Path,
     page = ctx.new_page()
     errors = PageErrors()
     errors.watch(page)
-    requested: list[str] = []
-
-    def only_the_file(route: Any) -> None:
-        requested.append(route.request.url)
-        if route.request.url == path.as_uri():
-            route.continue_()
-        else:
-            route.abort()
-
-    page.route("**/*", only_the_file)
-    page.goto(path.as_uri())
+    requested = open_offline(page, path)
     page.wait_for_function(REPLAY_DRAWN, timeout=20_000)
     return page, errors, requested
 
