@@ -1,6 +1,6 @@
-"""python -m app: the same as the `procscope` command."""
+"""python -m procscope: the same as the `procscope` command."""
 
-from app.cli import main
+from procscope.cli import main
 
 if __name__ == "__main__":
     main()

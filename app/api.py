@@ -15,12 +15,12 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from app import catalog, i18n, stream
-from app.events import Format
-from app.hub import RunLog
-from app.ledger import FINAL
-from app.runs import CapReached, RunLive, RunManager
-from app.said import message, said
+from procscope import catalog, i18n, stream
+from procscope.events import Format
+from procscope.hub import RunLog
+from procscope.ledger import FINAL
+from procscope.runs import CapReached, RunLive, RunManager
+from procscope.said import message, said
 
 
 class Problem(BaseModel):
@@ -239,7 +239,7 @@ def _attachment(run_id: str, suffix: str, inline: bool = False) -> dict[str, str
             summary="The run as a Chrome Trace Event file (Perfetto, speedscope)",
             responses=_answers(404))
 async def run_trace(request: Request, run_id: str) -> Response:
-    from app.trace_export import to_trace
+    from procscope.trace_export import to_trace
 
     run = _run_or_404(request, run_id).to_json()
     ndjson = await _whole_log(_log(request, run_id))
@@ -258,7 +258,7 @@ async def run_trace(request: Request, run_id: str) -> Response:
             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
                              "description": "The replay: one HTML file"}, **_answers(404)})
 async def run_replay(request: Request, run_id: str) -> Response:
-    from app.replay_export import replay_bytes
+    from procscope.replay_export import replay_bytes
 
     run = _run_or_404(request, run_id).to_json()
     ndjson = await _whole_log(_log(request, run_id))
@@ -286,7 +286,7 @@ IMPORT_BODY = {"required": True, "content": {
                               "description": "The body is not one run's whole export"}},
              openapi_extra={"requestBody": IMPORT_BODY})
 async def import_run(request: Request, response: Response) -> dict[str, Any]:
-    from app.run_import import NotAnExport, check, new_run, restamp
+    from procscope.run_import import NotAnExport, check, new_run, restamp
 
     manager = _manager(request)
     body = await request.body()

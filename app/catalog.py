@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-import experiments
-from experiments.spec import COMMON_PARAMS, Experiment, Param
-from experiments.words import Outcome
+from procscope import experiments
+from procscope.experiments.spec import COMMON_PARAMS, Experiment, Param
+from procscope.experiments.words import Outcome
 
 log = logging.getLogger("procscope.catalog")
 

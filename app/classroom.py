@@ -23,13 +23,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import stream
-from app.api import PING_SECONDS, Problem, _answers
-from app.events import Event, Format, ndjson_line
-from app.hub import READ_BYTES
-from app.predictions import MAX_ANSWERS, Predictions, QuestionClosed, TooManyAnswers
-from app.run_record import Run
-from app.said import message, said
+from procscope import stream
+from procscope.api import PING_SECONDS, Problem, _answers
+from procscope.events import Event, Format, ndjson_line
+from procscope.hub import READ_BYTES
+from procscope.predictions import MAX_ANSWERS, Predictions, QuestionClosed, TooManyAnswers
+from procscope.run_record import Run
+from procscope.said import message, said
 
 KEEP = 4096  # frames kept; a page rendered longer ago than that many frames starts later
 VOTER_COOKIE = "procscope_voter"

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from app.settings import OPTIONS, Settings
+from procscope.settings import OPTIONS, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     traced = split_trace(argv)
     if traced is not None:
-        from app import trace_cli
+        from procscope import trace_cli
 
         _parser().parse_args(traced[0])  # the server options are checked as usual
         sys.exit(trace_cli.main(traced[1], traced[0]))
@@ -116,20 +116,20 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ("export", "import"):
         import os
 
-        from app import transfer
+        from procscope import transfer
 
         args.db = args.file_db
         args.token = args.token or os.environ.get("PROCSCOPE_TOKEN") or None
         sys.exit(transfer.main_export(args) if args.command == "export"
                  else transfer.main_import(args))
     if args.command == "run":
-        from app.terminal import run_in_terminal
+        from procscope.terminal import run_in_terminal
 
         sys.exit(run_in_terminal(args.experiment, parse_settings(args.settings),
                                  as_json=args.json))
     import os
 
-    from app.main import serve
+    from procscope.main import serve
 
     chosen = {name: getattr(args, name) for name in OPTIONS}
     chosen["token"] = chosen["token"] or os.environ.get("PROCSCOPE_TOKEN") or None

@@ -37,17 +37,17 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from app import procgroup
-from app.events import Event
-from app.ledger import FINAL, Ledger
-from app.redis_classroom import RedisClassroom
-from app.redis_hub import RedisHub
-from app.redis_lease import Lease
-from app.redis_registry import LEASE_MS, Registry
-from app.run_record import Run
-from app.runs import RunManager
-from app.settings import Settings
-from app.stream import Streams
+from procscope import procgroup
+from procscope.events import Event
+from procscope.ledger import FINAL, Ledger
+from procscope.redis_classroom import RedisClassroom
+from procscope.redis_hub import RedisHub
+from procscope.redis_lease import Lease
+from procscope.redis_registry import LEASE_MS, Registry
+from procscope.run_record import Run
+from procscope.runs import RunManager
+from procscope.settings import Settings
+from procscope.stream import Streams
 
 log = logging.getLogger("procscope.cluster")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 
-from app.events import server_event
-from app.relay import Relay
-from app.sampler import Sampler
-from app.switches import SwitchRecorder, availability
+from procscope.events import server_event
+from procscope.relay import Relay
+from procscope.sampler import Sampler
+from procscope.switches import SwitchRecorder, availability
 
 log = logging.getLogger("procscope.cpu_lanes")
 

@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.events import server_event
-from app.switches import Running, Span
+from procscope.events import server_event
+from procscope.switches import Running, Span
 
 MERGE_GAP_NS = 100_000  # exact stretches closer than this (0.1 ms) are one event
 MERGE_SHARE = 0.15  # two periods whose shares differ by less are one stretch

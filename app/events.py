@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any, Literal
 
-from app.framing import to_json
+from procscope.framing import to_json
 
 Format = Literal["sse", "ndjson"]
 

@@ -30,9 +30,9 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from app.events import Format
-from app.hub import RunLog
-from app.outlet import Chunk, Outlet
+from procscope.events import Format
+from procscope.hub import RunLog
+from procscope.outlet import Chunk, Outlet
 
 # Seconds between two flushes of a log to its viewers, at least. 15 ms, not 20: with 200
 # viewers (bench.fanout, quiet machine) p99 was 26-41 ms in 5 runs at 20 ms, 19-25 ms at

@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import i18n, pages
-from app.said import answer, said
+from procscope import i18n, pages
+from procscope.said import answer, said
 
 COOKIE = "procscope_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

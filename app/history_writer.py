@@ -28,8 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import history_db
-from app.events import Event
+from procscope import history_db
+from procscope.events import Event
 
 log = logging.getLogger("procscope.history")
 

@@ -21,7 +21,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from app.events import Event, Format, ndjson_line
+from procscope.events import Event, Format, ndjson_line
 
 READ_BYTES = 1 << 16  # one read hands a client about this much: one send of a batch
 

@@ -27,17 +27,18 @@ import json
 import re
 from functools import cache
 from http.cookies import CookieError, SimpleCookie
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from starlette.requests import Request
 
+from procscope.resources import STATIC
+
 LANGS = ("en", "zh")
 DEFAULT = "en"
 COOKIE = "procscope_lang"
-CATALOG = Path(__file__).resolve().parent.parent / "static" / "i18n.zh.json"
+CATALOG = STATIC / "i18n.zh.json"
 
 # One entry of Accept-Language: a tag, and an optional q (RFC 9110, 12.5.4).
 _ACCEPT = re.compile(r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*"

@@ -27,10 +27,10 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from app import procgroup, runner
-from app.events import reaped_by_server
-from app.relay import Relay
-from app.reporter import Channel
+from procscope import procgroup, runner
+from procscope.events import reaped_by_server
+from procscope.relay import Relay
+from procscope.reporter import Channel
 
 SPAWN = multiprocessing.get_context("spawn")
 WORKDIR_PREFIX = "procscope-"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.events import server_event
+from procscope.events import server_event
 
 FINAL = frozenset({"succeeded", "failed", "cancelled", "timed_out", "interrupted"})
 # run.end's `detail` for a run that a server left live when it died (app.runs ends it so

@@ -17,7 +17,6 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -26,18 +25,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from app import api, classroom, pages, said, what_if
-from app.fanout import Fanouts
-from app.guard import Guard
-from app.history_db import HistoryError
-from app.hub import Hub, MemoryHub, RunStore
-from app.outlet import RAW_SEND
-from app.program_socket import ProgramSocket
-from app.runs import RunManager
-from app.settings import Settings
-from app.stream import Streams, ping_frame
+from procscope import api, classroom, pages, said, what_if
+from procscope.fanout import Fanouts
+from procscope.guard import Guard
+from procscope.history_db import HistoryError
+from procscope.hub import Hub, MemoryHub, RunStore
+from procscope.outlet import RAW_SEND
+from procscope.program_socket import ProgramSocket
+from procscope.resources import STATIC
+from procscope.runs import RunManager
+from procscope.settings import Settings
+from procscope.stream import Streams, ping_frame
 
-ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -63,8 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runs: RunManager
     if settings.redis:
         # Replicas sharing runs (app.cluster_runs); Redis keeps the runs, not --db.
-        from app.cluster_runs import ClusterRuns
-        from app.redis_hub import RedisHub
+        from procscope.cluster_runs import ClusterRuns
+        from procscope.redis_hub import RedisHub
 
         redis_hub = RedisHub(settings.redis)  # RedisUnreachable: says where and why
         hub = redis_hub
@@ -75,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs = RunManager(hub, settings)
     else:
         # Imported here: a server without history never loads sqlite3's threads and files.
-        from app.sqlite_hub import SqliteHub
+        from procscope.sqlite_hub import SqliteHub
 
         hub = store = SqliteHub(settings.db)  # HistoryError: not ours, damaged, or in use
         runs = RunManager(hub, settings, store=store)
@@ -124,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(classroom.router)
     app.include_router(what_if.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     allowed = LOOPBACK_NAMES | {settings.host.lower()}
     if settings.host in ("0.0.0.0", "::"):
         allowed = {"*"}  # every interface: any name may reach us; the token still holds
@@ -187,7 +186,7 @@ def serve(settings: Settings, log_level: str) -> None:
     if settings.redis is None and os.environ.get("PROCSCOPE_REDIS"):
         settings = Settings(**{**settings.__dict__, "redis": os.environ["PROCSCOPE_REDIS"]})
     if settings.replicas != 1:
-        from app.replicas import supervise  # N replica servers; the token is shared
+        from procscope.replicas import supervise  # N replica servers; the token is shared
 
         raise SystemExit(supervise(settings, log_level))
     shown = settings.host

@@ -8,7 +8,6 @@ language (app.i18n: the switch's cookie, else Accept-Language).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -16,10 +15,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app import catalog, i18n, predictions
+from procscope import catalog, i18n, predictions
+from procscope.resources import TEMPLATES
 
 _env = i18n.install(Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape()))
 templates = Jinja2Templates(env=_env, context_processors=[i18n.context])
 router = APIRouter(include_in_schema=False)

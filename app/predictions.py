@@ -22,9 +22,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from app import catalog
-from app.said import said
-from experiments.spec import Prediction
+from procscope import catalog
+from procscope.experiments.spec import Prediction
+from procscope.said import said
 
 MAX_ANSWERS = 2000
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from app import procgroup
-from app.cpu_spans import ExactSpans, SampledSpans
-from app.switches import SwitchRecorder
+from procscope import procgroup
+from procscope.cpu_spans import ExactSpans, SampledSpans
+from procscope.switches import SwitchRecorder
 
 Key = tuple[int, int]  # (pid, tid); tid == pid for a process's main thread
 

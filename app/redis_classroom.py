@@ -30,8 +30,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from app.classroom import KEEP, Classroom, compact
-from app.predictions import (
+from procscope.classroom import KEEP, Classroom, compact
+from procscope.predictions import (
     MAX_ANSWERS,
     Predictions,
     QuestionClosed,
@@ -43,9 +43,9 @@ from app.predictions import (
     now_iso,
     view,
 )
-from app.redis_hub import RedisHub
-from app.run_record import Run
-from app.said import said
+from procscope.redis_hub import RedisHub
+from procscope.run_record import Run
+from procscope.said import said
 
 log = logging.getLogger("procscope.redis")
 T = TypeVar("T")

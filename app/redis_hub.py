@@ -32,12 +32,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.events import DECODED, Event, Format
-from app.hub import READ_BYTES
-from app.redis_fence import APPEND, SAVE, fenced_by
-from app.redis_held import HeldLogs
-from app.redis_lease import Lease
-from app.redis_link import RedisLink
+from procscope.events import DECODED, Event, Format
+from procscope.hub import READ_BYTES
+from procscope.redis_fence import APPEND, SAVE, fenced_by
+from procscope.redis_held import HeldLogs
+from procscope.redis_lease import Lease
+from procscope.redis_link import RedisLink
 
 log = logging.getLogger("procscope.redis")
 

@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from app.events import Event
+from procscope.events import Event
 
 
 class Lease:

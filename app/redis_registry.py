@@ -22,8 +22,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from app.redis_fence import CLAIM
-from app.redis_hub import RedisHub
+from procscope.redis_fence import CLAIM
+from procscope.redis_hub import RedisHub
 
 log = logging.getLogger("procscope.redis")
 

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import framing
-from app.events import ALWAYS_KEPT, DECODED, Event, body_of, event_head, server_event, stamp
-from app.ledger import Ledger
+from procscope import framing
+from procscope.events import ALWAYS_KEPT, DECODED, Event, body_of, event_head, server_event, stamp
+from procscope.ledger import Ledger
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy

@@ -45,11 +45,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app import i18n
+from procscope import i18n
+from procscope.resources import STATIC, TEMPLATES
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC = ROOT / "static"
-TEMPLATES = ROOT / "templates"
 ENTRY = "replay.js"
 PLACEHOLDER = "procscope-module:"  # + a module's file name, in quotes, in a rewritten source
 

@@ -1,6 +1,6 @@
 """`procscope --replicas N --redis URL`: N replica servers on one machine, supervised.
 
-Runs in the user's terminal (the supervisor); each replica is `python -m app` in a process
+Runs in the user's terminal (the supervisor); each replica is `python -m procscope` in a process
 of its own, on its own port: PORT, PORT+1, ..., PORT+N-1, so that any load balancer can
 list them (README, "Replicas"), and a replica that dies is started again. Not one shared
 socket with SO_REUSEPORT: the kernel would spread connections by a hash, a replica that
@@ -22,7 +22,7 @@ import threading
 import time
 from types import FrameType
 
-from app.settings import OPTIONS, Settings
+from procscope.settings import OPTIONS, Settings
 
 log = logging.getLogger("procscope.replicas")
 
@@ -32,7 +32,7 @@ RESTART_AFTER = 1.0  # a replica that keeps dying is started again at most this 
 
 def replica_argv(settings: Settings, port: int, log_level: str) -> list[str]:
     """The command line of one replica: every setting as given, its own port, N=1."""
-    argv = [sys.executable, "-m", "app", "--log-level", log_level]
+    argv = [sys.executable, "-m", "procscope", "--log-level", log_level]
     for name in OPTIONS:
         value = getattr(settings, name)
         if name == "port":

@@ -43,7 +43,7 @@ from multiprocessing import context, reduction, util
 from multiprocessing import process as mp_process
 from typing import Any
 
-from app.framing import FRAME, PIPE_BUF, STAMP, data_json, encode_frame, to_json
+from procscope.framing import FRAME, PIPE_BUF, STAMP, data_json, encode_frame, to_json
 
 CONFIG_KEY = "procscope_channel"
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.events import Event
-from app.framing import to_json
-from app.ledger import FINAL
-from app.run_record import Run
-from app.said import said
+from procscope.events import Event
+from procscope.framing import to_json
+from procscope.ledger import FINAL
+from procscope.run_record import Run
+from procscope.said import said
 
 _RUN_PREFIX = re.compile(rb'^\{"run":(?:"(?:[^"\\]|\\.)*"|null),')
 

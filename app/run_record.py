@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from app import catalog
-from app.predictions import with_truth
+from procscope import catalog
+from procscope.predictions import with_truth
 
 
 def now() -> str:

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
-from app import reporter
+from procscope import reporter
 
 PR_SET_PDEATHSIG = 1
 
@@ -62,7 +62,7 @@ def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Chann
             os._exit(1)
         gate.close()
 
-    import experiments
+    from procscope import experiments
 
     try:
         spec = experiments.load(experiment_id)

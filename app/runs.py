@@ -39,18 +39,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from app import procgroup
-from app.cpu_lanes import choose_cpu_lanes, follow
-from app.events import Event, server_event
-from app.hub import Hub, RunStore
-from app.launcher import finish, launch, remove_stale_workdirs
-from app.ledger import FINAL, Ledger
-from app.relay import Relay
-from app.reporter import Channel
-from app.run_record import Run, now
-from app.said import said
-from app.sampler import Sampler
-from app.settings import Settings
+from procscope import procgroup
+from procscope.cpu_lanes import choose_cpu_lanes, follow
+from procscope.events import Event, server_event
+from procscope.hub import Hub, RunStore
+from procscope.launcher import finish, launch, remove_stale_workdirs
+from procscope.ledger import FINAL, Ledger
+from procscope.relay import Relay
+from procscope.reporter import Channel
+from procscope.run_record import Run, now
+from procscope.said import said
+from procscope.sampler import Sampler
+from procscope.settings import Settings
 
 log = logging.getLogger("procscope.runs")
 

@@ -47,12 +47,12 @@ import threading
 import time
 from typing import Any
 
-from app import procgroup
-from app.cpu_spans import ExactSpans, SampledSpans
-from app.events import reaped_by_server, server_event
-from app.proc_files import Watched
-from app.relay import Relay
-from app.switches import SwitchRecorder
+from procscope import procgroup
+from procscope.cpu_spans import ExactSpans, SampledSpans
+from procscope.events import reaped_by_server, server_event
+from procscope.proc_files import Watched
+from procscope.relay import Relay
+from procscope.switches import SwitchRecorder
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DISCOVER_EVERY = 0.2  # seconds between two scans of /proc for unreported processes

@@ -29,10 +29,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from app import history_db
-from app.events import DECODED, Event, Format
-from app.history_writer import HistoryWriter, Written
-from app.hub import READ_BYTES, LogsByRun
+from procscope import history_db
+from procscope.events import DECODED, Event, Format
+from procscope.history_writer import HistoryWriter, Written
+from procscope.hub import READ_BYTES, LogsByRun
 
 Rows = list[tuple[int, str, bytes]]
 AHEAD = 16  # chunks read ahead per log at once, at most (one per reader at a cursor)

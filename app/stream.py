@@ -26,10 +26,10 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.events import RETRY_FRAME, Format, server_stopping
-from app.fanout import FLUSH_INTERVAL, Fanout, Fanouts, Viewer
-from app.hub import RunLog
-from app.outlet import Chunk, Outlet, outlet_for
+from procscope.events import RETRY_FRAME, Format, server_stopping
+from procscope.fanout import FLUSH_INTERVAL, Fanout, Fanouts, Viewer
+from procscope.hub import RunLog
+from procscope.outlet import Chunk, Outlet, outlet_for
 
 log = logging.getLogger("procscope.stream")
 

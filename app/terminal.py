@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app import catalog, procgroup
-from app.events import Event
-from app.launcher import finish, launch
-from app.relay import Relay
+from procscope import catalog, procgroup
+from procscope.events import Event
+from procscope.launcher import finish, launch
+from procscope.relay import Relay
 
 
 def _line(obj: dict[str, Any]) -> str:

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.program_socket import find_server, peer_uid_pid
-from app.runner import set_parent_death_signal
-from app.traced_program import TracedProgram, exit_like
+from procscope.program_socket import find_server, peer_uid_pid
+from procscope.runner import set_parent_death_signal
+from procscope.traced_program import TracedProgram, exit_like
 
 USAGE = """usage: procscope [OPTIONS] trace [--open] [--json | --json-file PATH]
                          (script.py | -m module | -c code) [args ...]
@@ -261,7 +261,7 @@ def _free_port(preferred: int = 8000) -> int:
 
 
 def _start_own_server(options: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """`python -m app` in a session of its own (the terminal's signals are the program's),
+    """`python -m procscope` in a session of its own (the terminal's signals are the program's),
     found through a runtime directory of its own; its output goes to a file there."""
     folder = tempfile.mkdtemp(prefix="procscope-trace-")  # 0700
     if not any(o == "--port" or o.startswith("--port=") for o in options):
@@ -269,7 +269,7 @@ def _start_own_server(options: list[str]) -> tuple[subprocess.Popen[bytes], dict
     log_path = Path(folder) / "server.log"
     with open(log_path, "wb") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "app", "--log-level", "warning", *options],
+            [sys.executable, "-m", "procscope", "--log-level", "warning", *options],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, "PROCSCOPE_RUNTIME_DIR": folder},
             preexec_fn=_die_with_parent)
@@ -326,9 +326,9 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 def _trace_to_json(args: TraceArgs) -> int:
     """The relay runs here, in a thread; each event is one NDJSON line as it comes."""
-    from app.events import Event, server_event
-    from app.relay import Relay
-    from app.reporter import Channel
+    from procscope.events import Event, server_event
+    from procscope.relay import Relay
+    from procscope.reporter import Channel
 
     out_fd = 2 if args.json_file == "-" else os.open(
         args.json_file or "", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

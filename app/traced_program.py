@@ -27,13 +27,13 @@ import resource
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from app.tracer import ENV, ENV_PYTHONPATH
+from procscope.resources import TRACE_SITE
+from procscope.tracer import ENV, ENV_PYTHONPATH
 
-SITE_DIR = str(Path(__file__).resolve().parent / "trace_site")
+SITE_DIR = str(TRACE_SITE)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 

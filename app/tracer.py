@@ -18,7 +18,7 @@ import importlib
 import os
 import sys
 
-from app import reporter
+from procscope import reporter
 
 ENV = "PROCSCOPE_TRACE"  # "channel fd,gate fd,site dir"
 ENV_PYTHONPATH = "PROCSCOPE_TRACE_PYTHONPATH"  # the user's own PYTHONPATH, if any

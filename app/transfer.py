@@ -75,7 +75,7 @@ def _read_db(path: str, run_id: str) -> tuple[dict[str, Any], bytes]:
     import sqlite3
     from urllib.parse import quote
 
-    from app.run_record import Run
+    from procscope.run_record import Run
 
     if not os.path.isfile(path):
         raise TransferError(f"{path}: no such history file")
@@ -100,13 +100,13 @@ def export_from_db(path: str, run_id: str, fmt: str) -> bytes:
     if fmt == "ndjson":
         return ndjson
     if fmt == "trace":
-        from app.trace_export import to_trace
+        from procscope.trace_export import to_trace
 
         events = [json.loads(line) for line in ndjson.splitlines() if line]
         return json.dumps(to_trace(events, run), ensure_ascii=False,
                           separators=(",", ":")).encode()
-    from app import catalog
-    from app.replay_export import replay_bytes
+    from procscope import catalog
+    from procscope.replay_export import replay_bytes
 
     spec = catalog.SPECS.get(run["experiment"])
     lesson = catalog.describe(spec, full=True) if spec is not None else None
@@ -118,11 +118,11 @@ def import_to_db(path: str, body: bytes) -> dict[str, Any]:
     """Write an export into a history file as a new run (the file to ourselves: its lock)."""
     import asyncio
 
-    from app import catalog
-    from app.history_db import HistoryError
-    from app.run_import import NotAnExport, check, new_run, restamp
-    from app.settings import Settings
-    from app.sqlite_hub import SqliteHub
+    from procscope import catalog
+    from procscope.history_db import HistoryError
+    from procscope.run_import import NotAnExport, check, new_run, restamp
+    from procscope.settings import Settings
+    from procscope.sqlite_hub import SqliteHub
 
     try:
         export = check(body, "application/x-ndjson", set(catalog.SPECS), Settings().max_events)

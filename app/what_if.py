@@ -20,11 +20,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api import Problem, _answers
-from app.events import server_event
-from app.ledger import FINAL
-from app.runs import RunManager
-from app.said import said
+from procscope.api import Problem, _answers
+from procscope.events import server_event
+from procscope.ledger import FINAL
+from procscope.runs import RunManager
+from procscope.said import said
 
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGSTOP": signal.SIGSTOP, "SIGCONT": signal.SIGCONT}
 

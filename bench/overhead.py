@@ -25,8 +25,8 @@ from bench.server import ROOT, BenchServer, tree_env
 PLAIN = """
 import json, multiprocessing, os, sys
 from types import SimpleNamespace
-import experiments
-from app.reporter import Reporter
+from procscope import experiments
+from procscope.reporter import Reporter
 experiment, params = sys.argv[1], json.loads(sys.argv[2])
 multiprocessing.set_start_method(params["start_method"], force=True)
 real = sys.stdout
@@ -48,7 +48,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 def _full_params(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
-    from app import catalog
+    from procscope import catalog
 
     return catalog.PARAMS[experiment](**params).model_dump()
 
@@ -105,7 +105,7 @@ def lesson_overhead(server: BenchServer, repeats: int, cases: list[tuple[str, di
 
 def emit_cost(calls: int = 100_000) -> dict[str, float]:
     """µs per emit() in a process whose channel is a pipe drained by another thread."""
-    from app import reporter
+    from procscope import reporter
 
     read_fd, channel = reporter.Channel.open()
 

@@ -1,6 +1,6 @@
 """The event pipeline: throughput against a bare Pipe, latency, and the server's memory.
 
-Runs in the bench process. Starts a real server (`python -m app`, with the `flood`
+Runs in the bench process. Starts a real server (`python -m procscope`, with the `flood`
 load generator enabled), drives it over loopback, and measures in the same invocation the
 baseline it is compared with.
 """

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 
-from app import procgroup
-from app.relay import Relay
-from app.sampler import CLOCK_TICKS, Sampler
+from procscope import procgroup
+from procscope.relay import Relay
+from procscope.sampler import CLOCK_TICKS, Sampler
 
 
 def _thread_cpu(tid: int) -> float:

@@ -14,17 +14,21 @@ from types import TracebackType
 import httpx
 import psutil
 
+from tools import package_view
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def tree_env(root: Path) -> dict[str, str]:
-    """The environment of a process that must import `app` and `experiments` from `root`:
-    first on the path, before the editable install of this tree."""
-    return dict(os.environ, PROCSCOPE_SELFTEST="1", PYTHONPATH=str(root))
+    """The environment of a process that must import `procscope` from the tree at `root`:
+    its package view (tools.package_view) first on the path, before the editable install of
+    this tree."""
+    view = package_view.build(root, root / ".cache" / "package-view")
+    return dict(os.environ, PROCSCOPE_SELFTEST="1", PYTHONPATH=str(view))
 
 
 class BenchServer:
-    """`python -m app` with the bench-only experiments enabled (PROCSCOPE_SELFTEST=1), from
+    """`python -m procscope` with the bench-only experiments enabled (PROCSCOPE_SELFTEST=1), from
     the tree at `root` (this one, or an earlier commit's worktree: bench.trees)."""
 
     def __init__(self, *args: str, root: Path = ROOT) -> None:
@@ -38,7 +42,7 @@ class BenchServer:
     def __enter__(self) -> BenchServer:
         env = tree_env(self.root)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
+            [sys.executable, "-m", "procscope", "--port", str(self.port), "--log-level", "warning",
              "--max-runs", "50", "--db", ":memory:", *self.args],
             cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

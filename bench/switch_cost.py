@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from app.switches import SwitchRecorder, availability
+from procscope.switches import SwitchRecorder, availability
 
 PING_PONG = """
 import os

@@ -2,9 +2,10 @@
 earlier commit checked out beside it ("before").
 
 Runs in the bench process. The earlier commit is a detached `git worktree` in a temporary
-directory, removed at the end; its server (`python -m app`) and its plain lessons run with
-that directory as the working directory and first on PYTHONPATH, so they import its `app`
-and `experiments`, not this tree's editable install. The benchmark's own code (viewers,
+directory, removed at the end; its server (`python -m procscope`) and its plain lessons run
+with its package view (tools.package_view) first on PYTHONPATH, so they import its code, not
+this tree's editable install. A commit from before the package was named procscope (its
+folders imported as `app` and `experiments`) cannot be compared: trees() says so. The benchmark's own code (viewers,
 timing, the baselines) is this tree's for both, so the two columns differ only by the
 code under test.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.server import ROOT
+from tools import package_view
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ def trees(before: str | None) -> Iterator[list[Tree]]:
     subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(path), before],
                    cwd=ROOT, check=True)
     try:
+        if package_view.module(path) != "procscope":
+            raise SystemExit(f"--before {before}: that commit's package is not procscope yet "
+                             "(app/ and experiments/ imported by those names); pick a later one")
         yield [Tree("before", path, _describe(path)), after]
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,

@@ -8,28 +8,28 @@ from __future__ import annotations
 import importlib
 import os
 
-from experiments.spec import Experiment
+from procscope.experiments.spec import Experiment
 
 EXPERIMENTS: dict[str, str] = {
-    "join": "experiments.join",
-    "ticket_rush": "experiments.ticket_rush",
-    "process_start": "experiments.process_start",
-    "daemon": "experiments.daemon",
-    "zombie_orphan": "experiments.zombie_orphan",
-    "terminate": "experiments.terminate",
-    "queue_basics": "experiments.queue_basics",
-    "producer_consumer": "experiments.producer_consumer",
-    "pool_apply": "experiments.pool_apply",
-    "pool_callback": "experiments.pool_callback",
-    "executor_map": "experiments.executor_map",
-    "socket_server": "experiments.socket_server",
-    "gil": "experiments.gil",
+    "join": "procscope.experiments.join",
+    "ticket_rush": "procscope.experiments.ticket_rush",
+    "process_start": "procscope.experiments.process_start",
+    "daemon": "procscope.experiments.daemon",
+    "zombie_orphan": "procscope.experiments.zombie_orphan",
+    "terminate": "procscope.experiments.terminate",
+    "queue_basics": "procscope.experiments.queue_basics",
+    "producer_consumer": "procscope.experiments.producer_consumer",
+    "pool_apply": "procscope.experiments.pool_apply",
+    "pool_callback": "procscope.experiments.pool_callback",
+    "executor_map": "procscope.experiments.executor_map",
+    "socket_server": "procscope.experiments.socket_server",
+    "gil": "procscope.experiments.gil",
 }
 
 if os.environ.get("PROCSCOPE_SELFTEST"):
     # Not lessons: one that raises (failure handling) and a load generator (bench/).
-    EXPERIMENTS["fails"] = "experiments.fails"
-    EXPERIMENTS["flood"] = "experiments.flood"
+    EXPERIMENTS["fails"] = "procscope.experiments.fails"
+    EXPERIMENTS["flood"] = "procscope.experiments.flood"
 
 
 def load(experiment_id: str) -> Experiment:

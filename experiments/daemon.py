@@ -10,9 +10,9 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
-from app.reporter import emit
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, number, word
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Outcome, number, word
+from procscope.reporter import emit
 
 
 def grandchild() -> None:

@@ -13,7 +13,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Any
 
-from app.reporter import emit
+from procscope.reporter import emit
 
 
 def client(name: str, port: int, messages: int, think_time: float, timeout: float,

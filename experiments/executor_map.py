@@ -10,16 +10,16 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
-from app.reporter import emit
-from experiments.pool_watch import (
+from procscope.experiments.pool_watch import (
     LostTaskWatch,
     arm_worker,
     lost_in_broken_pool,
     task_done,
     task_started,
 )
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Lang, Outcome, say
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Lang, Outcome, say
+from procscope.reporter import emit
 
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
 # lengths (a third, all, two thirds of max_delay) keeps runs comparable and makes sure the

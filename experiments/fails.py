@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.spec import Experiment
+from procscope.experiments.spec import Experiment
 
 
 def main(params: Any, report: Any) -> dict[str, Any]:

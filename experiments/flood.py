@@ -9,8 +9,8 @@ import time
 from multiprocessing import Process
 from typing import Any
 
-from app.reporter import emit
-from experiments.spec import Experiment, Param
+from procscope.experiments.spec import Experiment, Param
+from procscope.reporter import emit
 
 
 def flood(events: int, rate: float, payload: int) -> None:

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from multiprocessing import Barrier, Process, Queue
 from typing import Any
 
-from app.reporter import emit
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, fixed, is_number, number, seconds, seconds_zh, word
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Outcome, fixed, is_number, number, seconds, seconds_zh, word
+from procscope.reporter import emit
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 

@@ -6,9 +6,9 @@ import time
 from multiprocessing import Process
 from typing import Any
 
-from app.reporter import Reporter
-from experiments.spec import Experiment, KeyMoment, Param, Prediction
-from experiments.words import Outcome, is_number, seconds, seconds_zh
+from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction
+from procscope.experiments.words import Outcome, is_number, seconds, seconds_zh
+from procscope.reporter import Reporter
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
 

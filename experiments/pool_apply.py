@@ -6,17 +6,17 @@ import os
 import time
 from typing import Any
 
-from app.reporter import emit
-from experiments.measure import max_overlap
-from experiments.pool_watch import (
+from procscope.experiments.measure import max_overlap
+from procscope.experiments.pool_watch import (
     LostTaskWatch,
     lost_task_moment,
     task_done,
     task_started,
     watched_pool,
 )
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, count, is_number, number, seconds, seconds_zh, word
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Outcome, count, is_number, number, seconds, seconds_zh, word
+from procscope.reporter import emit
 
 
 def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:

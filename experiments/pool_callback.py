@@ -19,16 +19,16 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
-from app.reporter import emit
-from experiments.pool_watch import (
+from procscope.experiments.pool_watch import (
     LostTaskWatch,
     lost_task_moment,
     task_done,
     task_started,
     watched_pool,
 )
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, count, number
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Outcome, count, number
+from procscope.reporter import emit
 
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
          "www.sina.com.cn"]

@@ -41,9 +41,9 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from app.reporter import emit
-from experiments.measure import proc_stat
-from experiments.spec import KeyMoment
+from procscope.experiments.measure import proc_stat
+from procscope.experiments.spec import KeyMoment
+from procscope.reporter import emit
 
 _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
 

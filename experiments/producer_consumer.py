@@ -17,10 +17,10 @@ from collections.abc import Callable
 from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
 from typing import Any
 
-from app.reporter import emit
-from experiments.measure import proc_stat
-from experiments.spec import Experiment, KeyMoment, Param, Track
-from experiments.words import Outcome, is_number, word
+from procscope.experiments.measure import proc_stat
+from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
+from procscope.experiments.words import Outcome, is_number, word
+from procscope.reporter import emit
 
 
 def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int,

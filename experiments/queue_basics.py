@@ -9,9 +9,9 @@ from functools import partial
 from multiprocessing import Queue
 from typing import Any
 
-from app.reporter import emit
-from experiments.spec import Experiment, KeyMoment, Param, Track
-from experiments.words import Lang, Outcome, json_list, say
+from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
+from procscope.experiments.words import Lang, Outcome, json_list, say
+from procscope.reporter import emit
 
 # Seconds between the tutorial's steps (before time_scale): its lines run back to back, a
 # few microseconds apart, all on one pixel of a picture of the whole lesson. A pause lets

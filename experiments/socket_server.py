@@ -37,10 +37,9 @@ from multiprocessing import Event, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
 
-from app.reporter import emit
-from experiments.echo_client import client, client_number, reap_as_they_exit
-from experiments.measure import max_overlap
-from experiments.pool_watch import (
+from procscope.experiments.echo_client import client, client_number, reap_as_they_exit
+from procscope.experiments.measure import max_overlap
+from procscope.experiments.pool_watch import (
     LostTaskWatch,
     TaskLost,
     lost_task_moment,
@@ -48,8 +47,9 @@ from experiments.pool_watch import (
     task_started,
     watched_pool,
 )
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, count, is_number, number, word
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Outcome, count, is_number, number, word
+from procscope.reporter import emit
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
 HandlerRecord = tuple[int, int, int, int, str, int]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from experiments.words import Outcome
+    from procscope.experiments.words import Outcome
 
 
 @dataclass(frozen=True)

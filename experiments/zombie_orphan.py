@@ -15,10 +15,10 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
-from app.reporter import emit
-from experiments.measure import proc_stat
-from experiments.spec import Experiment, KeyMoment, Param
-from experiments.words import Outcome, number
+from procscope.experiments.measure import proc_stat
+from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.words import Outcome, number
+from procscope.reporter import emit
 
 
 def command_of(pid: int) -> str:

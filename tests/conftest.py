@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 class Server:
-    """`python -m app` on a free loopback port, as a user would start it.
+    """`python -m procscope` on a free loopback port, as a user would start it.
 
     `args` are extra command-line flags (a later `--log-level` overrides the quiet
     default; a `--db PATH` the history kept in memory, so that no test writes to the
@@ -59,7 +59,7 @@ class Server:
         self.token = token
         self._lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--port", str(self.port), "--log-level", "warning",
+            [sys.executable, "-m", "procscope", "--port", str(self.port), "--log-level", "warning",
              "--db", ":memory:", *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=None if env is None else {**os.environ, **env})
@@ -319,7 +319,7 @@ def _run_processes(exclude: set[int]) -> list[psutil.Process]:
             continue
         try:
             cmdline = " ".join(p.cmdline())
-            if "resource_tracker" in cmdline and "-m app" in " ".join(p.parent().cmdline()):
+            if "resource_tracker" in cmdline and "-m procscope" in " ".join(p.parent().cmdline()):
                 continue  # the server's own helper for spawn, one per server, not a run's
             if p.status() == psutil.STATUS_ZOMBIE or "multiprocessing" in cmdline:
                 found.append(p)

@@ -12,7 +12,7 @@ from conftest import ROOT
 
 
 def procscope(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "procscope", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -56,7 +56,7 @@ def test_run_rejects_bad_params_naming_the_field() -> None:
 
 
 def test_run_failure_exits_non_zero() -> None:
-    env_run = subprocess.run([sys.executable, "-m", "app", "run", "fails"], cwd=ROOT,
+    env_run = subprocess.run([sys.executable, "-m", "procscope", "run", "fails"], cwd=ROOT,
                              capture_output=True, text=True, timeout=60,
                              env={**os.environ, "PROCSCOPE_SELFTEST": "1"})
     assert env_run.returncode == 1
@@ -65,7 +65,7 @@ def test_run_failure_exits_non_zero() -> None:
 
 
 def test_ctrl_c_cancels_the_run_and_leaves_nothing() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "app", "run", "join",
+    proc = subprocess.Popen([sys.executable, "-m", "procscope", "run", "join",
                              "--set", "durations=[30,30]"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from app.cpu_spans import MERGE_GAP_NS, ExactSpans, SampledSpans
-from app.switches import Running, Span
+from procscope.cpu_spans import MERGE_GAP_NS, ExactSpans, SampledSpans
+from procscope.switches import Running, Span
 
 MS = 1_000_000
 

@@ -23,7 +23,7 @@ import pytest
 from browser import OUTPUT, PageErrors, chromium, open_offline, screenshot
 from conftest import ROOT, Server, read_events
 
-from app.trace_export import to_trace
+from procscope.trace_export import to_trace
 
 SPEEDSCOPE = Path(os.environ.get(
     "PROCSCOPE_SPEEDSCOPE",
@@ -457,7 +457,7 @@ def test_cli_export_and_import(srv: Server, http: httpx.Client, rush: dict[str, 
     """`procscope export` in each format through the API, `procscope import` back; and the
     same through a history file (--db) with no server."""
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, text=True,
+        return subprocess.run([sys.executable, "-m", "procscope", *args], cwd=ROOT, text=True,
                               capture_output=True, timeout=60)
 
     for fmt, suffix in (("trace", ".trace.json"), ("html", ".replay.html"),

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from conftest import ROOT, Server, free_port
 
 RETRY = b"retry: 2000\n\n"

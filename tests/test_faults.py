@@ -8,8 +8,8 @@ Real servers, real processes; every wait is on an event of the run's stream, or 
 
 from __future__ import annotations
 
-import json
 import glob
+import json
 import os
 import random
 import signal
@@ -23,8 +23,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-
-from conftest import (Frame, Server, alive, group_members, iter_sse, read_events, read_until)
+from conftest import Frame, Server, alive, group_members, iter_sse, read_events, read_until
 
 Stop = Callable[[dict[str, Any]], bool]
 

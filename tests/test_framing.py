@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 
-from app import framing, reporter
-from app.events import Event, body_of, server_event, server_stopping, stamp
+from procscope import framing, reporter
+from procscope.events import Event, body_of, server_event, server_stopping, stamp
 
 
 def test_a_frame_holds_its_time_and_json_and_splits_back() -> None:

@@ -25,12 +25,12 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-
-from app.events import stamp
-from app.history_db import HistoryError
-from app.main import viewer_token_for
-from app.sqlite_hub import SqliteHub
 from conftest import ROOT, Server, alive, free_port, group_members, read_events, read_until
+
+from procscope.events import stamp
+from procscope.history_db import HistoryError
+from procscope.main import viewer_token_for
+from procscope.sqlite_hub import SqliteHub
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -233,7 +233,7 @@ def test_a_run_live_at_kill_9_ends_interrupted_and_nothing_of_it_lives(tmp_path:
 
 
 def serve_on(db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", "--port", str(free_port()),
+    return subprocess.run([sys.executable, "-m", "procscope", "--port", str(free_port()),
                            "--db", str(db)], cwd=ROOT, capture_output=True, text=True,
                           timeout=30)
 

@@ -176,8 +176,8 @@ def test_every_interface_string_has_its_chinese_and_the_catalog_nothing_else() -
 
 
 def test_every_lesson_has_its_texts_in_chinese_too() -> None:
-    from app import catalog
-    from experiments.spec import COMMON_PARAMS
+    from procscope import catalog
+    from procscope.experiments.spec import COMMON_PARAMS
 
     lessons = [s for s in catalog.SPECS.values() if s.id not in ("fails", "flood")]
     assert [s.id for s in lessons if not (s.title_zh and s.summary_zh)] == []
@@ -189,7 +189,7 @@ def test_every_lesson_has_its_texts_in_chinese_too() -> None:
 
 
 def test_the_language_is_the_cookie_else_the_browsers_first_known_one() -> None:
-    from app import i18n
+    from procscope import i18n
 
     assert i18n.from_accept_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
     assert i18n.from_accept_language("zh-TW") == "zh"

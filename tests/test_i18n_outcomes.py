@@ -13,13 +13,13 @@ import httpx
 import pytest
 from conftest import Server, read_events
 
-from app import catalog
+from procscope import catalog
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _lessons() -> list[str]:
-    from experiments import EXPERIMENTS
+    from procscope.experiments import EXPERIMENTS
 
     return [e for e in EXPERIMENTS if e not in ("fails", "flood")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.ledger import Ledger, final_status
+from procscope.ledger import Ledger, final_status
 
 
 def ev(kind: str, pid: int | None = None, proc: str | None = None, **data: Any) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import Server
 from playwright.sync_api import Browser, Page
 
-from conftest import Server
 from tools.gallery import LESSONS, open_shown, start_runs
 
 

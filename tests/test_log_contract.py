@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from app.events import Event, stamp
-from app.hub import Hub, MemoryHub
-from app.redis_hub import RedisHub
-from app.sqlite_hub import SqliteHub
+from procscope.events import Event, stamp
+from procscope.hub import Hub, MemoryHub
+from procscope.redis_hub import RedisHub
+from procscope.sqlite_hub import SqliteHub
 from tests.redis_server import RedisServer, redis_server
 
 # Each is given a directory of its own (for files, if it keeps any), and the test's

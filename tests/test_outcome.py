@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from app import catalog
+from procscope import catalog
 
 SELFTEST = {"fails", "flood"}  # load generators, not lessons: in SPECS when PROCSCOPE_SELFTEST
 # was set as app.catalog was first imported (tests/conftest.py sets it for its servers)

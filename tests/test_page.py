@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
-
 from browser import PageErrors, screenshot
 from conftest import Server
+from playwright.sync_api import Browser, Page
 
 # The final statuses (app/ledger.py FINAL); `interrupted`: live when the server died.
 FINAL = ("succeeded", "failed", "cancelled", "timed_out", "interrupted")
@@ -425,7 +424,7 @@ def test_the_stream_is_read_once_and_not_replayed_after_run_end(tab: Tab,
 
 
 def _lessons() -> list[str]:
-    from experiments import EXPERIMENTS
+    from procscope.experiments import EXPERIMENTS
 
     return [e for e in EXPERIMENTS if e not in ("fails", "flood")]
 

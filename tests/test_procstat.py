@@ -7,7 +7,7 @@ import threading
 
 import psutil
 
-from app.procgroup import parse_stat, read_stat
+from procscope.procgroup import parse_stat, read_stat
 
 
 def stat_line(comm: str, state: str = "S", ppid: int = 1, pgrp: int = 40, utime: int = 7,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import queue
 
-from app import framing
-from app.events import Event, stamp
-from app.relay import Relay
+from procscope import framing
+from procscope.events import Event, stamp
+from procscope.relay import Relay
 
 RUN = "17"
 T0 = 1_000_000_000_000

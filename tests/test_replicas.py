@@ -169,7 +169,7 @@ def test_kill_9_of_the_owner_ends_its_live_runs_interrupted_everywhere(
 def test_a_replica_that_cannot_reach_redis_fails_with_a_clear_message() -> None:
     nobody = free_port()
     done = subprocess.run(
-        [sys.executable, "-m", "app", "--port", str(free_port()), "--db", ":memory:",
+        [sys.executable, "-m", "procscope", "--port", str(free_port()), "--db", ":memory:",
          "--redis", f"redis://127.0.0.1:{nobody}/0"],
         cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode != 0

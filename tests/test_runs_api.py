@@ -9,8 +9,6 @@ import time
 
 import httpx
 import psutil
-
-
 from conftest import Frame, Server, iter_sse, read_events
 
 
@@ -144,7 +142,7 @@ def test_cancel_leaves_no_process_of_the_run(server: Server, client: httpx.Clien
 def test_bad_param_is_422_naming_the_field(client: httpx.Client) -> None:
     r = client.post("/api/runs", json={"experiment": "ticket_rush", "params": {"n": 5000}})
     assert r.status_code == 422
-    assert any("n" == err["loc"][-1] for err in r.json()["detail"])
+    assert any(err["loc"][-1] == "n" for err in r.json()["detail"])
     r = client.post("/api/runs", json={"experiment": "ticket_rush", "params": {"bogus": 1}})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "bogus"
     r = client.post("/api/runs", json={"experiment": "nope", "params": {}})

@@ -1,6 +1,6 @@
 """Issue 6, access and limits: who may start, cancel and watch runs, and the global caps.
 
-Every test talks to a real `python -m app` on a loopback port. Each one pins a protection
+Every test talks to a real `python -m procscope` on a loopback port. Each one pins a protection
 of app.guard or of the caps, and fails if that protection is removed.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import Frame, Server, iter_sse, read_events, read_until
 
 TOKEN = "teacher-" + secrets.token_urlsafe(18)

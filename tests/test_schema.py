@@ -28,17 +28,18 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from conftest import Server, read_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance,
-                                               negative_data_rejection,
-                                               response_headers_conformance,
-                                               response_schema_conformance,
-                                               status_code_conformance)
-
-from conftest import Server, read_events
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 EXAMPLES = 30  # per operation and per kind of case (valid, invalid, of things that exist)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-
 from conftest import Server, read_events, read_until
 
 # One measured round per entry. No spawn round: every worker re-imports its lesson, and

@@ -1,7 +1,7 @@
 """`procscope trace` (issue 15): real programs, traced and not, compared.
 
 Runs in the pytest process; every program is a real `python` (plain) or a real
-`python -m app trace` (traced) on a real server found through a private runtime
+`python -m procscope trace` (traced) on a real server found through a private runtime
 directory, the way a user's shell would start them.
 
 - CPython's own multiprocessing tests (test/_test_multiprocessing.py, through
@@ -85,7 +85,7 @@ def plain(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Comple
 
 def traced(args: list[str], cwd: Path, runtime_dir: Path,
            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app", "trace", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "procscope", "trace", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, env=_env(runtime_dir))
 
@@ -206,7 +206,7 @@ def test_tutorial_program_same_output_every_process_shown(
         name: str, trace_server: Server, runtime_dir: Path) -> None:
     folder = DATA / "tutorial"
     without = on_a_terminal([sys.executable, name], folder, _plain_env())
-    with_trace = on_a_terminal([sys.executable, "-m", "app", "trace", name], folder,
+    with_trace = on_a_terminal([sys.executable, "-m", "procscope", "trace", name], folder,
                                _env(runtime_dir))
     assert with_trace.returncode == without.returncode == 0
     assert lines(with_trace.stdout) == lines(without.stdout) != []
@@ -300,7 +300,7 @@ def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Pat
     folder = DATA / "trace"
     results = []
     for args, env in (([sys.executable, "interrupted.py"], _plain_env()),
-                      ([sys.executable, "-m", "app", "trace", "interrupted.py"],
+                      ([sys.executable, "-m", "procscope", "trace", "interrupted.py"],
                        _env(runtime_dir))):
         proc = _start(args, folder, env)
         try:
@@ -332,7 +332,7 @@ def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Pat
 
 def test_cancel_from_the_page_ends_a_program_that_never_returns(
         trace_server: Server, runtime_dir: Path) -> None:
-    proc = _start([sys.executable, "-m", "app", "trace", "forever.py"], DATA / "trace",
+    proc = _start([sys.executable, "-m", "procscope", "trace", "forever.py"], DATA / "trace",
                   _env(runtime_dir))
     try:
         assert proc.stderr is not None
@@ -386,7 +386,7 @@ def test_without_a_server_it_starts_its_own_and_keeps_it_until_ctrl_c(
     runtime.mkdir(mode=0o700)
     env = {**_plain_env(), "PROCSCOPE_RUNTIME_DIR": str(runtime),
            "XDG_DATA_HOME": str(tmp_path / "data")}  # its history, not the user's
-    proc = _start([sys.executable, "-m", "app", "trace", "-c", "print('hello from main')"],
+    proc = _start([sys.executable, "-m", "procscope", "trace", "-c", "print('hello from main')"],
                   tmp_path, env)
     try:
         assert proc.stderr is not None and proc.stdout is not None

@@ -4,7 +4,7 @@ in a real Chromium at 1280x720 (presenter mode), into docs/gallery/<lesson>.png.
     python -m tools.gallery            # every lesson
     python -m tools.gallery join gil   # some
 
-Runs in its own process: starts `python -m app` on a free loopback port (history in
+Runs in its own process: starts `python -m procscope` on a free loopback port (history in
 memory), starts the lessons' runs at their defaults (a small time_scale), opens each
 finished run's page, waits until the page has zoomed to the lesson's key moments and drawn
 them, and saves the picture. Exit code 1 if any lesson's picture could not be made.
@@ -78,7 +78,7 @@ def server(*args: str) -> Iterator[str]:
     """A procscope server on a free loopback port; its URL. Stopped (and waited for) after."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--log-level",
+    proc = subprocess.Popen([sys.executable, "-m", "procscope", "--port", str(port), "--log-level",
                              "warning", "--db", ":memory:", *args], cwd=ROOT)
     try:
         deadline = time.monotonic() + 20

@@ -6,6 +6,6 @@ with the reporter armed before its first line; app.tracer then takes this direct
 the environment variables away again, and runs the sitecustomize this one hides.
 """
 
-import app.tracer
+import procscope.tracer
 
-app.tracer.arm_from_environment()
+procscope.tracer.arm_from_environment()

@@ -1,0 +1,1 @@
+"""static/ installed as procscope.static: the page's scripts, styles and catalog (procscope.resources)."""

@@ -1,0 +1,1 @@
+"""templates/ installed as procscope.templates: the Jinja2 templates (procscope.resources)."""
