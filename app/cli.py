@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import metadata
 from typing import Any
 
 from procscope.settings import OPTIONS, Settings
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                             metavar=metavar, help=text)
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
+    parser.add_argument("--version", action="version",
+                        version=f"procscope {metadata.version('procscope')}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run", help="run one experiment in the terminal, without the server",

@@ -46,11 +46,13 @@ class Server:
     user's data directory). `token` is the admin token the readiness probe and `headers` use; when it is
     not given and the server prints a teacher link (a generated token), the token is read
     from that link. The output is drained by a thread as it comes (`output()`), so a
-    chatty server never blocks on a full pipe.
+    chatty server never blocks on a full pipe. `command` starts another installation's
+    server (tests/test_package.py: the wheel's, in a fresh venv) in `cwd`.
     """
 
     def __init__(self, *args: str, token: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 command: list[str] | None = None, cwd: Path = ROOT) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # A token given with --token is never printed (app.main): the caller knows it.
@@ -59,9 +61,9 @@ class Server:
         self.token = token
         self._lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "procscope", "--port", str(self.port), "--log-level", "warning",
-             "--db", ":memory:", *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [*(command or [sys.executable, "-m", "procscope"]), "--port", str(self.port),
+             "--log-level", "warning", "--db", ":memory:", *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=None if env is None else {**os.environ, **env})
         self._drain = threading.Thread(target=self._read_output, name="server-output",
                                        daemon=True)
