@@ -61,24 +61,6 @@ def encode_frame(t_ns: int, event: dict[str, Any]) -> bytes:
     return FRAME.pack(len(body) + STAMP.size, t_ns) + body
 
 
-def split_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
-    """The whole frames at the start of `buf`, as (t_ns, JSON body); and the bytes used.
-
-    A frame cut by the end of a read stays in `buf` for the next one.
-    """
-    frames = []
-    at = 0
-    size = len(buf)
-    while size - at >= HEADER.size:
-        (n,) = HEADER.unpack_from(buf, at)
-        if size - at - HEADER.size < n:
-            break
-        (t_ns,) = STAMP.unpack_from(buf, at + HEADER.size)
-        frames.append((t_ns, bytes(buf[at + FRAME.size: at + HEADER.size + n])))
-        at += HEADER.size + n
-    return frames, at
-
-
 def kind_of(body: bytes) -> str | None:
     """The kind of a frame's JSON body, read without decoding it; None if garbled."""
     if not body.startswith(KIND_PREFIX):

@@ -4,7 +4,7 @@ Runs in the server, in a thread of its own, modelled like app.relay on
 logging.handlers.QueueListener: a loop on a queue, stopped by a sentinel, joined. The event
 loop only puts work on the queue; it never waits on the disk:
 
-    loop: open / events / run record / forget / barrier ─► queue
+    loop: OpenLog / Append / SaveRecord / Forget / Barrier (app.log_writes) ─► queue
     writer: takes everything queued ─► one transaction ─► commit ─► on_written(Written)
 
 so a batch is whatever arrived while the last one was being written: one commit per event
@@ -30,6 +30,8 @@ from typing import Any
 
 from procscope import history_db
 from procscope.events import Event
+from procscope.log_writes import Append, Barrier, Forget, LogWrite, OpenLog, SaveRecord
+from procscope.worker_thread import WorkerThread
 
 log = logging.getLogger("procscope.history")
 
@@ -53,7 +55,7 @@ class Written:
 
     seqs: dict[str, int] = field(default_factory=dict)  # run -> its last seq now on disk
     forgotten: list[str] = field(default_factory=list)
-    barriers: list[Any] = field(default_factory=list)  # tokens of the "barrier" ops
+    barriers: list[Any] = field(default_factory=list)  # tokens of the Barrier items
     events: int = 0
     size: int = 0  # the database's bytes (its pages, the WAL's included)
 
@@ -64,9 +66,9 @@ class HistoryWriter:
     def __init__(self, path: str, on_written: Callable[[Written], None]) -> None:
         self.path = path
         self._on_written = on_written
-        self._queue: queue.SimpleQueue[tuple[str, Any, Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[LogWrite | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = WorkerThread("procscope-history", self._loop)
         self.error: str | None = None  # the last batch that failed, until one succeeds
         # Each counted by one thread only: their difference is what waits to be written.
         self.put_events = 0
@@ -75,35 +77,32 @@ class HistoryWriter:
     # --- called from other threads (the event loop) ---
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="procscope-history",
-                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Write what is queued, stop on the sentinel, join, clear the handle."""
-        if self._thread is None:
-            return
+        self._thread.stop(self._sentinel)
+
+    def _sentinel(self) -> None:
         self._stopping.set()  # a batch that cannot be written is not retried any more
         self._queue.put(None)
-        self._thread.join()
-        self._thread = None
 
     def open(self, run_id: str) -> None:
-        self._queue.put(("open", run_id, None))
+        self._queue.put(OpenLog(run_id))
 
     def events(self, run_id: str, events: Sequence[Event]) -> None:
         self.put_events += len(events)
-        self._queue.put(("events", run_id, events))
+        self._queue.put(Append(run_id, events))
 
     def run_record(self, run_id: str, record_json: str) -> None:
-        self._queue.put(("run", run_id, record_json))
+        self._queue.put(SaveRecord(run_id, record_json))
 
     def forget(self, run_id: str) -> None:
-        self._queue.put(("forget", run_id, None))
+        self._queue.put(Forget(run_id))
 
     def barrier(self, token: Any) -> None:
         """`token` comes back in the Written of the commit that has all put before it."""
-        self._queue.put(("barrier", token, None))
+        self._queue.put(Barrier(token))
 
     # --- the writer thread ---
 
@@ -123,7 +122,7 @@ class HistoryWriter:
         finally:
             history_db.close_quietly(conn)
 
-    def _commit(self, conn: sqlite3.Connection, ops: list[tuple[str, Any, Any]]) -> bool:
+    def _commit(self, conn: sqlite3.Connection, ops: list[LogWrite]) -> bool:
         """Write one batch; False if the server stopped before it could be written (then
         nothing after it is written either: the file never has a gap)."""
         while True:
@@ -149,37 +148,38 @@ class HistoryWriter:
             self._on_written(written)
             return True
 
-    def _write(self, conn: sqlite3.Connection, ops: list[tuple[str, Any, Any]]) -> Written:
+    def _write(self, conn: sqlite3.Connection, ops: list[LogWrite]) -> Written:
         out = Written()
         ended: set[str] = set()
         conn.execute("BEGIN")
-        for tag, a, b in ops:
-            if tag == "events":
-                for i in range(0, len(b), ROWS_PER_INSERT):
-                    chunk = b[i:i + ROWS_PER_INSERT]
-                    conn.execute(_insert(len(chunk)),
-                                 [x for e in chunk for x in (a, e.seq, e.kind, e.json)])
-                out.seqs[a] = b[-1].seq
-                out.events += len(b)
-                if any(e.kind == "run.end" for e in b):
-                    ended.add(a)
-            elif tag == "open":
-                conn.execute("INSERT OR REPLACE INTO logs VALUES (?, 0, 0)", (a,))
-            elif tag == "run":
-                conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (a, b))
-                if a.isdigit():
-                    conn.execute("INSERT INTO meta VALUES ('next_run_id', ?) ON CONFLICT "
-                                 "DO UPDATE SET value = max(value, excluded.value)",
-                                 (int(a) + 1,))
-            elif tag == "forget":
-                for sql in ("DELETE FROM events WHERE run = ?", "DELETE FROM logs WHERE run = ?",
-                            "DELETE FROM runs WHERE id = ?"):
-                    conn.execute(sql, (a,))
-                out.seqs.pop(a, None)
-                ended.discard(a)
-                out.forgotten.append(a)
-            else:  # "barrier"
-                out.barriers.append(a)
+        for op in ops:
+            match op:
+                case Append(run, events):
+                    for i in range(0, len(events), ROWS_PER_INSERT):
+                        chunk = events[i:i + ROWS_PER_INSERT]
+                        conn.execute(_insert(len(chunk)),
+                                     [x for e in chunk for x in (run, e.seq, e.kind, e.json)])
+                    out.seqs[run] = events[-1].seq
+                    out.events += len(events)
+                    if any(e.kind == "run.end" for e in events):
+                        ended.add(run)
+                case OpenLog(run):
+                    conn.execute("INSERT OR REPLACE INTO logs VALUES (?, 0, 0)", (run,))
+                case SaveRecord(run, record_json):
+                    conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run, record_json))
+                    if run.isdigit():
+                        conn.execute("INSERT INTO meta VALUES ('next_run_id', ?) ON CONFLICT "
+                                     "DO UPDATE SET value = max(value, excluded.value)",
+                                     (int(run) + 1,))
+                case Forget(run):
+                    for sql in ("DELETE FROM events WHERE run = ?",
+                                "DELETE FROM logs WHERE run = ?", "DELETE FROM runs WHERE id = ?"):
+                        conn.execute(sql, (run,))
+                    out.seqs.pop(run, None)
+                    ended.discard(run)
+                    out.forgotten.append(run)
+                case Barrier(token):
+                    out.barriers.append(token)
         for run, seq in out.seqs.items():
             conn.execute("UPDATE logs SET last_seq = ?, ended = max(ended, ?) WHERE run = ?",
                          (seq, run in ended, run))

@@ -34,6 +34,7 @@ from typing import Any
 
 from procscope.events import DECODED, Event, Format
 from procscope.hub import READ_BYTES
+from procscope.log_writes import Append, Barrier, Forget, LogWrite, OpenLog, SaveRecord
 from procscope.redis_fence import APPEND, SAVE, fenced_by
 from procscope.redis_held import HeldLogs
 from procscope.redis_lease import Lease
@@ -70,7 +71,7 @@ class RedisLog:
         if self.forgotten or not events:
             return
         self._add(events)
-        self._hub._write(("events", self._run, list(events)))
+        self._hub._write(Append(self._run, list(events)))
 
     def _add(self, events: Sequence[Event]) -> None:
         self._events.extend(events)
@@ -138,7 +139,7 @@ class RedisHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._logs: HeldLogs[RedisLog] = HeldLogs()  # live runs, and finished ones a while
         self.records: dict[str, dict[str, Any]] = {}  # run -> {"record", "owner"}, mirrored
-        self._queue: asyncio.Queue[tuple[str, Any, Any] | None] = self.link.call(
+        self._queue: asyncio.Queue[LogWrite | None] = self.link.call(
             self._make_queue())
         self._writer: concurrent.futures.Future[None] | None = self.link.spawn(
             self._write_loop())
@@ -186,7 +187,7 @@ class RedisHub:
     def forget(self, run_id: str) -> None:
         """Drop a run's log, events and record: here now, in Redis and elsewhere next."""
         self.dropped(run_id)
-        self._write(("forget", run_id, None))
+        self._write(Forget(run_id))
 
     def lost(self, run_id: str) -> RedisLog:
         """Our run is another replica's now (app.redis_fence): our copy is dropped (its
@@ -211,14 +212,14 @@ class RedisHub:
     def save_run(self, record: dict[str, Any], owner: str) -> None:
         entry = {"record": record, "owner": owner}
         self.records[record["id"]] = entry
-        self._write(("run", record["id"], json.dumps(entry)))
+        self._write(SaveRecord(record["id"], json.dumps(entry)))
 
     async def written(self) -> None:
         """Return once everything given so far is in Redis."""
         self._note_loop()
         assert self._loop is not None
         done = self._loop.create_future()
-        self._write(("barrier", done, None))
+        self._write(Barrier(done))
         await done
 
     async def adopt(self, run_id: str) -> RedisLog:
@@ -266,9 +267,9 @@ class RedisHub:
             except RuntimeError:
                 return
 
-    def _write(self, op: tuple[str, Any, Any]) -> None:
-        if op[0] == "events":
-            self.put_events += len(op[2])
+    def _write(self, op: LogWrite) -> None:
+        if isinstance(op, Append):
+            self.put_events += len(op.events)
         self.link.call_soon(self._queue.put_nowait, op)
 
     def _arrived(self, log: RedisLog, events: list[Event]) -> None:
@@ -295,7 +296,7 @@ class RedisHub:
     # --- in the Redis thread ---
 
     @staticmethod
-    async def _make_queue() -> asyncio.Queue[tuple[str, Any, Any] | None]:
+    async def _make_queue() -> asyncio.Queue[LogWrite | None]:
         return asyncio.Queue()
 
     async def _write_loop(self) -> None:
@@ -322,33 +323,37 @@ class RedisHub:
             if self.error is not None:
                 log.warning("redis %s: writing again", self.link.shown_url)
                 self.error = None
-            events = sum(len(op[2]) for op in batch if op[0] == "events")
-            self._tell(self._on_written, events, [op[1] for op in batch if op[0] == "barrier"])
+            events = sum(len(op.events) for op in batch if isinstance(op, Append))
+            self._tell(self._on_written, events,
+                       [op.token for op in batch if isinstance(op, Barrier)])
 
-    async def _write_batch(self, batch: list[tuple[str, Any, Any]]) -> None:
+    async def _write_batch(self, batch: list[LogWrite]) -> None:
         """One pipeline: each run's events and records through the fencing scripts
         (app.redis_fence: written only while the run is ours), forgets as they are."""
         pipe = self.link.redis.pipeline(transaction=False)
         # Loaded if need be (after a Redis restart); typed as sync Scripts in redis 8.1.
         pipe.scripts.update((self._append_script, self._save_script))  # type: ignore[arg-type]
         fenceable: list[str | None] = []  # per command: the run a fenced answer is about
-        for tag, a, b in batch:
-            if tag == "events":
-                args: list[Any] = [self.rid]
-                for event in b:
-                    args += [f"{event.seq}-0", event.kind, event.json]
-                pipe.evalsha(self._append_script.sha, 2, self.key("owner", a),
-                             self.key("log", a), *args)
-                fenceable.append(a)
-            elif tag == "run":
-                pipe.evalsha(self._save_script.sha, 3, self.key("owner", a),
-                             self.key("runs"), self.key("news"), self.rid, a, b)
-                fenceable.append(a)
-            elif tag == "forget":
-                pipe.delete(self.key("log", a), self.key("owner", a))
-                pipe.hdel(self.key("runs"), a)
-                pipe.publish(self.key("news"), json.dumps({"forget": a}))
-                fenceable += [None, None, None]
+        for op in batch:
+            match op:
+                case Append(run, events):
+                    args: list[Any] = [self.rid]
+                    for event in events:
+                        args += [f"{event.seq}-0", event.kind, event.json]
+                    pipe.evalsha(self._append_script.sha, 2, self.key("owner", run),
+                                 self.key("log", run), *args)
+                    fenceable.append(run)
+                case SaveRecord(run, record_json):
+                    pipe.evalsha(self._save_script.sha, 3, self.key("owner", run),
+                                 self.key("runs"), self.key("news"), self.rid, run, record_json)
+                    fenceable.append(run)
+                case Forget(run):
+                    pipe.delete(self.key("log", run), self.key("owner", run))
+                    pipe.hdel(self.key("runs"), run)
+                    pipe.publish(self.key("news"), json.dumps({"forget": run}))
+                    fenceable += [None, None, None]
+                case OpenLog() | Barrier():
+                    pass  # a Redis stream exists once written; barriers are answered after
         if len(pipe) == 0:
             return
         fenced: dict[str, str] = {}

@@ -18,13 +18,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import threading
 import urllib.parse
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
+
+from procscope.worker_thread import WorkerThread
 
 T = TypeVar("T")
 
@@ -54,7 +55,7 @@ class RedisLink:
         self.shown_url = (f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
                           if parts.hostname else url)
         self._loop = asyncio.new_event_loop()
-        self._thread: threading.Thread | None = None
+        self._thread = WorkerThread("procscope-redis", self._loop.run_forever)
         self._redis: aioredis.Redis | None = None
 
     @property
@@ -64,8 +65,6 @@ class RedisLink:
 
     def start(self) -> None:
         """Start the thread and PING (blocking); RedisUnreachable if there is no answer."""
-        self._thread = threading.Thread(target=self._loop.run_forever, name="procscope-redis",
-                                        daemon=True)
         self._thread.start()
         try:
             self.call(self._connect(), timeout=10)
@@ -106,13 +105,11 @@ class RedisLink:
 
     def stop(self) -> None:
         """Cancel every task, close the client, stop the loop, join, clear the handle."""
-        if self._thread is None:
+        if not self._thread.running:
             return
         with contextlib.suppress(TimeoutError, RuntimeError):
             self.call(self._close(), timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._thread = None
+        self._thread.stop(lambda: self._loop.call_soon_threadsafe(self._loop.stop), timeout=10)
         self._loop.close()
 
     async def _close(self) -> None:

@@ -20,7 +20,6 @@ import json
 import os
 import queue
 import selectors
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 from procscope import framing
 from procscope.events import ALWAYS_KEPT, DECODED, Event, body_of, event_head, server_event, stamp
 from procscope.ledger import Ledger
+from procscope.worker_thread import Wakeup, WorkerThread
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
@@ -62,6 +62,45 @@ FRAME_SIZE, HEADER_SIZE, STAMP_SIZE = framing.FRAME.size, framing.HEADER.size, f
 Deliver = Callable[[str, list[Event]], None]
 
 
+# The relay thread's commands, from the threads that call Relay's methods.
+@dataclass(frozen=True, slots=True)
+class _Add:
+    run_id: str
+    fd: int
+    t0: int
+    start_data: dict[str, Any]
+    max_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    run_id: str
+    seq: int
+    t0: int
+    ledger: Ledger
+
+
+@dataclass(frozen=True, slots=True)
+class _Inject:
+    run_id: str
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    run_id: str
+    stop_reason: str | None
+    exitcode: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    pass
+
+
+_Command = _Add | _Resume | _Inject | _End | _Stop
+
+
 @dataclass
 class _RunState:
     run_id: str
@@ -85,65 +124,56 @@ class Relay:
         self._deliver = deliver
         self.on_proc_start = on_proc_start
         self._on_eof = on_eof
-        self._commands: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        self._wakeup = Wakeup()
         self._selector = selectors.DefaultSelector()
         self._runs: dict[str, _RunState] = {}
-        self._thread: threading.Thread | None = None
+        self._thread = WorkerThread("procscope-relay", self._loop)
 
     # --- called from other threads ---
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="procscope-relay", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop on a sentinel, join, clear the handle."""
-        if self._thread is None:
-            return
-        self._command("stop", None)
-        self._thread.join()
-        self._thread = None
-        self._selector.close()
-        for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
+        if self._thread.stop(lambda: self._command(_Stop())):
+            self._selector.close()
+            self._wakeup.close()
 
     def add(self, run_id: str, read_fd: int, t0: int, start_data: dict[str, Any],
             max_events: int = 1_000_000) -> None:
         """Follow a new run's pipe; its `run.start` (seq 1, t 0) is stamped first."""
-        self._command("add", (run_id, read_fd, t0, start_data, max_events))
+        self._command(_Add(run_id, read_fd, t0, start_data, max_events))
 
     def resume(self, run_id: str, seq: int, t0: int, ledger: Ledger) -> None:
         """Take up a run that a server which died left unended (no pipe: it is only to be
         ended): its seqs go on after `seq`, `ledger` knows what its log says so far."""
-        self._command("resume", (run_id, seq, t0, ledger))
+        self._command(_Resume(run_id, seq, t0, ledger))
 
     def inject(self, run_id: str, events: list[dict[str, Any]]) -> None:
         """Server-side events (app.events.server_event) into a run's log, in order."""
-        self._command("inject", (run_id, events))
+        self._command(_Inject(run_id, events))
 
     def end(self, run_id: str, stop_reason: str | None, exitcode: int | None) -> None:
         """The run is over: its ledger's last events, run.end last; the run is forgotten."""
-        self._command("end", (run_id, stop_reason, exitcode))
+        self._command(_End(run_id, stop_reason, exitcode))
 
-    def _command(self, name: str, arg: Any) -> None:
-        self._commands.put((name, arg))
-        # A full wake pipe is fine: the relay is awake anyway.
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"x")
+    def _command(self, command: _Command) -> None:
+        self._commands.put(command)
+        self._wakeup.wake()
 
     # --- the relay thread ---
 
     def _loop(self) -> None:
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._selector.register(self._wakeup, selectors.EVENT_READ, None)
         since = time.monotonic()  # the end of the round before
         while True:
             read = 0
             for key, _ in self._selector.select():
                 state: _RunState | None = key.data
                 if state is None:
-                    os.read(self._wake_r, 4096)
+                    self._wakeup.clear()
                     if not self._run_commands():
                         return
                 else:
@@ -159,32 +189,26 @@ class Relay:
     def _run_commands(self) -> bool:
         while True:
             try:
-                name, arg = self._commands.get_nowait()
+                command = self._commands.get_nowait()
             except queue.Empty:
                 return True
-            if name == "stop":
-                for state in self._runs.values():
-                    self._close_pipe(state)
-                return False
-            if name == "add":
-                self._add(*arg)
-                continue
-            if name == "resume":
-                run_id, seq, t0, ledger = arg
-                self._runs[run_id] = _RunState(run_id, -1, t0, 0, seq=seq, ledger=ledger)
-                continue
-            target = self._runs.get(arg[0])
-            if target is None:
-                continue
-            if name == "inject":
-                for event in arg[1]:
-                    self._accept_dict(target, event)
-            else:  # "end"
-                _, stop_reason, exitcode = arg
-                for event in target.ledger.end(time.monotonic_ns(), stop_reason, exitcode):
-                    self._accept_dict(target, event)
-                self._flush(target)
-                del self._runs[target.run_id]
+            match command:
+                case _Stop():
+                    for state in self._runs.values():
+                        self._close_pipe(state)
+                    return False
+                case _Add(run_id, fd, t0, start_data, max_events):
+                    self._add(run_id, fd, t0, start_data, max_events)
+                case _Resume(run_id, seq, t0, ledger):
+                    self._runs[run_id] = _RunState(run_id, -1, t0, 0, seq=seq, ledger=ledger)
+                case _Inject(run_id, events) if (target := self._runs.get(run_id)):
+                    for event in events:
+                        self._accept_dict(target, event)
+                case _End(run_id, stop_reason, exitcode) if (target := self._runs.get(run_id)):
+                    for event in target.ledger.end(time.monotonic_ns(), stop_reason, exitcode):
+                        self._accept_dict(target, event)
+                    self._flush(target)
+                    del self._runs[run_id]
 
     def _add(self, run_id: str, fd: int, t0: int, start_data: dict[str, Any],
              max_events: int) -> None:
@@ -218,7 +242,7 @@ class Relay:
     def _stamp_frames(self, state: _RunState, data: bytes) -> int:
         """Stamp the whole frames at the start of `data` (app.framing); the bytes used.
 
-        The relay's hot path, once per event: what framing.split_frames, framing.kind_of,
+        The relay's hot path, once per event: what splitting the frames, framing.kind_of,
         events.stamp and _accept do, inline in one loop for the events that are only
         passed on (the most of them), with each kind's SSE header cached per run. On this
         VM the separate calls took ~4 µs of the relay's CPU per event in a flood, its largest

@@ -53,6 +53,7 @@ from procscope.events import reaped_by_server, server_event
 from procscope.proc_files import Watched
 from procscope.relay import Relay
 from procscope.switches import SwitchRecorder
+from procscope.worker_thread import WorkerThread
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DISCOVER_EVERY = 0.2  # seconds between two scans of /proc for unreported processes
@@ -89,21 +90,15 @@ class Sampler:
         self._lock = threading.Lock()
         self._runs: dict[str, Watched] = {}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = WorkerThread("procscope-sampler", self._loop)
         self._me = os.getpid()
         self.samples = 0  # how many sampling passes ran (for the cost figures)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="procscope-sampler",
-                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        self._thread.stop(self._stop.set)
 
     def watch(self, run_id: str, main_pid: int, t0_ns: int,
               recorder: SwitchRecorder | None = None) -> None:

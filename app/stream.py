@@ -229,9 +229,3 @@ async def sse(log: RunLog, after: int, streams: Streams,
     async for chunk in _follow(log, after, "sse", streams, stopping):
         yield chunk
 
-
-async def ndjson(log: RunLog, after: int, streams: Streams,
-                 stopping: asyncio.Event) -> AsyncIterator[bytes]:
-    """The same events as JSON lines, until run.end (or a `server.stopping` line)."""
-    async for chunk in _follow(log, after, "ndjson", streams, stopping):
-        yield chunk

@@ -1,7 +1,7 @@
 """The relay's inlined stamp (app.relay.Relay._stamp_frames) makes the same bytes as
 app.events.stamp, event for event: a real relay thread reading a real pipe.
 
-Pins the hot path that skips split_frames, kind_of and stamp for the events it only
+Pins the hot path that skips kind_of and stamp for the events it only
 passes on: the SSE frame, where its JSON starts, seq and kind must be what stamp() makes of
 the frame as written, `t` the text repr(round(t, 6)) gives (exponents below 1e-4, "2.0"
 for whole seconds, the half-microsecond cases), whatever the reads cut.

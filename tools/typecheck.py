@@ -19,8 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     view = package_view.build(ROOT, ROOT / ".cache" / "package-view")
     env = dict(os.environ, MYPYPATH=str(view))
-    return subprocess.run([sys.executable, "-m", "mypy", "--strict", "-p", "procscope"],
-                          cwd=ROOT, env=env).returncode
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "-p", "procscope"],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    # Each message names the file in the repository, not its link in the view: the
+    # deepest package first, so that procscope/experiments/ becomes experiments/.
+    out = done.stdout
+    dirs = package_view.mapping(ROOT)
+    for package in sorted(dirs, key=lambda p: -p.count(".")):
+        linked = str(view.relative_to(ROOT).joinpath(*package.split("."))) + "/"
+        out = out.replace(linked, dirs[package].rstrip("/") + "/")
+    sys.stdout.write(out)
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 if __name__ == "__main__":
