@@ -29,6 +29,9 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from test_page import choose, frame_after, wait_final
 
 STUDENTS = 30
+# Seconds an HTTP request may take: beside a CPU hog with 30 Chromium pages open, a plain
+# GET took over httpx's default 5 s (a clean-clone run: httpx.ReadTimeout).
+SLOW = 60
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,8 @@ def test_a_student_follows_the_teachers_new_run_and_may_not_stop_it(
         teacher.wait_for_url(re.compile(r"/runs/\d+$"))
         run_id = teacher.url.rsplit("/", 1)[1]
         at = switched(student, run_id, timeout=5)
-        run = httpx.get(f"{classroom.url}/api/runs/{run_id}", headers=classroom.headers).json()
+        run = httpx.get(f"{classroom.url}/api/runs/{run_id}", timeout=SLOW,
+                        headers=classroom.headers).json()
         assert ms_since(run["created_at"], at) < 1000  # no click, within 1 s of its start
         assert student.url.endswith(f"/runs/{run_id}")
         # The teacher's page has Stop while the run is live; the student's has not.
@@ -104,17 +108,18 @@ def test_a_student_follows_the_teachers_new_run_and_may_not_stop_it(
         # A hand-made DELETE with the student's cookie: 403, and nothing is cancelled.
         denied = student_ctx.request.delete(f"{classroom.url}/api/runs/{run_id}")
         assert denied.status == 403
-        status = httpx.get(f"{classroom.url}/api/runs/{run_id}",
+        status = httpx.get(f"{classroom.url}/api/runs/{run_id}", timeout=SLOW,
                            headers=classroom.headers).json()["status"]
         assert status in ("running", "succeeded")
         assert wait_final(student) == ["succeeded"]
         # The run's page shows its own params in the form ("Run again" repeats it).
         assert teacher.locator("#param-durations").input_value() == "1.5"
         # A page without the cookie, as a browser asks for it: how to get in, in HTML.
-        page = httpx.get(f"{classroom.url}/runs/{run_id}", headers={"Accept": "text/html"})
+        page = httpx.get(f"{classroom.url}/runs/{run_id}", timeout=SLOW,
+                         headers={"Accept": "text/html"})
         assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
         assert "?token=" in page.text
-        api = httpx.get(f"{classroom.url}/api/runs/{run_id}")
+        api = httpx.get(f"{classroom.url}/api/runs/{run_id}", timeout=SLOW)
         assert api.status_code == 401 and api.json()["detail"]
         assert teacher_errors.messages == [] and student_errors.messages == []
     finally:
@@ -185,7 +190,7 @@ def test_a_prediction_round_with_thirty_students(classroom: Server, browser: Bro
         teacher.click("[data-testid=start-run]")
         teacher.wait_for_url(re.compile(r"/runs/\d+$"))
         run_id = teacher.url.rsplit("/", 1)[1]
-        created = httpx.get(f"{classroom.url}/api/runs/{run_id}",
+        created = httpx.get(f"{classroom.url}/api/runs/{run_id}", timeout=SLOW,
                             headers=classroom.headers).json()["created_at"]
         waits = sorted(ms_since(created, switched(page, run_id)) for _, page, _ in students)
         p50 = statistics.median(waits)
@@ -200,7 +205,8 @@ def test_a_prediction_round_with_thirty_students(classroom: Server, browser: Bro
         wait_final(teacher)
         block = teacher.locator("[data-testid=result] [data-testid=prediction-result]")
         assert f"({STUDENTS} answers)" in (block.text_content() or "")
-        run = httpx.get(f"{classroom.url}/api/runs/{run_id}", headers=classroom.headers).json()
+        run = httpx.get(f"{classroom.url}/api/runs/{run_id}", timeout=SLOW,
+                        headers=classroom.headers).json()
         kept = run["prediction"]
         assert kept["total"] == STUDENTS and sum(n for _, n in kept["answers"]) == STUDENTS
         assert kept["truth"] == run["result"]["sold"]
@@ -218,7 +224,7 @@ def test_a_prediction_round_with_thirty_students(classroom: Server, browser: Bro
         screenshot(one, "classroom-prediction-student")
         assert teacher_errors.messages == []
         assert all(errors.messages == [] for _, _, errors in students)
-        assert httpx.get(f"{classroom.url}/api/prediction",
+        assert httpx.get(f"{classroom.url}/api/prediction", timeout=SLOW,
                          headers=classroom.headers).json()["question"]["open"] is False
     finally:
         for ctx, _, _ in students:
@@ -344,7 +350,8 @@ def test_what_if_the_lock_holder_is_killed(classroom: Server, browser: Browser) 
             waiter = page.evaluate("""holder => procscope.panels[0].model.lanes.find(l =>
               l.name.startsWith("buyer-") && l.pid !== holder && l.exit === null).pid""",
                                    holder["pid"])
-            denied = httpx.post(f"{classroom.url}/api/runs/{run_id}/signal", headers=viewer,
+            denied = httpx.post(f"{classroom.url}/api/runs/{run_id}/signal", timeout=SLOW,
+                                headers=viewer,
                                 json={"pid": waiter, "signal": "SIGKILL"})
             assert denied.status_code == 403
             os.kill(waiter, 0)  # still there
