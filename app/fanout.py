@@ -34,15 +34,15 @@ from procscope.events import Format
 from procscope.hub import RunLog
 from procscope.outlet import Chunk, Outlet
 
-# Seconds between two flushes of a log to its viewers, at least. 15 ms, not 20: with 200
-# viewers (bench.fanout, quiet machine) p99 was 26-41 ms in 5 runs at 20 ms, 19-25 ms at
-# 15; the price is server CPU per delivery, 0.30-0.37 -> 0.42-0.51 µs (fewer events per send).
+# Seconds between two flushes of a log to its viewers, at least: a viewer's lateness is up
+# to this, and a shorter interval sends fewer events per send (more server CPU per
+# delivery). Chosen with python -m bench.fanout (its figures: the commit that set it).
 FLUSH_INTERVAL = 0.015
 MAX_INTERVAL = 0.1  # ... and at most, however many viewers
-# Of the loop's time that one log's flushes may take, at most. 0.4, not 0.25: measured with
-# bench.fanout (1,000 events/s, one server, quiet machine) 0.25 made a flush for 1,000
-# viewers wait 50 ms, p99 115 ms; 0.4 sends every 34 ms, p99 48-52 ms, 500 viewers p99
-# 37 -> 26 ms, at 0.16-0.37 µs of server CPU per delivery (0.5 measured the same).
+# Of the loop's time that one log's flushes may take, at most: the interval grows until a
+# flush's measured cost is this share of it, so that the loop keeps time for everything else
+# (new viewers, the API); too small a share makes many viewers wait. Chosen with
+# python -m bench.fanout, as above.
 SEND_SHARE = 0.4
 COST_WEIGHT = 0.2  # a flush's cost counts this much into the running estimate
 

@@ -33,24 +33,19 @@ from procscope.worker_thread import Wakeup, WorkerThread
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
 READ_SIZE = 1 << 18
-# After a round that read events, the relay naps this long before it looks again. A write
-# to a pipe whose reader sleeps in epoll_wait wakes that thread (a context switch, paid by
-# the writing process of the lesson, ~2-4 µs on this VM, and a relay round of its own for
-# one event); while the relay naps, a write only queues its bytes. So the lesson's
-# processes write at the price of a bare write(), and the relay reads what came in the
-# meantime in one go: one round, one batch delivered, per nap instead of per event. The
-# cost is at most this much latency (the streams flush 15 ms apart or more anyway), and 1 MiB of
-# pipe holds far more than a nap's worth of the fastest flood (~50 KiB). Only after a round
-# that read NAP_AFTER bytes or more, i.e. at a flood's rates: a nap after every event of a
-# slow run (a start burst, ~1 event a ms) would be a second wake-up per event, not one
-# saved; and with the nap after 4 KiB rounds ticket_rush n=100 measured slower on the
-# loaded machine (1.42-1.49x plain without, 2.26-2.54x with, same invocation).
-# Or after a round that read NAP_MIN bytes or more at NAP_RATE or more since the round
-# before: a flood the relay keeps up with reads a few events a round (measured: 14,000
-# reads of ~7 events for 100,000, each a wake-up of the relay paid by a writer and of the
-# event loop), and would never reach NAP_AFTER in one read; at NAP_RATE a nap gathers
-# ~8 KiB, and the next round reads NAP_AFTER. A lesson's start burst (~1 event a ms) is
-# ~50 times slower than that.
+# After a round that read events at a flood's rate, the relay naps this long before it
+# looks again. A write to a pipe whose reader sleeps in epoll_wait wakes that thread (a
+# context switch paid by the writing process of the lesson, and a relay round of its own
+# for one event); while the relay naps, a write only queues its bytes, so the lesson's
+# processes write at the price of a bare write() and the relay reads what came meanwhile in
+# one round and one batch. The cost is at most this much latency (under the streams' flush
+# interval), and PIPE_SIZE holds far more than a nap's worth of the fastest flood.
+# A flood is a round of NAP_AFTER bytes or more, or of NAP_MIN bytes or more read at
+# NAP_RATE or more since the round before (a flood the relay keeps up with reads a few
+# events a round, and never reaches NAP_AFTER in one read). A slow run (a lesson's start
+# burst) is far below both: a nap after each of its events would be a second wake-up per
+# event, not one saved. The figures behind them: python -m bench --profile, and the commits
+# that set them.
 NAP_S = 0.002
 NAP_AFTER = 32768  # bytes, ~200 events in one read
 NAP_MIN = 2048  # bytes, ~18 events

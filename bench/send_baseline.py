@@ -21,8 +21,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bench import viewers as viewers_mod
+from procscope.fanout import FLUSH_INTERVAL
 
-FLUSH = 0.02  # s: the real server's flush at 8b3ab80 (app.stream.FLUSH_INTERVAL), 50/s
+FLUSH = FLUSH_INTERVAL  # s: the real server's shortest flush interval, when no probe saw one
 HEADERS = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
            b"cache-control: no-store\r\ntransfer-encoding: chunked\r\n\r\n")
 
