@@ -33,6 +33,7 @@ ENV = "PROCSCOPE_TOKEN"
 FD_ENV = "PROCSCOPE_TOKEN_FD"
 FLAG = "--token"
 FILE_FLAG = "--token-file"
+MAX_LENGTH = 1024  # app.settings.TOKEN's
 
 
 def take(argv: list[str], ours: int, *, may_reexec: bool) -> tuple[list[str], str | None]:
@@ -121,9 +122,11 @@ def _split_flag(words: list[str]) -> tuple[list[str], str | None]:
 
 def _pipe_holding(token: str) -> int:
     """A pipe's read end, the whole token in it and its write end closed."""
+    if len(token) > MAX_LENGTH:  # app.settings refuses it anyway; here, it would not fit
+        raise SystemExit(f"procscope: a token is at most {MAX_LENGTH} characters")
     read_fd, write_fd = os.pipe()
     try:
-        os.write(write_fd, token.encode())  # at most 1 KiB (app.settings): it fits
+        os.write(write_fd, token.encode())  # <= 4 KiB: within the pipe's buffer, at once
     finally:
         os.close(write_fd)
     return read_fd

@@ -89,14 +89,16 @@ def blocks(lines: list[str]) -> dict[str, list[tuple[str, int, str]]]:
 
 
 def machine_addresses(family: socket.AddressFamily) -> list[str]:
-    """This machine's addresses of `family` another machine can open, as psutil lists them."""
+    """This machine's addresses of `family` another machine can open, as psutil lists them
+    (loopback, link-local and IPv6's deprecated site-local scope left out)."""
     addresses = []
     for entries in psutil.net_if_addrs().values():
         for entry in entries:
             if entry.family != family:
                 continue
             address = ipaddress.ip_address(entry.address.split("%")[0])
-            if address.is_loopback or address.is_link_local:
+            if address.is_loopback or address.is_link_local or (
+                    address.version == 6 and address.is_site_local):
                 continue
             shown = f"[{address}]" if address.version == 6 else str(address)
             if shown not in addresses:
@@ -121,28 +123,38 @@ def test_every_interface_gets_a_link_per_address_and_the_name_last(host: str) ->
     try:
         match = server.until(r"procscope: students.*:(\d+)/\?token=(\w+)")
         port = int(match.group(1))
-        assert _wait_answering(port, match.group(2), server) == 200
+        loopback = "[::1]" if host == "::" else "127.0.0.1"
+        assert _wait_answering(port, match.group(2), server, loopback) == 200
     finally:
         server.stop()  # then every line it printed has been read
     printed = blocks(server.lines)
-    expected = machine_addresses(socket.AF_INET)
+    expected_v4 = machine_addresses(socket.AF_INET)
+    expected_v6 = []
     if host == "::":  # Linux's default: a `::` socket takes IPv4 too (bindv6only 0)
-        v6only = Path("/proc/sys/net/ipv6/bindv6only").read_text().strip() == "1"
-        expected = ([] if v6only else expected) + machine_addresses(socket.AF_INET6)
-    expected.append(socket.gethostname())
+        if Path("/proc/sys/net/ipv6/bindv6only").read_text().strip() == "1":
+            expected_v4 = []
+        expected_v6 = machine_addresses(socket.AF_INET6)
     for role in ("teacher", "students"):
-        assert [h for h, _, _ in printed[role]] == expected, (role, server.lines)
+        hosts = [h for h, _, _ in printed[role]]
+        assert hosts[-1] == socket.gethostname(), (role, server.lines)  # the name last
+        v4 = [h for h in hosts[:-1] if not h.startswith("[")]
+        v6 = [h for h in hosts[:-1] if h.startswith("[")]
+        assert hosts[:-1] == v4 + v6, (role, server.lines)  # IPv4 first
+        assert sorted(v4) == sorted(expected_v4) and sorted(v6) == sorted(expected_v6), \
+            (role, server.lines)
         assert {p for _, p, _ in printed[role]} == {port} and port != 0
     # The generated token is printed (it is new), the same in every teacher's link.
     assert len({rest for _, _, rest in printed["teacher"]}) == 1
+    assert "…" not in printed["teacher"][0][2]
     assert len({rest for _, _, rest in printed["students"]}) == 1
 
 
-def _wait_answering(port: int, token: str, server: Printed) -> int:
+def _wait_answering(port: int, token: str, server: Printed, host: str = "127.0.0.1") -> int:
+    """The status of GET /api/runs with `token`, once the server answers on `port`."""
     deadline = time.monotonic() + 30
     while True:
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/api/runs",
+            return httpx.get(f"http://{host}:{port}/api/runs",
                              headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code
         except httpx.HTTPError:
             assert server.proc.poll() is None and time.monotonic() < deadline, server.lines

@@ -250,7 +250,7 @@ def test_a_traced_programs_own_server_gets_the_token_but_never_shows_it(
         printed, _ = read_line(program.stdout, r"^ready$")
         places.update(proc_files(program.pid, "the program running"))
         own_server = [p for p in psutil.Process(program.pid).children()
-                      if "procscope" in " ".join(p.cmdline()) and "trace" not in p.cmdline()]
+                      if p.cmdline()[1:3] == ["-m", "procscope"]]
         assert len(own_server) == 1
         log_path = Path(os.readlink(f"/proc/{own_server[0].pid}/fd/1"))
         program.stdin.write("\n")
