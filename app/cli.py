@@ -13,6 +13,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from procscope import secret_token
 from procscope.settings import OPTIONS, Settings
 
 
@@ -28,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
         kind = str if default is None else type(default)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default,
                             metavar=metavar, help=text)
+        if name == "token":  # not a setting: where the token is read from (app.secret_token)
+            parser.add_argument("--token-file", metavar="PATH",
+                                help="read the token from this file (yours alone: chmod "
+                                "600); it is in no process's command line or environment")
     parser.add_argument("--log-level", default="info",
                         choices=("critical", "error", "warning", "info", "debug"))
     parser.add_argument("--version", action="version",
@@ -60,7 +65,10 @@ def _transfer_commands(commands: Any) -> None:
         sub.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
                          help="the server whose API to use (default %(default)s)")
         sub.add_argument("--token", default=argparse.SUPPRESS, metavar="TOKEN",
-                         help="its teacher's token (default: $PROCSCOPE_TOKEN)")
+                         help="its teacher's token (default: --token-file, else "
+                         "$PROCSCOPE_TOKEN)")
+        sub.add_argument("--token-file", default=argparse.SUPPRESS, metavar="PATH",
+                         help="read its teacher's token from this file (yours alone)")
         sub.add_argument("--db", dest="file_db", default=None, metavar="PATH",
                          help="use this history file instead of a server")
 
@@ -97,32 +105,44 @@ def parse_settings(settings: list[str]) -> dict[str, Any]:
     return params
 
 
-def split_trace(argv: list[str]) -> tuple[list[str], list[str]] | None:
-    """(the server options, the rest) if the command is `trace`, else None."""
+def command_at(argv: list[str]) -> int:
+    """Where the command (run, trace, ...) is in argv: after the options; len(argv) if none."""
     at = 0
     while at < len(argv) and argv[at].startswith("-"):
         at += 1 if "=" in argv[at] or argv[at] in ("-h", "--help") else 2
+    return min(at, len(argv))
+
+
+def split_trace(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """(the server options, the rest) if the command is `trace`, else None."""
+    at = command_at(argv)
     if at < len(argv) and argv[at] == "trace":
         return argv[:at], argv[at + 1:]
     return None
 
 
 def main(argv: list[str] | None = None) -> None:
+    own = argv is None  # this process's own command line: it may exec itself again
     argv = sys.argv[1:] if argv is None else argv
+    # The words that are procscope's own: a traced program's `--token` is the program's.
+    at = command_at(argv)
+    ours = len(argv) if at == len(argv) or argv[at] in ("export", "import") else at
+    argv, token = secret_token.take(argv, ours, may_reexec=own)
     traced = split_trace(argv)
     if traced is not None:
         from procscope import trace_cli
 
         _parser().parse_args(traced[0])  # the server options are checked as usual
-        sys.exit(trace_cli.main(traced[1], traced[0]))
-    args = _parser().parse_args(argv)
+        sys.exit(trace_cli.main(traced[1], traced[0], token))
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.token_file:
+        token = secret_token.read_file(args.token_file)
     if args.command in ("export", "import"):
-        import os
-
         from procscope import transfer
 
         args.db = args.file_db
-        args.token = args.token or os.environ.get("PROCSCOPE_TOKEN") or None
+        args.token = token
         sys.exit(transfer.main_export(args) if args.command == "export"
                  else transfer.main_import(args))
     if args.command == "run":
@@ -130,10 +150,12 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(run_in_terminal(args.experiment, parse_settings(args.settings),
                                  as_json=args.json))
-    import os
-
     from procscope.main import serve
 
     chosen = {name: getattr(args, name) for name in OPTIONS}
-    chosen["token"] = chosen["token"] or os.environ.get("PROCSCOPE_TOKEN") or None
-    serve(Settings(**chosen), log_level=args.log_level)
+    chosen["token"] = token
+    try:
+        settings = Settings(**chosen)
+    except ValueError as e:
+        parser.error(str(e))
+    serve(settings, log_level=args.log_level)

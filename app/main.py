@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -15,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
@@ -25,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from procscope import api, classroom, pages, said, what_if
+from procscope import api, classroom, links, pages, said, what_if
 from procscope.fanout import Fanouts
 from procscope.guard import Guard
 from procscope.history_db import HistoryError
@@ -164,6 +166,26 @@ class _Server(uvicorn.Server):
             asyncio.get_running_loop().call_soon_threadsafe(self.stopping.set)
 
 
+def _listen(host: str, port: int, send_timeout: float) -> socket.socket:
+    """The server's socket, bound before the app is made (serve() says why)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        print(f"procscope: cannot listen on {host}:{port}: {e.strerror}", file=sys.stderr)
+        raise SystemExit(3) from None  # uvicorn's STARTUP_FAILURE
+    sock.set_inheritable(False)  # no run may hold the server's socket
+    # A client that stops reading: the stream's send_timeout ends the response, but the
+    # connection would live on, its unsent bytes queued (asyncio closes a transport only
+    # once its buffer drains) with an fd and megabytes of kernel buffer held. With
+    # TCP_USER_TIMEOUT the kernel drops a connection whose data has waited unacknowledged
+    # (zero window) that long; accepted sockets inherit it from the listening one.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(send_timeout * 1000))
+    return sock
+
+
 def serve(settings: Settings, log_level: str) -> None:
     if not 0 < settings.sample_budget <= 1:
         raise SystemExit("procscope: --sample-budget must be in (0, 1]")
@@ -182,45 +204,34 @@ def serve(settings: Settings, log_level: str) -> None:
     generated = token is None and not is_loopback(settings.host)
     if generated:
         token = secrets.token_urlsafe(32)  # 256 bits
-        settings = Settings(**{**settings.__dict__, "token": token})
+        settings = dataclasses.replace(settings, token=token)
     if settings.redis is None and os.environ.get("PROCSCOPE_REDIS"):
-        settings = Settings(**{**settings.__dict__, "redis": os.environ["PROCSCOPE_REDIS"]})
+        settings = dataclasses.replace(settings, redis=os.environ["PROCSCOPE_REDIS"])
+    viewer = viewer_token_for(token) if token else None
     if settings.replicas != 1:
         from procscope.replicas import supervise  # N replica servers; the token is shared
 
+        if generated:  # each replica is given it: only here is it new, and printed
+            links.print_links(links.link_hosts(settings.host), settings.port, token, viewer,
+                              generated=True)
         raise SystemExit(supervise(settings, log_level))
-    shown = settings.host
-    if shown in ("0.0.0.0", "::"):  # every interface: give a name students can open
-        shown = socket.gethostname()
-    if ":" in shown:
-        shown = f"[{shown}]"
-    base = f"http://{shown}:{settings.port}/"
-    if token:
-        # A token the teacher chose (--token, PROCSCOPE_TOKEN) is theirs already: never
-        # printed (a terminal is often on the projector); only a generated one must be.
-        print(f"procscope: teacher (can start runs): {base}?token="
-              f"{token if generated else '… (your --token / $PROCSCOPE_TOKEN)'}", flush=True)
-        print(f"procscope: students (watch only):     {base}?token={viewer_token_for(token)}",
-              flush=True)
-    else:
-        print(f"procscope: open {base}", flush=True)
-    # With a token in force the access log is off: it would print ?token= query strings.
+    sock = _listen(settings.host, settings.port, settings.send_timeout)
+    # The port the kernel chose for --port 0: the app's own links (a traced program's
+    # page) and the printed ones must say it.
+    settings = dataclasses.replace(settings, port=sock.getsockname()[1])
     try:
         app = create_app(settings)
     except (RuntimeError, HistoryError) as e:  # e.g. --cpu-lanes exact where the kernel
-        raise SystemExit(f"procscope: {e}") from None  # refuses, a --db that is not ours
+        sock.close()  # refuses, a --db that is not ours
+        raise SystemExit(f"procscope: {e}") from None
+    takes_ipv4 = sock.family == socket.AF_INET or not sock.getsockopt(
+        socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+    links.print_links(links.link_hosts(settings.host, takes_ipv4=takes_ipv4), settings.port,
+                      token, viewer, generated)
+    # With a token in force the access log is off: it would print ?token= query strings.
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             log_level=log_level, access_log=token is None,
                             timeout_graceful_shutdown=3)
-    sock = config.bind_socket()
-    sock.set_inheritable(False)  # no run may hold the server's socket
-    # A client that stops reading: the stream's send_timeout ends the response, but the
-    # connection would live on, its unsent bytes queued (asyncio closes a transport only
-    # once its buffer drains) with an fd and megabytes of kernel buffer held. With
-    # TCP_USER_TIMEOUT the kernel drops a connection whose data has waited unacknowledged
-    # (zero window) that long; accepted sockets inherit it from the listening one.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
-                    int(settings.send_timeout * 1000))
     server = _Server(config, app.state.stopping)
     server.run(sockets=[sock])
     if not server.started:

@@ -35,6 +35,8 @@ import struct
 from pathlib import Path
 from typing import Any, Protocol
 
+from procscope.redaction import redact_argv, redact_text
+
 log = logging.getLogger("procscope.program_socket")
 
 MAX_LINE = 1 << 20  # the first message holds the script's source
@@ -126,8 +128,9 @@ def check_request(request: Any) -> dict[str, Any]:
     if not isinstance(cwd, str) or not isinstance(command, str):
         raise ValueError("cwd and command must be strings")
     name = request.get("source_name")
-    return {"argv": argv, "cwd": cwd, "command": command, "source": source,
-            "source_name": name if isinstance(name, str) else None}
+    # As the page shows them: a program may be given a token on its own command line.
+    return {"argv": redact_argv(argv), "cwd": cwd, "command": redact_text(command),
+            "source": source, "source_name": name if isinstance(name, str) else None}
 
 
 class ProgramSocket:

@@ -115,7 +115,13 @@ class Relay:
     """Reads all run pipes in one thread; hands stamped batches to `deliver`."""
 
     def __init__(self, deliver: Deliver, on_eof: Callable[[str], None],
-                 on_proc_start: Callable[[str, int], None] | None = None) -> None:
+                 on_proc_start: Callable[[str, int], None] | None = None,
+                 hidden: str | None = None) -> None:
+        """`hidden`: the server's token. No process of a run can read it (app.secret_token);
+        should a program print it all the same (it read the teacher's token file, say),
+        every event has it as that many `*` (the same length: each frame's length and
+        JSON stay whole), so it is in no log, stream, history or export."""
+        self._hidden = (hidden.encode(), b"*" * len(hidden.encode())) if hidden else None
         self._deliver = deliver
         self.on_proc_start = on_proc_start
         self._on_eof = on_eof
@@ -230,6 +236,8 @@ class Relay:
             data = bytes(state.buf)
         else:
             data = chunk
+        if self._hidden is not None and self._hidden[0] in data:
+            data = data.replace(*self._hidden)  # an unfinished frame's part: next round
         used = self._stamp_frames(state, data)
         state.buf = bytearray(data[used:])
         return len(chunk)
@@ -339,6 +347,8 @@ class Relay:
         if body is None:
             assert event is not None
             body = body_of(event)
+            if self._hidden is not None and self._hidden[0] in body:
+                body = body.replace(*self._hidden)
         state.seq += 1
         state.pending.append(stamp(state.run_id, state.seq, round((t_ns - state.t0) / 1e9, 6),
                                    kind, body))

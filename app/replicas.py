@@ -15,6 +15,7 @@ that hangs.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import threading
 import time
 from types import FrameType
 
+from procscope import secret_token
 from procscope.settings import OPTIONS, Settings
 
 log = logging.getLogger("procscope.replicas")
@@ -31,10 +33,13 @@ RESTART_AFTER = 1.0  # a replica that keeps dying is started again at most this 
 
 
 def replica_argv(settings: Settings, port: int, log_level: str) -> list[str]:
-    """The command line of one replica: every setting as given, its own port, N=1."""
+    """The command line of one replica: every setting as given, its own port, N=1; not
+    the token, which goes through a pipe (start_replica)."""
     argv = [sys.executable, "-m", "procscope", "--log-level", log_level]
     for name in OPTIONS:
         value = getattr(settings, name)
+        if name == "token":
+            continue
         if name == "port":
             value = port
         elif name == "replicas":
@@ -42,6 +47,12 @@ def replica_argv(settings: Settings, port: int, log_level: str) -> list[str]:
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]
     return argv
+
+
+def start_replica(settings: Settings, port: int, log_level: str) -> subprocess.Popen[bytes]:
+    with secret_token.handing_over(settings.token) as (secret, fds):
+        return subprocess.Popen(replica_argv(settings, port, log_level), pass_fds=fds,
+                                env={**os.environ, **secret})
 
 
 def supervise(settings: Settings, log_level: str) -> int:
@@ -64,7 +75,7 @@ def supervise(settings: Settings, log_level: str) -> int:
     procs: dict[int, subprocess.Popen[bytes]] = {}
     started: dict[int, float] = {}
     for port in ports:
-        procs[port] = subprocess.Popen(replica_argv(settings, port, log_level))
+        procs[port] = start_replica(settings, port, log_level)
         started[port] = time.monotonic()
     print(f"procscope: {len(ports)} replicas on ports {ports[0]}-{ports[-1]}, sharing "
           f"runs through Redis", flush=True)
@@ -81,7 +92,7 @@ def supervise(settings: Settings, log_level: str) -> int:
                     return 1
                 log.warning("replica on port %s (pid %s) exited with %s: starting it again",
                             port, proc.pid, code)
-                procs[port] = subprocess.Popen(replica_argv(settings, port, log_level))
+                procs[port] = start_replica(settings, port, log_level)
                 started[port] = time.monotonic()
     finally:
         for proc in procs.values():

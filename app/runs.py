@@ -87,7 +87,8 @@ class RunManager:
         self.on_created: list[Callable[[Run], None]] = []
         self._ids: Iterator[int] = itertools.count(1)  # app.cluster_runs: from Redis
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe)
+        self.relay = Relay(self._deliver_threadsafe, self._eof_threadsafe,
+                           hidden=settings.token)
         self.sampler = Sampler(self.relay, settings.sample_hz, settings.sample_budget)
         self.relay.on_proc_start = self.sampler.add_pid
         self.cpu_lanes = choose_cpu_lanes(settings.cpu_lanes)

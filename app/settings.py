@@ -7,7 +7,11 @@ before it knows whether the web stack is needed at all.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+import re
+from dataclasses import dataclass, field, fields
+
+# The characters a link (?token=) and a cookie carry as they are; at least 8 of them.
+TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,1024}")
 
 
 def default_db() -> str:
@@ -23,7 +27,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a repr is printed, logged
     run_timeout: float = 300.0
     max_events: int = 1_000_000
     sample_hz: float = 2000.0
@@ -39,13 +43,26 @@ class Settings:
     redis: str | None = None  # replicas sharing runs through Redis (app.cluster_runs)
     replicas: int = 1
 
+    def __post_init__(self) -> None:
+        """Refuse what no server can run with, whoever made these Settings."""
+        if self.token is not None and not TOKEN.fullmatch(self.token):
+            raise ValueError("the token must be 8 to 1024 letters, digits, '-', '.', '_' or "
+                             "'~' (what a link carries as it is), e.g. the output of "
+                             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if self.replicas > 1 and self.port == 0:
+            raise ValueError("--replicas needs a --port other than 0 (replica i listens on "
+                             "PORT+i)")
+
 
 # field -> (metavar, help); the default and the type come from Settings itself.
 OPTIONS: dict[str, tuple[str | None, str]] = {
     "host": (None, "address to bind (default %(default)s: this machine only)"),
-    "port": (None, "port (default %(default)s)"),
+    "port": (None, "port (default %(default)s; 0: any free port, the one chosen is "
+             "printed)"),
     "token": (None, "access token for starting and cancelling runs (default: "
-              "$PROCSCOPE_TOKEN; generated and printed when --host is not loopback)"),
+              "--token-file, else $PROCSCOPE_TOKEN; generated and printed when --host is "
+              "not loopback). Seen in `ps` until procscope has re-executed itself without "
+              "it, an instant: prefer --token-file or $PROCSCOPE_TOKEN"),
     "run_timeout": ("SECONDS", "wall-clock limit of one run (default %(default)s)"),
     "max_events": ("N", "events kept per run; past it, only lifecycle events are kept and "
                    "the rest are counted as dropped (default %(default)s)"),

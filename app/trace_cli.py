@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procscope import secret_token
 from procscope.program_socket import find_server, peer_uid_pid
+from procscope.redaction import redact_argv, redact_text
 from procscope.runner import set_parent_death_signal
 from procscope.traced_program import TracedProgram, exit_like
 
@@ -139,7 +141,8 @@ def program_source(args: TraceArgs) -> tuple[str | None, str | None]:
         return path, None
 
 
-def main(argv: list[str], server_options: list[str]) -> int:
+def main(argv: list[str], server_options: list[str], token: str | None = None) -> int:
+    """`token`: the teacher's token for a server of our own (app.secret_token), if any."""
     try:
         args = parse(argv)
     except UsageError as e:
@@ -155,7 +158,7 @@ def main(argv: list[str], server_options: list[str]) -> int:
     info = find_server()
     own: subprocess.Popen[bytes] | None = None
     if info is None:
-        own, info = _start_own_server(server_options)
+        own, info = _start_own_server(server_options, token)
     try:
         code, page = _trace_on_server(args, info)
         if own is not None and code is not None:
@@ -260,18 +263,21 @@ def _free_port(preferred: int = 8000) -> int:
     raise OSError("no free port")
 
 
-def _start_own_server(options: list[str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def _start_own_server(options: list[str], token: str | None
+                      ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """`python -m procscope` in a session of its own (the terminal's signals are the program's),
-    found through a runtime directory of its own; its output goes to a file there."""
+    found through a runtime directory of its own; its output goes to a file there. The
+    token goes to it through a pipe (app.secret_token), never its command line."""
     folder = tempfile.mkdtemp(prefix="procscope-trace-")  # 0700
     if not any(o == "--port" or o.startswith("--port=") for o in options):
         options = [*options, "--port", str(_free_port())]
     log_path = Path(folder) / "server.log"
-    with open(log_path, "wb") as log_file:
+    with open(log_path, "wb") as log_file, secret_token.handing_over(token) as (secret, fds):
         server = subprocess.Popen(
             [sys.executable, "-m", "procscope", "--log-level", "warning", *options],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, "PROCSCOPE_RUNTIME_DIR": folder},
+            start_new_session=True, pass_fds=fds,
+            env={**os.environ, "PROCSCOPE_RUNTIME_DIR": folder, **secret},
             preexec_fn=_die_with_parent)
     deadline = time.monotonic() + 30
     previous = os.environ.get("PROCSCOPE_RUNTIME_DIR")
@@ -348,8 +354,9 @@ def _trace_to_json(args: TraceArgs) -> int:
     t0 = time.monotonic_ns()
     relay.add("1", read_fd, t0, {
         "experiment": "program", "kind": "program", "params": {},
-        "argv": args.python_argv()[1:], "cwd": os.getcwd(), "command": args.command(),
-        "t0_monotonic_ns": t0, "t0_wall": time.time(), "cores": os.cpu_count()})
+        "argv": redact_argv(args.python_argv()[1:]), "cwd": os.getcwd(),
+        "command": redact_text(args.command()), "t0_monotonic_ns": t0,
+        "t0_wall": time.time(), "cores": os.cpu_count()})
     program = TracedProgram(args.python_argv(), channel.fd)
     try:
         program.start()

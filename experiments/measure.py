@@ -1,9 +1,13 @@
-"""What lessons measure about themselves: a process's state in /proc, spans open at once.
+"""What lessons measure about themselves: a process's state and command in /proc, spans
+open at once.
 
-Runs in whichever process of a run calls it; standard library only (see spec.py).
+Runs in whichever process of a run calls it; standard library only (see spec.py), and
+procscope.redaction (standard library only too).
 """
 
 from __future__ import annotations
+
+from procscope.redaction import redact_argv
 
 
 def proc_stat(pid: int) -> tuple[str, int] | None:
@@ -15,6 +19,18 @@ def proc_stat(pid: int) -> tuple[str, int] | None:
         return None
     fields = raw[raw.rfind(b")") + 2:].split()  # comm may hold spaces: it ends at the last ')'
     return fields[0].decode(), int(fields[1])
+
+
+def command_of(pid: int) -> str:
+    """What /proc says process `pid` runs, its secrets `***` (it may be the server, which
+    a lesson's orphan is adopted by), cut to 120 characters; '?' if it is gone."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            words = f.read().split(b"\0")
+    except OSError:
+        return "?"
+    shown = redact_argv([w.decode(errors="replace") for w in words if w])
+    return " ".join(shown)[:120] or "?"
 
 
 def max_overlap(spans: list[tuple[int, int]]) -> int:

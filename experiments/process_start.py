@@ -8,6 +8,7 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
+from procscope.experiments.measure import command_of
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, number
 from procscope.reporter import emit
@@ -53,16 +54,6 @@ class MyProcess(Process):
         print("%s is done " % self.person)
 
 
-def _command_of(pid: int) -> str:
-    """What /proc says process `pid` runs (its command line), or '?' if it is gone."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            words = f.read().split(b"\0")
-    except OSError:
-        return "?"
-    return " ".join(w.decode(errors="replace") for w in words if w)[:120]
-
-
 def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process."""
     seconds = 2 * params.time_scale  # the tutorial's time.sleep(2)
@@ -102,7 +93,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     if child["ppid"] != os.getpid():
         # forkserver: the main asks the fork server for a child, and the server forks it.
         print("the child's parent is pid %s (%s), not the main" % (child["ppid"],
-                                                                  _command_of(child["ppid"])))
+                                                                  command_of(child["ppid"])))
     return {
         "style": params.style,
         "main_printed_first": first,

@@ -15,21 +15,10 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
-from procscope.experiments.measure import proc_stat
+from procscope.experiments.measure import command_of, proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, number
 from procscope.reporter import emit
-
-
-def command_of(pid: int) -> str:
-    """What /proc says process `pid` runs, or '?' if it is gone."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            words = f.read().split(b"\0")
-    except OSError:
-        return "?"
-    return " ".join(w.decode(errors="replace") for w in words if w)[:120] or "?"
-
 
 # --- zombie ---------------------------------------------------------------------------
 
