@@ -397,9 +397,14 @@ def test_redact_text(text: str, shown: str) -> None:
 def test_command_of_a_process_given_a_token_hides_it() -> None:
     """What a lesson shows of another process (the orphan's new parent): a real one."""
     token = new_token()
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
-                             "--token", token, "--port", "8000"], stdin=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import sys;print(1,flush=1);sys.stdin.read()",  # short: 120 shown
+                             "--token", token, "--port", "8000"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
     try:
+        # Once it speaks it runs its own image: right after Popen returns, the kernel may
+        # still be setting it up, and /proc/PID/cmdline reads empty (seen: '?').
+        assert proc.stdout is not None and proc.stdout.readline() == b"1\n"
         shown = command_of(proc.pid)
     finally:
         proc.communicate(b"")
