@@ -71,8 +71,11 @@ DYNAMIC = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out",
 
 def server_messages() -> list[str]:
     """The keys of the server's refusals the page shows: `said("...")` in app/ (app/said.py),
-    read with ast, so that adjacent literals are joined as Python joins them."""
-    found: dict[str, None] = {}
+    read with ast, so that adjacent literals are joined as Python joins them; and a 422's
+    messages, by pydantic's error type (app/invalid_input.py)."""
+    from procscope.invalid_input import MESSAGES
+
+    found: dict[str, None] = dict.fromkeys(MESSAGES.values())
     for path in sorted((ROOT / "app").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
