@@ -25,7 +25,7 @@ from browser import PageErrors, screenshot
 from conftest import Server
 from playwright.sync_api import Browser, BrowserContext, Page
 from pydantic import TypeAdapter, ValidationError
-from test_i18n import VISIBLE_INTERFACE_TEXT, english_left
+from test_i18n import VISIBLE_INTERFACE_TEXT, english_left, english_words
 
 from procscope import catalog
 from procscope.experiments.spec import COMMON_PARAMS, Param
@@ -33,8 +33,6 @@ from procscope.invalid_input import MESSAGES
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
-# What a Chinese message may keep in Latin letters: code, not English.
-CODE_NAMES = {"JSON", "true", "false"}
 
 
 @pytest.fixture
@@ -236,9 +234,9 @@ def pydantic_says(body: Any) -> list[dict[str, Any]]:
     raise AssertionError(f"{body!r} is valid")
 
 
-def english_words(text: str) -> set[str]:
-    """The Latin words of a message, less what it quotes (a choice, a lesson's id)."""
-    return set(re.findall(r"[A-Za-z]{2,}", re.sub(r"'[^']*'", "", text))) - CODE_NAMES
+def english_in(text: str) -> list[str]:
+    """The English words of a message, less what it quotes (a choice, a lesson's id)."""
+    return english_words(re.sub(r"'[^']*'", " ", text))
 
 
 def test_every_param_of_every_lesson_refused_is_said_in_chinese_naming_its_bound(
@@ -264,7 +262,7 @@ def test_every_param_of_every_lesson_refused_is_said_in_chinese_naming_its_bound
             assert key % values == reference["msg"], case
         # Chinese: no English word but code names, and every bound or choice named.
         msg = said_zh["msg"]
-        assert CJK.search(msg) and english_words(msg) == set(), (case, msg)
+        assert CJK.search(msg) and english_in(msg) == [], (case, msg)
         for name in case.names:
             assert name in msg, (case, msg)
     # Every message the module knows is one a lesson's request can meet: but for the body's
@@ -282,7 +280,7 @@ def test_the_bodys_own_shape_and_other_routes_are_said_in_chinese_too(
         assert answer.status_code == 422
         [item] = answer.json()["detail"]
         assert item["type"] == kind and CJK.search(item["msg"]), item
-        assert english_words(item["msg"]) == set(), item
+        assert english_in(item["msg"]) == [], item
     # A query parameter (a stream's ?after=) and a What-if body (its pid, its signal).
     after = client.get("/api/runs/1/events.ndjson", params={"after": -1}, headers=zh)
     [item] = after.json()["detail"]

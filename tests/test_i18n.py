@@ -137,6 +137,49 @@ def english_left(texts: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+# Words Chinese text keeps in Latin letters: names in the code (classes, methods, event
+# fields), the kernel's and the tools' terms, and units (ms, Hz, as Chinese interfaces write
+# them). Anything else in Latin letters in a Chinese text is English left untranslated.
+CODE_NAMES = frozenset({
+    "CPU", "GIL", "pid", "ppid", "Lock", "Queue", "JoinableQueue", "Pool", "Executor",
+    "Full", "Empty", "SIGTERM", "SIGKILL", "SIGSTOP", "SIGCONT", "BrokenProcessPool",
+    "true", "false", "procscope", "multiprocessing", "subreaper", "JSON", "ms", "Hz",
+    "join", "put", "get", "kind", "seq", "data", "params", "Traceback", "Perfetto",
+    "speedscope", "token", "Authorization", "Bearer", "DELETE"})
+# A name or a call as code writes it: `join()`, `q.put('x', timeout=0.1)`, `queue.Full`.
+CODE_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\([^()]*\))?")
+
+
+def english_words(text: str, verbatim: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The English words of a Chinese text: its Latin words, less `verbatim` (data shown as
+    it is: a process's name, a command line; taken out first, as whole words), code (with a
+    dot, an underscore, a digit or a call's parentheses; a flag and its value, a path, a
+    query: `--cpu-lanes sampled`, `/api/runs`, `?token=`) and CODE_NAMES."""
+    for data in sorted(verbatim, key=len, reverse=True):
+        text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(data)}(?![A-Za-z0-9_])", " ", text)
+    words = []
+    for match in CODE_TOKEN.finditer(text):
+        token = match.group()
+        before, after = text[match.start() - 1:match.start()], text[match.end():match.end() + 1]
+        if re.search(r"[._(0-9]", token) or len(token) < 2 or token in CODE_NAMES or \
+                before in ("-", "/", "?", "<") or after in ("/", "=", ">", "-") or \
+                re.search(r"--[\w-]+ $", text[:match.start()]):
+            continue
+        words.append(token)
+    return words
+
+
+def test_no_chinese_entry_of_the_catalog_keeps_english_words() -> None:
+    # A half-translation written into the catalog itself ("在 join() 中等待 the queue").
+    left = {english: words for english, chinese in chinese_catalog().items()
+            if (words := english_words(re.sub(r"%\(\w+\)s", " ", chinese)))}
+    assert left == {}
+    assert english_words("在 q.put('fourth', timeout=0.1) 中：等待 room in the queue → "
+                         "queue.Full") == ["room", "in", "the", "queue"]
+    assert english_words("在 join() 中等待 worker-1；Lock 和 CPU 0", {"worker-1"}) == []
+    assert english_words("启动时不要加 --cpu-lanes sampled 或 the flag") == ["the", "flag"]
+
+
 @pytest.fixture
 def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
     made: list[BrowserContext] = []
