@@ -28,7 +28,8 @@ router = APIRouter(include_in_schema=False)
 
 def how_to_get_in(lang: str) -> bytes:
     """The page app.guard answers a browser that has no token's cookie with, in `lang`."""
-    return _env.get_template("how_to_get_in.html").render(lang=lang).encode()
+    return _env.get_template("how_to_get_in.html").render(
+        lang=lang, i18n_catalog=i18n.page_catalog(lang)).encode()
 
 
 def error_page(lang: str, status: int, heading: str, detail: str, detail_lang: str) -> bytes:

@@ -392,11 +392,18 @@ def test_the_page_that_says_how_to_get_in_speaks_the_browsers_language(
         assert page.locator("html").get_attribute("lang") == "zh"
         assert "令牌" in page.locator("h1").inner_text()
         assert english_left(page.evaluate(VISIBLE_INTERFACE_TEXT)) == []
-        # The switch's cookie wins over the browser's languages, as on every page.
-        ctx.add_cookies([{"name": "procscope_lang", "value": "en", "url": srv.url}])
-        page.reload()
+        # In the app's look (its stylesheet and top bar need no token: /static/).
+        assert page.evaluate("getComputedStyle(document.querySelector('.topbar'))"
+                             ".display") == "flex"
+        screenshot(page, "i18n-zh-token-needed")
+        # Its switch sets the cookie, which wins over the browser's languages.
+        with page.expect_event("load"):
+            page.click(".lang-switch [data-lang=en]")
         assert page.locator("html").get_attribute("lang") == "en"
         assert page.locator("h1").inner_text() == "This page needs a link with a token"
+        ctx.add_cookies([{"name": "procscope_lang", "value": "zh", "url": srv.url}])
+        page.reload()
+        assert page.locator("html").get_attribute("lang") == "zh"
     finally:
         srv.stop()
 
