@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from procscope import i18n, pages
+from procscope import error_pages, i18n, pages
 from procscope.said import answer, said
 
 COOKIE = "procscope_token"
@@ -60,31 +60,34 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope["headers"]}
         method = scope["method"]
+        path: str = scope["path"]
+        # A browser opening a page is refused with a page, in its language (app.error_pages).
+        lang = i18n.choose(headers.get("cookie", ""), headers.get("accept-language", "")) \
+            if error_pages.wants_html(path, headers.get("accept", "")) else None
         host = _hostname(headers.get("host", ""))
         if not host_allowed(self.allowed_hosts, host):
-            await _deny(send, 400, f"Host {host!r} is not this server's name")
+            await _deny(send, 400, said("Host %(host)s is not this server's name",
+                                        host=repr(host)), lang=lang)
             return
         if method not in SAFE_METHODS:
             if headers.get("sec-fetch-site") == "cross-site":
-                await _deny(send, 403, "cross-site requests may not change anything")
+                await _deny(send, 403, "cross-site requests may not change anything", lang=lang)
                 return
             origin = headers.get("origin")
             if origin and origin != "null" and _hostname(urlsplit(origin).netloc) \
                     not in self.allowed_hosts and _hostname(urlsplit(origin).netloc) != host:
-                await _deny(send, 403, f"Origin {origin!r} may not change anything")
+                await _deny(send, 403, f"Origin {origin!r} may not change anything", lang=lang)
                 return
             if origin == "null":
-                await _deny(send, 403, "an opaque Origin may not change anything")
+                await _deny(send, 403, "an opaque Origin may not change anything", lang=lang)
                 return
         role, from_query = self._role(scope, headers)
-        path: str = scope["path"]
         # For the pages: show the controls that change things only to those who may.
         scope.setdefault("state", {})["role"] = role
         if self.admin_token is not None and not path.startswith(PUBLIC_PREFIXES):
             if role is None:
-                if _wants_html(headers, path):
-                    await _how_to_get_in(send, i18n.choose(
-                        headers.get("cookie", ""), headers.get("accept-language", "")))
+                if lang is not None:
+                    await _how_to_get_in(send, lang)
                     return
                 await _deny(send, 401, said("a token is needed: the link with ?token=..., or "
                                             "Authorization: Bearer <token>"),
@@ -92,7 +95,7 @@ class Guard:
                 return
             if role == "viewer" and method not in SAFE_METHODS and path not in VIEWER_POSTS:
                 await _deny(send, 403, said("the viewer link can watch runs, not start or "
-                                            "cancel them"))
+                                            "cancel them"), lang=lang)
                 return
         max_body = self.max_body
         if method not in SAFE_METHODS and method != "DELETE":
@@ -192,11 +195,6 @@ def _hostname(netloc: str) -> str:
     return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
 
 
-def _wants_html(headers: dict[str, str], path: str) -> bool:
-    """A browser opening a page (not the API, not a script's fetch): it is told in HTML."""
-    return not path.startswith("/api/") and "text/html" in headers.get("accept", "")
-
-
 async def _how_to_get_in(send: Send, lang: str) -> None:
     """A browser opening a page without the token: how to get in, in its language (an HTML
     page, templates/how_to_get_in.html), not the API's JSON 401."""
@@ -210,9 +208,17 @@ async def _how_to_get_in(send: Send, lang: str) -> None:
 
 
 async def _deny(send: Send, status: int, detail: str,
-                extra: dict[str, str] | None = None) -> None:
-    body = json.dumps(answer(detail)).encode()
-    headers: list[Any] = [(b"content-type", b"application/json"),
+                extra: dict[str, str] | None = None, lang: str | None = None) -> None:
+    """The refusal: JSON (`{"detail"}`, docs/api.md), or, with the `lang` of a browser
+    opening a page, the error page (app.error_pages)."""
+    if lang is None:
+        body = json.dumps(answer(detail)).encode()
+        kind = b"application/json"
+    else:
+        body = error_pages.page(status, detail, lang)
+        kind = b"text/html; charset=utf-8"
+        extra = {**(extra or {}), **error_pages.headers(lang)}
+    headers: list[Any] = [(b"content-type", kind),
                           (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})

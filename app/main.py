@@ -23,11 +23,12 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from procscope import api, classroom, links, pages, said, what_if
+from procscope import api, classroom, error_pages, invalid_input, links, pages, what_if
 from procscope.fanout import Fanouts
 from procscope.guard import Guard
 from procscope.history_db import HistoryError
@@ -119,8 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stopping = stopping
     app.state.fanouts = Fanouts(stopping, ping_frame, api.PING_SECONDS)
     app.state.send_timeout = settings.send_timeout
-    # A refusal the page shows carries its catalog key beside the English (app.said).
-    app.add_exception_handler(StarletteHTTPException, said.http_exception)
+    # A refusal the page shows carries its catalog key beside the English (app.said); a
+    # browser opening a page gets an error page instead (app.error_pages); a 422 says its
+    # msg in the request's language (app.invalid_input).
+    app.add_exception_handler(StarletteHTTPException, error_pages.http_exception)
+    app.add_exception_handler(RequestValidationError, invalid_input.request_validation_error)
     app.include_router(api.router)
     app.include_router(classroom.router)
     app.include_router(what_if.router)

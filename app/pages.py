@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from procscope import catalog, i18n, predictions
 from procscope.resources import TEMPLATES
+from procscope.said import said
 
 _env = i18n.install(Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -27,7 +28,16 @@ router = APIRouter(include_in_schema=False)
 
 def how_to_get_in(lang: str) -> bytes:
     """The page app.guard answers a browser that has no token's cookie with, in `lang`."""
-    return _env.get_template("how_to_get_in.html").render(lang=lang).encode()
+    return _env.get_template("how_to_get_in.html").render(
+        lang=lang, i18n_catalog=i18n.page_catalog(lang)).encode()
+
+
+def error_page(lang: str, status: int, heading: str, detail: str, detail_lang: str) -> bytes:
+    """The page a browser gets for an error (app.error_pages), in `lang`: `heading` and
+    `detail` said already, `detail` in `detail_lang`."""
+    return _env.get_template("error.html").render(
+        lang=lang, i18n_catalog=i18n.page_catalog(lang), status=status, heading=heading,
+        detail=detail, detail_lang=detail_lang).encode()
 
 
 def _experiments() -> list[dict[str, Any]]:
@@ -64,7 +74,7 @@ async def index(request: Request, experiment: str | None = None) -> HTMLResponse
 async def run_page(request: Request, run_id: str) -> HTMLResponse:
     run = request.app.state.runs.runs.get(run_id)
     if run is None:
-        raise HTTPException(404, f"no run {run_id!r}")
+        raise HTTPException(404, said("no run %(run)s", run=repr(run_id)))
     # A run of kind `program` (procscope trace) has no lesson: the form shows the first.
     chosen = run.experiment if run.experiment in catalog.SPECS else next(iter(catalog.SPECS))
     return templates.TemplateResponse(request, "index.html",
@@ -76,7 +86,8 @@ async def params_form(request: Request, experiment_id: str,
                       run: str | None = None) -> HTMLResponse:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
-        raise HTTPException(404, f"no experiment {experiment_id!r}")
+        raise HTTPException(404, said("no experiment %(experiment)s",
+                                      experiment=repr(experiment_id)))
     # ?run=N: the form filled with that run's params (a page that followed the teacher's run).
     shown = request.app.state.runs.runs.get(run) if run is not None else None
     values = shown.params if shown is not None and shown.experiment == experiment_id else None

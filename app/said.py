@@ -16,6 +16,9 @@ and adds, beside it, what the page needs:
 and in a 422's list, each item's `msg` the same way (an `i18n` member beside it). The
 page's static/i18n.js `told()` shows `t(key, values)`, so a Chinese page says it in Chinese
 from the one catalog, static/i18n.zh.json; a message without an entry shows its English.
+A 422 item's `msg` itself is in the request's language (app.i18n.language: the page's
+cookie, else Accept-Language), so that `curl -H 'Accept-Language: zh'` reads Chinese too;
+a `detail` string stays English, what scripts read (docs/api.md).
 
 Why the English text (with `%(name)s`) as the key, and not a machine-readable code: every
 string of the interface is keyed by its English already (ARCHITECTURE.md, decision 14), so
@@ -36,6 +39,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from procscope import i18n
+
 Value = str | int | float
 
 
@@ -51,8 +56,23 @@ class Said(str):
         self.values = values
         return self
 
+    @classmethod
+    def keeping(cls, english: str, said: Said) -> Said:
+        """`said`'s key and values, its English the text given (pydantic's own message:
+        app.invalid_input)."""
+        self = str.__new__(cls, english)
+        self.key = said.key
+        self.values = said.values
+        return self
+
     def i18n(self) -> dict[str, Any]:
         return {"key": self.key, "values": self.values}
+
+    def in_language(self, lang: str) -> str:
+        """The message in `lang`: itself in English, else its key's entry in the catalog."""
+        if lang == i18n.DEFAULT or self.key not in i18n.catalog():
+            return str(self)
+        return i18n.translate(lang, self.key) % self.values
 
 
 def said(key: str, **values: Value) -> Said:
@@ -66,13 +86,15 @@ def message(error: BaseException) -> str:
     return first if isinstance(first, Said) else str(error)
 
 
-def answer(detail: Any) -> dict[str, Any]:
-    """An error answer's body: `{"detail": ...}`, with `i18n` beside each Said in it."""
+def answer(detail: Any, lang: str = i18n.DEFAULT) -> dict[str, Any]:
+    """An error answer's body: `{"detail": ...}`, with `i18n` beside each Said in it; a
+    list's (a 422's) `msg` in `lang`."""
     body: dict[str, Any] = {"detail": detail}
     if isinstance(detail, Said):
         body["i18n"] = detail.i18n()
     elif isinstance(detail, list):
-        body["detail"] = [item | {"i18n": item["msg"].i18n()}
+        body["detail"] = [item | {"msg": item["msg"].in_language(lang),
+                                  "i18n": item["msg"].i18n()}
                           if isinstance(item, dict) and isinstance(item.get("msg"), Said)
                           else item for item in detail]
     return body
@@ -88,5 +110,5 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if not carries_said(exc.detail):
         return await http_exception_handler(request, exc)
-    return JSONResponse(answer(exc.detail), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(answer(exc.detail, i18n.language(request)),
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))

@@ -17,13 +17,14 @@ from procscope.reporter import emit
 
 
 def client(name: str, port: int, messages: int, think_time: float, timeout: float,
-           results: Any, first_waits_for: str, go: Any) -> None:
+           results: Any, first_waits_for: tuple[str, str], go: Any) -> None:
     """Runs in each client: the tutorial's client, with scripted lines instead of input().
 
-    `first_waits_for` is what its first reply waits for, in words: before a handler echoes
-    the first line, a pool process must take the connection (pool), or the connection's own
-    handler process must start (process_per_connection). `go` is set once the server can
-    serve: in the tutorial the clients are started by hand, after the server."""
+    `first_waits_for` is what its first reply waits for, in words (English, Chinese):
+    before a handler echoes the first line, a pool process must take the connection (pool),
+    or the connection's own handler process must start (process_per_connection). `go` is
+    set once the server can serve: in the tutorial the clients are started by hand, after
+    the server."""
     ok = 0
     first_wait = None
     try:
@@ -40,8 +41,10 @@ def client(name: str, port: int, messages: int, think_time: float, timeout: floa
             emit("conn.wait", message=i + 1)
             # Drawn as waiting: with a Pool busy with 4 connections, the 5th client's reply
             # waits for a pool process to be free.
-            emit("wait.start", call="phone.recv(1024)",
-                 waits_for=first_waits_for if i == 0 else "its handler to echo it")
+            waits_for, waits_for_zh = first_waits_for if i == 0 else \
+                ("its handler to echo it", "它的处理者回显")
+            emit("wait.start", call="phone.recv(1024)", waits_for=waits_for,
+                 waits_for_zh=waits_for_zh)
             sent = time.monotonic()
             phone.send(cmd.encode("utf8"))
             data = b""

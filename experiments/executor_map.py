@@ -35,7 +35,8 @@ def work(n: int, seconds: float) -> tuple[int, int, int]:
     """Runs in each executor worker: one item. Returns (n**2, pid, finished_ns)."""
     task_started(n)  # so that the main can say which item was lost if this worker dies
     print("%s is running" % os.getpid())
-    emit("task.start", task=n, label="item %d" % n, seconds=round(seconds, 4))
+    emit("task.start", task=n, label="item %d" % n, label_zh="第 %d 项" % n,
+         seconds=round(seconds, 4))
     time.sleep(seconds)
     emit("task.end", task=n, value=n ** 2)
     task_done(n)
@@ -50,7 +51,8 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     # A worker that dies mid-task breaks the executor (BrokenProcessPool), which does not
     # say which item was lost: the workers mark their items in the watch's arrays, handed
     # over by the executor's initializer (pool_watch.py).
-    watch = LostTaskWatch(params.items, ["item %d" % i for i in items])
+    watch = LostTaskWatch(params.items, ["item %d" % i for i in items],
+                          ["第 %d 项" % i for i in items])
     # The run's start method is the default context's, which ProcessPoolExecutor uses.
     p = ProcessPoolExecutor(params.workers,  # 不写默认是cpu的核数
                             initializer=arm_worker, initargs=watch.initargs)

@@ -39,7 +39,8 @@ def run_tasks(p: Any, params: Any, seconds: float,
     if params.mode == "apply":
         for i in range(params.tasks):
             emit("task.submit", task=i, mode="apply")
-            emit("wait.start", call="p.apply()", waits_for="task %d's result" % i)
+            emit("wait.start", call="p.apply()", waits_for="task %d's result" % i,
+                 waits_for_zh="任务 %d 的结果" % i)
             # 同步提交任务 串行工作 拿到结果再往下走
             res = p.apply(work, args=(i, "alex", seconds))
             emit("wait.end")
@@ -52,7 +53,7 @@ def run_tasks(p: Any, params: Any, seconds: float,
             emit("task.submit", task=i, mode="apply_async")
             res_l.append(p.apply_async(work, args=(i, "alex", seconds)))  # 异步提交任务
         p.close()
-        emit("join.wait", what="pool", name="the pool")
+        emit("join.wait", what="pool", name="the pool", name_zh="进程池")
         p.join()  # 等待所有任务都执行完毕
         emit("join.done", what="pool", name="the pool")
         for i, r in enumerate(res_l):

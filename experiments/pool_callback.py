@@ -123,7 +123,8 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         print("<%s> parse :%s" % (os.getpid(), dic["url"]))
         emit("callback", url=dic["url"], fetched_by=dic["fetched_by"])
         # A bar on the main's lane (this thread is drawn inside it), named after the page.
-        emit("task.start", url=dic["url"], label="parse " + dic["url"].split("/", 3)[-1])
+        emit("task.start", url=dic["url"], label="parse " + dic["url"].split("/", 3)[-1],
+             label_zh="解析 " + dic["url"].split("/", 3)[-1])
         time.sleep(parse_delay)
         res = "url:%s size:%s" % (dic["url"], len(dic["text"]))  # 模拟解析网页内容
         parsed.append({"url": dic["url"], "size": len(dic["text"]),
@@ -151,14 +152,15 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         # A worker killed mid-fetch would make join() wait for ever (pool_watch.py): the
         # watch ends the run instead, saying which page was lost.
         watch = LostTaskWatch(params.pages, ["page %s" % path_of(i).lstrip("/")
-                                             for i in range(params.pages)])
+                                             for i in range(params.pages)],
+                              ["页面 %s" % path_of(i).lstrip("/") for i in range(params.pages)])
         with watched_pool(watch, params.processes) as p:
             for url in urls:
                 emit("task.submit", url=url)
                 p.apply_async(get_page, args=(url,), callback=parse_page,
                               error_callback=fetch_failed)
             p.close()  # 这两行必须有
-            emit("join.wait", what="pool", name="the pool")
+            emit("join.wait", what="pool", name="the pool", name_zh="进程池")
             p.join()
             emit("join.done", what="pool", name="the pool")
         used_time = time.time() - start_time

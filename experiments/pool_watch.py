@@ -75,9 +75,13 @@ class LostTaskWatch:
     """Runs in the experiment's main process: while entered, a thread watches the tasks'
     workers, and the main thread gets TaskLost (from any blocking call) when one dies."""
 
-    def __init__(self, tasks: int, names: Sequence[str] | None = None) -> None:
-        # How the run's words name task i ("task 3", "page www.python.org", "conn 5").
+    def __init__(self, tasks: int, names: Sequence[str] | None = None,
+                 names_zh: Sequence[str] | None = None) -> None:
+        # How the run's words name task i ("task 3", "page www.python.org", "conn 5"), and
+        # the same in Chinese (the task.lost label the Chinese page writes).
         self.names = list(names) if names is not None else ["task %d" % i for i in range(tasks)]
+        self.names_zh = list(names_zh) if names_zh is not None else \
+            ["任务 %d" % i for i in range(tasks)]
         self.started = RawArray("i", tasks)
         self.done = RawArray("b", tasks)
         self.ready = Semaphore(0)  # one release per worker armed (a replacement too)
@@ -127,6 +131,7 @@ class LostTaskWatch:
                              "it; CPython's Pool never returns such a task, so the main "
                              "would wait for it for ever" % (self.names[i], pid))
                 emit("task.lost", task=i, pid=pid, label=self.names[i],
+                     label_zh=self.names_zh[i],
                      why="its worker died; Pool never returns a task whose worker died")
                 assert self._main is not None
                 signal.pthread_kill(self._main, signal.SIGUSR1)
@@ -184,7 +189,8 @@ def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]) ->
                 why = ("its worker (pid %d) died (%s) in the middle of it, and "
                        "ProcessPoolExecutor raised BrokenProcessPool"
                        % (pid, exit_words(w.exitcode)))
-                emit("task.lost", task=i, pid=pid, label=watch.names[i], exitcode=w.exitcode,
+                emit("task.lost", task=i, pid=pid, label=watch.names[i],
+                     label_zh=watch.names_zh[i], exitcode=w.exitcode,
                      why="its worker died; ProcessPoolExecutor raised BrokenProcessPool")
                 return ("%s was lost: %s: every pending item failed, and the executor "
                         "ended its other workers" % (watch.names[i], why))

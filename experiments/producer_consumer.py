@@ -45,7 +45,7 @@ def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int
                 emit("queue.put", item=None, depth=q.qsize(), sentinel=True)
             print("%s: 生产完毕，放入 %d 个结束信号 None" % (os.getpid(), consumers))
     elif mode == "joinable":
-        emit("join.wait", what="q.join()", name="the queue")
+        emit("join.wait", what="q.join()", name="the queue", name_zh="队列")
         q.join()  # 等着消费者都消费完: until task_done() was called for every item
         emit("join.done", what="q.join()", name="the queue")
 
@@ -53,7 +53,7 @@ def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int
 def consumer(q: Any, n: int, mode: str, delay: float, consumed: Any) -> None:
     """Runs in each consumer."""
     while True:
-        emit("wait.start", call="q.get()", waits_for="the next baozi")
+        emit("wait.start", call="q.get()", waits_for="the next baozi", waits_for_zh="下一个包子")
         res = q.get()  # blocks while the queue is empty
         emit("wait.end")
         emit("queue.get", item=res, depth=q.qsize())

@@ -60,7 +60,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             print("q.full() -> True; q.put(%r, timeout=%s) waits..." % (pending[0], timeout))
             started = time.monotonic()
             emit("wait.start", call="q.put(%r, timeout=%s)" % (pending[0], timeout),
-                 waits_for="room in the queue")
+                 waits_for="room in the queue", waits_for_zh="队列里的空位")
             try:
                 q.put(pending[0], timeout=timeout)
             except queue.Full:
@@ -70,7 +70,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
                 emit("queue.full", depth=q.qsize(), raised="queue.Full", waited=full_waited)
                 print("queue.Full after %.2f s: nobody took anything out" % full_waited)
             else:  # pragma: no cover - only if someone else emptied the queue
-                emit("wait.end", outcome="put")
+                emit("wait.end", outcome="put", outcome_zh="放进去了")
                 put_order.append(pending.pop(0))
         while len(got) < len(put_order):
             get()

@@ -72,7 +72,8 @@ def talk(conn: socket.socket, client_addr: tuple[str, int], index: int) -> Handl
                 client = msg.decode("utf-8", "replace").split(" ", 1)[0]
                 # The handler's bar, named after the client it serves (its first line
                 # says who it is): on a pool worker's lane, client after client.
-                emit("task.start", task=index, label="serving %s" % client)
+                emit("task.start", task=index, label="serving %s" % client,
+                         label_zh="服务 %s" % client)
             print(msg)
             conn.send(msg.upper())
             echoed += 1
@@ -177,8 +178,9 @@ def main(params: Any, report: Any) -> dict[str, Any]:
 
     results: Any = Queue()
     records: Any = Queue()
-    first_waits_for = ("a free pool process to take the connection" if params.mode == "pool"
-                       else "its handler process to start and echo it")
+    first_waits_for = (("a free pool process to take the connection", "一个空闲的池进程接手连接")
+                       if params.mode == "pool" else
+                       ("its handler process to start and echo it", "它的处理进程启动并回显"))
     go = Event()  # set when the server can serve (its Pool's workers are up)
     # Clients first, while this process has no threads yet (the Pool starts three).
     clients = [Process(target=client, name="client-%d" % (i + 1),
@@ -215,8 +217,9 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             # A pool worker killed mid-connection would make res.get() wait (and the client
             # with it) until the timeout, as Pool never returns such a task (pool_watch.py):
             # the watch ends the run at once instead, saying which connection was lost.
-            watch = LostTaskWatch(params.clients, ["conn %d" % (i + 1)
-                                                   for i in range(params.clients)])
+            watch = LostTaskWatch(params.clients,
+                                  ["conn %d" % (i + 1) for i in range(params.clients)],
+                                  ["连接 %d" % (i + 1) for i in range(params.clients)])
             try:
                 with watched_pool(watch, params.pool_size) as pool:
                     # The tutorial's Pool is up before any client comes: the clients' waits

@@ -58,8 +58,9 @@ class KeyMoment:
     prefix, `!main` any other); `role`; `text` the start of a print's text; `data` fields
     that must be equal; `nth` which of the matching events (1 = the first, -1 = the last).
     `label` is a template: `{ms}` / `{s}` the time between them, `{start.F}` / `{end.F}` a
-    field of either event's data, `{result.F}` a field of the run's result, `{depth_max}`
-    the queue's deepest point between them.
+    field of either event's data (in `label_zh`, its `F_zh` where the event has one),
+    `{result.F}` a field of the run's result, `{depth_max}` the queue's deepest point
+    between them.
     """
 
     start: dict[str, Any]

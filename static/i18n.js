@@ -85,6 +85,16 @@ export function t(text, values) {
 }
 
 /**
+ * An event's own words in the page's language: its `FIELD_zh` on a Chinese page where the
+ * lesson wrote one (a lesson writes the texts it emits in both languages, as its spec's
+ * are: `waits_for` and `waits_for_zh`), else its `FIELD`.
+ */
+export function own(data, field) {
+  const zh = lang === "zh" ? data?.[`${field}_zh`] : undefined;
+  return zh ?? data?.[field];
+}
+
+/**
  * What a server's error answer says, in the page's language: its `detail`, or the `msg` of
  * each item of a 422's list, through the catalog where the server sent the message's key
  * beside it (`i18n`: {key, values}, app/said.py), else as the server wrote it (English).

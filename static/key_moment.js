@@ -5,7 +5,7 @@
 // page zooms to the moments (view.js's View.focus) and timeline.js draws each as a bracket
 // with its label. The browser knows no lesson by name: the spec says which events.
 
-import { lang } from "./i18n.js";
+import { lang, own } from "./i18n.js";
 
 /** Does event `e` (on `lane`) match a moment's side {kind, proc, role, text, data}? */
 export function matches(e, lane, side) {
@@ -58,8 +58,8 @@ export function fillLabel(template, { t0, t1, start, end, result, depthMax }) {
     if (head === "ms" && !field) return gap * 1000 < 10 ? (gap * 1000).toFixed(1) : String(Math.round(gap * 1000));
     if (head === "s" && !field) return gap < 10 ? gap.toFixed(2) : gap.toFixed(1);
     if (head === "depth_max" && !field) return fmt(depthMax);
-    if (head === "start" && field) return fmt(start.data?.[field]);
-    if (head === "end" && field) return fmt(end.data?.[field]);
+    if (head === "start" && field) return fmt(own(start.data, field));
+    if (head === "end" && field) return fmt(own(end.data, field));
     if (head === "result" && field) return fmt(result?.[field]);
     return all;
   });

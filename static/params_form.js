@@ -41,7 +41,11 @@ export function collectParams(form) {
 export function describeError(status, body) {
   const detail = body?.detail;
   if (status === 422 && Array.isArray(detail)) {
-    return detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${told({ detail: [d] })}`).join("; ");
+    // A param's error is said with its name, as the form's own checks say it (the loc of
+    // POST /api/runs is body, experiment, "params", name).
+    const where = (loc = []) => (loc.includes("params") ? loc.slice(loc.indexOf("params") + 1)
+      : loc.filter((p) => p !== "body")).join(".");
+    return detail.map((d) => `${where(d.loc)}: ${told({ detail: [d] })}`).join("; ");
   }
   // The server's own words in the page's language where it sent their key (i18n.js told()).
   const said = told(body);

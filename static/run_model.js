@@ -17,7 +17,7 @@ import { NameRegistry } from "./palette.js";
 import { markShape } from "./marks.js";
 import { Lane } from "./lane.js";
 import { insertSorted } from "./time_sorted.js";
-import { t } from "./i18n.js";
+import { own, t } from "./i18n.js";
 
 /** The shared-resource tracks, in the order they are drawn (experiments/spec.py's TRACK_KINDS). */
 export const TRACK_KINDS = ["lock", "queue", "sold"];
@@ -383,7 +383,7 @@ export class RunModel {
         lane.open.lock = null;
         break;
       case "join.wait": {
-        const who = data.name || data.child || t("a child");
+        const who = own(data, "name") || data.child || t("a child");
         const span = { kind: "join", t0: e.t, t1: null, label: t("in join() of %(who)s", { who }), e0: e, e1: null };
         lane.spans.push(span);
         lane.open.join.set(data.child ?? data.name ?? "?", span);
@@ -403,7 +403,7 @@ export class RunModel {
         // A lesson about to block in a multiprocessing call says so first (wait.start:
         // the call, and what it waits for); wait.end when the call returned or raised.
         const call = data.call || t("a call");
-        const label = data.waits_for ? t("in %(call)s: waiting for %(what)s", { call, what: data.waits_for })
+        const label = data.waits_for ? t("in %(call)s: waiting for %(what)s", { call, what: own(data, "waits_for") })
           : t("waiting in %(call)s", { call });
         const span = { kind: "wait", t0: e.t, t1: null, label, e0: e, e1: null };
         lane.spans.push(span);
@@ -414,13 +414,13 @@ export class RunModel {
         if (lane.open.wait) {
           lane.open.wait.t1 = e.t;
           lane.open.wait.e1 = e;
-          if (data.outcome) lane.open.wait.label += ` → ${data.outcome}`;
+          if (data.outcome) lane.open.wait.label += ` → ${own(data, "outcome")}`;
         }
         lane.open.wait = null;
         break;
       case "task.start": {
         const span = { kind: "task", t0: e.t, t1: null, e0: e, e1: null,
-          label: data.label ? String(data.label) : t("task %(n)s", { n: data.task ?? data.i ?? "" }).trim() };
+          label: data.label ? String(own(data, "label")) : t("task %(n)s", { n: data.task ?? data.i ?? "" }).trim() };
         lane.spans.push(span);
         lane.open.task = span;
         break;

@@ -71,8 +71,11 @@ DYNAMIC = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out",
 
 def server_messages() -> list[str]:
     """The keys of the server's refusals the page shows: `said("...")` in app/ (app/said.py),
-    read with ast, so that adjacent literals are joined as Python joins them."""
-    found: dict[str, None] = {}
+    read with ast, so that adjacent literals are joined as Python joins them; and a 422's
+    messages, by pydantic's error type (app/invalid_input.py)."""
+    from procscope.invalid_input import MESSAGES
+
+    found: dict[str, None] = dict.fromkeys(MESSAGES.values())
     for path in sorted((ROOT / "app").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
@@ -132,6 +135,49 @@ def english_left(texts: list[str]) -> list[tuple[str, str]]:
                 found.append((fragment, text))
                 break
     return found
+
+
+# Words Chinese text keeps in Latin letters: names in the code (classes, methods, event
+# fields), the kernel's and the tools' terms, and units (ms, Hz, as Chinese interfaces write
+# them). Anything else in Latin letters in a Chinese text is English left untranslated.
+CODE_NAMES = frozenset({
+    "CPU", "GIL", "pid", "ppid", "Lock", "Queue", "JoinableQueue", "Pool", "Executor",
+    "Full", "Empty", "SIGTERM", "SIGKILL", "SIGSTOP", "SIGCONT", "BrokenProcessPool",
+    "true", "false", "procscope", "multiprocessing", "subreaper", "JSON", "ms", "Hz",
+    "join", "put", "get", "kind", "seq", "data", "params", "Traceback", "Perfetto",
+    "speedscope", "token", "Authorization", "Bearer", "DELETE"})
+# A name or a call as code writes it: `join()`, `q.put('x', timeout=0.1)`, `queue.Full`.
+CODE_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\([^()]*\))?")
+
+
+def english_words(text: str, verbatim: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The English words of a Chinese text: its Latin words, less `verbatim` (data shown as
+    it is: a process's name, a command line; taken out first, as whole words), code (with a
+    dot, an underscore, a digit or a call's parentheses; a flag and its value, a path, a
+    query: `--cpu-lanes sampled`, `/api/runs`, `?token=`) and CODE_NAMES."""
+    for data in sorted(verbatim, key=len, reverse=True):
+        text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(data)}(?![A-Za-z0-9_])", " ", text)
+    words = []
+    for match in CODE_TOKEN.finditer(text):
+        token = match.group()
+        before, after = text[match.start() - 1:match.start()], text[match.end():match.end() + 1]
+        if re.search(r"[._(0-9]", token) or len(token) < 2 or token in CODE_NAMES or \
+                before in ("-", "/", "?", "<") or after in ("/", "=", ">", "-") or \
+                re.search(r"--[\w-]+ $", text[:match.start()]):
+            continue
+        words.append(token)
+    return words
+
+
+def test_no_chinese_entry_of_the_catalog_keeps_english_words() -> None:
+    # A half-translation written into the catalog itself ("在 join() 中等待 the queue").
+    left = {english: words for english, chinese in chinese_catalog().items()
+            if (words := english_words(re.sub(r"%\(\w+\)s", " ", chinese)))}
+    assert left == {}
+    assert english_words("在 q.put('fourth', timeout=0.1) 中：等待 room in the queue → "
+                         "queue.Full") == ["room", "in", "the", "queue"]
+    assert english_words("在 join() 中等待 worker-1；Lock 和 CPU 0", {"worker-1"}) == []
+    assert english_words("启动时不要加 --cpu-lanes sampled 或 the flag") == ["the", "flag"]
 
 
 @pytest.fixture
@@ -346,11 +392,18 @@ def test_the_page_that_says_how_to_get_in_speaks_the_browsers_language(
         assert page.locator("html").get_attribute("lang") == "zh"
         assert "令牌" in page.locator("h1").inner_text()
         assert english_left(page.evaluate(VISIBLE_INTERFACE_TEXT)) == []
-        # The switch's cookie wins over the browser's languages, as on every page.
-        ctx.add_cookies([{"name": "procscope_lang", "value": "en", "url": srv.url}])
-        page.reload()
+        # In the app's look (its stylesheet and top bar need no token: /static/).
+        assert page.evaluate("getComputedStyle(document.querySelector('.topbar'))"
+                             ".display") == "flex"
+        screenshot(page, "i18n-zh-token-needed")
+        # Its switch sets the cookie, which wins over the browser's languages.
+        with page.expect_event("load"):
+            page.click(".lang-switch [data-lang=en]")
         assert page.locator("html").get_attribute("lang") == "en"
         assert page.locator("h1").inner_text() == "This page needs a link with a token"
+        ctx.add_cookies([{"name": "procscope_lang", "value": "zh", "url": srv.url}])
+        page.reload()
+        assert page.locator("html").get_attribute("lang") == "zh"
     finally:
         srv.stop()
 
