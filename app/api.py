@@ -13,43 +13,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 
 from procscope import catalog, i18n, stream
 from procscope.events import Format
 from procscope.hub import RunLog
 from procscope.ledger import FINAL
 from procscope.runs import CapReached, RunLive, RunManager
-from procscope.said import message, said
-
-
-class Problem(BaseModel):
-    """The body of an error answer: what went wrong, in words (a 422 has its own)."""
-
-    detail: str
-
-
-def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The error answers a route can give, for the OpenAPI schema (checked by schemathesis)."""
-    return {code: {"model": Problem, "description": WHY[code]} for code in codes}
-
-
-WHY = {
-    400: "The Host header does not name this server, or the body cannot be parsed",
-    401: "A token is needed (Authorization: Bearer, or the ?token= link's cookie)",
-    403: "A viewer token, or a cross-site request, may not change anything",
-    404: "No such experiment or run",
-    409: "The run is live: cancel it first",
-    413: "The request body is over 16 KiB",
-    415: "The request body is not JSON",
-    429: "A cap is reached (live runs, or live processes of runs): the detail says which",
-    503: "Too many event streams are open; try again after Retry-After seconds",
-}
+from procscope.said import Problem, error_answers, message, said
 
 # app.guard answers these before any route; said once here for all of them.
-router = APIRouter(prefix="/api", responses=_answers(400, 401, 403))
-
-PING_SECONDS = 15
+router = APIRouter(prefix="/api", responses=error_answers(400, 401, 403))
 
 
 def _manager(request: Request) -> RunManager:
@@ -107,7 +80,7 @@ async def list_experiments() -> list[dict[str, Any]]:
 
 
 @router.get("/experiments/{experiment_id}", summary="One lesson, with its explanation",
-            responses=_answers(404))
+            responses=error_answers(404))
 async def get_experiment(experiment_id: str) -> dict[str, Any]:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
@@ -117,7 +90,7 @@ async def get_experiment(experiment_id: str) -> dict[str, Any]:
 
 
 @router.post("/runs", status_code=201, summary="Start a run of one experiment",
-             responses=_answers(413, 415, 429))
+             responses=error_answers(413, 415, 429))
 async def create_run(request: Request, response: Response,
                      body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
     # On the event loop's thread, on purpose (an async endpoint, not FastAPI's thread
@@ -141,7 +114,7 @@ async def list_runs(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/runs/{run_id}", summary="One run: status, result, error",
-            responses=_answers(404))
+            responses=error_answers(404))
 async def get_run(request: Request, run_id: str) -> dict[str, Any]:
     run = _run_or_404(request, run_id)
     data: dict[str, Any] = run.to_json()
@@ -149,7 +122,7 @@ async def get_run(request: Request, run_id: str) -> dict[str, Any]:
 
 
 @router.delete("/runs/{run_id}", summary="Cancel a run; returns once all its processes are gone",
-               responses=_answers(404))
+               responses=error_answers(404))
 async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     _run_or_404(request, run_id)
     run = await _manager(request).cancel(run_id)
@@ -159,7 +132,7 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
 
 @router.delete("/runs/{run_id}/history", status_code=204,
                summary="Forget a finished run: its record and its events, for good",
-               responses=_answers(404, 409))
+               responses=error_answers(404, 409))
 async def forget_run(request: Request, run_id: str) -> Response:
     _run_or_404(request, run_id)
     try:
@@ -193,7 +166,7 @@ def _run_stream(request: Request, run_id: str, after: int, fmt: Format) -> strea
 
 
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
-            responses=_answers(404, 503),
+            responses=error_answers(404, 503),
             response_class=stream.EventStream)  # for the OpenAPI schema: the same as before
 async def run_events(
     request: Request, run_id: str,
@@ -204,7 +177,7 @@ async def run_events(
 
 
 @router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
-            responses=_answers(404, 503),
+            responses=error_answers(404, 503),
             response_class=StreamingResponse)
 async def run_events_ndjson(
     request: Request, run_id: str,
@@ -237,7 +210,7 @@ def _attachment(run_id: str, suffix: str, inline: bool = False) -> dict[str, str
 
 @router.get("/runs/{run_id}/trace.json",
             summary="The run as a Chrome Trace Event file (Perfetto, speedscope)",
-            responses=_answers(404))
+            responses=error_answers(404))
 async def run_trace(request: Request, run_id: str) -> Response:
     from procscope.trace_export import to_trace
 
@@ -256,7 +229,7 @@ async def run_trace(request: Request, run_id: str) -> Response:
 @router.get("/runs/{run_id}/replay.html",
             summary="The run as one HTML file that replays it offline",
             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
-                             "description": "The replay: one HTML file"}, **_answers(404)})
+                             "description": "The replay: one HTML file"}, **error_answers(404)})
 async def run_replay(request: Request, run_id: str) -> Response:
     from procscope.replay_export import replay_bytes
 
@@ -281,7 +254,7 @@ IMPORT_BODY = {"required": True, "content": {
 
 @router.post("/runs/import", status_code=201,
              summary="Bring an exported run (its events.ndjson) back, as a new run",
-             responses={**_answers(413, 415),
+             responses={**error_answers(413, 415),
                         422: {"model": Problem,
                               "description": "The body is not one run's whole export"}},
              openapi_extra={"requestBody": IMPORT_BODY})

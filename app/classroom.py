@@ -24,12 +24,11 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from pydantic import BaseModel, ConfigDict, Field
 
 from procscope import stream
-from procscope.api import PING_SECONDS, Problem, _answers
 from procscope.events import Event, Format, ndjson_line
 from procscope.hub import READ_BYTES
 from procscope.predictions import MAX_ANSWERS, Predictions, QuestionClosed, TooManyAnswers
 from procscope.run_record import Run
-from procscope.said import message, said
+from procscope.said import Problem, error_answers, message, said
 
 KEEP = 4096  # frames kept; a page rendered longer ago than that many frames starts later
 VOTER_COOKIE = "procscope_voter"
@@ -37,7 +36,7 @@ VOTER_COOKIE = "procscope_voter"
 
 def _with(codes: tuple[int, ...], **why: str) -> dict[int | str, dict[str, Any]]:
     """The error answers of a route, for the OpenAPI schema; `why` words ours (e409=...)."""
-    out = _answers(*codes)
+    out = error_answers(*codes)
     for key, text in why.items():
         out[int(key[1:])] = {"model": Problem, "description": text}
     return out
@@ -129,7 +128,7 @@ class Classroom:
         self.news.add("run.created", run.to_json())
 
 
-router = APIRouter(prefix="/api", responses=_answers(400, 401, 403))
+router = APIRouter(prefix="/api", responses=error_answers(400, 401, 403))
 
 
 def _classroom(request: Request) -> Classroom:
@@ -138,7 +137,7 @@ def _classroom(request: Request) -> Classroom:
 
 
 @router.get("/classroom/events", summary="The classroom stream: run starts and questions, live",
-            responses=_answers(503), response_class=stream.EventStream)
+            responses=error_answers(503), response_class=stream.EventStream)
 async def classroom_events(
     request: Request,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
@@ -154,7 +153,7 @@ async def classroom_events(
         cursor = max(cursor, int(last_event_id))
     # Every page holds one of these as long as it is open; sse-starlette pings it.
     return stream.EventStream(stream.sse(log, cursor, streams, request.app.state.stopping),
-                              ping=PING_SECONDS, sep="\n",
+                              ping=stream.PING_SECONDS, sep="\n",
                               send_timeout=request.app.state.send_timeout,
                               headers={"Cache-Control": "no-store"})
 

@@ -38,7 +38,7 @@ from procscope.program_socket import ProgramSocket
 from procscope.resources import STATIC
 from procscope.runs import RunManager
 from procscope.settings import Settings
-from procscope.stream import Streams, ping_frame
+from procscope.stream import PING_SECONDS, Streams, ping_frame
 
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
 
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if hasattr(runs, "streams"):  # a replica tells the others its load
         runs.streams = app.state.streams
     app.state.stopping = stopping
-    app.state.fanouts = Fanouts(stopping, ping_frame, api.PING_SECONDS)
+    app.state.fanouts = Fanouts(stopping, ping_frame, PING_SECONDS)
     app.state.send_timeout = settings.send_timeout
     # A refusal the page shows carries its catalog key beside the English (app.said); a
     # browser opening a page gets an error page instead (app.error_pages); a 422 says its

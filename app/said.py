@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.exception_handlers import http_exception_handler
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -112,3 +113,29 @@ async def http_exception(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     return JSONResponse(answer(exc.detail, i18n.language(request)),
                         status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+# The error answers of the API's routes, for the OpenAPI schema (app.api, app.classroom,
+# app.what_if): the body is `detail`, with `i18n` beside it where said() made it.
+class Problem(BaseModel):
+    """The body of an error answer: what went wrong, in words (a 422 has its own)."""
+
+    detail: str
+
+
+def error_answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route can give, for the OpenAPI schema (checked by schemathesis)."""
+    return {code: {"model": Problem, "description": WHY[code]} for code in codes}
+
+
+WHY = {
+    400: "The Host header does not name this server, or the body cannot be parsed",
+    401: "A token is needed (Authorization: Bearer, or the ?token= link's cookie)",
+    403: "A viewer token, or a cross-site request, may not change anything",
+    404: "No such experiment or run",
+    409: "The run is live: cancel it first",
+    413: "The request body is over 16 KiB",
+    415: "The request body is not JSON",
+    429: "A cap is reached (live runs, or live processes of runs): the detail says which",
+    503: "Too many event streams are open; try again after Retry-After seconds",
+}

@@ -32,6 +32,9 @@ from procscope.hub import RunLog
 from procscope.outlet import Chunk, Outlet, outlet_for
 
 log = logging.getLogger("procscope.stream")
+# Seconds between two keep-alive comments of an idle stream (runs and the classroom news):
+# what keeps a proxy from closing it, and lets a disconnect be noticed.
+PING_SECONDS = 15
 
 
 

@@ -20,15 +20,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from procscope.api import Problem, _answers
 from procscope.events import server_event
 from procscope.ledger import FINAL
 from procscope.runs import RunManager
-from procscope.said import said
+from procscope.said import Problem, error_answers, said
 
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGSTOP": signal.SIGSTOP, "SIGCONT": signal.SIGCONT}
 
-router = APIRouter(prefix="/api", responses=_answers(400, 401, 403))
+router = APIRouter(prefix="/api", responses=error_answers(400, 401, 403))
 
 
 class SignalRequest(BaseModel):
@@ -52,7 +51,7 @@ def _not_ours(pid: int, why: str) -> HTTPException:
 
 
 @router.post("/runs/{run_id}/signal", summary="Kill, pause or resume one process of a live run",
-             responses={**_answers(404, 413, 415),
+             responses={**error_answers(404, 413, 415),
                         409: {"model": Problem, "description": "The run has ended"}})
 async def signal_process(request: Request, run_id: str,
                          body: Annotated[SignalRequest, Body()]) -> dict[str, Any]:
