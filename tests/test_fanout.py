@@ -186,7 +186,7 @@ def h11_server() -> Iterator[str]:
     Per test, so that it (and its spawn helper, the resource tracker) is gone before the
     check for processes left behind."""
     port = free_port()
-    code = ("import uvicorn; from app.main import create_app; "
+    code = ("import uvicorn; from procscope.main import create_app; "
             f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, http='h11', "
             "log_level='warning')")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT,
