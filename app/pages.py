@@ -53,7 +53,7 @@ def program_view(run: dict[str, Any]) -> dict[str, Any]:
         seconds = (datetime.fromisoformat(run["ended_at"]) -
                    datetime.fromisoformat(run["started_at"])).total_seconds()
     return {"run": run["id"], "ended": ended,
-            "name": program.get("source_name") or program.get("command") or "",
+            "name": program.get("name") or "",
             "command": program.get("command") or "", "argv": repr(program.get("argv") or []),
             "cwd": program.get("cwd") or "", "source": program.get("source") or "",
             "exitcode": code, "signal": signal_name(-code) if code is not None and code < 0

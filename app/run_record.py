@@ -14,6 +14,7 @@ from typing import Any
 from procscope import catalog
 from procscope.experiments.words import Outcome
 from procscope.predictions import with_truth
+from procscope.program_socket import program_name
 
 
 def now() -> str:
@@ -90,7 +91,8 @@ class Run:
             "events": self.events,
             "processes": self.processes_started,
             "dropped": self.dropped,
-            "program": self.program,
+            "program": None if self.program is None else {
+                **self.program, "name": program_name(self.program)},
             "prediction": with_truth(self.prediction, self.result),
             "links": {
                 "self": f"/api/runs/{self.id}",

@@ -322,6 +322,12 @@ function followForm(run) {
   const select = document.querySelector("[data-testid=experiment-select]");
   if (!window.htmx) return;
   if (run.program) {
+    if (select && !select.querySelector("option[value='']")) {
+      const option = new Option(t("Your program"), "", true, true);
+      Object.assign(option, { disabled: true, hidden: true });
+      option.dataset.testid = "program-option";
+      select.prepend(option);
+    }
     if (select) select.value = "";
     const shown = document.querySelector("#controls [data-program-run]");
     const current = shown?.dataset.programRun === String(run.id) &&

@@ -238,7 +238,10 @@ export class RunModel {
       threads.get(l.pid).push(l);
     }
     const rows = [];
-    const named = []; // every lane but the main, in the order colours are handed out
+    // Every lane but the main, in the order colours are handed out: the processes first,
+    // then the threads (a thread folded or unfolded changes no process's colour).
+    const named = [];
+    const threadNames = [];
     for (const p of procs) {
       rows.push(p);
       if (p.tid || p.role !== "main") named.push(p.name);
@@ -246,7 +249,7 @@ export class RunModel {
       p.folded = [];
       p.helpers = 0;
       for (const l of threads.get(p.pid) || []) {
-        named.push(l.name);
+        threadNames.push(l.name);
         const internal = this.internalThread(l);
         if (internal) p.helpers += 1;
         const folded = internal && !this.unfolded.has(p.pid);
@@ -255,7 +258,7 @@ export class RunModel {
         else rows.push(l);
       }
     }
-    this.names.arrange(this.slot, named);
+    this.names.arrange(this.slot, named.concat(threadNames));
     for (const l of this.lanes) l.color = this.names.color(l.name, l.tid ? null : l.role) || l.color;
     this._rowsKey = key();
     this._rows = rows;

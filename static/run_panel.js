@@ -76,12 +76,12 @@ export function paramsLabel(params, defaults, only) {
   return parts.join(" · ");
 }
 
-/** A traced program's name (`procscope trace`): its file or module, else its command; null
- * for a lesson's run. */
+/** A traced program's name (`procscope trace`: its `program.name`, app.program_socket);
+ * null for a lesson's run. */
 export function programName(run) {
   const program = run?.program;
   if (!program) return null;
-  return program.source_name || program.command || t("your program");
+  return program.name || program.command || t("your program");
 }
 
 export class RunPanel {

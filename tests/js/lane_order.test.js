@@ -85,3 +85,15 @@ test("procscope trace's reaping of the program's main is no lane of the run", ()
   assert.deepEqual(names(m), ["MainProcess"]);
   assert.equal(m.byKey.get(100).reap, 0.5);
 });
+
+test("the processes take the first hues, their threads the next ones", () => {
+  // A Pool's main has its handler threads (folded into its lane): they come after.
+  const m = model([main,
+    ["wait.start", 0.01, 100, { tid: 201, thread: "Thread-1 (_handle_workers)", data: {} }],
+    ["wait.start", 0.01, 100, { tid: 202, thread: "lost-task-watch", data: {} }],
+    start(0.1, 101, "ForkPoolWorker-1:1", "pool"), start(0.1, 102, "ForkPoolWorker-1:2", "pool")]);
+  const hue = (name) => m.lanes.find((l) => l.name === name).color;
+  assert.equal(hue("ForkPoolWorker-1:1"), "#0072B2");
+  assert.equal(hue("ForkPoolWorker-1:2"), "#E69F00");
+  assert.equal(hue("main · lost-task-watch"), "#CC79A7");
+});
