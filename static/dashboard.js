@@ -349,7 +349,7 @@ function followForm(run) {
  * goes to the question's lesson, its form filled with the params the question is about,
  * and waits there for the run that answers it. The tab that asked is there already. */
 function followQuestion(q) {
-  if (!q?.open || !experiments[q.experiment] || q.id === askedHere || !follower.following ||
+  if (!q?.open || !experiments[q.experiment] || asking || q.id === askedHere || !follower.following ||
       follower.busy || anyLive() || !window.htmx) return;
   unmount();
   history.pushState({}, "", `/?experiment=${encodeURIComponent(q.experiment)}`);
@@ -432,6 +432,7 @@ function setControls(open) {
 const questionBox = new QuestionBox(document.getElementById("question"), { role: page.role });
 questionBox.show(page.question);
 let askedHere = null; // the id of the question this tab opened
+let asking = false; // ... while it opens one (its frame may come before the POST's answer)
 
 /** The teacher asks the lesson's question before running it: the form takes the params the
  * question is about (ticket_rush: lock off), and every page shows the question. */
@@ -439,6 +440,7 @@ async function askTheClass(button) {
   const f = form();
   formError("");
   button.disabled = true;
+  asking = true;
   try {
     const response = await fetch("/api/prediction", {
       method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -458,6 +460,7 @@ async function askTheClass(button) {
     formError(String(err.message || err));
   } finally {
     button.disabled = false;
+    asking = false;
   }
 }
 

@@ -424,20 +424,23 @@ def test_what_if_a_pool_worker_is_killed_the_lost_task_is_the_lesson(
         page.click("[data-testid=start-run]")
         page.wait_for_url(re.compile(r"/runs/\d+$"))
         run_id = page.url.rsplit("/", 1)[1]
+        # A worker in its task for a while; where the middle of that task is on the canvas
+        # (relative to it: the page above may still move).
         worker = page.wait_for_function("""() => {
           const p = procscope.panels[0];
           if (!p || !p.live) return null;
+          const now = p.model.now(performance.now());
           const rows = p.model.rows();
-          const i = rows.findIndex(l => l.spans.some(s => s.kind === "task" && s.t1 === null));
-          return i < 0 ? null : {index: i, pid: rows[i].pid};
+          const i = rows.findIndex(l => l.spans.some(s => s.kind === "task" && s.t1 === null
+                                                     && now - s.t0 > 0.3));
+          if (i < 0) return null;
+          const task = rows[i].spans.find(s => s.kind === "task" && s.t1 === null);
+          const tl = p.timeline, g = tl.geom;
+          return {pid: rows[i].pid, x: tl.x((task.t0 + now) / 2, procscope.view),
+                  y: g.laneTop + (i - tl.scroll + 0.5) * g.laneH};
         }""", timeout=30_000).json_value()
-        geom = page.evaluate("""() => { const tl = procscope.panels[0].timeline;
-          const g = tl.geom; return {gutter: g.gutter, top: g.laneTop, h: g.laneH,
-                                     w: g.plotW, scroll: tl.scroll}; }""")
-        # Where the worker's lane is on its canvas (the page above it may still move).
-        page.locator("[data-testid=timeline-procs]").click(position={
-            "x": geom["gutter"] + geom["w"] * 0.5,
-            "y": geom["top"] + (worker["index"] - geom["scroll"] + 0.5) * geom["h"]})
+        page.locator("[data-testid=timeline-procs]").click(
+            position={"x": worker["x"], "y": worker["y"]})
         bar = page.locator("[data-testid=what-if]")
         bar.wait_for()
         assert bar.get_attribute("data-pid") == str(worker["pid"])
