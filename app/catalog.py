@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from procscope import experiments
 from procscope.experiments.spec import COMMON_PARAMS, Experiment, Param
 from procscope.experiments.words import Outcome
+from procscope.ledger import signal_name
 
 log = logging.getLogger("procscope.catalog")
 
@@ -140,3 +141,22 @@ def outcome(experiment_id: str, status: str, result: Any, error: str | None,
     except Exception:
         log.exception("the outcome of a %s run could not be told (%s)", experiment_id, lang)
         return None
+
+
+def program_outcome(status: str, exitcode: int | None, error: str | None,
+                    lang: str = "en") -> Outcome | None:
+    """A traced program's outcome (a run of kind `program`): how it exited, its own exit
+    code, as its shell sees it; a run stopped by the server is told as any other."""
+    zh = lang == "zh"
+    if status not in ("succeeded", "failed") or exitcode is None:
+        return outcome("program", status, None, error, lang)
+    why = ("procscope trace 也以同样的退出码结束，和直接用 python 运行它时一样。" if zh else
+           "procscope trace exited with the same code, as python would have.")
+    if exitcode < 0:
+        name = signal_name(-exitcode)
+        return {"text": f"程序被 {name} 终止（退出码 {exitcode}）。" if zh else
+                f"The program was killed by {name} (exit code {exitcode}).", "why": why,
+                "bad": True}
+    return {"text": f"程序以退出码 {exitcode} 结束。" if zh else
+            f"The program exited with code {exitcode}.", "why": why if exitcode else "",
+            "bad": exitcode != 0}

@@ -13,6 +13,7 @@ event before stamping). Two promises of docs/api.md are kept here:
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,30 @@ def final_status(stop_reason: str | None, exitcode: int | None) -> str:
     return "succeeded" if exitcode == 0 else "failed"
 
 
+def signal_name(signum: int) -> str:
+    """9 -> 'SIGKILL' (a number the kernel has no name for: 'signal 77')."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def exit_words(exitcode: int | None, program: bool) -> str:
+    """How a failed run's main ended, for its `error` when it raised nothing: a traced
+    program's exit code is the program's own (its shell would see the same)."""
+    if not program:
+        return f"the experiment's main process exited with code {exitcode}"
+    if exitcode is not None and exitcode < 0:
+        return f"the program was killed by {signal_name(-exitcode)} (exit code {exitcode})"
+    return f"the program exited with code {exitcode}"
+
+
+def error_of(run_error: dict[str, Any]) -> str | None:
+    """A run.error's data as the run's `error`: its traceback, or for a lesson that failed
+    in its own words (experiments.spec.LessonFailure: no traceback) its message."""
+    return run_error.get("traceback") or run_error.get("message")
+
+
 @dataclass
 class Ledger:
     """One run's lifecycle, as far as the relay has read it."""
@@ -40,15 +65,18 @@ class Ledger:
     names: dict[int, str] = field(default_factory=dict)
     exited: set[int] = field(default_factory=set)
     result: Any = None
-    error: str | None = None  # the experiment's own traceback (run.error)
+    error: str | None = None  # the experiment's own traceback, or its words (run.error)
     dropped: int = 0
+    program: bool = False  # a traced program's run (`procscope trace`), not a lesson's
 
     def note(self, kind: str, event: dict[str, Any],
              t_ns: int) -> tuple[bool, list[dict[str, Any]]]:
         """Learn from one decoded event: (keep it?, events to stamp before it)."""
         pid: int = event.get("pid") or 0
         data = event.get("data") or {}
-        if kind == "proc.start":
+        if kind == "run.start":
+            self.program = data.get("kind") == "program"
+        elif kind == "proc.start":
             self.names[pid] = event.get("proc") or str(pid)
         elif kind == "proc.exit":
             if pid in self.exited:
@@ -64,7 +92,7 @@ class Ledger:
         elif kind == "run.result":
             self.result = data.get("result")
         elif kind == "run.error":
-            self.error = data.get("traceback")
+            self.error = error_of(data)
         return True, []
 
     def name(self, pid: int | None) -> str | None:
@@ -84,7 +112,7 @@ class Ledger:
         status = final_status(stop_reason, exitcode)
         error = self.error
         if status == "failed" and error is None:
-            error = f"the experiment's main process exited with code {exitcode}"
+            error = exit_words(exitcode, self.program)
         data = {"status": status, "result": self.result, "error": error,
                 "exitcode": exitcode, "dropped": self.dropped}
         if status == "interrupted":

@@ -8,6 +8,7 @@ language (app.i18n: the switch's cookie, else Accept-Language).
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -16,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from procscope import catalog, i18n, predictions
+from procscope.ledger import FINAL, signal_name
 from procscope.resources import TEMPLATES
 from procscope.said import said
 
@@ -50,6 +52,24 @@ def _role(request: Request) -> str:
     return role if role in ("admin", "viewer") else "viewer"
 
 
+def program_view(run: dict[str, Any]) -> dict[str, Any]:
+    """A traced program's run (kind `program`) as the sidebar shows it instead of a lesson's
+    form (templates/partials/program.html): what ran, where, and how it ended."""
+    program = run["program"] or {}
+    code = run["exitcode"]
+    ended = run["status"] in FINAL
+    seconds = None
+    if ended and run["started_at"] and run["ended_at"]:
+        seconds = (datetime.fromisoformat(run["ended_at"]) -
+                   datetime.fromisoformat(run["started_at"])).total_seconds()
+    return {"run": run["id"], "ended": ended,
+            "name": program.get("name") or "",
+            "command": program.get("command") or "", "argv": repr(program.get("argv") or []),
+            "cwd": program.get("cwd") or "", "source": program.get("source") or "",
+            "exitcode": code, "signal": signal_name(-code) if code is not None and code < 0
+            else None, "seconds": seconds}
+
+
 def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str, Any]:
     # `cores`: the timeline draws one lane per core from the first frame, before any event
     # has named a core (a lane for a core no event mentions yet is still the truth: idle).
@@ -58,6 +78,8 @@ def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str
     classroom = request.app.state.classroom
     values = run["params"] if run is not None and run["experiment"] == chosen else None
     return {"experiments": _experiments(), "chosen": chosen, "run": run,
+            "form_run": run["id"] if values is not None and run is not None else None,
+            "program": program_view(run) if run is not None and run["program"] else None,
             "cores": os.cpu_count() or 1, "role": _role(request), "values": values,
             "news": len(classroom.news), "question": classroom.predictions.public(),
             "newest": next(reversed(request.app.state.runs.runs), None),
@@ -67,7 +89,14 @@ def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, experiment: str | None = None) -> HTMLResponse:
     chosen = experiment if experiment in catalog.SPECS else next(iter(catalog.SPECS))
-    return templates.TemplateResponse(request, "index.html", _page(request, chosen, None))
+    page = _page(request, chosen, None)
+    # An open question is about a lesson and its params: the form shows them, unless the
+    # address names another lesson.
+    question = page["question"]
+    if experiment is None and question and question["open"] and \
+            question["experiment"] in catalog.SPECS:
+        page = _page(request, question["experiment"], None) | {"values": question["params"]}
+    return templates.TemplateResponse(request, "index.html", page)
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -82,8 +111,8 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
 
 
 @router.get("/partials/form/{experiment_id}", response_class=HTMLResponse)
-async def params_form(request: Request, experiment_id: str,
-                      run: str | None = None) -> HTMLResponse:
+async def params_form(request: Request, experiment_id: str, run: str | None = None,
+                      question: str | None = None) -> HTMLResponse:
     spec = catalog.SPECS.get(experiment_id)
     if spec is None:
         raise HTTPException(404, said("no experiment %(experiment)s",
@@ -91,10 +120,25 @@ async def params_form(request: Request, experiment_id: str,
     # ?run=N: the form filled with that run's params (a page that followed the teacher's run).
     shown = request.app.state.runs.runs.get(run) if run is not None else None
     values = shown.params if shown is not None and shown.experiment == experiment_id else None
+    # ?question=ID: with the params of the open question about this lesson (predict.js).
+    asked = request.app.state.classroom.predictions.public() if question is not None else None
+    if asked and asked["open"] and str(asked["id"]) == question and \
+            asked["experiment"] == experiment_id:
+        values = asked["params"]
     return templates.TemplateResponse(request, "partials/form.html", {
         "experiment": catalog.describe(spec, full=True), "role": _role(request),
-        "values": values,
+        "values": values, "form_run": shown.id if values is not None and shown else None,
         "prediction": predictions.lesson_question(experiment_id)})
+
+
+@router.get("/partials/program/{run_id}", response_class=HTMLResponse)
+async def program_panel(request: Request, run_id: str) -> HTMLResponse:
+    """The sidebar of a traced program's run: a page that shows one swaps it in."""
+    run = request.app.state.runs.runs.get(run_id)
+    if run is None or run.program is None:
+        raise HTTPException(404, f"no program run {run_id!r}")
+    return templates.TemplateResponse(request, "partials/program.html",
+                                      {"program": program_view(run.to_json())})
 
 
 @router.get("/partials/runs", response_class=HTMLResponse)

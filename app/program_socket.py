@@ -112,6 +112,17 @@ def _parent_of(pid: int) -> int | None:
     return int(raw[raw.rfind(b")") + 2:].split()[1])
 
 
+def program_name(program: dict[str, Any]) -> str:
+    """What the page calls a traced program: its script's file name, `python -m MODULE`, or
+    for `-c CODE` its command line."""
+    argv = program.get("argv") or []
+    if argv[:1] == ["-m"] and len(argv) > 1:
+        return f"python -m {argv[1]}"
+    if argv[:1] == ["-c"] or not argv:
+        return str(program.get("command") or "python -c")
+    return os.path.basename(str(argv[0])) or str(argv[0])
+
+
 def check_request(request: Any) -> dict[str, Any]:
     """The program's description, checked: argv, cwd, command, source (or ValueError)."""
     if not isinstance(request, dict) or request.get("op") != "trace":

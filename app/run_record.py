@@ -12,7 +12,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from procscope import catalog
+from procscope.experiments.words import Outcome
 from procscope.predictions import with_truth
+from procscope.program_socket import program_name
 
 
 def now() -> str:
@@ -63,6 +65,12 @@ class Run:
     def from_record(cls, record: dict[str, Any]) -> Run:
         return cls(**{name: record[name] for name in RECORD if name in record})
 
+    def outcome(self, lang: str) -> Outcome | None:
+        """The run's outcome in words: a lesson's (its spec tells it), a program's exit."""
+        if self.kind == "program":
+            return catalog.program_outcome(self.status, self.exitcode, self.error, lang)
+        return catalog.outcome(self.experiment, self.status, self.result, self.error, lang)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -75,16 +83,16 @@ class Run:
             "ended_at": self.ended_at,
             "result": self.result,
             "error": self.error,
-            "outcome": catalog.outcome(self.experiment, self.status, self.result, self.error),
+            "outcome": self.outcome("en"),
             # The same in Chinese, for the page's Chinese interface (app.i18n).
-            "outcome_zh": catalog.outcome(self.experiment, self.status, self.result,
-                                          self.error, lang="zh"),
+            "outcome_zh": self.outcome("zh"),
             "pid": self.pid,
             "exitcode": self.exitcode,
             "events": self.events,
             "processes": self.processes_started,
             "dropped": self.dropped,
-            "program": self.program,
+            "program": None if self.program is None else {
+                **self.program, "name": program_name(self.program)},
             "prediction": with_truth(self.prediction, self.result),
             "links": {
                 "self": f"/api/runs/{self.id}",

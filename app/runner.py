@@ -63,14 +63,22 @@ def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Chann
         gate.close()
 
     from procscope import experiments
+    from procscope.experiments.spec import LessonFailure
 
     try:
         spec = experiments.load(experiment_id)
         multiprocessing.set_start_method(params["start_method"], force=True)
         result = spec.main(SimpleNamespace(**params), reporter.Reporter(params["time_scale"]))
+    except LessonFailure as e:
+        # The lesson's own words are the whole story (a lost task): no traceback.
+        reporter.emit("run.error", type=type(e).__name__, message=str(e), traceback=None)
+        sys.stdout.flush()
+        sys.exit(1)
     except BaseException as e:
+        # From the lesson's frames on: this function's own frame says nothing about it.
+        where = e.__traceback__.tb_next if e.__traceback__ is not None else None
         reporter.emit("run.error", type=type(e).__name__, message=str(e),
-                      traceback=traceback.format_exc())
+                      traceback="".join(traceback.format_exception(type(e), e, where)))
         sys.stdout.flush()
         sys.exit(1)
     reporter.emit("run.result", result=result)

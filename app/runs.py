@@ -44,7 +44,7 @@ from procscope.cpu_lanes import choose_cpu_lanes, follow
 from procscope.events import Event, server_event
 from procscope.hub import Hub, RunStore
 from procscope.launcher import finish, launch, remove_stale_workdirs
-from procscope.ledger import FINAL, Ledger
+from procscope.ledger import FINAL, Ledger, error_of
 from procscope.relay import Relay
 from procscope.reporter import Channel
 from procscope.run_record import Run, now
@@ -358,7 +358,7 @@ class RunManager:
             if kind == "run.result":
                 run.result = data["result"]
             elif kind == "run.error":
-                run.error = data["traceback"]
+                run.error = error_of(data)
             else:
                 run.status = data["status"]
                 run.result = data["result"]

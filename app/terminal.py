@@ -31,7 +31,7 @@ def _line(obj: dict[str, Any]) -> str:
     else:
         detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in data.items()
                           if k not in ("traceback",))
-        if "traceback" in data:
+        if data.get("traceback"):  # None: a lesson that failed in its own words
             detail += "\n" + data["traceback"].rstrip()
     cpu = obj.get("cpu")
     core = f"cpu{cpu}" if cpu is not None else "    "

@@ -17,7 +17,7 @@ from procscope.experiments.pool_watch import (
     task_done,
     task_started,
 )
-from procscope.experiments.spec import Experiment, KeyMoment, Param
+from procscope.experiments.spec import Experiment, KeyMoment, LessonFailure, Param
 from procscope.experiments.words import Lang, Outcome, say
 from procscope.reporter import emit
 
@@ -73,7 +73,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         p.shutdown()  # the executor joins its workers: their exit codes are known
         lost = lost_in_broken_pool(watch, workers)
         print(lost)
-        raise RuntimeError(lost) from None
+        raise LessonFailure(lost) from None
     finally:
         p.shutdown()
     used_time = time.time() - start_time

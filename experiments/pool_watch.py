@@ -42,7 +42,7 @@ from types import FrameType
 from typing import Any
 
 from procscope.experiments.measure import proc_stat
-from procscope.experiments.spec import KeyMoment
+from procscope.experiments.spec import KeyMoment, LessonFailure
 from procscope.reporter import emit
 
 _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
@@ -142,8 +142,9 @@ class LostTaskWatch:
 def watched_pool(watch: LostTaskWatch, processes: int) -> Iterator[PoolType]:
     """Runs in the experiment's main process: a Pool of `processes` whose workers `watch`
     follows while the block runs. A task lost ends the run: its words printed, then raised
-    as the run's RuntimeError. Leaving, the pool is closed (the workers finish and exit) or,
-    after an error, terminated; then joined.
+    as the run's LessonFailure (the lost task is the lesson's point, not a bug). Leaving,
+    the pool is closed (the workers finish and exit) or, after an error, terminated; then
+    joined.
     """
     pool = Pool(processes, initializer=arm_worker, initargs=watch.initargs)
     try:
@@ -153,7 +154,7 @@ def watched_pool(watch: LostTaskWatch, processes: int) -> Iterator[PoolType]:
     except TaskLost as lost:
         print(lost)
         pool.terminate()
-        raise RuntimeError(str(lost)) from None
+        raise LessonFailure(str(lost)) from None
     except BaseException:
         pool.terminate()
         raise

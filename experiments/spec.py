@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from procscope.experiments.words import Outcome
 
 
+class LessonFailure(Exception):
+    """Raised by a lesson's main to fail the run in the lesson's own words: the failure is
+    what the lesson shows (a Pool's lost task), not a bug. The run's `error` is then the
+    message alone; a traceback would only show procscope's wiring (app.runner)."""
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter: its default (whose type is the param's type) and its bounds."""

@@ -18,7 +18,7 @@
 // presenter mode, the frame loop) in one place; every piece with logic of its own is a
 // module apart (playbar.js, timeline_input.js, params_form.js, run_panel.js).
 
-import { RunPanel, paramsLabel } from "./run_panel.js";
+import { FINAL, RunPanel, paramsLabel } from "./run_panel.js";
 import { View, Clock, advance } from "./view.js";
 import { Playbar } from "./playbar.js";
 import { wireTimelineInput } from "./timeline_input.js";
@@ -93,6 +93,14 @@ function mount(runs, compare = null, waiting = null) {
   const exp = experiments[runs[0].experiment];
   names = runs.length > 1 || waiting ? new NameRegistry() : null;
   panels = runs.map((run, i) => panelFor(run, compare, i));
+  // A traced program's facts in the sidebar say how it ended once it has.
+  if (runs[0].program && !FINAL.has(runs[0].status)) {
+    const panel = panels[0];
+    panel.finished.then((run) => { if (run && panels[0] === panel) followForm(run); });
+  }
+  // The run starts (or is shown) on the stage: a drawer open over it (a phone, presenter
+  // mode) would hide it, so it closes.
+  setControls(false);
   if (waiting) {
     // The other side's place, until the first has ended.
     pendingNote = document.createElement("section");
@@ -143,6 +151,7 @@ async function mountFromUrl(initial) {
     const runs = other ? [first, await getRun(other)] : [first];
     const compare = experiments[first.experiment]?.compare;
     mount(runs, runs.length > 1 && compare ? compare : null);
+    followForm(first);
   } catch (err) {
     formError(String(err.message || err));
   }
@@ -185,6 +194,7 @@ async function startRuns(paramSets, compare, sequential = false) {
     const runs = [];
     for (const params of paramSets) runs.push(await postRun(experiment, params));
     mount(runs, compare);
+    f.dataset.run = String(runs[0].id); // the form shows this run's lesson and params
     history.pushState({ runs: runs.map((r) => r.id) }, "", runUrl(runs));
     document.body.dispatchEvent(new Event("procscope:runs"));
   } catch (err) {
@@ -203,6 +213,7 @@ async function startRuns(paramSets, compare, sequential = false) {
 async function startOneAfterTheOther(experiment, paramSets, compare) {
   const first = await postRun(experiment, paramSets[0]);
   mount([first], compare, paramSets[1]);
+  if (form()) form().dataset.run = String(first.id);
   history.pushState({ runs: [first.id] }, "", runUrl([first]));
   document.body.dispatchEvent(new Event("procscope:runs"));
   const panel = panels[0];
@@ -296,9 +307,56 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
 });
 
 function refreshProxies() {
+  // The top bar's (and a phone's empty stage's) Run and Run both stand for the form's:
+  // none where the sidebar shows no form (a traced program's run).
   const hasCompare = !!form()?.querySelector("[data-action=compare]");
-  const proxy = document.querySelector("[data-proxy=compare]");
-  if (proxy) proxy.hidden = !hasCompare;
+  const hasRun = !!form()?.querySelector("[data-testid=start-run]");
+  for (const proxy of document.querySelectorAll("[data-proxy=compare]")) proxy.hidden = !hasCompare;
+  for (const proxy of document.querySelectorAll("[data-proxy=start-run]")) proxy.hidden = !hasRun;
+}
+
+/** The sidebar follows the run on the stage: its lesson's form filled with its params (and
+ * the lesson select), or a traced program's facts. Nothing is fetched again where the
+ * sidebar shows that run already. */
+function followForm(run) {
+  const select = document.querySelector("[data-testid=experiment-select]");
+  if (!window.htmx) return;
+  if (run.program) {
+    if (select && !select.querySelector("option[value='']")) {
+      const option = new Option(t("Your program"), "", true, true);
+      Object.assign(option, { disabled: true, hidden: true });
+      option.dataset.testid = "program-option";
+      select.prepend(option);
+    }
+    if (select) select.value = "";
+    const shown = document.querySelector("#controls [data-program-run]");
+    const current = shown?.dataset.programRun === String(run.id) &&
+      (shown.dataset.ended === "true" || !FINAL.has(run.status));
+    if (!current) {
+      window.htmx.ajax("GET", `/partials/program/${encodeURIComponent(run.id)}`, { target: "#controls", swap: "innerHTML" });
+    }
+    return;
+  }
+  if (!experiments[run.experiment]) return;
+  if (select) select.value = run.experiment;
+  const f = form();
+  if (f && f.dataset.experiment === run.experiment && f.dataset.run === String(run.id)) return;
+  window.htmx.ajax("GET", `/partials/form/${encodeURIComponent(run.experiment)}?run=${encodeURIComponent(run.id)}`,
+    { target: "#controls", swap: "innerHTML" });
+}
+
+/** The teacher opened a question (predict.js): a page that follows and shows no live run
+ * goes to the question's lesson, its form filled with the params the question is about,
+ * and waits there for the run that answers it. The tab that asked is there already. */
+function followQuestion(q) {
+  if (!q?.open || !experiments[q.experiment] || asking || q.id === askedHere || !follower.following ||
+      follower.busy || anyLive() || !window.htmx) return;
+  unmount();
+  history.pushState({}, "", `/?experiment=${encodeURIComponent(q.experiment)}`);
+  const select = document.querySelector("[data-testid=experiment-select]");
+  if (select) select.value = q.experiment;
+  window.htmx.ajax("GET", `/partials/form/${encodeURIComponent(q.experiment)}?question=${encodeURIComponent(q.id)}`,
+    { target: "#controls", swap: "innerHTML" });
 }
 
 // ---- presenter mode ----------------------------------------------------------------------
@@ -373,6 +431,8 @@ function setControls(open) {
 
 const questionBox = new QuestionBox(document.getElementById("question"), { role: page.role });
 questionBox.show(page.question);
+let askedHere = null; // the id of the question this tab opened
+let asking = false; // ... while it opens one (its frame may come before the POST's answer)
 
 /** The teacher asks the lesson's question before running it: the form takes the params the
  * question is about (ticket_rush: lock off), and every page shows the question. */
@@ -380,6 +440,7 @@ async function askTheClass(button) {
   const f = form();
   formError("");
   button.disabled = true;
+  asking = true;
   try {
     const response = await fetch("/api/prediction", {
       method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -387,6 +448,7 @@ async function askTheClass(button) {
     });
     const body = await response.json().catch(() => ({}));
     if (response.status !== 201) throw new Error(describeError(response.status, body));
+    askedHere = body.question.id;
     for (const [name, value] of Object.entries(body.question.params || {})) {
       const input = f.querySelector(`[name="${CSS.escape(name)}"]`);
       if (!input) continue;
@@ -398,6 +460,7 @@ async function askTheClass(button) {
     formError(String(err.message || err));
   } finally {
     button.disabled = false;
+    asking = false;
   }
 }
 
@@ -408,7 +471,10 @@ const follower = new Follower({
   newest: page.newest,
   banner: stage.querySelector(".follow-banner"),
   shown: () => panels.map((p) => String(p.run.id)),
-  onQuestion: (frame) => questionBox.update(frame),
+  onQuestion: (frame) => {
+    questionBox.update(frame);
+    if (frame.kind === "prediction.open") followQuestion(frame.data);
+  },
   show: (run) => {
     const exp = experiments[run.experiment];
     const prev = lastFollowed;
@@ -418,12 +484,7 @@ const follower = new Follower({
     mount(runs, pair ? exp.compare : null);
     history.pushState({ runs: runs.map((r) => r.id) }, "", runUrl(runs));
     // The lesson's form follows too, with the run's params ("Run again" repeats it).
-    const select = document.querySelector("[data-testid=experiment-select]");
-    if (exp && select && window.htmx) {
-      select.value = run.experiment;
-      window.htmx.ajax("GET", `/partials/form/${encodeURIComponent(run.experiment)}?run=${encodeURIComponent(run.id)}`,
-        { target: "#controls", swap: "innerHTML" });
-    }
+    followForm(runs[0]);
     document.body.dispatchEvent(new Event("procscope:runs"));
     lastFollowed = { run, at: performance.now() };
   },

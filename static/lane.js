@@ -29,7 +29,6 @@ export class Lane {
     this.lastSeen = undefined; // a thread lane: the newest report of it (event or stretch end)
     this.reparents = []; // {t, from, to, e}
     this.open = { lock: null, task: null, wait: null, join: new Map() };
-    this.rank = null; // its name's rank in the run's (or the comparison's) name registry
     this.ownKinds = new Set(); // a thread lane: the kinds of the events it emitted itself
     this.folded = []; // a process lane: its helper threads drawn in its row (RunModel.rows)
     this.helpers = 0; // ... and how many helper threads it has, folded or not

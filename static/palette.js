@@ -9,34 +9,49 @@
 const OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#C9B400"];
 const MAIN = "#4a4a4a";
 
-/** The colour of the n-th process lane (0 is the run's main). */
+/** The colour of the n-th process lane (0 is the run's main): a lane's first colour, until
+ * its run's model has placed it (RunModel.rows). */
 export function processColor(index, role) {
   if (role === "main" || index === 0) return MAIN;
   return OKABE_ITO[(index - 1) % OKABE_ITO.length];
 }
 
 /**
- * Colours and lane order by process name, shared by compared runs: join's worker-1 is the
- * same hue, in the same place, in both panels. A name gets the next rank the first time any
- * of the runs that share the registry names a lane so; its colour follows its rank.
+ * Colours by lane name, for one run or for compared runs that share the registry: a name
+ * takes the next hue in the order of the runs' lanes (each run's lanes in its own stable
+ * order, RunModel.rows; the first run's first), never in the order events arrived. So a
+ * run shows the same colours alone and compared, and join's worker-2 has one hue in both
+ * halves. Each run says its lanes' order with `arrange`; `version` moves when a colour does.
  */
 export class NameRegistry {
   constructor() {
-    this.ranks = new Map();
+    this.orders = []; // per run (its slot): its lanes' names, in its rows' order
+    this.hues = new Map(); // name -> index into the palette
+    this.version = 0;
   }
 
-  rank(name) {
-    let r = this.ranks.get(name);
-    if (r === undefined) {
-      r = this.ranks.size;
-      this.ranks.set(name, r);
-    }
-    return r;
+  /** A place for one more run sharing the registry; its index is the run's `slot`. */
+  slot() {
+    this.orders.push([]);
+    return this.orders.length - 1;
+  }
+
+  /** Run `slot`'s lane names (not its main's), top to bottom; colours follow. */
+  arrange(slot, names) {
+    const old = this.orders[slot];
+    if (old && old.length === names.length && old.every((n, i) => n === names[i])) return;
+    this.orders[slot] = names;
+    const hues = new Map();
+    for (const order of this.orders) for (const n of order) if (!hues.has(n)) hues.set(n, hues.size);
+    const same = hues.size === this.hues.size && [...hues].every(([n, i]) => this.hues.get(n) === i);
+    this.hues = hues;
+    if (!same) this.version += 1;
   }
 
   color(name, role) {
     if (role === "main") return MAIN;
-    return OKABE_ITO[this.rank(name) % OKABE_ITO.length];
+    const hue = this.hues.get(name);
+    return hue === undefined ? null : OKABE_ITO[hue % OKABE_ITO.length];
   }
 }
 

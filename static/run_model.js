@@ -35,6 +35,45 @@ const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait"
  */
 const INTERNAL_THREAD = /^(QueueFeederThread|ExecutorManagerThread)$|\((_handle_workers|_handle_tasks|_handle_results|_serve|process_request_thread|_feed)\)$|^lost-task-watch$/;
 
+/** How procscope's own processes name themselves on the events they make (app.events'
+ * SERVER_PROC, and `procscope trace`'s reaping of a traced program's main). */
+const PROCSCOPE_PROCS = new Set(["procscope", "procscope trace"]);
+
+/** A process name's family and number: "worker-3" -> ["worker-", 3], "ForkPoolWorker-10:2"
+ * -> ["ForkPoolWorker-10:", 2], "main" -> ["main", -1]. multiprocessing numbers a
+ * parent's children in the order it created them. */
+export function nameParts(name) {
+  const m = /^(.*?)(\d+)$/.exec(name);
+  return m ? [m[1], Number(m[2])] : [name, -1];
+}
+
+/**
+ * Process lanes in a stable order: the main first; then by start, each family of siblings
+ * (one name but for the number: worker-1, worker-2...) together where its first started,
+ * in the order of their numbers. Siblings started together report themselves in any order
+ * (worker-3 may run before worker-2 does): by start alone, the order would change from one
+ * run to the next, and between the halves of a compare.
+ */
+export function stableOrder(lanes) {
+  const parts = new Map();
+  const first = new Map(); // family -> its earliest start
+  for (const l of lanes) {
+    // A lane not named yet (the kernel saw it first) or a thread is a family of its own.
+    const own = l.tid || l.name === `pid ${l.pid}`;
+    const p = own ? [`\u0000${l.key}`, -1] : nameParts(l.name);
+    parts.set(l, p);
+    const s = l.start ?? Infinity;
+    if (!(first.get(p[0]) <= s)) first.set(p[0], s);
+  }
+  const main = (l) => (l.role === "main" && !l.tid ? 0 : 1);
+  return [...lanes].sort((a, b) => {
+    const [fa, na] = parts.get(a);
+    const [fb, nb] = parts.get(b);
+    return main(a) - main(b) || first.get(fa) - first.get(fb) || (fa < fb ? -1 : fa > fb ? 1 : 0) ||
+      na - nb || (a.start ?? Infinity) - (b.start ?? Infinity) || String(a.key).localeCompare(String(b.key));
+  });
+}
+
 /** The lane key of a process (its pid) or of one of its threads ("pid/tid"). */
 export function laneKey(pid, tid) {
   return tid && tid !== pid ? `${pid}/${tid}` : pid;
@@ -48,10 +87,10 @@ export class RunModel {
    */
   constructor(run, coreCount, tracks = {}, names = null) {
     this.run = run;
-    // Colours and order by process name: a registry of its own, or one shared with the run
-    // this one is compared with (palette.js).
+    // Colours by lane name: a registry of its own, or one shared with the run this one is
+    // compared with (palette.js); `slot` is this run's place in it.
     this.names = names || new NameRegistry();
-    this.sharedNames = !!names;
+    this.slot = this.names.slot();
     this.unfolded = new Set(); // pids whose helper threads are shown as lanes of their own
     this.foldVersion = 0;
     this._rowsKey = null;
@@ -128,8 +167,8 @@ export class RunModel {
       // Among its siblings in the order of their tids (the order they were created).
       const at = parent ? this.lanes.lastIndexOf(parent) + 1 +
         this.lanes.filter((l) => l.pid === pid && l.tid && l.tid < tid).length : this.lanes.length;
-      // A colour of its own: on the core lanes, threads taking turns on the GIL must be
-      // told apart from each other, not just from other processes.
+      // A colour of its own (rows()): on the core lanes, threads taking turns on the GIL
+      // must be told apart from each other, not just from other processes.
       this._nameThread(lane);
       if (parent && parent.exit !== null) lane.exit = parent.exit; // seen late: ended with it
       this.lanes.splice(at, 0, lane);
@@ -159,10 +198,8 @@ export class RunModel {
     for (const l of this.lanes) if (l.tid && l.pid === pid) this._nameThread(l);
   }
 
-  /** A thread lane's name, and once the thread has said its name, the colour of that name. */
   _nameThread(lane) {
     lane.name = this._threadName(lane.pid, lane.tid);
-    if (this.threadNames.has(lane.tid)) lane.color = this.names.color(lane.name, null);
   }
 
   /** Is this thread multiprocessing's own (folded into its process's lane by default)?
@@ -186,26 +223,33 @@ export class RunModel {
   /**
    * The rows the timeline draws, top to bottom: each process, then its threads that have
    * a lane of their own. A process's folded helper threads are in its `folded` (drawn in
-   * its row); `helpers` counts them whether folded or not. Compared runs (a shared name
-   * registry) order processes by name rank, so the same process is in the same place.
+   * its row); `helpers` counts them whether folded or not. Also gives every lane its colour
+   * (by its place in this order: palette.NameRegistry), so a run alone and the same run
+   * compared look the same.
    */
   rows() {
-    const key = `${this.version}:${this.foldVersion}:${this.lanes.length}`;
-    if (this._rowsKey === key) return this._rows;
-    let procs = this.lanes.filter((l) => !l.tid || !this.byKey.has(l.pid));
-    if (this.sharedNames) {
-      const order = new Map(procs.map((l, i) => [l, i]));
-      const rank = (l) => (l.rank === null ? Number.MAX_SAFE_INTEGER : l.rank);
-      procs = [...procs].sort((a, b) => rank(a) - rank(b) || order.get(a) - order.get(b));
+    const key = () => `${this.version}:${this.foldVersion}:${this.lanes.length}:${this.names.version}`;
+    if (this._rowsKey === key()) return this._rows;
+    const procs = stableOrder(this.lanes.filter((l) => !l.tid || !this.byKey.has(l.pid)));
+    const threads = new Map(); // pid -> its thread lanes, in tid order (as this.lanes has them)
+    for (const l of this.lanes) {
+      if (!l.tid || !this.byKey.has(l.pid)) continue;
+      if (!threads.has(l.pid)) threads.set(l.pid, []);
+      threads.get(l.pid).push(l);
     }
     const rows = [];
+    // Every lane but the main, in the order colours are handed out: the processes first,
+    // then the threads (a thread folded or unfolded changes no process's colour).
+    const named = [];
+    const threadNames = [];
     for (const p of procs) {
       rows.push(p);
+      if (p.tid || p.role !== "main") named.push(p.name);
       if (p.tid) continue;
       p.folded = [];
       p.helpers = 0;
-      for (const l of this.lanes) {
-        if (!l.tid || l.pid !== p.pid) continue;
+      for (const l of threads.get(p.pid) || []) {
+        threadNames.push(l.name);
         const internal = this.internalThread(l);
         if (internal) p.helpers += 1;
         const folded = internal && !this.unfolded.has(p.pid);
@@ -214,7 +258,9 @@ export class RunModel {
         else rows.push(l);
       }
     }
-    this._rowsKey = key;
+    this.names.arrange(this.slot, named.concat(threadNames));
+    for (const l of this.lanes) l.color = this.names.color(l.name, l.tid ? null : l.role) || l.color;
+    this._rowsKey = key();
     this._rows = rows;
     return rows;
   }
@@ -222,7 +268,9 @@ export class RunModel {
   /** Add a batch of events (in seq order). */
   ingest(events, perfNow) {
     for (const e of events) this._one(e, perfNow);
-    if (events.length) this.version += 1;
+    if (!events.length) return;
+    this.version += 1;
+    this.rows(); // the lanes' colours, at once (the console colours its lines as they come)
   }
 
   _one(e, perfNow) {
@@ -278,8 +326,9 @@ export class RunModel {
       const child = this.byKey.get(data.child);
       if (child) child.reap = e.t;
     }
-    // The server's own events (it reaps the main and adopted orphans) have no lane.
-    if (e.pid === null || e.pid === undefined || e.proc === "procscope") return;
+    // The server's own events (it reaps the main and adopted orphans) have no lane, nor
+    // has `procscope trace` (it reaps a traced program's main): neither is the run's.
+    if (e.pid === null || e.pid === undefined || PROCSCOPE_PROCS.has(e.proc)) return;
 
     // An event emitted from a thread says which (top-level tid and thread): its name is
     // the thread lane's, and the event goes on that lane.
@@ -321,8 +370,6 @@ export class RunModel {
         lane.name = data.name || e.proc || lane.name;
         lane.role = data.role || null;
         lane.start = Math.min(lane.start ?? e.t, e.t);
-        lane.rank = this.names.rank(lane.name);
-        lane.color = this.names.color(lane.name, lane.role);
         this._renameThreads(lane.pid);
         break;
       case "proc.exit":

@@ -12,6 +12,7 @@ import { RunModel } from "./run_model.js";
 import { Timeline } from "./timeline.js";
 import { predictionBlock } from "./predict.js";
 import { keyMoments, momentsWindow } from "./key_moment.js";
+import { isTraceback, printedTraceback } from "./traceback.js";
 import { lang, t } from "./i18n.js";
 
 // The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
@@ -75,6 +76,14 @@ export function paramsLabel(params, defaults, only) {
   return parts.join(" · ");
 }
 
+/** A traced program's name (`procscope trace`: its `program.name`, app.program_socket);
+ * null for a lesson's run. */
+export function programName(run) {
+  const program = run?.program;
+  if (!program) return null;
+  return program.name || program.command || t("your program");
+}
+
 export class RunPanel {
   constructor(run, { canControl = true, cores, experiment, timelinesEl, detailsEl, tag, names }) {
     this.run = run;
@@ -115,15 +124,17 @@ export class RunPanel {
     const name = q(this.timelineEl, ".run-name");
     name.href = run.links?.page || `/runs/${run.id}`;
     // Compared runs are the same lesson: the tag ("lock off") says what differs.
-    // The lesson's title in the page's language where its spec has it (else its English).
+    // The lesson's title in the page's language where its spec has it (else its English);
+    // a traced program's is its file (or its command line).
     const zh = lang === "zh" && experiment?.title_zh;
-    const title = (zh ? experiment.title_zh : experiment?.title) || run.experiment;
+    const title = programName(run) || (zh ? experiment.title_zh : experiment?.title) || run.experiment;
     name.textContent = tag ? `#${run.id}` : `#${run.id} ${title}`;
     name.title = title;
     name.lang = zh ? "zh" : "en";
     const defaults = {};
     for (const [k, p] of Object.entries(experiment?.params?.properties || {})) defaults[k] = p.default;
-    const label = tag || paramsLabel(run.params, defaults);
+    // A traced program has no params: its command line says how it was run.
+    const label = tag || run.program?.command || paramsLabel(run.params, defaults);
     const shown = q(this.timelineEl, ".run-params");
     shown.textContent = label || t("defaults");
     if (label) shown.translate = false; // the params' names and values, as code
@@ -226,7 +237,7 @@ export class RunPanel {
       button.type = "button";
       button.dataset.testid = "key-moment";
       button.addEventListener("click", () => this._askFocus());
-      head.after(button);
+      head.before(button); // beside the name: the outcome may take a line of its own
     }
     button.title = moments.map((m) => m.label).join(" · ");
     button.dataset.titleLang = "en"; // the lesson's key moments: its spec's words, in English
@@ -266,10 +277,16 @@ export class RunPanel {
     // The class's predictions beside what really happened (app.predictions).
     if (run.prediction) this.resultEl.append(predictionBlock(run.prediction));
     this._compareOffer(run);
-    if (run.error) {
+    // A traceback only where there is one (traceback.js): a traced program's own, open (it
+    // is the user's code); a lesson's folded (the outcome above says it in words, and the
+    // frames are the lesson's wiring).
+    const program = run.kind === "program" || !!run.program;
+    const trace = program ? printedTraceback(this.model.prints, run.pid) : isTraceback(run.error) ? run.error : null;
+    if (trace) {
       const det = el("details", "traceback");
-      det.open = true;
-      det.append(el("summary", null, t("Traceback")), Object.assign(el("pre", null, run.error), { translate: false }));
+      det.dataset.testid = "traceback";
+      det.open = program;
+      det.append(el("summary", null, t("Traceback")), Object.assign(el("pre", null, trace), { translate: false }));
       this.resultEl.append(det);
     }
     const raw = el("details", "raw");

@@ -6,7 +6,7 @@
 // POST /api/runs/{id}/signal (the server checks the pid is in the run's process group).
 // Each signal comes back on the run's stream as a `proc.signal` event, on every page: a
 // note under the run's head says what it means (a Lock's holder killed: the others wait
-// forever, and only Stop ends the run).
+// forever, and only Stop ends the run). The bar goes when the run ends (signalNotes).
 
 import { t, told } from "./i18n.js";
 
@@ -68,8 +68,10 @@ async function send(panel, pid, signal, bar) {
   }
 }
 
-/** The notes of the signals a run was sent: called a few times a second for each panel. */
+/** The notes of the signals a run was sent: called a few times a second for each panel.
+ * A run that has ended takes no more signals: its what-if bar goes. */
 export function signalNotes(panel) {
+  if (!panel.live) panel.timelineEl.querySelector(".what-if")?.remove();
   const signals = panel.signals || [];
   if (panel.notedSignals === signals.length) return;
   panel.notedSignals = signals.length;

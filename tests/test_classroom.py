@@ -412,3 +412,133 @@ def test_a_phone_pinch_zooms_and_a_drag_pans(classroom: Server, browser: Browser
         assert errors.messages == []
     finally:
         ctx.close()
+
+
+# ---- issue 23, the walk's bugs ----------------------------------------------------------
+
+
+def test_what_if_a_pool_worker_is_killed_the_lost_task_is_the_lesson(
+        classroom: Server, browser: Browser) -> None:
+    """Issue 23: a pool worker killed from the page (What if... Kill) failed the run with an
+    expanded traceback of procscope's own code; the What-if bar stayed on the ended run;
+    the header cut the outcome to a few letters at 1280 wide. Now: the lesson's words and
+    no traceback, the bar gone, the outcome whole in the header."""
+    ctx, page, errors = open_as(browser, classroom.url + "/", classroom.token or "",
+                                viewport={"width": 1280, "height": 720})
+    run_id = None
+    try:
+        choose(page, "pool_apply", mode="apply", processes=2, tasks=4, task_seconds=30)
+        page.click("[data-testid=start-run]")
+        page.wait_for_url(re.compile(r"/runs/\d+$"))
+        run_id = page.url.rsplit("/", 1)[1]
+        # A worker in its task for a while; where the middle of that task is on the canvas
+        # (relative to it: the page above may still move).
+        worker = page.wait_for_function("""() => {
+          const p = procscope.panels[0];
+          if (!p || !p.live) return null;
+          const now = p.model.now(performance.now());
+          const rows = p.model.rows();
+          const i = rows.findIndex(l => l.spans.some(s => s.kind === "task" && s.t1 === null
+                                                     && now - s.t0 > 0.3));
+          if (i < 0) return null;
+          const task = rows[i].spans.find(s => s.kind === "task" && s.t1 === null);
+          const tl = p.timeline, g = tl.geom;
+          return {pid: rows[i].pid, x: tl.x((task.t0 + now) / 2, procscope.view),
+                  y: g.laneTop + (i - tl.scroll + 0.5) * g.laneH};
+        }""", timeout=30_000).json_value()
+        page.locator("[data-testid=timeline-procs]").click(
+            position={"x": worker["x"], "y": worker["y"]})
+        bar = page.locator("[data-testid=what-if]")
+        bar.wait_for()
+        assert bar.get_attribute("data-pid") == str(worker["pid"])
+        page.click("[data-testid=what-if-kill]")
+        assert wait_final(page) == ["failed"]
+        bar.wait_for(state="detached")  # an ended run takes no more signals
+        outcome = page.locator("[data-testid=result] .outcome").inner_text()
+        assert f"was lost: its pool worker (pid {worker['pid']}) died" in outcome, outcome
+        assert "RuntimeError" not in outcome
+        assert page.locator("[data-testid=traceback]").count() == 0
+        head = page.locator(".run-outcome")
+        assert head.inner_text() == outcome
+        assert head.evaluate("e => e.scrollWidth <= e.clientWidth && "
+                             "e.scrollHeight <= e.clientHeight + 1")  # shown whole, not cut
+        screenshot(page, "classroom-what-if-pool-worker-killed-1280")
+        assert errors.messages == []
+    finally:
+        ctx.close()
+        if run_id is not None:  # a failed assertion must not leave 30 s tasks behind
+            httpx.delete(f"{classroom.url}/api/runs/{run_id}", headers=classroom.headers)
+
+
+def test_the_form_follows_the_run_shown_and_the_question(classroom: Server,
+                                                         browser: Browser) -> None:
+    """Issue 23: a student who opened an older run kept the teacher's lesson in the select
+    and the form; when the teacher opened a question, the page kept the old lesson under it."""
+    with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
+        older = c.post("/api/runs", json={"experiment": "ticket_rush", "params": {
+            "n": 6, "write_delay": 0.02, "time_scale": 0.1}}).json()["id"]
+        newest = c.post("/api/runs", json={"experiment": "join", "params": {
+            "durations": [0.1], "time_scale": 0.1}}).json()["id"]
+        read_events(c, older)
+        read_events(c, newest)
+        ctx, page, errors = open_as(browser, classroom.url + f"/runs/{newest}",
+                                    viewer_link(classroom))
+        select = page.locator("[data-testid=experiment-select]")
+        try:
+            wait_final(page)
+            assert select.input_value() == "join"
+            page.locator(f"#run-list a[data-run='{older}']").click()
+            page.wait_for_selector("#params-form[data-experiment=ticket_rush]"
+                                   f"[data-run='{older}']")
+            assert select.input_value() == "ticket_rush"
+            assert page.locator("#param-n").input_value() == "6"
+            assert "ticket rush" in page.locator(".lesson-head h1").inner_text()
+            page.locator(f"#run-list a[data-run='{newest}']").click()  # following again
+            page.wait_for_selector(f"#params-form[data-experiment=join][data-run='{newest}']")
+            asked = c.post("/api/prediction", json={"experiment": "ticket_rush"})
+            assert asked.status_code == 201, asked.text
+            try:
+                page.wait_for_selector("[data-testid=question]:not([hidden])")
+                page.wait_for_selector("#params-form[data-experiment=ticket_rush]")
+                assert select.input_value() == "ticket_rush"
+                assert not page.locator("#param-lock").is_checked()  # the question's params
+                assert page.evaluate("procscope.panels.length") == 0  # not the old run
+                assert page.url.endswith("/?experiment=ticket_rush")
+                screenshot(page, "classroom-question-follows-student")
+            finally:
+                c.delete("/api/prediction")
+            assert errors.messages == []
+        finally:
+            ctx.close()
+
+
+def test_a_phone_runs_from_the_empty_page_and_from_the_drawer(classroom: Server,
+                                                              browser: Browser) -> None:
+    """Issue 23: on a phone, the empty page said "press ▶ Run" with no Run outside the
+    drawer, and ▶ Run inside the drawer left it open over the run that had just started."""
+    ctx, page, errors = open_as(browser, classroom.url + "/", classroom.token or "",
+                                viewport={"width": 390, "height": 844}, has_touch=True,
+                                is_mobile=True)
+    try:
+        run = page.locator("[data-testid=empty-run]")
+        assert run.is_visible() and page.locator(".sidebar").is_hidden()
+        page.tap("[data-testid=controls-toggle]")
+        choose(page, "join", durations=[0.2], time_scale=0.1)
+        page.tap("[data-testid=controls-toggle]")
+        assert page.locator(".sidebar").is_hidden()
+        run.tap()  # the empty page's own Run
+        page.wait_for_url(re.compile(r"/runs/\d+$"))
+        assert wait_final(page) == ["succeeded"]
+        first = page.url
+        page.tap("[data-testid=controls-toggle]")
+        assert page.locator(".sidebar").is_visible()
+        page.tap("[data-testid=start-run]")  # ▶ Run inside the drawer
+        page.wait_for_function("url => location.href !== url", arg=first)
+        page.wait_for_selector(".sidebar", state="hidden")  # the drawer made way for the run
+        assert wait_final(page) == ["succeeded"]
+        procs = page.locator("[data-testid=timeline-procs]").bounding_box()
+        assert procs is not None and 0 <= procs["y"] < 844
+        screenshot(page, "classroom-phone-run-from-the-drawer")
+        assert errors.messages == []
+    finally:
+        ctx.close()

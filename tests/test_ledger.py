@@ -57,6 +57,27 @@ def test_the_experiments_own_traceback_is_the_error() -> None:
     assert end["error"] == "the experiment's main process exited with code -9"
 
 
+def test_a_lesson_that_fails_in_its_own_words_has_them_as_its_error() -> None:
+    # Issue 23: a Pool's lost task (experiments.spec.LessonFailure) is the lesson's point;
+    # its run.error carries no traceback of procscope's wiring.
+    ledger = Ledger()
+    ledger.note("run.error", ev("run.error", 10, type="LessonFailure", traceback=None,
+                                message="task 1 was lost: its pool worker died"), 1)
+    assert ledger.end(2, None, 1)[-1]["data"]["error"] == "task 1 was lost: its pool worker died"
+
+
+def test_a_traced_programs_exit_code_is_said_as_the_programs() -> None:
+    # Issue 23: a traced program that exited 3 was told "the experiment's main process
+    # exited with code 3".
+    for code, words in ((3, "the program exited with code 3"),
+                        (-9, "the program was killed by SIGKILL (exit code -9)")):
+        ledger = Ledger()
+        start = ev("run.start")
+        start["data"] = {"kind": "program", "experiment": "program"}
+        ledger.note("run.start", start, 0)
+        assert ledger.end(2, None, code)[-1]["data"]["error"] == words
+
+
 def test_final_status() -> None:
     assert final_status(None, 0) == "succeeded"
     assert final_status(None, 1) == "failed"

@@ -279,4 +279,10 @@ def test_compared_runs_share_colours_and_lane_order(client: httpx.Client, server
     page, errors = shown(f"{ids[0]}?compare={ids[1]}", present=False, count=2)
     lanes = page.evaluate("procscope.panels.map(p => p.model.rows().map(l => [l.name, l.color]))")
     assert lanes[0] == lanes[1], lanes
-    assert errors == []
+    # Issue 23: the workers in the order they were created whatever order they reported in
+    # (worker-1, worker-3, worker-2 was seen), and the first run alone looks the same.
+    assert [name for name, _ in lanes[0]] == ["main", "worker-1", "worker-2", "worker-3"]
+    alone, alone_errors = shown(ids[0], present=False)
+    assert alone.evaluate("procscope.panels[0].model.rows().map(l => [l.name, l.color])") == \
+        lanes[0]
+    assert errors == [] and alone_errors == []

@@ -348,6 +348,12 @@ def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
         result = page.locator("[data-testid=result]")
         result.locator(".traceback").wait_for()
         assert "ZeroDivisionError" in result.inner_text()
+        # Folded (issue 23): the outcome says it in words; the frames start at the lesson's
+        # (app.runner's own is left out).
+        traceback = result.locator("[data-testid=traceback]")
+        assert traceback.evaluate("d => d.open") is False
+        assert "runner.py" not in traceback.locator("pre").text_content()
+        assert "fails.py" in traceback.locator("pre").text_content()
         assert result.locator(".outcome").inner_text() == \
             "The run failed: ZeroDivisionError: division by zero."
         assert any("about to divide by zero" in line for line in console_lines(page))

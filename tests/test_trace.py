@@ -438,3 +438,62 @@ def test_a_forkserver_program_shows_every_process(trace_server: Server,
     printed = sorted(e["data"]["text"] for e in events if e["kind"] == "print")
     assert printed == sorted(without.stdout.splitlines())
     assert_gone(run["pid"])
+
+
+# --- the program's page ---------------------------------------------------------------------
+
+def test_a_programs_page_shows_the_program_not_a_lesson(trace_server: Server,
+                                                        runtime_dir: Path, browser: Any) -> None:
+    """Issue 23: a traced program's page showed the default lesson (join) with ▶ Run, Run
+    both and its question, drew `procscope trace` itself as a lane "pid N", and said "the
+    experiment's main process exited with code 3" with an empty Traceback box."""
+    from browser import PageErrors, screenshot
+
+    folder = DATA / "trace"
+    exit3 = own_lines(traced(["exit3.py", "a", "b"], folder, runtime_dir).stderr)[1]
+    raises = own_lines(traced(["raises.py"], folder, runtime_dir).stderr)[1]
+    assert exit3 is not None and raises is not None
+    run, _ = run_of(trace_server, exit3)
+    run_of(trace_server, raises)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    errors = PageErrors()
+    errors.watch(page)
+    try:
+        page.goto(f"{trace_server.url}/runs/{exit3}")
+        page.wait_for_function("procscope.panels.length === 1 && procscope.panels[0].resultReady")
+        facts = page.locator("[data-testid=program]")
+        assert facts.locator("h1").inner_text() == "exit3.py"
+        sidebar = page.locator(".sidebar").inner_text()
+        for fact in ("python exit3.py a b", "['exit3.py', 'a', 'b']", str(folder)):
+            assert fact in sidebar, (fact, sidebar)
+        assert page.locator("[data-testid=program-exitcode]").inner_text() == "3"
+        assert re.fullmatch(r"\d+\.\d{3} s",
+                            page.locator("[data-testid=program-duration]").inner_text())
+        assert page.locator("[data-testid=experiment-select]").input_value() == ""
+        for lesson_control in ("start-run", "start-compare", "open-question", "lesson"):
+            assert page.locator(f"[data-testid={lesson_control}]").count() == 0, lesson_control
+        assert page.locator("[data-proxy=start-run]:visible").count() == 0
+        # Its processes only: the main and its child (procscope trace is not the program's).
+        lanes = page.evaluate("procscope.panels[0].model.rows().map(l => l.name)")
+        assert lanes == ["MainProcess", "Process-1"], lanes
+        assert page.locator("[data-testid=result] .outcome").inner_text() == \
+            "The program exited with code 3."
+        assert run["error"] == "the program exited with code 3"
+        assert page.locator("[data-testid=traceback]").count() == 0
+        assert page.locator(".run-name").inner_text() == f"#{exit3} exit3.py"
+        screenshot(page, "trace-program-exit3-1280x720")
+        # The run list's other program: the sidebar follows, and its own traceback (from its
+        # stderr) is open, as python printed it.
+        page.locator(f"#run-list a[data-run='{raises}']").click()
+        page.wait_for_selector(f"[data-program-run='{raises}']")
+        page.wait_for_function("procscope.panels[0]?.resultReady && "
+                               f"procscope.panels[0].run.id === '{raises}'")
+        traceback = page.locator("[data-testid=traceback]")
+        assert traceback.evaluate("d => d.open") is True
+        assert traceback.locator("pre").inner_text().splitlines()[-1] == \
+            "ValueError: the program's own error"
+        assert page.locator("[data-testid=program-exitcode]").inner_text() == "1"
+        assert errors.messages == []
+    finally:
+        ctx.close()
