@@ -66,6 +66,7 @@ class Ledger:
     exited: set[int] = field(default_factory=set)
     result: Any = None
     error: str | None = None  # the experiment's own traceback, or its words (run.error)
+    error_zh: str | None = None  # those words in Chinese, where the lesson said them so
     dropped: int = 0
     program: bool = False  # a traced program's run (`procscope trace`), not a lesson's
 
@@ -93,6 +94,7 @@ class Ledger:
             self.result = data.get("result")
         elif kind == "run.error":
             self.error = error_of(data)
+            self.error_zh = data.get("message_zh") or None
         return True, []
 
     def name(self, pid: int | None) -> str | None:
@@ -115,6 +117,8 @@ class Ledger:
             error = exit_words(exitcode, self.program)
         data = {"status": status, "result": self.result, "error": error,
                 "exitcode": exitcode, "dropped": self.dropped}
+        if status == "failed" and self.error_zh:
+            data["error_zh"] = self.error_zh
         if status == "interrupted":
             data["detail"] = INTERRUPTED
         out.append(server_event("run.end", data, t_ns=t_ns))

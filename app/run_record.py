@@ -35,6 +35,7 @@ class Run:
     ended_at: str | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    error_zh: str | None = None  # a lesson's own words for its failure, in Chinese
     events: int = 0
     processes_started: int = 0
     processes_live: int = 0
@@ -69,7 +70,8 @@ class Run:
         """The run's outcome in words: a lesson's (its spec tells it), a program's exit."""
         if self.kind == "program":
             return catalog.program_outcome(self.status, self.exitcode, self.error, lang)
-        return catalog.outcome(self.experiment, self.status, self.result, self.error, lang)
+        error = self.error_zh if lang == "zh" and self.error_zh else self.error
+        return catalog.outcome(self.experiment, self.status, self.result, error, lang)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,5 +105,5 @@ class Run:
 
 
 RECORD = ("id", "experiment", "params", "status", "created_at", "started_at", "ended_at",
-          "result", "error", "pid", "exitcode", "events", "processes_started", "dropped",
-          "kind", "program", "prediction")
+          "result", "error", "error_zh", "pid", "exitcode", "events", "processes_started",
+          "dropped", "kind", "program", "prediction")

@@ -71,7 +71,8 @@ def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Chann
         result = spec.main(SimpleNamespace(**params), reporter.Reporter(params["time_scale"]))
     except LessonFailure as e:
         # The lesson's own words are the whole story (a lost task): no traceback.
-        reporter.emit("run.error", type=type(e).__name__, message=str(e), traceback=None)
+        reporter.emit("run.error", type=type(e).__name__, message=str(e),
+                      message_zh=e.message_zh or None, traceback=None)
         sys.stdout.flush()
         sys.exit(1)
     except BaseException as e:

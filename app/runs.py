@@ -359,10 +359,12 @@ class RunManager:
                 run.result = data["result"]
             elif kind == "run.error":
                 run.error = error_of(data)
+                run.error_zh = data.get("message_zh") or None
             else:
                 run.status = data["status"]
                 run.result = data["result"]
                 run.error = data["error"]
+                run.error_zh = data.get("error_zh")
                 run.dropped = data["dropped"]
                 run.exitcode = data["exitcode"]
                 run.ended_at = run.ended_at or now()

@@ -71,9 +71,9 @@ def main(params: Any, report: Any) -> dict[str, Any]:
             returned.append((i, value, pid, finished))
     except BrokenProcessPool:
         p.shutdown()  # the executor joins its workers: their exit codes are known
-        lost = lost_in_broken_pool(watch, workers)
+        lost, lost_zh = lost_in_broken_pool(watch, workers)
         print(lost)
-        raise LessonFailure(lost) from None
+        raise LessonFailure(lost, lost_zh) from None
     finally:
         p.shutdown()
     used_time = time.time() - start_time

@@ -49,7 +49,12 @@ _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
 
 
 class TaskLost(Exception):
-    """A task whose worker died: the Pool will never return it."""
+    """A task whose worker died: the Pool will never return it. Said in English and, for
+    the page's Chinese interface, in Chinese (`message_zh`)."""
+
+    def __init__(self, message: str, message_zh: str) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
 
 
 def arm_worker(started: Any, done: Any, ready: Any) -> None:
@@ -117,7 +122,7 @@ class LostTaskWatch:
         signal.signal(signal.SIGUSR1, self._previous)
 
     def _raise(self, signum: int, frame: FrameType | None) -> None:
-        raise TaskLost(self.lost or "a task was lost")
+        raise TaskLost(*(self.lost or ("a task was lost", "一个任务丢失了")))
 
     def _watch(self) -> None:
         while not self._stop.wait(0.05):
@@ -129,7 +134,10 @@ class LostTaskWatch:
                     continue
                 self.lost = ("%s was lost: its pool worker (pid %d) died in the middle of "
                              "it; CPython's Pool never returns such a task, so the main "
-                             "would wait for it for ever" % (self.names[i], pid))
+                             "would wait for it for ever" % (self.names[i], pid),
+                             "%s 丢失了：执行它的进程池工作进程（pid %d）在中途死掉了；"
+                             "CPython 的 Pool 永远不会返回这样的任务，主进程会一直等下去"
+                             % (self.names_zh[i], pid))
                 emit("task.lost", task=i, pid=pid, label=self.names[i],
                      label_zh=self.names_zh[i],
                      why="its worker died; Pool never returns a task whose worker died")
@@ -154,7 +162,7 @@ def watched_pool(watch: LostTaskWatch, processes: int) -> Iterator[PoolType]:
     except TaskLost as lost:
         print(lost)
         pool.terminate()
-        raise LessonFailure(str(lost)) from None
+        raise LessonFailure(str(lost), lost.message_zh) from None
     except BaseException:
         pool.terminate()
         raise
@@ -174,13 +182,14 @@ def lost_task_moment(task: str = "{end.label}", task_zh: str = "{end.label}") ->
                               % task_zh)
 
 
-def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]) -> str:
+def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]
+                        ) -> tuple[str, str]:
     """Runs in the experiment's main process, once a ProcessPoolExecutor raised
     BrokenProcessPool and was shut down (so its workers are joined and have exit codes).
 
     The worker that died is the one the executor did not end itself: its exit code is not
     the SIGTERM the executor sends the others. Its unfinished task is the lost one; emits
-    task.lost for it and says so in words.
+    task.lost for it and says so in words: (English, Chinese).
     """
     dead = [w for w in workers if w.exitcode is not None and w.exitcode not in
             (0, -signal.SIGTERM)] or [w for w in workers if w.exitcode not in (None, 0)]
@@ -194,10 +203,17 @@ def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]) ->
                      label_zh=watch.names_zh[i], exitcode=w.exitcode,
                      why="its worker died; ProcessPoolExecutor raised BrokenProcessPool")
                 return ("%s was lost: %s: every pending item failed, and the executor "
-                        "ended its other workers" % (watch.names[i], why))
+                        "ended its other workers" % (watch.names[i], why),
+                        "%s 丢失了：执行它的工作进程（pid %d）在中途死掉了（%s），"
+                        "ProcessPoolExecutor 抛出了 BrokenProcessPool：所有待处理的项都失败了，"
+                        "执行器结束了它的其他工作进程"
+                        % (watch.names_zh[i], pid, exit_words_zh(w.exitcode)))
     pids = ", ".join("%d (%s)" % (w.pid or 0, exit_words(w.exitcode)) for w in dead)
+    pids_zh = "，".join("%d（%s）" % (w.pid or 0, exit_words_zh(w.exitcode)) for w in dead)
     return ("a worker died (pid %s) between two tasks, and ProcessPoolExecutor raised "
-            "BrokenProcessPool: every pending item failed" % (pids or "?"))
+            "BrokenProcessPool: every pending item failed" % (pids or "?"),
+            "一个工作进程（pid %s）在两个任务之间死掉了，ProcessPoolExecutor 抛出了 "
+            "BrokenProcessPool：所有待处理的项都失败了" % (pids_zh or "?"))
 
 
 def exit_words(exitcode: int | None) -> str:
@@ -208,3 +224,13 @@ def exit_words(exitcode: int | None) -> str:
         except ValueError:
             return "killed by signal %d" % -exitcode
     return "exit code %s" % exitcode
+
+
+def exit_words_zh(exitcode: int | None) -> str:
+    """exit_words() in Chinese: -9 is '被 SIGKILL 杀死', 1 '退出码 1'."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return "被 %s 杀死" % signal.Signals(-exitcode).name
+        except ValueError:
+            return "被信号 %d 杀死" % -exitcode
+    return "退出码 %s" % exitcode

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 class LessonFailure(Exception):
     """Raised by a lesson's main to fail the run in the lesson's own words: the failure is
     what the lesson shows (a Pool's lost task), not a bug. The run's `error` is then the
-    message alone; a traceback would only show procscope's wiring (app.runner)."""
+    message alone (and its `error_zh` the same in Chinese, for the page's Chinese
+    interface); a traceback would only show procscope's wiring (app.runner)."""
+
+    def __init__(self, message: str, message_zh: str = "") -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
 
 
 @dataclass(frozen=True)

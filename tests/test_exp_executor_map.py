@@ -64,6 +64,10 @@ def test_a_worker_killed_mid_item_ends_the_run_saying_which_item_was_lost(
             f"the middle of it, and ProcessPoolExecutor raised BrokenProcessPool"
             in final["error"]), final["error"]
     assert "lost" in final["outcome"]["text"]
+    # The Chinese page says it in Chinese (issue 23: it showed the English after 运行失败：).
+    zh = final["outcome_zh"]["text"]
+    assert "丢失了" in zh and f"pid {victim}" in zh and "被 SIGKILL 杀死" in zh, zh
+    assert "was lost" not in zh and "every pending" not in zh, zh
     lost = [e for e in map(json.loads, client.get(
         f"/api/runs/{run['id']}/events.ndjson").text.splitlines()) if e["kind"] == "task.lost"]
     assert [(e["data"]["pid"], e["data"]["label"]) for e in lost] == [(victim, f"item {item}")]

@@ -83,3 +83,5 @@ def test_a_worker_killed_mid_task_ends_the_run_saying_which_task_was_lost(
     assert final["status"] == "failed"
     assert f"task {task} was lost: its pool worker (pid {victim}) died" in final["error"]
     assert "task" in final["outcome"]["text"] and "lost" in final["outcome"]["text"]
+    zh = final["outcome_zh"]["text"]  # in Chinese on the Chinese page (issue 23)
+    assert "丢失了" in zh and f"pid {victim}" in zh and "was lost" not in zh, zh
