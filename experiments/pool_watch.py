@@ -90,7 +90,7 @@ class LostTaskWatch:
         self.started = RawArray("i", tasks)
         self.done = RawArray("b", tasks)
         self.ready = Semaphore(0)  # one release per worker armed (a replacement too)
-        self.lost: str | None = None
+        self.lost: tuple[str, str] | None = None  # (English, Chinese)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._main = threading.main_thread().ident
