@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="set a param; VALUE is read as JSON when it parses "
                      "(--set n=10 --set lock=false --set durations=[1,2])")
     run.add_argument("--json", action="store_true", help="print events as NDJSON")
-    # Parsed by app.trace_cli itself (split_trace), as python parses its own command line:
+    # Parsed by app.trace.trace_cli itself (split_trace), as python parses its own command line:
     # everything after the program is the program's. Listed here for --help.
     trace = commands.add_parser(
         "trace", help="run a Python program (script.py, -m module, -c code) as python would, "
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _transfer_commands(commands: Any) -> None:
-    """`export` and `import` (app.transfer): through a server's API, or a history file."""
+    """`export` and `import` (app.history.transfer): through a server's API, or a history file."""
     def reach(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
                          help="the server whose API to use (default %(default)s)")
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     argv, token = secret_token.take(argv, ours, may_reexec=own)
     traced = split_trace(argv)
     if traced is not None:
-        from procscope import trace_cli
+        from procscope.trace import trace_cli
 
         _parser().parse_args(traced[0])  # the server options are checked as usual
         sys.exit(trace_cli.main(traced[1], traced[0], token))
@@ -139,18 +139,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.token_file:
         token = secret_token.read_file(args.token_file)
     if args.command in ("export", "import"):
-        from procscope import transfer
+        from procscope.history import transfer
 
         args.db = args.file_db
         args.token = token
         sys.exit(transfer.main_export(args) if args.command == "export"
                  else transfer.main_import(args))
     if args.command == "run":
-        from procscope.terminal import run_in_terminal
+        from procscope.live.terminal import run_in_terminal
 
         sys.exit(run_in_terminal(args.experiment, parse_settings(args.settings),
                                  as_json=args.json))
-    from procscope.main import serve
+    from procscope.web.main import serve
 
     chosen = {name: getattr(args, name) for name in OPTIONS}
     chosen["token"] = token

@@ -71,7 +71,7 @@ def from_accept_language(header: str) -> str:
 
 def choose(cookie_header: str, accept_language: str) -> str:
     """The language of a page asked for with these headers: the switch's cookie, else the
-    browser's languages (for app.guard, which sees raw headers, not a Request)."""
+    browser's languages (for app.web.guard, which sees raw headers, not a Request)."""
     try:
         morsel = SimpleCookie(cookie_header).get(COOKIE)
     except CookieError:

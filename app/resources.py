@@ -21,5 +21,5 @@ def _folder(package: str, *parts: str) -> Path:
 
 STATIC = _folder("procscope.static")
 TEMPLATES = _folder("procscope.templates")
-# Put first on a traced program's PYTHONPATH (procscope.traced_program).
-TRACE_SITE = _folder("procscope", "trace_site")
+# Put first on a traced program's PYTHONPATH (procscope.trace.traced_program).
+TRACE_SITE = _folder("procscope.trace", "trace_site")

@@ -2,8 +2,8 @@
 processes without ever being in a command line or an environment.
 
 Runs in the user's terminal (app.cli, before anything else is done) and in each process
-procscope starts of its own: a replica (app.replicas), the server `procscope trace`
-starts for itself (app.trace_cli).
+procscope starts of its own: a replica (app.cluster.replicas), the server `procscope trace`
+starts for itself (app.trace.trace_cli).
 
 A process's command line (/proc/PID/cmdline) is what `ps` shows every user of the
 machine, and what a lesson reads of the process that adopts its orphan: the server. Its

@@ -40,7 +40,7 @@ class Settings:
     max_processes: int = 2000
     max_streams: int = 1000
     send_timeout: float = 30.0  # a client that takes longer to accept one chunk is dropped
-    redis: str | None = None  # replicas sharing runs through Redis (app.cluster_runs)
+    redis: str | None = None  # replicas sharing runs through Redis (app.cluster.cluster_runs)
     replicas: int = 1
 
     def __post_init__(self) -> None:

@@ -26,7 +26,7 @@ PLAIN = """
 import json, multiprocessing, os, sys
 from types import SimpleNamespace
 from procscope import experiments
-from procscope.reporter import Reporter
+from procscope.pipe.reporter import Reporter
 experiment, params = sys.argv[1], json.loads(sys.argv[2])
 multiprocessing.set_start_method(params["start_method"], force=True)
 real = sys.stdout
@@ -48,7 +48,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 def _full_params(experiment: str, params: dict[str, Any]) -> dict[str, Any]:
-    from procscope import catalog
+    from procscope.live import catalog
 
     return catalog.PARAMS[experiment](**params).model_dump()
 
@@ -105,7 +105,7 @@ def lesson_overhead(server: BenchServer, repeats: int, cases: list[tuple[str, di
 
 def emit_cost(calls: int = 100_000) -> dict[str, float]:
     """µs per emit() in a process whose channel is a pipe drained by another thread."""
-    from procscope import reporter
+    from procscope.pipe import reporter
 
     read_fd, channel = reporter.Channel.open()
 

@@ -176,7 +176,7 @@ def redis_memory(server: BenchServer, redis_url: str, redis_port: int, per_proce
 
 def held_memory(redis_url: str, runs: int, per_process: int) -> dict[str, Any]:
     """A follower replica's RSS after it streamed `runs` finished runs, when it lets a
-    finished run go after 1 s (app.redis_held) and when it holds each for an hour (as
+    finished run go after 1 s (app.cluster.redis_held) and when it holds each for an hour (as
     every run was held before): what a long-lived replica grows by."""
     out: dict[str, Any] = {"runs": runs, "events": 0}
     hold = os.environ.get("PROCSCOPE_REDIS_HOLD_SECONDS")

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 
-from procscope import procgroup
-from procscope.relay import Relay
-from procscope.sampler import CLOCK_TICKS, Sampler
+from procscope.kernel import procgroup
+from procscope.kernel.sampler import CLOCK_TICKS, Sampler
+from procscope.pipe.relay import Relay
 
 
 def _thread_cpu(tid: int) -> float:

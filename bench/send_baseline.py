@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bench import viewers as viewers_mod
-from procscope.fanout import FLUSH_INTERVAL
+from procscope.streams.fanout import FLUSH_INTERVAL
 
 FLUSH = FLUSH_INTERVAL  # s: the real server's shortest flush interval, when no probe saw one
 HEADERS = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"

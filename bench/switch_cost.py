@@ -1,7 +1,7 @@
 """What the context-switch recorder costs: its CPU per second of wall time while recording.
 
 Runs in the bench process: starts a workload as a real child Python that waits on a gate,
-opens an `app.switches.SwitchRecorder` on it, opens the gate and drains the rings at a
+opens an `app.kernel.switches.SwitchRecorder` on it, opens the gate and drains the rings at a
 fixed rate (the sampler's, 100 Hz, by default) until the workload ends. The recorder's
 cost is the CPU time of the drains (`time.thread_time()` around each call); the kernel's
 side (writing the 32-byte records in the switch path) is charged to the workload, so the
@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from procscope.switches import SwitchRecorder, availability
+from procscope.kernel.switches import SwitchRecorder, availability
 
 PING_PONG = """
 import os

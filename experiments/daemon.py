@@ -12,7 +12,7 @@ from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, number, word
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 
 def grandchild() -> None:

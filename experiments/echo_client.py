@@ -13,7 +13,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Any
 
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 
 def client(name: str, port: int, messages: int, think_time: float, timeout: float,

@@ -19,7 +19,7 @@ from procscope.experiments.pool_watch import (
 )
 from procscope.experiments.spec import Experiment, KeyMoment, LessonFailure, Param
 from procscope.experiments.words import Lang, Outcome, say
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
 # lengths (a third, all, two thirds of max_delay) keeps runs comparable and makes sure the

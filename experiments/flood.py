@@ -10,7 +10,7 @@ from multiprocessing import Process
 from typing import Any
 
 from procscope.experiments.spec import Experiment, Param
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 
 def flood(events: int, rate: float, payload: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, fixed, is_number, number, seconds, seconds_zh, word
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 

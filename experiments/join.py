@@ -8,7 +8,7 @@ from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction
 from procscope.experiments.words import Outcome, is_number, seconds, seconds_zh
-from procscope.reporter import Reporter
+from procscope.pipe.reporter import Reporter
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
 

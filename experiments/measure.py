@@ -2,12 +2,12 @@
 open at once.
 
 Runs in whichever process of a run calls it; standard library only (see spec.py), and
-procscope.redaction (standard library only too).
+procscope.pipe.redaction (standard library only too).
 """
 
 from __future__ import annotations
 
-from procscope.redaction import redact_argv
+from procscope.pipe.redaction import redact_argv
 
 
 def proc_stat(pid: int) -> tuple[str, int] | None:

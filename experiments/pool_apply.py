@@ -16,7 +16,7 @@ from procscope.experiments.pool_watch import (
 )
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, count, is_number, number, seconds, seconds_zh, word
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 
 def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:

@@ -28,7 +28,7 @@ from procscope.experiments.pool_watch import (
 )
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, count, number
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
          "www.sina.com.cn"]

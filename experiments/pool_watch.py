@@ -43,7 +43,7 @@ from typing import Any
 
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import KeyMoment, LessonFailure
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
 

@@ -11,7 +11,7 @@ from typing import Any
 from procscope.experiments.measure import command_of
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, number
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 
 def _tell_main(conn: Connection, printed_at: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
 from procscope.experiments.words import Outcome, is_number, word
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 
 def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int,

@@ -11,7 +11,7 @@ from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
 from procscope.experiments.words import Lang, Outcome, json_list, say
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 # Seconds between the tutorial's steps (before time_scale): its lines run back to back, a
 # few microseconds apart, all on one pixel of a picture of the whole lesson. A pause lets

@@ -49,7 +49,7 @@ from procscope.experiments.pool_watch import (
 )
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, count, is_number, number, word
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
 HandlerRecord = tuple[int, int, int, int, str, int]

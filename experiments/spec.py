@@ -2,7 +2,7 @@
 tracks it wants drawn and how its outcome reads in words.
 
 Plain dataclasses, no pydantic: every spawned worker of a run re-imports its experiment's
-module, and pydantic alone costs ~0.2 s of import per process (app.catalog turns these
+module, and pydantic alone costs ~0.2 s of import per process (app.live.catalog turns these
 declarations into pydantic models, on the server side only).
 """
 
@@ -20,7 +20,7 @@ class LessonFailure(Exception):
     """Raised by a lesson's main to fail the run in the lesson's own words: the failure is
     what the lesson shows (a Pool's lost task), not a bug. The run's `error` is then the
     message alone (and its `error_zh` the same in Chinese, for the page's Chinese
-    interface); a traceback would only show procscope's wiring (app.runner)."""
+    interface); a traceback would only show procscope's wiring (app.live.runner)."""
 
     def __init__(self, message: str, message_zh: str = "") -> None:
         super().__init__(message)
@@ -82,7 +82,7 @@ class KeyMoment:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A question the class answers before the run (app.predictions): a number within
+    """A question the class answers before the run (app.classroom.predictions): a number within
     [ge, le], or one of `choices`; the truth is the result's `answer_from` field."""
 
     question: str

@@ -13,7 +13,7 @@ from typing import Any
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, number, word
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
 GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends

@@ -13,7 +13,7 @@ from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction, Track
 from procscope.experiments.words import Lang, Outcome, is_number, number, say
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 # search() and get() are the tutorial's own lines (the page shows them): its bare open()s
 # stay, so that what a student reads is what runs (ruff's SIM115 is silenced for them).

@@ -1,6 +1,6 @@
 """How a lesson's outcome sentence writes numbers, counts and seconds.
 
-Runs in the server: app.catalog calls each lesson's `outcome(result)` when it answers for a
+Runs in the server: app.live.catalog calls each lesson's `outcome(result)` when it answers for a
 run. Standard library only, like every module of `experiments` (workers re-import them).
 
 Results arrive decoded from JSON, so a whole number may be a float (`"sum": 1.0`) and any

@@ -18,7 +18,7 @@ from typing import Any
 from procscope.experiments.measure import command_of, proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Outcome, number
-from procscope.reporter import emit
+from procscope.pipe.reporter import emit
 
 # --- zombie ---------------------------------------------------------------------------
 

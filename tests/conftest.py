@@ -55,7 +55,7 @@ class Server:
                  command: list[str] | None = None, cwd: Path = ROOT) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # A token given with --token is never printed (app.main): the caller knows it.
+        # A token given with --token is never printed (app.web.main): the caller knows it.
         if token is None and "--token" in args:
             token = args[list(args).index("--token") + 1]
         self.token = token

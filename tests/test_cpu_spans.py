@@ -1,12 +1,12 @@
-"""Unit tests for app.cpu_spans: stretches merged or sampled keep the time on a core."""
+"""Unit tests for app.kernel.cpu_spans: stretches merged or sampled keep the time on a core."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from procscope.cpu_spans import MERGE_GAP_NS, ExactSpans, SampledSpans
-from procscope.switches import Running, Span
+from procscope.kernel.cpu_spans import MERGE_GAP_NS, ExactSpans, SampledSpans
+from procscope.kernel.switches import Running, Span
 
 MS = 1_000_000
 

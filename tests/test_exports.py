@@ -23,12 +23,12 @@ import pytest
 from browser import OUTPUT, PageErrors, chromium, open_offline, screenshot
 from conftest import ROOT, Server, read_events
 
-from procscope.trace_export import to_trace
+from procscope.history.trace_export import to_trace
 
 SPEEDSCOPE = Path(os.environ.get(
     "PROCSCOPE_SPEEDSCOPE",
     ROOT / ".cache/speedscope/node_modules/speedscope/dist/release/index.html"))
-CORES_PID = 1  # app.trace_export: the core tracks' process
+CORES_PID = 1  # app.history.trace_export: the core tracks' process
 
 
 # --- the Trace Event Format, as far as the two tools need it --------------------------------

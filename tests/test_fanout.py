@@ -1,4 +1,4 @@
-"""Issue 17, fan-out: many viewers of one live run are served together (app.fanout).
+"""Issue 17, fan-out: many viewers of one live run are served together (app.streams.fanout).
 
 What a viewer must still see, whoever else watches: `retry:` first, then every event of the
 run once, in seq order, byte for byte the frames a replay of the finished run gives (one
@@ -6,7 +6,7 @@ chunk read per flush is handed to every viewer at the same cursor: a viewer give
 cursor or a chunk twice would show here); resuming with `?after=` / `Last-Event-ID` mid-run;
 NDJSON the same. A viewer whose connection fills up falls behind and catches up alone,
 missing nothing. Under another ASGI server than uvicorn's httptools protocol (uvicorn's h11
-here) the streams go through ASGI's send (app.outlet's fallback) and say the same.
+here) the streams go through ASGI's send (app.streams.outlet's fallback) and say the same.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def h11_server() -> Iterator[str]:
     Per test, so that it (and its spawn helper, the resource tracker) is gone before the
     check for processes left behind."""
     port = free_port()
-    code = ("import uvicorn; from procscope.main import create_app; "
+    code = ("import uvicorn; from procscope.web.main import create_app; "
             f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, http='h11', "
             "log_level='warning')")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT,

@@ -1,8 +1,8 @@
 """Unit tests for the pure logic of an event's way: frames, splicing, encodings.
 
-The frame (app.framing) is what every process of a run writes; the relay splits frames out
+The frame (app.pipe.framing) is what every process of a run writes; the relay splits frames out
 of whatever a read() returned and splices run, seq and t into the bytes as written
-(app.events.stamp). A bug here garbles or loses events silently, so each rule is pinned.
+(app.pipe.events.stamp). A bug here garbles or loses events silently, so each rule is pinned.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 
-from procscope import framing, reporter
-from procscope.events import Event, body_of, server_event, server_stopping, stamp
+from procscope.pipe import framing, reporter
+from procscope.pipe.events import Event, body_of, server_event, server_stopping, stamp
 
 
 def unframe(frame: bytes) -> tuple[int, bytes]:
-    """One whole frame's (t_ns, JSON body), read by the layout app.framing documents.
+    """One whole frame's (t_ns, JSON body), read by the layout app.pipe.framing documents.
     (Frames cut across reads: tests/test_relay_stamp.py, through the relay itself.)"""
     (n,) = framing.HEADER.unpack_from(frame)
     assert n == len(frame) - framing.HEADER.size

@@ -27,10 +27,10 @@ import psutil
 import pytest
 from conftest import ROOT, Server, alive, free_port, group_members, read_events, read_until
 
-from procscope.events import stamp
-from procscope.history_db import HistoryError
-from procscope.main import viewer_token_for
-from procscope.sqlite_hub import SqliteHub
+from procscope.history.history_db import HistoryError
+from procscope.history.sqlite_hub import SqliteHub
+from procscope.pipe.events import stamp
+from procscope.web.main import viewer_token_for
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from procscope.guard import _hostname, host_allowed
-from procscope.main import LOOPBACK_NAMES
+from procscope.web.guard import _hostname, host_allowed
+from procscope.web.main import LOOPBACK_NAMES
 
 
 def test_hostname_of_a_host_header() -> None:

@@ -70,10 +70,10 @@ DYNAMIC = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out",
 
 
 def server_messages() -> list[str]:
-    """The keys of the server's refusals the page shows: `said("...")` in app/ (app/said.py),
+    """The keys of the server's refusals the page shows: `said("...")` in app/ (app/live/said.py),
     read with ast, so that adjacent literals are joined as Python joins them; and a 422's
-    messages, by pydantic's error type (app/invalid_input.py)."""
-    from procscope.invalid_input import MESSAGES
+    messages, by pydantic's error type (app/web/invalid_input.py)."""
+    from procscope.web.invalid_input import MESSAGES
 
     found: dict[str, None] = dict.fromkeys(MESSAGES.values())
     for path in sorted((ROOT / "app").rglob("*.py")):
@@ -145,7 +145,9 @@ CODE_NAMES = frozenset({
     "Full", "Empty", "SIGTERM", "SIGKILL", "SIGSTOP", "SIGCONT", "BrokenProcessPool",
     "true", "false", "procscope", "multiprocessing", "subreaper", "JSON", "ms", "Hz",
     "join", "put", "get", "kind", "seq", "data", "params", "Traceback", "Perfetto",
-    "speedscope", "token", "Authorization", "Bearer", "DELETE"})
+    "speedscope", "token", "Authorization", "Bearer", "DELETE",
+    # the command `procscope trace` (after "procscope", itself a name above)
+    "trace"})
 # A name or a call as code writes it: `join()`, `q.put('x', timeout=0.1)`, `queue.Full`.
 CODE_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\([^()]*\))?")
 
@@ -222,8 +224,8 @@ def test_every_interface_string_has_its_chinese_and_the_catalog_nothing_else() -
 
 
 def test_every_lesson_has_its_texts_in_chinese_too() -> None:
-    from procscope import catalog
     from procscope.experiments.spec import COMMON_PARAMS
+    from procscope.live import catalog
 
     lessons = [s for s in catalog.SPECS.values() if s.id not in ("fails", "flood")]
     assert [s.id for s in lessons if not (s.title_zh and s.summary_zh)] == []
@@ -381,7 +383,7 @@ def test_screenshots_of_the_chinese_page_presenter_and_phone(
 def test_the_page_that_says_how_to_get_in_speaks_the_browsers_language(
         browser: Browser, contexts: list[BrowserContext]) -> None:
     # Bound to every interface: a token is in force, and a browser without it is told how
-    # to get in (app.guard), in its language.
+    # to get in (app.web.guard), in its language.
     srv = Server("--host", "0.0.0.0")
     try:
         ctx = browser.new_context(locale="zh-CN")
@@ -495,7 +497,7 @@ def test_a_chinese_classroom_predicts_and_kills_without_english_on_any_page(
         srv.stop()
 
 
-# --- the exported replay: its reader's language, offline (app/replay_export.py) -------------
+# --- the exported replay: its reader's language, offline (app/history/replay_export.py) -------------
 
 REPLAY_DRAWN = ("document.querySelector('[data-testid=run-status]')?.dataset.status === "
                 "'succeeded' && window.procscope?.panels[0].resultReady")
@@ -604,7 +606,7 @@ def test_a_replay_read_in_neither_language_is_in_the_one_it_was_made_in(
     assert errors.messages == [] and errors2.messages == []
 
 
-# --- the server's refusals on the page (app/said.py, static/i18n.js told()) ----------------
+# --- the server's refusals on the page (app/live/said.py, static/i18n.js told()) ----------------
 
 def test_a_capped_run_and_a_refused_signal_are_said_in_chinese_and_the_api_stays_english(
         browser: Browser, contexts: list[BrowserContext]) -> None:

@@ -30,8 +30,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from test_i18n import english_words
 from test_page import wait_final
 
-from procscope import catalog
 from procscope.experiments.spec import Experiment
+from procscope.live import catalog
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -1,10 +1,10 @@
-"""Unit tests for app.ledger: proc.exit once per process, and the whole run.end."""
+"""Unit tests for app.pipe.ledger: proc.exit once per process, and the whole run.end."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from procscope.ledger import Ledger, final_status
+from procscope.pipe.ledger import Ledger, final_status
 
 
 def ev(kind: str, pid: int | None = None, proc: str | None = None, **data: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ laptops can seldom resolve; `--port 0 trace prog.py` printed `http://127.0.0.1:0
 
 Runs in the pytest process against real servers. The machine's addresses are compared
 with psutil.net_if_addrs() (getifaddrs, netlink), a reference procscope does not use: it
-reads them from the kernel another way (app.links).
+reads them from the kernel another way (app.web.links).
 """
 
 from __future__ import annotations

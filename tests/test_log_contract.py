@@ -1,4 +1,4 @@
-"""What every implementation of the log interface (app.hub.Hub / RunLog) must do.
+"""What every implementation of the log interface (app.streams.hub.Hub / RunLog) must do.
 
 The in-memory log is the first implementation; a later one (SQLite, Redis Streams) is added
 to IMPLEMENTATIONS and must pass the same tests unchanged.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from procscope.events import Event, stamp
-from procscope.hub import Hub, MemoryHub
-from procscope.redis_hub import RedisHub
-from procscope.sqlite_hub import SqliteHub
+from procscope.cluster.redis_hub import RedisHub
+from procscope.history.sqlite_hub import SqliteHub
+from procscope.pipe.events import Event, stamp
+from procscope.streams.hub import Hub, MemoryHub
 from tests.redis_server import RedisServer, redis_server
 
 # Each is given a directory of its own (for files, if it keeps any), and the test's

@@ -1,4 +1,4 @@
-"""The run's outcome in words (app.catalog.outcome), built server-side from each lesson's spec."""
+"""The run's outcome in words (app.live.catalog.outcome), built server-side from each lesson's spec."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from procscope import catalog
+from procscope.live import catalog
 
 SELFTEST = {"fails", "flood"}  # load generators, not lessons: in SPECS when PROCSCOPE_SELFTEST
-# was set as app.catalog was first imported (tests/conftest.py sets it for its servers)
+# was set as app.live.catalog was first imported (tests/conftest.py sets it for its servers)
 
 
 def test_every_lesson_tells_its_outcome_in_words() -> None:

@@ -50,7 +50,7 @@ def test_the_wheel_and_the_sdist_carry_one_package(installed: Path) -> None:
                                                 + ".dist-info"}
     # The files the server reads at run time, each checked against the tree it came from.
     for folder, package in (("static", "procscope/static"), ("templates", "procscope/templates"),
-                            ("app/trace_site", "procscope/trace_site")):
+                            ("app/trace/trace_site", "procscope/trace/trace_site")):
         for path in (ROOT / folder).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 assert f"{package}/{path.relative_to(ROOT / folder)}" in names, path
@@ -58,7 +58,7 @@ def test_the_wheel_and_the_sdist_carry_one_package(installed: Path) -> None:
     with tarfile.open(sdist) as tar:
         members = {m.split("/", 1)[1] for m in tar.getnames() if "/" in m}
     for needed in ("pyproject.toml", "README.md", "static/dashboard.js", "templates/base.html",
-                   "app/trace_site/sitecustomize.py", "experiments/join.py"):
+                   "app/trace/trace_site/sitecustomize.py", "experiments/join.py"):
         assert needed in members, needed
     site = next((installed / "venv" / "lib").glob("python3*/site-packages"))
     assert not (site / "app").exists() and not (site / "experiments").exists()

@@ -24,7 +24,7 @@ from browser import PageErrors, screenshot
 from conftest import Server
 from playwright.sync_api import Browser, Page
 
-# The final statuses (app/ledger.py FINAL); `interrupted`: live when the server died.
+# The final statuses (app/pipe/ledger.py FINAL); `interrupted`: live when the server died.
 FINAL = ("succeeded", "failed", "cancelled", "timed_out", "interrupted")
 
 # Pixels that are clearly a process's colour (the Okabe-Ito hues are saturated; the page's
@@ -349,7 +349,7 @@ def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
         result.locator(".traceback").wait_for()
         assert "ZeroDivisionError" in result.inner_text()
         # Folded (issue 23): the outcome says it in words; the frames start at the lesson's
-        # (app.runner's own is left out).
+        # (app.live.runner's own is left out).
         traceback = result.locator("[data-testid=traceback]")
         assert traceback.evaluate("d => d.open") is False
         assert "runner.py" not in traceback.locator("pre").text_content()

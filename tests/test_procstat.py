@@ -1,4 +1,4 @@
-"""Unit tests for parsing /proc/<pid>/stat (app.procgroup.parse_stat)."""
+"""Unit tests for parsing /proc/<pid>/stat (app.kernel.procgroup.parse_stat)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import psutil
 
-from procscope.procgroup import parse_stat, read_stat
+from procscope.kernel.procgroup import parse_stat, read_stat
 
 
 def stat_line(comm: str, state: str = "S", ppid: int = 1, pgrp: int = 40, utime: int = 7,

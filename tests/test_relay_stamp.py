@@ -1,5 +1,5 @@
-"""The relay's inlined stamp (app.relay.Relay._stamp_frames) makes the same bytes as
-app.events.stamp, event for event: a real relay thread reading a real pipe.
+"""The relay's inlined stamp (app.pipe.relay.Relay._stamp_frames) makes the same bytes as
+app.pipe.events.stamp, event for event: a real relay thread reading a real pipe.
 
 Pins the hot path that skips kind_of and stamp for the events it only
 passes on: the SSE frame, where its JSON starts, seq and kind must be what stamp() makes of
@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import queue
 
-from procscope import framing
-from procscope.events import Event, stamp
-from procscope.relay import Relay
+from procscope.pipe import framing
+from procscope.pipe.events import Event, stamp
+from procscope.pipe.relay import Relay
 
 RUN = "17"
 T0 = 1_000_000_000_000

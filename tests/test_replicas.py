@@ -31,7 +31,7 @@ HOLD_1S = {"PROCSCOPE_REDIS_HOLD_SECONDS": "1"}
 def replicas(redis_server: RedisServer) -> Iterator[list[Server]]:
     """Three replicas, A B C, sharing one Redis."""
     # PROCSCOPE_SELFTEST: the load generator `flood`, a run that emits at a steady rate.
-    # A finished run's copy is let go 1 s after it was last asked for (app.redis_held).
+    # A finished run's copy is let go 1 s after it was last asked for (app.cluster.redis_held).
     servers = [Server("--redis", redis_server.url, env={**SELFTEST, **HOLD_1S})
                for _ in range(3)]
     yield servers
@@ -203,7 +203,7 @@ def test_a_redis_restart_mid_run_loses_nothing_acknowledged(
 
 def test_a_fast_reconnect_to_a_replica_still_behind_gets_every_frame_once(
         redis_server: RedisServer, replicas: list[Server]) -> None:
-    """Regression (fixed in app/stream.py, 8b3ab80): a client read a live run from A, then
+    """Regression (fixed in app/streams/stream.py, 8b3ab80): a client read a live run from A, then
     reconnected at once to B with Last-Event-ID while B's copy of the log was behind; B
     clamped the cursor to what it held and sent again frames the client had."""
     a, b, _ = replicas
@@ -292,7 +292,7 @@ def test_a_stalled_owner_woken_after_its_takeover_appends_nothing_and_stops_its_
             time.sleep(0.05)
         # The stream a page had open there ends (a reconnect reads Redis's log), and once
         # awake the replica showed it nothing more: what it had not sent yet, and what its
-        # relay read after the wake, waited for the lease's renewal (app.redis_lease),
+        # relay read after the wake, waited for the lease's renewal (app.cluster.redis_lease),
         # which said the run is B's.
         watcher.join(15)
         assert not watcher.is_alive(), "a stream of the taken-over run went on"

@@ -1,7 +1,7 @@
 """Issue 6, access and limits: who may start, cancel and watch runs, and the global caps.
 
 Every test talks to a real `python -m procscope` on a loopback port. Each one pins a protection
-of app.guard or of the caps, and fails if that protection is removed.
+of app.web.guard or of the caps, and fails if that protection is removed.
 """
 
 from __future__ import annotations
@@ -438,7 +438,7 @@ def test_max_events_counts_the_dropped_and_keeps_the_lifecycle(
     assert all(e["kind"] in LIFECYCLE for e in events if e["seq"] > 40)
 
 
-# What a run keeps past its event cap (app.relay.ALWAYS_KEPT): without these it has no shape.
+# What a run keeps past its event cap (app.pipe.relay.ALWAYS_KEPT): without these it has no shape.
 LIFECYCLE = {"run.start", "run.result", "run.error", "run.end", "proc.start", "proc.exit",
              "proc.reap", "error"}
 

@@ -28,8 +28,8 @@ from typing import NoReturn
 import pytest
 from machine import machine_busy_s, steal_s
 
-from procscope import switches
-from procscope.switches import Span, SwitchRecorder
+from procscope.kernel import switches
+from procscope.kernel.switches import Span, SwitchRecorder
 
 BUSY_OTHER_CORES = 0.3  # other work's CPU, in cores, past which the machine is busy
 BUSY_TOLERANCE = 0.05  # ... and what a total is then held to

@@ -30,7 +30,7 @@ import psutil
 import pytest
 
 from procscope.experiments.measure import command_of
-from procscope.redaction import redact_argv, redact_text
+from procscope.pipe.redaction import redact_argv, redact_text
 from procscope.settings import Settings
 from tests.conftest import ROOT, Server, free_port, read_until
 from tests.redis_server import RedisServer, redis_server

@@ -371,6 +371,28 @@ def test_json_without_a_server(tmp_path: Path) -> None:
     assert sorted(exits.values()) == [3, 5]
 
 
+def test_a_program_with_packages_named_app_and_experiments_is_its_own(tmp_path: Path) -> None:
+    """Regression for issue 23: procscope was installed as the top-level packages `app`
+    and `experiments`, so a program with its own `app` imported procscope's (or procscope
+    the program's). Installed as `procscope` alone, the program's packages are its own."""
+    for package in ("app", "experiments"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(f"WHO = 'the program: {package}'\n")
+    (tmp_path / "main.py").write_text(
+        "import multiprocessing as mp\nimport app, experiments\n"
+        "def show():\n    print(app.WHO, '/', experiments.WHO)\n"
+        "if __name__ == '__main__':\n"
+        "    show()\n    p = mp.Process(target=show)\n    p.start(); p.join()\n")
+    empty = tmp_path / "runtime"
+    empty.mkdir(mode=0o700)
+    out = tmp_path / "events.ndjson"
+    result = traced(["--json-file", str(out), "main.py"], tmp_path, empty)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "the program: app / the program: experiments\n" * 2
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len([e for e in events if e["kind"] == "proc.start"]) == 2
+
+
 def test_the_web_api_never_starts_a_program(trace_server: Server) -> None:
     with httpx.Client(base_url=trace_server.url, timeout=30) as client:
         response = client.post("/api/runs", json={"experiment": "program",

@@ -1,6 +1,7 @@
-from multiprocessing import Process,JoinableQueue
-import time
 import os
+import time
+from multiprocessing import JoinableQueue, Process
+
 
 def producer(q):
     for i in range(5):

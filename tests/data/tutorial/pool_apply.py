@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Author qiqiYang
-from multiprocessing import   Pool
-import os,time
+import os
+import time
+from multiprocessing import Pool
+
 
 def work(name):
     print('%s%s开始工作了' %(os.getpid(),name))

@@ -1,5 +1,7 @@
-from multiprocessing import Process #Process是个类
 import time
+from multiprocessing import Process  #Process是个类
+
+
 def work(name):
     print('%s is running' %name)
     time.sleep(0.2)

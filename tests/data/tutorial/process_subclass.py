@@ -1,5 +1,7 @@
-from multiprocessing import Process
 import time
+from multiprocessing import Process
+
+
 class MyProcess(Process):
     def __init__(self,name):
         super().__init__()

@@ -1,0 +1,3 @@
+"""Runs that outlive the server: the SQLite history and its writer thread, and the exports and
+imports of a run.
+"""

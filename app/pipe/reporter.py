@@ -1,0 +1,422 @@
+"""The reporter: how every process of a run tells the server what it does.
+
+Runs in every process of a run: the experiment's main process and all its descendants,
+whatever the start method. It is the only module of `app` that experiments import, so it
+imports nothing but the standard library and app.pipe.framing (spawned children re-import it,
+and importing the web stack would cost each one a fifth of a second).
+
+How a process gets its channel, for each start method::
+
+    server ── spawns the experiment main with the Channel as an argument
+         │ spawn / forkserver: Channel.__reduce__ ships the fd with multiprocessing's own
+         │   DupFd; unpickling registers the after-fork hook and arms it for this process
+         ▼
+    any process of the run: _on_child_start() ── the Channel goes into
+         │   current_process()._config (every Process copies it); proc.start;
+         │   stdout/stderr captured as print events; run() wrapped for the exit code
+         │ fork: the child inherits the fd and the hook; _bootstrap runs the hook
+         │ spawn / forkserver: _config is pickled with the process object: as above
+         ▼
+    proc.exit, last, from a finalizer that runs after the process has joined its children
+
+Every event is one frame (app.pipe.framing: length, monotonic time, JSON) written with one
+os.write() of at most PIPE_BUF bytes, which Linux makes atomic: no lock is shared between
+processes, so a process killed at any instant cannot wedge the others.
+
+One module, past ~300 lines, on purpose: it is the one thing every process of a run imports,
+and its parts (the channel, emit(), the hooks that arm a new process, the reaping watch)
+share one set of per-process state that a split would have to pass around.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import traceback
+from multiprocessing import context, reduction, util
+from multiprocessing import process as mp_process
+from typing import Any
+
+from procscope.pipe.framing import FRAME, PIPE_BUF, STAMP, data_json, encode_frame, to_json
+
+CONFIG_KEY = "procscope_channel"
+
+_sched_getcpu: Any = None
+try:
+    _sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    _sched_getcpu.restype = ctypes.c_int
+    _sched_getcpu.argtypes = []
+except (OSError, AttributeError):  # pragma: no cover - not glibc
+    _sched_getcpu = None
+
+
+def current_cpu() -> int | None:
+    """The core this thread runs on right now (sched_getcpu, ~0.1 µs), or None."""
+    if _sched_getcpu is None:
+        return None
+    cpu = int(_sched_getcpu())
+    return cpu if cpu >= 0 else None
+
+
+class Channel:
+    """The write end of one run's event pipe, as held by one process of the run."""
+
+    def __init__(self, fd: int, echo: bool = False) -> None:
+        self.fd = fd
+        self.broken = False
+        # `procscope trace`: prints become events AND still reach the real stdout/stderr.
+        self.echo = echo
+
+    @classmethod
+    def open(cls) -> tuple[int, Channel]:
+        """A new run pipe: (read fd for the relay, write end to hand to the run)."""
+        read_fd, write_fd = os.pipe()
+        return read_fd, cls(write_fd)
+
+    def write(self, frame: bytes) -> None:
+        if self.broken:
+            return
+        try:
+            os.write(self.fd, frame)  # <= PIPE_BUF: atomic, all or nothing
+        except OSError:
+            # The server went away (EPIPE) or the fd was closed: nobody is listening,
+            # and the lesson must go on as it would without procscope.
+            self.broken = True
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only meaningful while multiprocessing is spawning a child (spawn / forkserver):
+        # DupFd then adds the fd to what the child inherits.
+        return _rebuild_channel, (reduction.DupFd(self.fd), self.echo)
+
+
+def _rebuild_channel(dupfd: Any, echo: bool = False) -> Channel:
+    """Runs in a spawned or forkserver child, while its Process object is unpickled."""
+    global _spawned_channel
+    channel = Channel(dupfd.detach(), echo)
+    # For the fork children this process may start later.
+    util.register_after_fork(channel, _on_child_start)
+    # For this process itself: spawn and forkserver children do not run the after-fork
+    # hooks (their Process classes' _after_fork is a no-op), but _bootstrap still calls
+    # it once the process object is current and before run(): the moment we need.
+    _spawned_channel = channel
+    for cls in (context.SpawnProcess, context.ForkServerProcess):
+        # setattr: _after_fork is private to multiprocessing, and its stubs do not have it.
+        setattr(cls, "_after_fork", staticmethod(_after_spawn))  # noqa: B010
+    return channel
+
+
+_spawned_channel: Channel | None = None
+
+
+def _after_spawn() -> None:
+    if _spawned_channel is not None and _channel is None:
+        _on_child_start(_spawned_channel)
+
+
+# --- per-process state ----------------------------------------------------------------
+
+_channel: Channel | None = None
+_exitcode: int | None = None
+
+
+def emit(kind: str, **data: Any) -> None:
+    """Report one event from this process (and thread). A no-op outside a run."""
+    channel = _channel
+    if channel is None:
+        return
+    t_ns = time.monotonic_ns()
+    # The hot path of every lesson: the JSON is put together from pieces cached per
+    # process (~3 µs less than encoding a dict), in the shape app.pipe.events documents and
+    # encode_frame makes: "kind" first, then pid, ppid, cpu, proc, [tid, thread,] data.
+    # The pid is cached too (reset after any fork); the ppid is not: an orphan's changes.
+    # The process's name is read from multiprocessing's own attribute (the `name`
+    # property would be one more call per event), and compared each time: a lesson may
+    # rename its process.
+    name = mp_process._current_process._name  # type: ignore[attr-defined]
+    if threading.get_ident() != _main_ident:
+        after_cpu = _thread_part(name)
+    elif name == _proc[0]:
+        after_cpu = _proc[1]
+    else:
+        _proc[:] = [name, ',"proc":%s,"data":' % to_json(name)]
+        after_cpu = _proc[1]
+    cpu = _sched_getcpu() if _sched_getcpu is not None else -1
+    # An f-string, not %: ~15 % fewer instructions (no format string parsed per call).
+    body = (f'{_heads.get(kind) or _head(kind)}{os.getppid()},'
+            f'"cpu":{"null" if cpu < 0 else cpu}{after_cpu}'
+            f'{data_json(data) if data else "{}"}}}').encode("utf-8", "replace")
+    if len(body) + FRAME.size > PIPE_BUF:
+        channel.write(encode_frame(t_ns, json.loads(body)))  # truncates and marks
+        return
+    if not channel.broken:  # Channel.write, inline: one call fewer per event
+        try:
+            os.write(channel.fd, _pack(len(body) + STAMP.size, t_ns) + body)
+        except OSError:
+            channel.broken = True
+
+
+def _thread_part(name: str) -> str:
+    """What follows "cpu" in an event of a thread other than the main one."""
+    return ',"proc":%s,"tid":%d,"thread":%s,"data":' % (
+        to_json(name), threading.get_native_id(), to_json(threading.current_thread().name))
+
+
+_pack = FRAME.pack
+_pid = os.getpid()
+_main_ident = threading.main_thread().ident
+
+
+def _after_fork_in_child() -> None:
+    global _pid, _main_ident, _heads
+    _pid = os.getpid()
+    _main_ident = threading.main_thread().ident
+    _heads = {}  # a new dict, not the parent's cleared: its pages stay shared
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_proc: list[str] = ["", ""]  # this process's name, and what follows "cpu" in its events
+_kinds: dict[str, str] = {}  # a kind -> its JSON (a fork child inherits them)
+_heads: dict[str, str] = {}  # a kind -> '{"kind":<its JSON>,"pid":<this pid>,"ppid":'
+
+
+def _head(kind: str) -> str:
+    kind_json = _kinds.get(kind)
+    if kind_json is None:
+        kind_json = _kinds[kind] = to_json(str(kind))
+    head = _heads[kind] = '{"kind":%s,"pid":%d,"ppid":' % (kind_json, _pid)
+    return head
+
+
+def role_of(process: multiprocessing.process.BaseProcess) -> str:
+    """The role shown on the page: daemon, pool, or the name's prefix (buyer-3 -> buyer)."""
+    name = process.name
+    if "PoolWorker" in name:  # before daemon: Pool's workers are daemonic too
+        return "pool"
+    if process.daemon:
+        return "daemon"
+    prefix = name.split("-", 1)[0]
+    if prefix.endswith("Process") or not prefix:
+        return "worker"
+    return prefix.lower()
+
+
+def _on_child_start(channel: Channel) -> None:
+    """Runs in each new process of the run, from multiprocessing's _bootstrap."""
+    process = multiprocessing.current_process()
+    _start_reporting(channel, role_of(process))
+    original_run = process.run
+
+    def run() -> None:
+        global _exitcode
+        try:
+            original_run()
+            _exitcode = 0
+        except SystemExit as e:
+            code = e.code
+            _exitcode = code if isinstance(code, int) else (0 if code is None else 1)
+            raise
+        except BaseException as e:
+            _exitcode = 1
+            emit("error", type=type(e).__name__, message=str(e),
+                 traceback=traceback.format_exc())
+            raise
+
+    process.run = run  # type: ignore[method-assign]
+
+
+def _start_reporting(channel: Channel, role: str, report_exit: bool = True) -> None:
+    global _channel, _exitcode
+    _channel = channel
+    _exitcode = None
+    # Every Process created from here on copies _config, and with it the channel.
+    multiprocessing.current_process()._config[CONFIG_KEY] = channel  # type: ignore[attr-defined]
+    _watch_reaping()
+    sys.stdout = _capture("stdout", sys.stdout, channel.echo)
+    sys.stderr = _capture("stderr", sys.stderr, channel.echo)
+    process = multiprocessing.current_process()
+    emit("proc.start", role=role, name=process.name, daemon=bool(process.daemon))
+    if report_exit:
+        # Last of the exit finalizers: after multiprocessing has joined this process's own
+        # non-daemonic children, so the timeline shows when the process really ends.
+        util.Finalize(None, _report_exit, exitpriority=-(2**30))
+
+
+def _capture(stream: str, current: Any, echo: bool) -> LineCapture:
+    """The capture of `stream` for this process: a fork child's inherited one, reset.
+
+    A fork child inherits its parent's capture object: it is made new in place (no
+    partial line, which was the parent's; a new lock, which another thread of the parent
+    may have held at the fork) rather than replaced, which in a fresh fork child costs
+    ~10 more copy-on-write page faults (~40 µs) for the two objects and their classes.
+    """
+    wanted = EchoingCapture if echo else LineCapture
+    if type(current) is wanted and current.stream == stream:
+        current.reset()
+        return current
+    return EchoingCapture(stream, current) if echo else LineCapture(stream)
+
+
+def arm_traced_main(channel: Channel) -> None:
+    """Runs in the main process of a program under `procscope trace`, before its code.
+
+    No proc.exit of its own: the main's exit code is known only to whoever waits for it
+    (a SystemExit, an uncaught exception, a signal), so `procscope trace` reports it.
+    """
+    util.register_after_fork(channel, _on_child_start)  # fork children; spawn: DupFd
+    _start_reporting(channel, "main", report_exit=False)
+
+
+def _report_exit() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, LineCapture):
+            stream.flush()
+    emit("proc.exit", exitcode=_exitcode, source="self", cpu_time=time.process_time())
+
+
+class LineCapture(io.TextIOBase):
+    """sys.stdout / sys.stderr of a run's process: each line becomes a `print` event."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.reset()
+
+    def reset(self) -> None:
+        """As new: no partial line, a lock nobody holds."""
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._partial += text
+            if "\n" not in self._partial:
+                return len(text)
+            *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            line, self._partial = self._partial, ""
+        if line:
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        if self.stream == "stdout":
+            emit("print", text=line)
+        else:
+            emit("print", text=line, stream="stderr")
+
+
+class EchoingCapture(LineCapture):
+    """LineCapture that also writes everything, unchanged and at once, to the stream it
+    replaces (`procscope trace`: the program's terminal output stays what it was).
+
+    The replaced stream's identity (fileno, isatty, encoding, buffer) is kept too: programs
+    (and faulthandler, and unittest) ask sys.stdout and sys.stderr for them.
+    """
+
+    def __init__(self, stream: str, echo: Any) -> None:
+        super().__init__(stream)
+        # A fork child inherits its parent's capture: echo to what that one echoes to.
+        self.echo: Any = echo.echo if isinstance(echo, EchoingCapture) else echo
+
+    def write(self, text: str) -> int:
+        if self.echo is not None:
+            self.echo.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        super().flush()
+        if self.echo is not None:
+            self.echo.flush()
+
+    def fileno(self) -> int:
+        if self.echo is None:
+            return super().fileno()
+        return int(self.echo.fileno())
+
+    def isatty(self) -> bool:
+        return self.echo is not None and bool(self.echo.isatty())
+
+    @property
+    def encoding(self) -> Any:  # type: ignore[override]
+        return getattr(self.echo, "encoding", "utf-8")
+
+    @property
+    def errors(self) -> Any:  # type: ignore[override]
+        return getattr(self.echo, "errors", "strict")
+
+    @property
+    def buffer(self) -> Any:
+        return self.echo.buffer
+
+    def __getattr__(self, name: str) -> Any:
+        # line_buffering, reconfigure, mode, name ...: whatever the real stream has.
+        if name == "echo":
+            raise AttributeError(name)
+        return getattr(self.echo, name)
+
+
+# --- reaping, seen from the parent ------------------------------------------------------
+
+_watching = False
+
+
+def _watch_reaping() -> None:
+    """Report `proc.reap` when this process collects a child's exit status.
+
+    multiprocessing learns a child's exit code in Popen.poll() (join, is_alive, exitcode
+    and Pool's maintenance all go through it). Wrapping it is the only way to see the
+    moment a zombie stops being one, and the real exit code of a child killed by a
+    signal, which that child can never report itself.
+    """
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    from multiprocessing import popen_fork
+
+    classes: list[type] = [popen_fork.Popen]
+    try:
+        from multiprocessing import popen_forkserver
+
+        classes.append(popen_forkserver.Popen)
+    except ImportError:  # pragma: no cover
+        pass
+    for cls in classes:
+        original = cls.__dict__["poll"]
+
+        def poll(self: Any, flag: int = os.WNOHANG, _original: Any = original) -> Any:
+            before = self.returncode
+            code = _original(self, flag)
+            if before is None and code is not None:
+                emit("proc.reap", child=self.pid, exitcode=code)
+            return code
+
+        cls.poll = poll  # type: ignore[attr-defined]
+
+
+class Reporter:
+    """What an experiment's main() gets: emit events and read the common knobs."""
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        self.time_scale = time_scale
+
+    def emit(self, kind: str, **data: Any) -> None:
+        emit(kind, **data)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep a lesson's `seconds`, scaled by the run's time_scale."""
+        time.sleep(seconds * self.time_scale)

@@ -1,0 +1,243 @@
+"""A log's live viewers served together: per flush, one read per cursor, one chunk to all.
+
+Runs in the server, on its event loop: one `Fanout` per (log, format) that has viewers,
+one flusher task each. A run stream (app.streams.stream.RunStream) reads alone while it is behind
+(a replay, a reconnect, a client that was slow); once it has all the log holds, it parks
+here at its cursor. The flusher then, at most once per interval:
+
+    log grows ─► for each cursor with viewers (normally one: they all read to the end):
+                   log.wait(cursor); log.read(cursor) ─► one Chunk (framed once)
+                   ─► outlet.write(chunk) for every viewer at that cursor
+                 viewers that reached the same new cursor are one group again
+
+A viewer whose connection is full (its outlet not writable) is not written to: it goes
+back to its own coroutine, behind, which waits for it at most the send timeout and then
+catches up alone, so a stalled laptop never holds up the class. This sits above the
+RunLog protocol (app.streams.hub), so the memory, SQLite and Redis logs share it unchanged.
+
+The interval adapts to what a flush costs: at least FLUSH_INTERVAL, and long enough that
+sending takes at most SEND_SHARE of the loop (with 1,000 viewers a flush is several ms of
+send() calls; flushing every 15 ms then would leave the loop no time for anything else,
+and every viewer's latency would grow instead). At most MAX_INTERVAL. The cost is the
+loop thread's CPU time over the flush, not the wall clock: on a shared machine a flush
+preempted for 30 ms cost nothing more, and must not make everyone wait longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from procscope.pipe.events import Format
+from procscope.streams.hub import RunLog
+from procscope.streams.outlet import Chunk, Outlet
+
+# Seconds between two flushes of a log to its viewers, at least: a viewer's lateness is up
+# to this, and a shorter interval sends fewer events per send (more server CPU per
+# delivery). Chosen with python -m bench.fanout (its figures: the commit that set it).
+FLUSH_INTERVAL = 0.015
+MAX_INTERVAL = 0.1  # ... and at most, however many viewers
+# Of the loop's time that one log's flushes may take, at most: the interval grows until a
+# flush's measured cost is this share of it, so that the loop keeps time for everything else
+# (new viewers, the API); too small a share makes many viewers wait. Chosen with
+# python -m bench.fanout, as above.
+SEND_SHARE = 0.4
+COST_WEIGHT = 0.2  # a flush's cost counts this much into the running estimate
+
+Left = Literal["behind", "end", "stopping", "gone"]
+
+
+class Viewer:
+    """One client of a fanout: its cursor, its outlet, and why it was handed back."""
+
+    __slots__ = ("cursor", "outlet", "left", "gone")
+
+    def __init__(self, cursor: int, outlet: Outlet) -> None:
+        self.cursor = cursor
+        self.outlet = outlet
+        self.left: asyncio.Future[Left] | None = None
+        self.gone = False  # its client went away (set by its stream)
+
+    def _leave(self, why: Left) -> None:
+        if self.left is not None and not self.left.done():
+            self.left.set_result(why)
+
+
+class Fanout:
+    """The viewers of one log in one format that have everything the log holds."""
+
+    def __init__(self, log: RunLog, fmt: Format, stopping: asyncio.Event,
+                 ping: Callable[[], bytes] | None = None, ping_seconds: float = 15) -> None:
+        self.log = log
+        self.fmt = fmt
+        self._ping = ping  # SSE: a comment after ping_seconds without a flush
+        self._ping_seconds = ping_seconds
+        self._stopping = stopping
+        self._groups: dict[int, dict[Viewer, None]] = {}  # cursor -> its viewers
+        self._task: asyncio.Task[None] | None = None
+        self._last = 0.0  # when the last flush began
+        self._quiet_since = time.monotonic()  # the last flush or ping (SSE pings after quiet)
+        self._cost = 0.0  # running estimate of one flush's duration, seconds
+        self.flushes = 0
+        self.streams = 0  # the streams of this log and format, parked or catching up
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self._groups.values())
+
+    def interval(self) -> float:
+        return min(MAX_INTERVAL, max(FLUSH_INTERVAL, self._cost / SEND_SHARE))
+
+    def park(self, viewer: Viewer) -> asyncio.Future[Left]:
+        """Serve `viewer` from its cursor on; the future says why it was handed back."""
+        viewer.left = asyncio.get_running_loop().create_future()
+        self._groups.setdefault(viewer.cursor, {})[viewer] = None
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        return viewer.left
+
+    def unpark(self, viewer: Viewer, why: Left) -> None:
+        """Take a viewer out (its client went away); the last one out stops the flusher."""
+        group = self._groups.get(viewer.cursor)
+        if group is not None and viewer in group:
+            del group[viewer]
+            if not group:
+                del self._groups[viewer.cursor]
+        viewer._leave(why)
+        if not self._groups and self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()  # not left waiting on a quiet log, holding a task
+
+    def _hand_back(self, why: Left) -> None:
+        groups, self._groups = self._groups, {}
+        for group in groups.values():
+            for viewer in group:
+                viewer._leave(why)
+
+    async def _run(self) -> None:
+        log = self.log
+        watcher = asyncio.ensure_future(_poke_on(self._stopping, log))
+        behind = False  # the last flush read a full chunk and the log held more
+        try:
+            while self._groups:
+                if self._stopping.is_set():
+                    self._hand_back("stopping")
+                    return
+                for cursor in [c for c in self._groups if log.done(c)]:
+                    for viewer in self._groups.pop(cursor):
+                        viewer._leave("end")
+                if not self._groups:
+                    return
+                if all(c >= len(log) for c in self._groups):
+                    # Nothing for anyone yet (a cursor past the log's end waits for it, as a
+                    # reconnect to a replica still catching up must). One wait: a poke
+                    # (stopping, forgotten) wakes it with nothing new too, and we look again.
+                    if self._ping is None:
+                        await log.wait(min(self._groups))
+                        continue
+                    try:
+                        async with asyncio.timeout_at(self._quiet_since + self._ping_seconds):
+                            await log.wait(min(self._groups))
+                    except TimeoutError:
+                        self._ping_all()
+                    continue
+                delay = self._last + self.interval() - time.monotonic()
+                if delay > 0 and not log.ended and not behind:
+                    await asyncio.sleep(delay)  # let more events gather into this flush
+                else:
+                    await asyncio.sleep(0)  # behind: at once, after the loop's other work
+                behind = await self._flush()
+        finally:
+            watcher.cancel()
+            if self._task is asyncio.current_task():
+                self._task = None
+                if self._groups:  # ended by an error with viewers parked: they catch up alone
+                    self._hand_back("behind")
+
+    def _ping_all(self) -> None:
+        assert self._ping is not None
+        chunk = Chunk(self._ping())
+        self._quiet_since = time.monotonic()
+        for group in self._groups.values():
+            for viewer in group:
+                if not viewer.gone and viewer.outlet.writable():
+                    viewer.outlet.write(chunk)
+
+    async def _flush(self) -> bool:
+        """One read per cursor, its chunk to every viewer there; True if a read stopped
+        short of the log's end (a chunk holds READ_BYTES at most): flush again at once, or
+        a loop slowed down (1,000 viewers, a busy machine) would fall behind for good."""
+        log = self.log
+        behind = False
+        self._last = self._quiet_since = time.monotonic()
+        start = time.thread_time()
+        for cursor in sorted(self._groups):
+            if cursor >= len(log):
+                continue
+            # What the protocol asks before a read (SQLite fetches what is on disk off the
+            # loop); the memory and Redis logs return at once.
+            await log.wait(cursor)
+            group = self._groups.pop(cursor, None)
+            if not group:
+                continue
+            body, new = log.read(cursor, self.fmt)
+            chunk = Chunk(body)
+            done = log.done(new)
+            moved = self._groups.setdefault(new, {}) if not done else None
+            for viewer in group:
+                outlet = viewer.outlet
+                if viewer.gone or outlet.gone():
+                    viewer._leave("gone")
+                    continue
+                if not outlet.writable():
+                    viewer._leave("behind")  # its own coroutine waits for it, then catches up
+                    continue
+                if body:
+                    outlet.write(chunk)
+                viewer.cursor = new
+                if moved is None:
+                    viewer._leave("end")
+                else:
+                    moved[viewer] = None
+            if moved is not None and not moved:
+                del self._groups[new]
+            behind = behind or (moved is not None and new < len(log))
+        self.flushes += 1
+        cost = time.thread_time() - start
+        self._cost += COST_WEIGHT * (cost - self._cost)
+        return behind
+
+
+async def _poke_on(stopping: asyncio.Event, log: RunLog) -> None:
+    await stopping.wait()
+    log.poke()
+
+
+class Fanouts:
+    """Every live fanout of the server, by log and format; one is made on first use."""
+
+    def __init__(self, stopping: asyncio.Event, ping: Callable[[], bytes],
+                 ping_seconds: float) -> None:
+        self._stopping = stopping
+        self._ping = ping
+        self._ping_seconds = ping_seconds
+        self._by_log: dict[tuple[int, Format], Fanout] = {}
+
+    def get(self, log: RunLog, fmt: Format) -> Fanout:
+        """The fanout of `log` in `fmt`, for one more stream (`release` it at its end)."""
+        key = (id(log), fmt)
+        fanout = self._by_log.get(key)
+        if fanout is None or fanout.log is not log:
+            fanout = self._by_log[key] = Fanout(
+                log, fmt, self._stopping, self._ping if fmt == "sse" else None,
+                self._ping_seconds)
+        fanout.streams += 1
+        return fanout
+
+    def release(self, fanout: Fanout) -> None:
+        """A stream of it ended; the last one's end forgets the fanout (and its log)."""
+        fanout.streams -= 1
+        key = (id(fanout.log), fanout.fmt)
+        if not fanout.streams and self._by_log.get(key) is fanout:
+            del self._by_log[key]

@@ -1,0 +1,234 @@
+"""Streaming a log to a client: SSE frames or NDJSON lines.
+
+Runs in the server, on its event loop. A run's stream is `RunStream`, an ASGI response of
+our own: it reads alone while it is behind (a replay, a reconnect), then parks with the
+log's fanout (app.streams.fanout), which reads once per flush for every viewer at the same cursor
+and writes the same chunk to each (app.streams.outlet: straight into the connection under
+uvicorn). curl still sees one `id:/event:/data:` frame per event.
+
+The classroom stream (app.classroom.classroom) is quiet and stays on sse-starlette (`EventStream`,
+`sse`): there its disconnect, ping and shutdown machinery costs nothing that shows.
+
+Both stop on one signal, the app's `stopping` (set by app.web.main's server the moment a stop
+is asked for): each stream then ends with a `server.stopping` line of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from procscope.pipe.events import RETRY_FRAME, Format, server_stopping
+from procscope.streams.fanout import FLUSH_INTERVAL, Fanout, Fanouts, Viewer
+from procscope.streams.hub import RunLog
+from procscope.streams.outlet import Chunk, Outlet, outlet_for
+
+log = logging.getLogger("procscope.streams.stream")
+# Seconds between two keep-alive comments of an idle stream (runs and the classroom news):
+# what keeps a proxy from closing it, and lets a disconnect be noticed.
+PING_SECONDS = 15
+
+
+
+class EventStream(EventSourceResponse):
+    """sse-starlette's response, with a client that stopped reading dropped quietly.
+
+    Past send_timeout, sse-starlette raises SendTimeoutError out of the response, and
+    uvicorn would log it as an application error with a traceback, once per stalled
+    laptop in a class: one line at INFO says it better.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("dropped a client that stopped reading: %s", scope.get("client"))
+        except RuntimeError as e:
+            # The same client, when the kernel gave up on it first (TCP_USER_TIMEOUT is the
+            # send timeout too, app.web.main): uvloop then refuses the last write on the closed
+            # transport. Anything else is a real error.
+            if "closed" not in str(e):
+                raise
+            log.info("dropped a client whose connection was closed: %s", scope.get("client"))
+
+
+class Streams:
+    """Counts live streams against a cap, so that a crowd gets a clear 503, not a hang."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.live = 0
+
+    def full(self) -> bool:
+        return self.live >= self.cap
+
+
+def start_cursor(log: RunLog, after: int) -> int:
+    """Where a stream of `log` resumed after seq `after` starts.
+
+    Not clamped to what this log holds yet: a replica still catching up with the owner
+    (or a reconnect that outran the reader) waits for the events after `after` instead of
+    sending again the ones the client already has. Only a finished log clamps.
+    """
+    return max(0, min(after, len(log)) if log.ended else after)
+
+
+def ping_frame() -> bytes:
+    """The SSE comment that keeps a quiet stream's connection alive through proxies."""
+    return f": ping - {datetime.now(UTC)}\n\n".encode()
+
+
+class RunStream(Response):
+    """A run's events after a seq, live, until run.end: SSE (`retry:` first) or NDJSON."""
+
+    def __init__(self, log: RunLog, after: int, fmt: Format, *, fanouts: Fanouts,
+                 streams: Streams, stopping: asyncio.Event, send_timeout: float) -> None:
+        self.status_code = 200
+        self.background = None
+        self.media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
+        headers = {"Cache-Control": "no-store"}
+        if fmt == "sse":  # what sse-starlette sent, kept: proxies read these
+            headers.update({"Connection": "keep-alive", "X-Accel-Buffering": "no"})
+        self.init_headers(headers)
+        self._log = log
+        self._after = after
+        self._fmt = fmt
+        self._fanouts = fanouts
+        self._streams = streams
+        self._stopping = stopping
+        self._send_timeout = send_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        outlet = outlet_for(scope, send)
+        viewer = Viewer(start_cursor(self._log, self._after), outlet)
+        fanout = self._fanouts.get(self._log, self._fmt)
+        self._streams.live += 1
+        watcher = asyncio.ensure_future(_on_disconnect(receive, fanout, viewer))
+        try:
+            await self._serve(fanout, viewer, outlet, scope)
+        finally:
+            watcher.cancel()
+            fanout.unpark(viewer, "gone")  # if it was still parked (cancelled)
+            self._fanouts.release(fanout)
+            self._streams.live -= 1
+
+    async def _serve(self, fanout: Fanout, viewer: Viewer, outlet: Outlet,
+                     scope: Scope) -> None:
+        log, fmt = self._log, self._fmt
+        if fmt == "sse":
+            outlet.write(Chunk(RETRY_FRAME))
+        while True:
+            if viewer.gone or outlet.gone():
+                return
+            if self._stopping.is_set():
+                break
+            if log.done(viewer.cursor):
+                await self._finish(outlet, b"", scope)
+                return
+            if not outlet.writable():
+                # Behind because the client reads slowly: wait for it, never past the
+                # send timeout (and nobody else waits meanwhile).
+                try:
+                    async with asyncio.timeout(self._send_timeout):
+                        await outlet.drain()
+                except TimeoutError:
+                    _dropped(outlet, scope)
+                    return
+                continue
+            if viewer.cursor >= len(log):
+                # It has all the log holds: from here the fanout serves it with the others.
+                why = await fanout.park(viewer)
+                if why == "end":
+                    await self._finish(outlet, b"", scope)
+                    return
+                if why == "gone":
+                    return
+                if why == "stopping":
+                    break
+                continue  # "behind": its connection was full at a flush
+            # Behind: catch up alone, a read at a time (the protocol waits before a read:
+            # SQLite fetches from disk off the loop).
+            await log.wait(viewer.cursor)
+            chunk, viewer.cursor = log.read(viewer.cursor, fmt)
+            if chunk:
+                outlet.write(Chunk(chunk))
+            await asyncio.sleep(0)  # a long replay takes turns with the live viewers
+        await self._finish(outlet, b"" if log.ended else server_stopping(fmt), scope)
+
+    async def _finish(self, outlet: Outlet, last: bytes, scope: Scope) -> None:
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await outlet.finish(last)
+        except TimeoutError:
+            _dropped(outlet, scope)
+
+
+def _dropped(outlet: Outlet, scope: Scope) -> None:
+    # One line at INFO, not a traceback: a stalled laptop in a class is not an error.
+    log.info("dropped a client that stopped reading: %s", scope.get("client"))
+    outlet.drop()
+
+
+async def _on_disconnect(receive: Receive, fanout: Fanout, viewer: Viewer) -> None:
+    """Runs beside a stream: the client went away (uvicorn says so through receive())."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    viewer.gone = True
+    fanout.unpark(viewer, "gone")
+
+
+async def _follow(log: RunLog, after: int, fmt: Format, streams: Streams,
+                  stopping: asyncio.Event) -> AsyncIterator[bytes]:
+    """The log's events after `after`, live, in sends of a batch each; then the stream
+    says `server.stopping` if the server stopped first, and ends."""
+    cursor = start_cursor(log, after)
+    last_send = 0.0
+    streams.live += 1
+    watcher = asyncio.ensure_future(_poke_on(stopping, log))
+    try:
+        while True:
+            await log.wait(cursor)
+            if stopping.is_set():
+                break
+            wait = last_send + FLUSH_INTERVAL - time.monotonic()
+            if wait > 0 and not log.ended:
+                await asyncio.sleep(wait)  # let more events gather into this send
+            chunk, cursor = log.read(cursor, fmt)
+            if chunk:
+                last_send = time.monotonic()
+                yield chunk
+            if log.done(cursor):
+                return
+    finally:
+        streams.live -= 1
+        watcher.cancel()
+    if not log.ended:
+        yield server_stopping(fmt)
+
+
+async def _poke_on(stopping: asyncio.Event, log: RunLog) -> None:
+    await stopping.wait()
+    log.poke()
+
+
+async def sse(log: RunLog, after: int, streams: Streams,
+              stopping: asyncio.Event) -> AsyncIterator[bytes]:
+    """`retry:` first, then the frames after seq `after`, live, until run.end.
+
+    If the server stops first, the last frame is a `server.stopping` event (no id: it is
+    not part of the run's log, and a reconnect resumes after the last real event).
+    """
+    yield RETRY_FRAME
+    async for chunk in _follow(log, after, "sse", streams, stopping):
+        yield chunk
+

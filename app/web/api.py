@@ -1,0 +1,280 @@
+"""The REST API of docs/api.md: experiments, runs, and their event streams.
+
+Runs in the server, on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from procscope import i18n
+from procscope.live import catalog
+from procscope.live.runs import CapReached, RunLive, RunManager
+from procscope.live.said import Problem, error_answers, message, said
+from procscope.pipe.events import Format
+from procscope.pipe.ledger import FINAL
+from procscope.streams import stream
+from procscope.streams.hub import RunLog
+
+# app.web.guard answers these before any route; said once here for all of them.
+router = APIRouter(prefix="/api", responses=error_answers(400, 401, 403))
+
+
+def _manager(request: Request) -> RunManager:
+    manager: RunManager = request.app.state.runs
+    return manager
+
+
+def _run_or_404(request: Request, run_id: str) -> Any:
+    run = _manager(request).runs.get(run_id)
+    if run is None:
+        raise HTTPException(404, said("no run %(run)s", run=repr(run_id)))
+    return run
+
+
+def _log(request: Request, run_id: str) -> RunLog:
+    _run_or_404(request, run_id)
+    log = _manager(request).hub.get(run_id)
+    assert log is not None
+    return log
+
+
+@router.get("/status", summary="The server's own state: live runs, streams, tasks, fds")
+async def server_status(request: Request) -> dict[str, Any]:
+    manager = _manager(request)
+    live = [r for r in manager.runs.values() if r.status not in FINAL]
+    return {
+        "pid": os.getpid(),
+        "runs": len(manager.runs),
+        "runs_live": len(live),
+        "processes_live": sum(r.processes_live for r in live),
+        "streams": request.app.state.streams.live,
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+        "fds": len(os.listdir("/proc/self/fd")),
+        # Of those, the stat files the kernel sampler keeps open for live runs' processes
+        # and threads: they come and go with the runs, not with the clients.
+        "sampler_fds": manager.sampler.open_files(),
+        "caps": {"runs": manager.max_runs, "processes": manager.max_processes,
+                 "streams": request.app.state.streams.cap, "events": manager.max_events},
+        # Where runs are kept: {"db": ":memory:"}, or the file, its bytes, the events not
+        # yet written, the writer's last error (null while it writes); with --redis, Redis
+        # (app.cluster.cluster_runs.ClusterRuns.history_status).
+        "history": manager.store.status() if manager.store is not None
+        else history() if (history := getattr(manager, "history_status", None))
+        else {"db": ":memory:"},
+        # With --redis: this replica's id, every live replica with its load, Redis's state.
+        **({"cluster": cluster()} if (cluster := getattr(manager, "cluster_status", None))
+           else {}),
+    }
+
+
+@router.get("/experiments", summary="The catalogue of lessons")
+async def list_experiments() -> list[dict[str, Any]]:
+    return [catalog.describe(spec) for spec in catalog.SPECS.values()]
+
+
+@router.get("/experiments/{experiment_id}", summary="One lesson, with its explanation",
+            responses=error_answers(404))
+async def get_experiment(experiment_id: str) -> dict[str, Any]:
+    spec = catalog.SPECS.get(experiment_id)
+    if spec is None:
+        raise HTTPException(404, f"no experiment {experiment_id!r}; valid: "
+                            f"{', '.join(sorted(catalog.SPECS))}")
+    return catalog.describe(spec, full=True)
+
+
+@router.post("/runs", status_code=201, summary="Start a run of one experiment",
+             responses=error_answers(413, 415, 429))
+async def create_run(request: Request, response: Response,
+                     body: Annotated[catalog.RunRequest, Body()]) -> dict[str, Any]:
+    # On the event loop's thread, on purpose (an async endpoint, not FastAPI's thread
+    # pool): PR_SET_PDEATHSIG fires when the *thread* that started the run's main exits,
+    # and the pool's threads exit after 10 s idle; the loop's lives as long as the server.
+    try:
+        run = _manager(request).create(body.experiment, body.params.model_dump())
+    except CapReached as e:
+        raise HTTPException(429, message(e)) from None
+    # The id is handed out once the run's record is on disk: a server killed right after
+    # cannot give the same id to another run when it starts again.
+    await _manager(request).written()
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return run.to_json()
+
+
+@router.get("/runs", summary="All runs, newest first")
+async def list_runs(request: Request) -> list[dict[str, Any]]:
+    runs = list(_manager(request).runs.values())
+    return [run.to_json() for run in reversed(runs)]
+
+
+@router.get("/runs/{run_id}", summary="One run: status, result, error",
+            responses=error_answers(404))
+async def get_run(request: Request, run_id: str) -> dict[str, Any]:
+    run = _run_or_404(request, run_id)
+    data: dict[str, Any] = run.to_json()
+    return data
+
+
+@router.delete("/runs/{run_id}", summary="Cancel a run; returns once all its processes are gone",
+               responses=error_answers(404))
+async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
+    _run_or_404(request, run_id)
+    run = await _manager(request).cancel(run_id)
+    data: dict[str, Any] = run.to_json()
+    return data
+
+
+@router.delete("/runs/{run_id}/history", status_code=204,
+               summary="Forget a finished run: its record and its events, for good",
+               responses=error_answers(404, 409))
+async def forget_run(request: Request, run_id: str) -> Response:
+    _run_or_404(request, run_id)
+    try:
+        _manager(request).forget(run_id)
+    except RunLive as e:
+        raise HTTPException(409, str(e)) from None
+    await _manager(request).written()
+    return Response(status_code=204)
+
+
+def _streams(request: Request) -> stream.Streams:
+    streams: stream.Streams = request.app.state.streams
+    if streams.full():
+        raise HTTPException(503, f"{streams.live} streams are open, the cap is {streams.cap}; "
+                            "try again shortly", headers={"Retry-After": "5"})
+    return streams
+
+
+def _cursor(after: int | None, last_event_id: str | None) -> int:
+    cursor = after or 0
+    if last_event_id and last_event_id.strip().isdigit():
+        cursor = max(cursor, int(last_event_id))
+    return cursor
+
+
+def _run_stream(request: Request, run_id: str, after: int, fmt: Format) -> stream.RunStream:
+    log = _log(request, run_id)
+    state = request.app.state
+    return stream.RunStream(log, after, fmt, fanouts=state.fanouts, streams=_streams(request),
+                            stopping=state.stopping, send_timeout=state.send_timeout)
+
+
+@router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
+            responses=error_answers(404, 503),
+            response_class=stream.EventStream)  # for the OpenAPI schema: the same as before
+async def run_events(
+    request: Request, run_id: str,
+    after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> stream.RunStream:
+    return _run_stream(request, run_id, _cursor(after, last_event_id), "sse")
+
+
+@router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
+            responses=error_answers(404, 503),
+            response_class=StreamingResponse)
+async def run_events_ndjson(
+    request: Request, run_id: str,
+    after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
+) -> stream.RunStream:
+    return _run_stream(request, run_id, _cursor(after, None), "ndjson")
+
+
+# --- exports and import (docs/api.md, "Exports") ---
+
+async def _whole_log(log: RunLog) -> bytes:
+    """Every event of the log so far, as NDJSON: read like a stream reads it (what is on
+    disk is fetched off the loop by wait()), without waiting for more."""
+    chunks = []
+    cursor = 0
+    while cursor < len(log):
+        await log.wait(cursor)
+        chunk, cursor = log.read(cursor, "ndjson", 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _attachment(run_id: str, suffix: str, inline: bool = False) -> dict[str, str]:
+    how = "inline" if inline else "attachment"
+    return {"Content-Disposition": f'{how}; filename="procscope-run-{run_id}{suffix}"',
+            "Cache-Control": "no-store"}
+
+
+@router.get("/runs/{run_id}/trace.json",
+            summary="The run as a Chrome Trace Event file (Perfetto, speedscope)",
+            responses=error_answers(404))
+async def run_trace(request: Request, run_id: str) -> Response:
+    from procscope.history.trace_export import to_trace
+
+    run = _run_or_404(request, run_id).to_json()
+    ndjson = await _whole_log(_log(request, run_id))
+
+    def build() -> bytes:
+        events = [json.loads(line) for line in ndjson.splitlines() if line]
+        return json.dumps(to_trace(events, run), ensure_ascii=False,
+                          separators=(",", ":")).encode()
+
+    return Response(await asyncio.to_thread(build), media_type="application/json",
+                    headers=_attachment(run_id, ".trace.json"))
+
+
+@router.get("/runs/{run_id}/replay.html",
+            summary="The run as one HTML file that replays it offline",
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "The replay: one HTML file"}, **error_answers(404)})
+async def run_replay(request: Request, run_id: str) -> Response:
+    from procscope.history.replay_export import replay_bytes
+
+    run = _run_or_404(request, run_id).to_json()
+    ndjson = await _whole_log(_log(request, run_id))
+    spec = catalog.SPECS.get(run["experiment"])
+    lesson = catalog.describe(spec, full=True) if spec is not None else None
+    experiments = [catalog.describe(s, full=True) for s in catalog.SPECS.values()]
+    # Made in this request's language (the switch's cookie, else Accept-Language), as a page
+    # is; the file holds both, and the reader's browser chooses when it is opened.
+    body = await asyncio.to_thread(replay_bytes, run, lesson, experiments, ndjson,
+                                   i18n.language(request))
+    return Response(body, media_type="text/html; charset=utf-8",
+                    headers=_attachment(run_id, ".replay.html", inline=True)
+                    | {"Vary": "Accept-Language, Cookie"})
+
+
+IMPORT_BODY = {"required": True, "content": {
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
+
+
+@router.post("/runs/import", status_code=201,
+             summary="Bring an exported run (its events.ndjson) back, as a new run",
+             responses={**error_answers(413, 415),
+                        422: {"model": Problem,
+                              "description": "The body is not one run's whole export"}},
+             openapi_extra={"requestBody": IMPORT_BODY})
+async def import_run(request: Request, response: Response) -> dict[str, Any]:
+    from procscope.history.run_import import NotAnExport, check, new_run, restamp
+
+    manager = _manager(request)
+    body = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        export = await asyncio.to_thread(check, body, content_type, set(catalog.SPECS),
+                                         manager.max_events)
+    except NotAnExport as e:
+        raise HTTPException(422, message(e)) from None
+    run_id = manager.next_id()
+    events = await asyncio.to_thread(restamp, export, run_id)
+    run = manager.adopt(new_run(export, run_id), events)
+    await manager.written()
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    data: dict[str, Any] = run.to_json()
+    return data
