@@ -133,6 +133,15 @@ def browser() -> Iterator[Any]:
         yield b
 
 
+@pytest.fixture
+def contexts(browser: Any) -> Iterator[list[Any]]:
+    """Browser contexts a test opens (tests/test_i18n.py new_page), closed at its end."""
+    made: list[Any] = []
+    yield made
+    for ctx in made:
+        ctx.close()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     srv = Server()

@@ -25,7 +25,12 @@ from browser import PageErrors, screenshot
 from conftest import Server
 from playwright.sync_api import Browser, BrowserContext, Page
 from pydantic import TypeAdapter, ValidationError
-from test_i18n import VISIBLE_INTERFACE_TEXT, english_left, english_words
+from test_i18n import (
+    VISIBLE_INTERFACE_TEXT,
+    english_left,
+    english_words,
+    new_page,
+)
 
 from procscope.experiments.spec import COMMON_PARAMS, Param
 from procscope.live import catalog
@@ -35,22 +40,9 @@ HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    made: list[BrowserContext] = []
-    yield made
-    for ctx in made:
-        ctx.close()
-
-
 def open_error(browser: Browser, made: list[BrowserContext], url: str, locale: str,
                **context: Any) -> tuple[Page, PageErrors, int]:
-    ctx = browser.new_context(**({"locale": locale, "viewport": {"width": 1280, "height": 800}}
-                                 | context))
-    made.append(ctx)
-    page = ctx.new_page()
-    errors = PageErrors()
-    errors.watch(page)
+    page, errors = new_page(browser, made, locale, **context)
     answer = page.goto(url)
     assert answer is not None
     page.wait_for_selector("[data-testid=error-page]")

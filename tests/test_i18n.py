@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,22 +181,22 @@ def test_no_chinese_entry_of_the_catalog_keeps_english_words() -> None:
     assert english_words("启动时不要加 --cpu-lanes sampled 或 the flag") == ["the", "flag"]
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    made: list[BrowserContext] = []
-    yield made
-    for ctx in made:
-        ctx.close()
-
-
-def open_page(browser: Browser, made: list[BrowserContext], url: str, locale: str,
-              **context: Any) -> tuple[Page, PageErrors]:
+def new_page(browser: Browser, made: list[BrowserContext], locale: str,
+             **context: Any) -> tuple[Page, PageErrors]:
+    """A page in a context of its own (closed by `contexts`), in a browser of `locale`,
+    1280x800 unless `context` says otherwise, its errors watched."""
     ctx = browser.new_context(**({"locale": locale, "viewport": {"width": 1280, "height": 800}}
                                  | context))
     made.append(ctx)
     page = ctx.new_page()
     errors = PageErrors()
     errors.watch(page)
+    return page, errors
+
+
+def open_page(browser: Browser, made: list[BrowserContext], url: str, locale: str,
+              **context: Any) -> tuple[Page, PageErrors]:
+    page, errors = new_page(browser, made, locale, **context)
     page.goto(url)
     page.wait_for_function("window.procscope !== undefined")
     return page, errors
@@ -497,7 +496,7 @@ def test_a_chinese_classroom_predicts_and_kills_without_english_on_any_page(
         srv.stop()
 
 
-# --- the exported replay: its reader's language, offline (app/history/replay_export.py) -------------
+# --- the exported replay: its reader's language, offline (app/history/replay_export.py) --
 
 REPLAY_DRAWN = ("document.querySelector('[data-testid=run-status]')?.dataset.status === "
                 "'succeeded' && window.procscope?.panels[0].resultReady")
