@@ -6,12 +6,13 @@ import contextlib
 import multiprocessing
 import time
 import traceback
+from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, number, word
+from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
 
@@ -92,30 +93,30 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+FINISHED: dict[Lang, str] = {"en": "The daemon finished its work.",
+                             "zh": "守护进程完成了它的工作。"}
+TERMINATED: dict[Lang, str] = {
+    "en": "The daemon was terminated when the main's code ended (exit code {code}).",
+    "zh": "主进程的代码一结束，守护进程就被终止了（退出码 {code}）。",
+}
+NO_CHILD: dict[Lang, str] = {"en": " Its child could not start: {error}.",
+                             "zh": "它的子进程无法启动：{error}。"}
+WHY: dict[Lang, str] = {
+    "en": "A daemonic process dies with its parent's code, and may not have children.",
+    "zh": "守护进程随父进程的代码结束而终止，而且不能有子进程。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: how the daemon ended, and whether its child could start."""
     if "daemon_finished" not in r:
         return None
-    text = ("The daemon finished its work." if r["daemon_finished"] else
-            "The daemon was terminated when the main's code ended (exit code "
-            f"{number(r.get('daemon_exitcode'))}).")
+    text = (FINISHED[lang] if r["daemon_finished"] else
+            say(TERMINATED[lang], code=number(r.get("daemon_exitcode"))))
     if r.get("grandchild_error"):
-        text += f" Its child could not start: {word(r['grandchild_error'])}."
-    return {"text": text, "why": "A daemonic process dies with its parent's code, and may not "
-                                 "have children.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if "daemon_finished" not in r:
-        return None
-    text = ("守护进程完成了它的工作。" if r["daemon_finished"] else
-            "主进程的代码一结束，守护进程就被终止了（退出码 "
-            f"{number(r.get('daemon_exitcode'))}）。")
-    if r.get("grandchild_error"):
-        text += f"它的子进程无法启动：{word(r['grandchild_error'])}。"
-    return {"text": text, "why": "守护进程随父进程的代码结束而终止，而且不能有子进程。",
-            "bad": False}
+        text += say(NO_CHILD[lang], error=r["grandchild_error"])
+    return {"text": text, "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -177,6 +178,6 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"spawn_grandchild": False}, {"spawn_grandchild": True}),
 )

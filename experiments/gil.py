@@ -6,11 +6,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from multiprocessing import Barrier, Process, Queue
 from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, fixed, is_number, number, seconds, seconds_zh, word
+from procscope.experiments.words import Lang, Outcome, fixed, is_number, number, say, seconds
 from procscope.pipe.reporter import emit
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
@@ -108,29 +109,28 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "{mode}: {cpu} of CPU in {elapsed} — a speed-up of {speedup}× on {cores} cores.",
+    "zh": "{mode}：{elapsed}内用了 {cpu} CPU 时间——在 {cores} 个核心上加速 {speedup} 倍。",
+}
+WHY_THREADS: dict[Lang, str] = {"en": "Threads take turns holding the GIL: one core at a time.",
+                                "zh": "线程轮流持有 GIL：同一时间只用一个核心。"}
+WHY_PROCESSES: dict[Lang, str] = {
+    "en": "Each process has its own interpreter and GIL: they run on several cores at once.",
+    "zh": "每个进程有自己的解释器和 GIL：它们同时在多个核心上运行。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: CPU-seconds per elapsed second, threads against processes."""
     if not is_number(r.get("speedup")):
         return None
-    return {"text": f"{word(r.get('mode'))}: {seconds(r.get('cpu_seconds'))} of CPU in "
-                    f"{seconds(r.get('elapsed'))} — a speed-up of {fixed(r['speedup'], 2)}× on "
-                    f"{number(r.get('cores'))} cores.",
-            "why": "Threads take turns holding the GIL: one core at a time."
-                   if r.get("mode") == "threads" else
-                   "Each process has its own interpreter and GIL: they run on several cores at "
-                   "once.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if not is_number(r.get("speedup")):
-        return None
-    return {"text": f"{word(r.get('mode'))}：{seconds_zh(r.get('elapsed'))}内用了 "
-                    f"{seconds_zh(r.get('cpu_seconds'))} CPU 时间——在 {number(r.get('cores'))} "
-                    f"个核心上加速 {fixed(r['speedup'], 2)} 倍。",
-            "why": "线程轮流持有 GIL：同一时间只用一个核心。"
-                   if r.get("mode") == "threads" else
-                   "每个进程有自己的解释器和 GIL：它们同时在多个核心上运行。", "bad": False}
+    return {"text": say(TEXT[lang], mode=r.get("mode"), cpu=seconds(r.get("cpu_seconds"), lang),
+                        elapsed=seconds(r.get("elapsed"), lang), speedup=fixed(r["speedup"], 2),
+                        cores=number(r.get("cores"))),
+            "why": (WHY_THREADS if r.get("mode") == "threads" else WHY_PROCESSES)[lang],
+            "bad": False}
 
 
 SPEC = Experiment(
@@ -188,7 +188,7 @@ ps = [Process(target=work) for _ in range(2)]""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "threads"}, {"mode": "processes"}),
     compare_sequential=True,  # CPU-bound: at once, each side would get half the cores
 )

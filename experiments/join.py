@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from multiprocessing import Process
 from typing import Any
 
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction
-from procscope.experiments.words import Outcome, is_number, seconds, seconds_zh
+from procscope.experiments.words import Lang, Outcome, is_number, say, seconds
 from procscope.pipe.reporter import Reporter
 
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
@@ -46,34 +47,39 @@ def main(params: Any, report: Reporter) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+NOT_JOINED: dict[Lang, str] = {
+    "en": "The main printed its total after {elapsed}: it did not wait for the workers "
+          "(longest {longest}).",
+    "zh": "主进程在 {elapsed}后就打印了总数：它没有等子进程（最长的要 {longest}）。",
+}
+WHY_NOT_JOINED: dict[Lang, str] = {
+    "en": "Without join() the main runs on while its children still work.",
+    "zh": "没有 join()，主进程会在子进程还在工作时继续往下运行。",
+}
+JOINED: dict[Lang, str] = {
+    "en": "All workers done in {elapsed}: about the longest task ({longest}), not the sum "
+          "({total}).",
+    "zh": "所有子进程在 {elapsed}内完成：大约是最长任务的时间（{longest}），"
+          "而不是总和（{total}）。",
+}
+WHY_JOINED: dict[Lang, str] = {
+    "en": "The workers ran at the same time; join() only waited for the slowest.",
+    "zh": "子进程同时运行；join() 只等了最慢的那个。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: the total against the longest task and the sum."""
     if not is_number(r.get("elapsed")):
         return None
     if r.get("joined") is False:
-        return {"text": f"The main printed its total after {seconds(r['elapsed'])}: it did not "
-                        f"wait for the workers (longest {seconds(r.get('max'))}).",
-                "why": "Without join() the main runs on while its children still work.",
-                "bad": False}
-    return {"text": f"All workers done in {seconds(r['elapsed'])}: about the longest task "
-                    f"({seconds(r.get('max'))}), not the sum ({seconds(r.get('sum'))}).",
-            "why": "The workers ran at the same time; join() only waited for the slowest.",
-            "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if not is_number(r.get("elapsed")):
-        return None
-    if r.get("joined") is False:
-        return {"text": f"主进程在 {seconds_zh(r['elapsed'])}后就打印了总数：它没有等子进程"
-                        f"（最长的要 {seconds_zh(r.get('max'))}）。",
-                "why": "没有 join()，主进程会在子进程还在工作时继续往下运行。",
-                "bad": False}
-    return {"text": f"所有子进程在 {seconds_zh(r['elapsed'])}内完成：大约是最长任务的时间"
-                    f"（{seconds_zh(r.get('max'))}），而不是总和（{seconds_zh(r.get('sum'))}）。",
-            "why": "子进程同时运行；join() 只等了最慢的那个。",
-            "bad": False}
+        return {"text": say(NOT_JOINED[lang], elapsed=seconds(r["elapsed"], lang),
+                            longest=seconds(r.get("max"), lang)),
+                "why": WHY_NOT_JOINED[lang], "bad": False}
+    return {"text": say(JOINED[lang], elapsed=seconds(r["elapsed"], lang),
+                        longest=seconds(r.get("max"), lang), total=seconds(r.get("sum"), lang)),
+            "why": WHY_JOINED[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -117,7 +123,7 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     prediction=Prediction("How long will the main wait in join() for all its workers, in "
                           "seconds?", "elapsed",
                           question_zh="主进程在 join() 里一共要等多久（秒）？",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from typing import Any
 
 from procscope.experiments.measure import max_overlap
@@ -15,7 +16,7 @@ from procscope.experiments.pool_watch import (
     watched_pool,
 )
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, count, is_number, number, seconds, seconds_zh, word
+from procscope.experiments.words import Lang, Outcome, is_number, number, say, seconds
 from procscope.pipe.reporter import emit
 
 
@@ -92,32 +93,31 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "{mode}: {tasks:task} in {elapsed} on {workers:worker}, at most {at_once} at once "
+          "(serial would be {serial}).",
+    "zh": "{mode}：{tasks} 个任务在 {elapsed}内由 {workers} 个工作进程完成，最多同时 {at_once} 个"
+          "（串行要 {serial}）。",
+}
+WHY_APPLY: dict[Lang, str] = {"en": "apply() blocks until each task is done: one at a time.",
+                              "zh": "apply() 会阻塞到每个任务完成：一次一个。"}
+WHY_APPLY_ASYNC: dict[Lang, str] = {
+    "en": "apply_async() hands all tasks to the pool: they run side by side.",
+    "zh": "apply_async() 把所有任务都交给进程池：它们并行运行。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: how many tasks ran at once, against the serial estimate."""
     if not is_number(r.get("elapsed")):
         return None
-    return {"text": f"{word(r.get('mode'))}: {count(len(r.get('results') or []), 'task')} in "
-                    f"{seconds(r['elapsed'])} on "
-                    f"{count(len(r.get('worker_pids') or []), 'worker')}, at most "
-                    f"{number(r.get('max_concurrent'))} at once (serial would be "
-                    f"{seconds(r.get('serial_estimate'))}).",
-            "why": "apply() blocks until each task is done: one at a time."
-                   if r.get("mode") == "apply" else
-                   "apply_async() hands all tasks to the pool: they run side by side.",
-            "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if not is_number(r.get("elapsed")):
-        return None
-    return {"text": f"{word(r.get('mode'))}：{len(r.get('results') or [])} 个任务在 "
-                    f"{seconds_zh(r['elapsed'])}内由 {len(r.get('worker_pids') or [])} "
-                    f"个工作进程完成，最多同时 {number(r.get('max_concurrent'))} 个"
-                    f"（串行要 {seconds_zh(r.get('serial_estimate'))}）。",
-            "why": "apply() 会阻塞到每个任务完成：一次一个。"
-                   if r.get("mode") == "apply" else
-                   "apply_async() 把所有任务都交给进程池：它们并行运行。",
+    return {"text": say(TEXT[lang], mode=r.get("mode"), tasks=len(r.get("results") or []),
+                        elapsed=seconds(r["elapsed"], lang),
+                        workers=len(r.get("worker_pids") or []),
+                        at_once=number(r.get("max_concurrent")),
+                        serial=seconds(r.get("serial_estimate"), lang)),
+            "why": (WHY_APPLY if r.get("mode") == "apply" else WHY_APPLY_ASYNC)[lang],
             "bad": False}
 
 
@@ -189,6 +189,6 @@ p.join()""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "apply"}, {"mode": "apply_async"}),
 )

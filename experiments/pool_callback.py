@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
@@ -27,7 +28,7 @@ from procscope.experiments.pool_watch import (
     watched_pool,
 )
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, count, number
+from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
@@ -186,31 +187,29 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "{pages:page} fetched by {workers:worker}; every callback ran in {where} (pid {pid}).",
+    "zh": "{workers} 个工作进程抓取了 {pages} 个页面；每个回调都在{where}中运行（pid {pid}）。",
+}
+IN_MAIN: dict[Lang, str] = {"en": "the main process", "zh": "主进程"}
+IN_SEVERAL: dict[Lang, str] = {"en": "several processes", "zh": "多个进程"}
+WHY: dict[Lang, str] = {
+    "en": "A Pool callback runs in the parent, in its result-handler thread, not in the worker.",
+    "zh": "进程池的回调在父进程里运行（在它的结果处理线程中），而不是在工作进程里。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: which process ran the callbacks."""
     pids = r.get("callback_pids")
     if not isinstance(pids, list):
         return None
     in_main = all(p == r.get("main_pid") for p in pids)
-    return {"text": f"{count(len(pids), 'page')} fetched by "
-                    f"{count(len(r.get('fetch_pids') or []), 'worker')}; every callback ran in "
-                    f"{'the main process' if in_main else 'several processes'} "
-                    f"(pid {number(r.get('main_pid'))}).",
-            "why": "A Pool callback runs in the parent, in its result-handler thread, not in "
-                   "the worker.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    pids = r.get("callback_pids")
-    if not isinstance(pids, list):
-        return None
-    in_main = all(p == r.get("main_pid") for p in pids)
-    return {"text": f"{len(r.get('fetch_pids') or [])} 个工作进程抓取了 {len(pids)} 个页面；"
-                    f"每个回调都在{'主进程' if in_main else '多个进程'}中运行"
-                    f"（pid {number(r.get('main_pid'))}）。",
-            "why": "进程池的回调在父进程里运行（在它的结果处理线程中），而不是在工作进程里。",
-            "bad": False}
+    return {"text": say(TEXT[lang], pages=len(pids), workers=len(r.get("fetch_pids") or []),
+                        where=(IN_MAIN if in_main else IN_SEVERAL)[lang],
+                        pid=number(r.get("main_pid"))),
+            "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -283,6 +282,6 @@ print('主进程pid:',os.getpid())""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"processes": 1}, {"processes": 4}),
 )

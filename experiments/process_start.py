@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
 from procscope.experiments.measure import command_of
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, number
+from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
 
@@ -109,32 +110,30 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+MAIN_FIRST: dict[Lang, str] = {
+    "en": "The main printed first; the child (pid {pid}, parent {parent}) printed {ms} ms later.",
+    "zh": "主进程先打印；子进程（pid {pid}，父进程 {parent}）在 {ms} 毫秒后才打印。",
+}
+CHILD_FIRST: dict[Lang, str] = {"en": "The child (pid {pid}) printed before the main this time.",
+                                "zh": "这一次子进程（pid {pid}）比主进程先打印。"}
+WHY: dict[Lang, str] = {
+    "en": "start() only asks the OS for a new process; the main carries on at once.",
+    "zh": "start() 只是请操作系统创建一个新进程；主进程立刻接着往下运行。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: who printed first, the main or its child."""
     if "main_printed_first" not in r:
         return None
     if r["main_printed_first"]:
-        text = (f"The main printed first; the child (pid {number(r.get('child_pid'))}, parent "
-                f"{number(r.get('child_ppid'))}) printed "
-                f"{number(r.get('child_printed_after_ms'))} ms later.")
+        text = say(MAIN_FIRST[lang], pid=number(r.get("child_pid")),
+                   parent=number(r.get("child_ppid")),
+                   ms=number(r.get("child_printed_after_ms")))
     else:
-        text = f"The child (pid {number(r.get('child_pid'))}) printed before the main this time."
-    return {"text": text, "why": "start() only asks the OS for a new process; the main carries "
-                                 "on at once.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if "main_printed_first" not in r:
-        return None
-    if r["main_printed_first"]:
-        text = (f"主进程先打印；子进程（pid {number(r.get('child_pid'))}，父进程 "
-                f"{number(r.get('child_ppid'))}）在 {number(r.get('child_printed_after_ms'))} "
-                "毫秒后才打印。")
-    else:
-        text = f"这一次子进程（pid {number(r.get('child_pid'))}）比主进程先打印。"
-    return {"text": text, "why": "start() 只是请操作系统创建一个新进程；主进程立刻接着往下运行。",
-            "bad": False}
+        text = say(CHILD_FIRST[lang], pid=number(r.get("child_pid")))
+    return {"text": text, "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -193,6 +192,6 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"style": "function"}, {"style": "subclass"}),
 )

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
 from typing import Any
 
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
-from procscope.experiments.words import Outcome, is_number, word
+from procscope.experiments.words import Lang, Outcome, is_number, say
 from procscope.pipe.reporter import emit
 
 
@@ -174,30 +175,27 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {"en": "{mode}: produced {produced}, consumed {consumed}{hung}.",
+                         "zh": "{mode}：生产了 {produced} 个，消费了 {consumed} 个{hung}。"}
+HUNG: dict[Lang, str] = {"en": " — the consumer hung waiting for more",
+                         "zh": "——消费者一直卡着等更多"}
+WHY_HUNG: dict[Lang, str] = {"en": "Nothing told the consumer that production was over.",
+                             "zh": "没有任何东西告诉消费者生产已经结束。"}
+WHY_ENDED: dict[Lang, str] = {
+    "en": "The consumer knew when to stop (a sentinel, or JoinableQueue.join()).",
+    "zh": "消费者知道什么时候该停（结束信号，或 JoinableQueue.join()）。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: produced against consumed, and whether the consumer hung."""
     if not is_number(r.get("produced")):
         return None
     hung = bool(r.get("hung"))
-    return {"text": f"{word(r.get('mode'))}: produced {word(r['produced'])}, consumed "
-                    f"{word(r.get('consumed'))}"
-                    f"{' — the consumer hung waiting for more' if hung else ''}.",
-            "why": "Nothing told the consumer that production was over." if hung else
-                   "The consumer knew when to stop (a sentinel, or JoinableQueue.join()).",
-            "bad": hung}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if not is_number(r.get("produced")):
-        return None
-    hung = bool(r.get("hung"))
-    return {"text": f"{word(r.get('mode'))}：生产了 {word(r['produced'])} 个，消费了 "
-                    f"{word(r.get('consumed'))} 个"
-                    f"{'——消费者一直卡着等更多' if hung else ''}。",
-            "why": "没有任何东西告诉消费者生产已经结束。" if hung else
-                   "消费者知道什么时候该停（结束信号，或 JoinableQueue.join()）。",
-            "bad": hung}
+    return {"text": say(TEXT[lang], mode=r.get("mode"), produced=r["produced"],
+                        consumed=r.get("consumed"), hung=HUNG[lang] if hung else ""),
+            "why": (WHY_HUNG if hung else WHY_ENDED)[lang], "bad": hung}
 
 
 SPEC = Experiment(
@@ -291,7 +289,7 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     tracks={"queue": Track()},
     compare=({"mode": "naive"}, {"mode": "joinable"}),
 )

@@ -33,6 +33,7 @@ import os
 import socket
 import threading
 import time
+from functools import partial
 from multiprocessing import Event, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
@@ -48,7 +49,7 @@ from procscope.experiments.pool_watch import (
     watched_pool,
 )
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, count, is_number, number, word
+from procscope.experiments.words import Lang, Outcome, is_number, number, say
 from procscope.pipe.reporter import emit
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
@@ -271,28 +272,27 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "{mode}: {ok}/{expected} replies, at most {at_once} handlers at once, in "
+          "{processes:process/processes}.",
+    "zh": "{mode}：{ok}/{expected} 个回复，最多同时 {at_once} 个处理者，共 {processes} 个进程。",
+}
+WHY: dict[Lang, str] = {
+    "en": "One process per connection grows with the clients; a Pool caps it.",
+    "zh": "每个连接一个进程，进程数随客户端增长；进程池给它设了上限。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: replies, and how many handlers served at once."""
     if not is_number(r.get("replies_ok")):
         return None
-    return {"text": f"{word(r.get('mode'))}: {word(r['replies_ok'])}/"
-                    f"{number(r.get('replies_expected'))} replies, at most "
-                    f"{number(r.get('max_concurrent_handlers'))} handlers at once, in "
-                    f"{count(len(r.get('handler_pids') or []), 'process', 'processes')}.",
-            "why": "One process per connection grows with the clients; a Pool caps it.",
-            "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if not is_number(r.get("replies_ok")):
-        return None
-    return {"text": f"{word(r.get('mode'))}：{word(r['replies_ok'])}/"
-                    f"{number(r.get('replies_expected'))} 个回复，最多同时 "
-                    f"{number(r.get('max_concurrent_handlers'))} 个处理者，共 "
-                    f"{len(r.get('handler_pids') or [])} 个进程。",
-            "why": "每个连接一个进程，进程数随客户端增长；进程池给它设了上限。",
-            "bad": False}
+    return {"text": say(TEXT[lang], mode=r.get("mode"), ok=r["replies_ok"],
+                        expected=number(r.get("replies_expected")),
+                        at_once=number(r.get("max_concurrent_handlers")),
+                        processes=len(r.get("handler_pids") or [])),
+            "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -371,6 +371,6 @@ while True:
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "process_per_connection"}, {"mode": "pool"}),
 )

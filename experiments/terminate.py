@@ -6,13 +6,14 @@ import contextlib
 import os
 import signal
 import time
+from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, number, word
+from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
@@ -141,37 +142,34 @@ def stop_by_pid(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)  # it ignored SIGTERM for 5 s
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+TEXT: dict[Lang, str] = {
+    "en": "Right after terminate(), is_alive() said {right_after}; after join(), {after_join} "
+          "(exit code {code}).",
+    "zh": "刚调用完 terminate()，is_alive() 返回 {right_after}；join() 之后返回 {after_join}"
+          "（退出码 {code}）。",
+}
+SURVIVED: dict[Lang, str] = {"en": " The grandchild survived, re-parented to {ppid}.",
+                             "zh": "孙进程活了下来，父进程变成了 {ppid}。"}
+DIED: dict[Lang, str] = {"en": " The grandchild did not survive.", "zh": "孙进程没有活下来。"}
+WHY: dict[Lang, str] = {
+    "en": "terminate() sends SIGTERM and returns at once; only join() waits for the end.",
+    "zh": "terminate() 发送 SIGTERM 后立即返回；只有 join() 才会等它结束。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: is_alive() right after terminate() and after join()."""
     if "alive_right_after_terminate" not in r:
         return None
-    text = (f"Right after terminate(), is_alive() said {word(r['alive_right_after_terminate'])}; "
-            f"after join(), {word(r.get('alive_after_join'))} "
-            f"(exit code {number(r.get('exitcode'))}).")
+    text = say(TEXT[lang], right_after=r["alive_right_after_terminate"],
+               after_join=r.get("alive_after_join"), code=number(r.get("exitcode")))
     if r.get("grandchild_pid") is None:
         pass  # no grandchild was started: nothing to say about one
     elif r.get("grandchild_survived") is not None:
-        text += (" The grandchild survived, re-parented to "
-                 f"{number(r.get('grandchild_ppid_after'))}." if r["grandchild_survived"] else
-                 " The grandchild did not survive.")
-    return {"text": text, "why": "terminate() sends SIGTERM and returns at once; only join() "
-                                 "waits for the end.", "bad": False}
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if "alive_right_after_terminate" not in r:
-        return None
-    text = (f"刚调用完 terminate()，is_alive() 返回 {word(r['alive_right_after_terminate'])}；"
-            f"join() 之后返回 {word(r.get('alive_after_join'))}"
-            f"（退出码 {number(r.get('exitcode'))}）。")
-    if r.get("grandchild_pid") is None:
-        pass  # no grandchild was started: nothing to say about one
-    elif r.get("grandchild_survived") is not None:
-        text += (f"孙进程活了下来，父进程变成了 {number(r.get('grandchild_ppid_after'))}。"
-                 if r["grandchild_survived"] else "孙进程没有活下来。")
-    return {"text": text, "why": "terminate() 发送 SIGTERM 后立即返回；只有 join() 才会等它结束。",
-            "bad": False}
+        text += (say(SURVIVED[lang], ppid=number(r.get("grandchild_ppid_after")))
+                 if r["grandchild_survived"] else DIED[lang])
+    return {"text": text, "why": WHY[lang], "bad": False}
 
 
 SPEC = Experiment(
@@ -219,6 +217,6 @@ print(p1.is_alive())""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"grandchild": True}, {"grandchild": False}),
 )

@@ -9,8 +9,9 @@ there. The sentences were first written in JavaScript and read the same way now:
 as JavaScript prints them, booleans as `true` / `false`, seconds with 3 decimals below one
 second and 2 above, rounded half up.
 
-A lesson whose outcome reads the result once for both languages writes it with `say()`:
-the logic once, each phrase in English and in Chinese side by side (`Lang` names which).
+Every lesson's outcome is one `outcome(r, lang)`, its spec's `outcome_zh` that function with
+`lang="zh"`: the result read once for both languages, each phrase in English and in Chinese
+side by side (dicts keyed by `Lang`), filled by `say()`.
 """
 
 from __future__ import annotations
@@ -80,14 +81,12 @@ class _Said:
         return count(self.value, one, many or None)
 
 
-def seconds(x: Any) -> str:
-    """`0.508 s`, `2.13 s`, or `?` when it is not a number."""
-    return f"{fixed(x, 3 if x < 1 else 2)} s" if is_number(x) else "?"
+SECOND: dict[Lang, str] = {"en": "s", "zh": "秒"}  # the unit seconds() writes, by language
 
 
-def seconds_zh(x: Any) -> str:
-    """`0.508 秒`, `2.13 秒`: seconds() for a Chinese sentence, `?` when not a number."""
-    return f"{fixed(x, 3 if x < 1 else 2)} 秒" if is_number(x) else "?"
+def seconds(x: Any, lang: Lang = "en") -> str:
+    """`0.508 s`, `2.13 s` (`2.13 秒` in Chinese), or `?` when it is not a number."""
+    return f"{fixed(x, 3 if x < 1 else 2)} {SECOND[lang]}" if is_number(x) else "?"
 
 
 def fixed(x: float, digits: int) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import multiprocessing.process
 import os
 import time
+from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
 from procscope.experiments.measure import command_of, proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
-from procscope.experiments.words import Outcome, number
+from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
 # --- zombie ---------------------------------------------------------------------------
@@ -168,35 +169,40 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     return orphan(hold)
 
 
-def outcome(r: dict[str, Any]) -> Outcome | None:
+# The outcome's phrases in each language of the page (`lang`), filled by words.say().
+ZOMBIE: dict[Lang, str] = {
+    "en": "The child (pid {pid}) was a zombie (Z) until its parent reaped it.",
+    "zh": "子进程（pid {pid}）一直是僵尸进程（Z），直到父进程回收它。",
+}
+NO_ZOMBIE: dict[Lang, str] = {"en": "The zombie state was not observed this time.",
+                              "zh": "这一次没有观察到僵尸状态。"}
+WHY_ZOMBIE: dict[Lang, str] = {
+    "en": "An exited child stays in the process table until its parent collects its exit "
+          "status.",
+    "zh": "已退出的子进程会留在进程表里，直到父进程取走它的退出状态。",
+}
+ORPHAN: dict[Lang, str] = {
+    "en": "The orphan (pid {pid}) was re-parented from {before} to {after}.",
+    "zh": "孤儿进程（pid {pid}）的父进程从 {before} 变成了 {after}。",
+}
+WHY_ORPHAN: dict[Lang, str] = {
+    "en": "When a parent dies first, its children are adopted (here by the server, a "
+          "subreaper).",
+    "zh": "父进程先死时，它的子进程会被收养（这里是被服务器收养，它是 subreaper）。",
+}
+
+
+def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
     """Runs in the server: the zombie until its reaping, or the orphan's new parent."""
     if r.get("mode") == "zombie":
-        return {"text": f"The child (pid {number(r.get('child_pid'))}) was a zombie (Z) until "
-                        "its parent reaped it." if r.get("zombie_seen") else
-                        "The zombie state was not observed this time.",
-                "why": "An exited child stays in the process table until its parent collects "
-                       "its exit status.", "bad": False}
+        return {"text": say(ZOMBIE[lang], pid=number(r.get("child_pid")))
+                if r.get("zombie_seen") else NO_ZOMBIE[lang],
+                "why": WHY_ZOMBIE[lang], "bad": False}
     if r.get("mode") == "orphan":
-        return {"text": f"The orphan (pid {number(r.get('orphan_pid'))}) was re-parented from "
-                        f"{number(r.get('ppid_before'))} to {number(r.get('ppid_after'))}.",
-                "why": "When a parent dies first, its children are adopted (here by the "
-                       "server, a subreaper).", "bad": False}
-    return None
-
-
-def outcome_zh(r: dict[str, Any]) -> Outcome | None:
-    """Runs in the server: outcome(), in Chinese (the page's Chinese interface)."""
-    if r.get("mode") == "zombie":
-        return {"text": f"子进程（pid {number(r.get('child_pid'))}）一直是僵尸进程（Z），"
-                        "直到父进程回收它。" if r.get("zombie_seen") else
-                        "这一次没有观察到僵尸状态。",
-                "why": "已退出的子进程会留在进程表里，直到父进程取走它的退出状态。",
-                "bad": False}
-    if r.get("mode") == "orphan":
-        return {"text": f"孤儿进程（pid {number(r.get('orphan_pid'))}）的父进程从 "
-                        f"{number(r.get('ppid_before'))} 变成了 {number(r.get('ppid_after'))}。",
-                "why": "父进程先死时，它的子进程会被收养（这里是被服务器收养，它是 subreaper）。",
-                "bad": False}
+        return {"text": say(ORPHAN[lang], pid=number(r.get("orphan_pid")),
+                            before=number(r.get("ppid_before")),
+                            after=number(r.get("ppid_after"))),
+                "why": WHY_ORPHAN[lang], "bad": False}
     return None
 
 
@@ -258,6 +264,6 @@ def child():
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=outcome_zh,
+    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "zombie"}, {"mode": "orphan"}),
 )
