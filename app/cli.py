@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import metadata
 from typing import Any
 
 from procscope import secret_token
-from procscope.settings import OPTIONS, Settings
+from procscope.settings import OPTIONS, SettingRefused, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -132,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     if traced is not None:
         from procscope.trace import trace_cli
 
-        _parser().parse_args(traced[0])  # the server options are checked as usual
+        # The server options are checked as for the server itself: its own server (if
+        # one is started) gets them, and the program must not run to learn they are bad.
+        parser = _parser()
+        _settings(parser, parser.parse_args(traced[0]), token)
         sys.exit(trace_cli.main(traced[1], traced[0], token))
     parser = _parser()
     args = parser.parse_args(argv)
@@ -152,10 +156,20 @@ def main(argv: list[str] | None = None) -> None:
                                  as_json=args.json))
     from procscope.web.main import serve
 
+    serve(_settings(parser, args, token), log_level=args.log_level)
+
+
+def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace,
+              token: str | None) -> Settings:
+    """The server's Settings from the command line (and $PROCSCOPE_REDIS), or exit saying
+    which flag is wrong."""
     chosen = {name: getattr(args, name) for name in OPTIONS}
     chosen["token"] = token
+    if chosen["redis"] is None:
+        chosen["redis"] = os.environ.get("PROCSCOPE_REDIS") or None
     try:
-        settings = Settings(**chosen)
-    except ValueError as e:
-        parser.error(str(e))
-    serve(settings, log_level=args.log_level)
+        return Settings(**chosen)
+    except SettingRefused as e:
+        if e.exit_code == 2:
+            parser.error(str(e))
+        raise SystemExit(f"procscope: {e}") from None

@@ -12,6 +12,22 @@ from dataclasses import dataclass, field, fields
 
 # The characters a link (?token=) and a cookie carry as they are; at least 8 of them.
 TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,1024}")
+MAX_PORT = 65535
+CPU_LANES = ("auto", "exact", "sampled")  # app.kernel.cpu_lanes.choose_cpu_lanes's modes
+
+
+class SettingRefused(ValueError):
+    """A value no server can run with. The message names the flag, as `procscope` prints
+    it after "procscope: ".
+
+    `exit_code` is what `procscope` exits with for it: 2 (argparse's, after its usage
+    line) for the token, --port and --replicas, 1 for the others; the codes it has always
+    used, kept: a script may tell them apart.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def default_db() -> str:
@@ -44,14 +60,38 @@ class Settings:
     replicas: int = 1
 
     def __post_init__(self) -> None:
-        """Refuse what no server can run with, whoever made these Settings."""
+        """Refuse what no server can run with, whoever made these Settings: the command
+        line, a replica, `procscope trace` for its own server, create_app's caller. Each
+        refusal names the flag; `dataclasses.replace()` checks again."""
         if self.token is not None and not TOKEN.fullmatch(self.token):
-            raise ValueError("the token must be 8 to 1024 letters, digits, '-', '.', '_' or "
-                             "'~' (what a link carries as it is), e.g. the output of "
-                             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            raise SettingRefused("the token must be 8 to 1024 letters, digits, '-', '.', '_' "
+                                 "or '~' (what a link carries as it is), e.g. the output of "
+                                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        if not 0 <= self.port <= MAX_PORT:
+            raise SettingRefused(f"--port must be 0 to {MAX_PORT}")
+        if self.replicas < 1:
+            raise SettingRefused("--replicas must be at least 1")
         if self.replicas > 1 and self.port == 0:
-            raise ValueError("--replicas needs a --port other than 0 (replica i listens on "
-                             "PORT+i)")
+            raise SettingRefused("--replicas needs a --port other than 0 (replica i listens "
+                                 "on PORT+i)")
+        if self.port + self.replicas - 1 > MAX_PORT:
+            raise SettingRefused(f"--replicas {self.replicas} from --port {self.port} needs "
+                                 f"ports past {MAX_PORT} (replica i listens on PORT+i)")
+        if self.replicas > 1 and not self.redis:
+            raise SettingRefused("--replicas needs --redis URL (or PROCSCOPE_REDIS): the "
+                                 "replicas share their runs through it")
+        if not 0 < self.sample_budget <= 1:
+            raise SettingRefused("--sample-budget must be in (0, 1]", exit_code=1)
+        if not 1 <= self.sample_hz <= 5000:
+            raise SettingRefused("--sample-hz must be between 1 and 5000", exit_code=1)
+        if self.cpu_lanes not in CPU_LANES:
+            raise SettingRefused("--cpu-lanes must be auto, exact or sampled", exit_code=1)
+        if self.keep_runs < 1:
+            raise SettingRefused("--keep-runs must be at least 1", exit_code=1)
+        if not self.max_db_mb > 0:
+            raise SettingRefused("--max-db-mb must be more than 0", exit_code=1)
+        if not self.send_timeout > 0:
+            raise SettingRefused("--send-timeout must be more than 0", exit_code=1)
 
 
 # field -> (metavar, help); the default and the type come from Settings itself.

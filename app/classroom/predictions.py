@@ -53,7 +53,7 @@ def describe(prediction: Prediction | None) -> dict[str, Any] | None:
 
 def lesson_question(experiment: str) -> dict[str, Any] | None:
     spec = catalog.SPECS.get(experiment)
-    return describe(getattr(spec, "prediction", None)) if spec is not None else None
+    return describe(spec.prediction) if spec is not None else None
 
 
 class Predictions:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from procscope.live.runs import RunManager
+from procscope.live.run_owner import RunOwner
 from procscope.live.said import Problem, error_answers, said
 from procscope.pipe.events import server_event
 from procscope.pipe.ledger import FINAL
@@ -55,7 +55,7 @@ def _not_ours(pid: int, why: str) -> HTTPException:
                         409: {"model": Problem, "description": "The run has ended"}})
 async def signal_process(request: Request, run_id: str,
                          body: Annotated[SignalRequest, Body()]) -> dict[str, Any]:
-    manager: RunManager = request.app.state.runs
+    manager: RunOwner = request.app.state.runs
     run = manager.runs.get(run_id)
     if run is None:
         raise HTTPException(404, said("no run %(run)s", run=repr(run_id)))

@@ -70,7 +70,7 @@ class ClusterIds(Iterator[int]):
 class ClusterRuns(RunManager):
     """RunManager for one replica: its own runs, and everyone else's through Redis."""
 
-    def __init__(self, hub: RedisHub, settings: Settings, url: str,
+    def __init__(self, hub: RedisHub, settings: Settings, url: str, streams: Streams,
                  stop_grace: float = 1.0) -> None:
         super().__init__(hub, settings, stop_grace=stop_grace)
         self.redis_hub = hub
@@ -79,7 +79,7 @@ class ClusterRuns(RunManager):
         self.registry = Registry(hub)
         self.owner: dict[str, str] = {}  # run -> the replica that owns it
         self.replicas: dict[str, dict[str, Any]] = {}  # the live ones, as of the last tick
-        self.streams: Streams | None = None  # set by app.web.main: this replica's streams
+        self.streams = streams  # this replica's open streams (its load says how many)
         self._claimed: set[str] = set()
         self._fenced: set[str] = set()  # runs started here that another replica took over
         self.redis_memory: int | None = None  # Redis's used_memory, as of the last tick
@@ -264,7 +264,7 @@ class ClusterRuns(RunManager):
         cpu = os.times()
         return {"id": self.rid, "url": self.url, "pid": os.getpid(), "at": time.time(),
                 "runs_live": len(mine), "processes_live": sum(r.processes_live for r in mine),
-                "streams": self.streams.live if self.streams is not None else 0,
+                "streams": self.streams.live,
                 "cpu_seconds": round(cpu.user + cpu.system, 2)}
 
     async def _tick(self) -> None:

@@ -56,14 +56,8 @@ def start_replica(settings: Settings, port: int, log_level: str) -> subprocess.P
 
 
 def supervise(settings: Settings, log_level: str) -> int:
-    """Run the replicas until SIGINT or SIGTERM; the exit status (0, or 2 if misused)."""
-    if settings.replicas < 1:
-        print("procscope: --replicas must be at least 1", file=sys.stderr)
-        return 2
-    if not settings.redis:
-        print("procscope: --replicas needs --redis URL (or PROCSCOPE_REDIS): the replicas "
-              "share their runs through it", file=sys.stderr)
-        return 2
+    """Run the replicas until SIGINT or SIGTERM; the exit status. (Settings refused
+    --replicas without --redis, or past the last port.)"""
     should_exit = threading.Event()
 
     def stop(sig: int, frame: FrameType | None) -> None:

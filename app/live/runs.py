@@ -265,6 +265,15 @@ class RunManager:
         if self.store is not None:
             await self.store.written()
 
+    def history_status(self) -> dict[str, Any]:
+        """For /api/status's `history`: the store's file and how its writer does, or
+        {"db": ":memory:"} without one."""
+        return self.store.status() if self.store is not None else {"db": ":memory:"}
+
+    def cluster_status(self) -> dict[str, Any] | None:
+        """For /api/status's `cluster`: None, a server of its own (ClusterRuns says one)."""
+        return None
+
     def next_id(self) -> str:
         """A new run's id, taken now (for a run brought in with adopt())."""
         return str(next(self._ids))

@@ -16,7 +16,8 @@ from fastapi.responses import StreamingResponse
 
 from procscope import i18n
 from procscope.live import catalog
-from procscope.live.runs import CapReached, RunLive, RunManager
+from procscope.live.run_owner import RunOwner
+from procscope.live.runs import CapReached, RunLive
 from procscope.live.said import Problem, error_answers, message, said
 from procscope.pipe.events import Format
 from procscope.pipe.ledger import FINAL
@@ -27,8 +28,8 @@ from procscope.streams.hub import RunLog
 router = APIRouter(prefix="/api", responses=error_answers(400, 401, 403))
 
 
-def _manager(request: Request) -> RunManager:
-    manager: RunManager = request.app.state.runs
+def _manager(request: Request) -> RunOwner:
+    manager: RunOwner = request.app.state.runs
     return manager
 
 
@@ -67,11 +68,9 @@ async def server_status(request: Request) -> dict[str, Any]:
         # Where runs are kept: {"db": ":memory:"}, or the file, its bytes, the events not
         # yet written, the writer's last error (null while it writes); with --redis, Redis
         # (app.cluster.cluster_runs.ClusterRuns.history_status).
-        "history": manager.store.status() if manager.store is not None
-        else history() if (history := getattr(manager, "history_status", None))
-        else {"db": ":memory:"},
+        "history": manager.history_status(),
         # With --redis: this replica's id, every live replica with its load, Redis's state.
-        **({"cluster": cluster()} if (cluster := getattr(manager, "cluster_status", None))
+        **({"cluster": cluster} if (cluster := manager.cluster_status()) is not None
            else {}),
     }
 

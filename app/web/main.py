@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import os
 import secrets
 import socket
 import sys
@@ -30,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from procscope.classroom import classroom, what_if
 from procscope.history.history_db import HistoryError
+from procscope.live.run_owner import RunOwner
 from procscope.live.runs import RunManager
 from procscope.resources import STATIC
 from procscope.settings import Settings
@@ -63,27 +63,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hub: Hub
     store: RunStore | None = None
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    runs: RunManager
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{settings.port}"  # where we serve
+    streams = Streams(settings.max_streams)
+    runs: RunOwner
+    room: classroom.Classroom
     if settings.redis:
         # Replicas sharing runs (app.cluster.cluster_runs); Redis keeps the runs, not --db.
         from procscope.cluster.cluster_runs import ClusterRuns
         from procscope.cluster.redis_hub import RedisHub
 
         redis_hub = RedisHub(settings.redis)  # RedisUnreachable: says where and why
-        hub = redis_hub
-        runs = ClusterRuns(redis_hub, settings,
-                           f"http://{f'[{shown}]' if ':' in shown else shown}:{settings.port}")
-    elif settings.db == ":memory:":
-        hub = MemoryHub()
-        runs = RunManager(hub, settings)
+        cluster = ClusterRuns(redis_hub, settings, url, streams)  # its load: streams too
+        runs = cluster
+        room = cluster.classroom  # the cluster's (app.cluster.redis_classroom), every replica's
     else:
-        # Imported here: a server without history never loads sqlite3's threads and files.
-        from procscope.history.sqlite_hub import SqliteHub
+        if settings.db == ":memory:":
+            hub = MemoryHub()
+        else:
+            # Imported here: a server without history never loads sqlite3's threads and files.
+            from procscope.history.sqlite_hub import SqliteHub
 
-        hub = store = SqliteHub(settings.db)  # HistoryError: not ours, damaged, or in use
+            hub = store = SqliteHub(settings.db)  # HistoryError: not ours, damaged, or in use
         runs = RunManager(hub, settings, store=store)
-    programs = ProgramSocket(runs, f"http://{f'[{shown}]' if ':' in shown else shown}:"
-                             f"{settings.port}")
+        room = classroom.Classroom()
+    programs = ProgramSocket(runs, url)
     stopping = asyncio.Event()  # set by serve()'s server the moment a stop is asked for
 
     @asynccontextmanager
@@ -112,12 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = _App(title="procscope", version="0.1.0", lifespan=lifespan,
                description="A live, truthful view of what Python's multiprocessing does.")
     app.state.runs = runs
-    # With --redis, the cluster's classroom (app.cluster.redis_classroom), shared by every replica.
-    app.state.classroom = getattr(runs, "classroom", None) or classroom.Classroom()
-    runs.on_created.append(app.state.classroom.run_created)
-    app.state.streams = Streams(settings.max_streams)
-    if hasattr(runs, "streams"):  # a replica tells the others its load
-        runs.streams = app.state.streams
+    app.state.classroom = room
+    runs.on_created.append(room.run_created)
+    app.state.streams = streams
     app.state.stopping = stopping
     app.state.fanouts = Fanouts(stopping, ping_frame, PING_SECONDS)
     app.state.send_timeout = settings.send_timeout
@@ -192,28 +192,16 @@ def _listen(host: str, port: int, send_timeout: float) -> socket.socket:
 
 
 def serve(settings: Settings, log_level: str) -> None:
-    if not 0 < settings.sample_budget <= 1:
-        raise SystemExit("procscope: --sample-budget must be in (0, 1]")
-    if not 1 <= settings.sample_hz <= 5000:
-        raise SystemExit("procscope: --sample-hz must be between 1 and 5000")
-    if settings.cpu_lanes not in ("auto", "exact", "sampled"):
-        raise SystemExit("procscope: --cpu-lanes must be auto, exact or sampled")
-    if settings.keep_runs < 1:
-        raise SystemExit("procscope: --keep-runs must be at least 1")
-    if not settings.max_db_mb > 0:
-        raise SystemExit("procscope: --max-db-mb must be more than 0")
-    if not settings.send_timeout > 0:
-        raise SystemExit("procscope: --send-timeout must be more than 0")
+    """Serve the dashboard (or supervise --replicas servers) until stopped. The values are
+    the Settings' own to check: they refused any no server can run with."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     token = settings.token
     generated = token is None and not is_loopback(settings.host)
     if generated:
         token = secrets.token_urlsafe(32)  # 256 bits
         settings = dataclasses.replace(settings, token=token)
-    if settings.redis is None and os.environ.get("PROCSCOPE_REDIS"):
-        settings = dataclasses.replace(settings, redis=os.environ["PROCSCOPE_REDIS"])
     viewer = viewer_token_for(token) if token else None
-    if settings.replicas != 1:
+    if settings.replicas > 1:
         from procscope.cluster.replicas import supervise  # N replica servers; the token is shared
 
         if generated:  # each replica is given it: only here is it new, and printed
