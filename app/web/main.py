@@ -188,6 +188,10 @@ def _listen(host: str, port: int, send_timeout: float) -> socket.socket:
     # TCP_USER_TIMEOUT the kernel drops a connection whose data has waited unacknowledged
     # (zero window) that long; accepted sockets inherit it from the listening one.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(send_timeout * 1000))
+    # Listening from now on: the links are printed before uvicorn starts serving, and a
+    # connection made meanwhile (a click on the link, a test) waits in the backlog instead
+    # of being refused (seen under load: httpx.ConnectError right after the link).
+    sock.listen(2048)  # uvicorn's default backlog; its create_server() listens again
     return sock
 
 
