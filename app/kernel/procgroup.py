@@ -76,6 +76,21 @@ def living(pgid: int) -> list[ProcStat]:
     return [p for p in members(pgid) if p.state not in ("Z", "X")]
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` now (its task's children file, else a scan)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except FileNotFoundError:  # a kernel without CONFIG_PROC_CHILDREN: scan /proc
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                stat = read_stat(f"/proc/{name}/stat")
+                if stat is not None and stat.ppid == pid:
+                    found.append(stat.pid)
+        return found
+
+
 def become_subreaper() -> None:
     """Adopt our descendants' orphans instead of letting them go to init (prctl)."""
     libc = ctypes.CDLL(None, use_errno=True)
