@@ -13,14 +13,10 @@ The manager builds none of run.end (app.pipe.ledger does); it reads it. So a fin
 only ever seen once every process of the run is gone and the last event is in the log.
 
 With a RunStore (app.history.sqlite_hub), each run's record is saved when it starts and when it
-ends, and a server that starts again lists every run as it was. A run its last server left
-live (killed with -9, say: its processes died with it, by parent-death signal) is ended
-`interrupted` at start, through the relay and the run's ledger rebuilt from its log, as
-any run is ended.
-
-Past ~300 lines: the manager is the one owner of runs (experiments and traced programs),
-and its verbs share its caps, its threads and its bookkeeping; what stands alone is apart
-(app.live.run_record, app.kernel.cpu_lanes, app.live.launcher, app.pipe.ledger).
+ends, and a server that starts again lists every run as it was (app.live.run_restore).
+The manager is the one owner of runs, lessons' and traced programs'
+(app.live.program_runs); what a lifecycle event changes in a run's record is
+app.live.run_lifecycle.
 """
 
 from __future__ import annotations
@@ -30,32 +26,29 @@ import contextlib
 import functools
 import itertools
 import logging
-import os
 import resource
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from procscope.kernel import procgroup
 from procscope.kernel.cpu_lanes import choose_cpu_lanes, follow
 from procscope.kernel.sampler import Sampler
 from procscope.live.launcher import finish, launch, remove_stale_workdirs
+from procscope.live.program_runs import finish_program, open_program_run
+from procscope.live.run_lifecycle import APPLIED, apply_event
 from procscope.live.run_record import Run, now
+from procscope.live.run_restore import restore
 from procscope.live.said import said
-from procscope.pipe.events import Event, server_event
-from procscope.pipe.ledger import FINAL, Ledger, error_of
+from procscope.pipe.events import Event
+from procscope.pipe.ledger import FINAL
 from procscope.pipe.relay import Relay
-from procscope.pipe.reporter import Channel
 from procscope.settings import Settings
 from procscope.streams.hub import Hub, RunStore
 
 log = logging.getLogger("procscope.live.runs")
 
-
-APPLIED = frozenset({"proc.start", "proc.exit", "run.result", "run.error", "run.end"})
 STOP_THREADS = 8  # runs being stopped or finished at once (the default --max-runs)
 T = TypeVar("T")
 
@@ -130,41 +123,8 @@ class RunManager:
     def _restore(self, store: RunStore) -> list[Run]:
         """The runs of the history, as they were; those left live are being ended."""
         self._ids = itertools.count(store.next_run_id())
-        for record in store.load_runs():
-            run = Run.from_record(record)
-            self.runs[run.id] = run
-        for run_id in store.run_ids():
-            if run_id not in self.runs:  # a log whose run was never recorded: nobody saw it
-                self.hub.forget(run_id)
-        ending = []
-        for run in self.runs.values():
-            runlog = self.hub.get(run.id) or self.hub.open(run.id)
-            if run.status in FINAL:
-                run.finished.set()
-                continue
-            ending.append(run)
-            # Its counters, result and error as the log says (the record is from its start).
-            ledger = Ledger()
-            t0_wall = None
-            for event in store.lifecycle(run.id):
-                self._apply(run, event["kind"], event)
-                ledger.note(event["kind"], event, 0)
-                if event["kind"] == "run.start":
-                    t0_wall = event["data"].get("t0_wall")
-            run.events = len(runlog)
-            if runlog.ended:  # its run.end was written, its last record was not
-                self._save(run)
-                run.finished.set()
-                continue
-            last_t = store.last_t(run.id)
-            if t0_wall is not None:  # it ended, as far as anyone can tell, at its last event
-                run.ended_at = datetime.fromtimestamp(t0_wall + last_t, UTC).isoformat(
-                    timespec="milliseconds")
-            log.warning("run %s (%s) was live when the last server died: it ends interrupted",
-                        run.id, run.experiment)
-            self.relay.resume(run.id, len(runlog), time.monotonic_ns() - int(last_t * 1e9),
-                              ledger)
-            self.relay.end(run.id, "interrupted", None)
+        runs, ending = restore(store, self.hub, self.relay, self._save)
+        self.runs.update((run.id, run) for run in runs)
         return ending
 
     async def shutdown(self) -> None:
@@ -227,19 +187,12 @@ class RunManager:
         run.main_exit = self._loop.create_future()
         self.runs[run.id] = run
         self.hub.open(run.id)
-        read_fd, channel = Channel.open()
-        run.t0_ns = t0 = time.monotonic_ns()
-        self.relay.add(run.id, read_fd, t0,
-                       {"experiment": "program", "kind": "program", "params": {},
-                        "argv": program["argv"], "cwd": program["cwd"],
-                        "command": program["command"], "t0_monotonic_ns": t0,
-                        "t0_wall": time.time() - (time.monotonic_ns() - t0) / 1e9,
-                        "cores": os.cpu_count()}, self.max_events)
+        write_fd = open_program_run(run, self.relay, self.max_events)
         log.info("run %s: program %s (from pid %s)", run.id, program["command"], peer_pid)
         for listener in self.on_created:
             listener(run)
         self._save(run)
-        return run, channel.fd
+        return run, write_fd
 
     def follow_program(self, run_id: str, pid: int) -> bool:
         """The program's main is started and waits at its gate: follow it (exactly, where
@@ -343,7 +296,7 @@ class RunManager:
         run = self.runs[run_id]
         for event in events:
             if event.kind in APPLIED:  # a flood's batch is mostly other kinds: no call
-                self._apply(run, event.kind, event)
+                apply_event(run, event.kind, event)
         run.events += len(events)
         self.hub.append(run_id, events)
         if run.status in FINAL and not run.finished.is_set():
@@ -353,30 +306,8 @@ class RunManager:
             run.finished.set()
             self._forget_old_runs()
 
-    @staticmethod
-    def _apply(run: Run, kind: str, event: Event | dict[str, Any]) -> None:
-        """What one lifecycle event (of APPLIED) changes in the run's record (decoded only
-        if needed)."""
-        if kind == "proc.start":
-            run.processes_started += 1
-            run.processes_live += 1
-        elif kind == "proc.exit":
-            run.processes_live -= 1
-        elif kind in ("run.result", "run.error", "run.end"):
-            data = (event.obj if isinstance(event, Event) else event)["data"]
-            if kind == "run.result":
-                run.result = data["result"]
-            elif kind == "run.error":
-                run.error = error_of(data)
-                run.error_zh = data.get("message_zh") or None
-            else:
-                run.status = data["status"]
-                run.result = data["result"]
-                run.error = data["error"]
-                run.error_zh = data.get("error_zh")
-                run.dropped = data["dropped"]
-                run.exitcode = data["exitcode"]
-                run.ended_at = run.ended_at or now()
+    # ClusterRuns applies the events of other replicas' runs the same way.
+    _apply = staticmethod(apply_event)
 
     def _save(self, run: Run) -> None:
         if self.store is not None:
@@ -407,33 +338,12 @@ class RunManager:
 
     async def _finish(self, run: Run) -> None:
         """Every holder of the run's pipe has exited: end the run for good."""
+        self.sampler.unwatch(run.id)
         if run.kind == "program":
-            await self._finish_program(run)
+            await finish_program(run, self.relay, lambda pgid: self._blocking(
+                procgroup.wait_until_gone, pgid, self.stop_grace, {pgid}, run.reaped))
             return
         assert run.process is not None
-        self.sampler.unwatch(run.id)
         await self._blocking(functools.partial(
             finish, self.relay, run.id, run.process, run.workdir, run.stop_reason,
-            self.stop_grace,
-            reaped=run.reaped))
-
-    async def _finish_program(self, run: Run) -> None:
-        """A traced program's pipe is at EOF: its run ends once its main's exit is known.
-
-        Nothing is stopped here: processes that never held the pipe (a subprocess, the
-        forkserver, the resource tracker) are the program's business, as they would be
-        without procscope; the helpers that leave with the main get a moment to go.
-        """
-        self.sampler.unwatch(run.id)
-        assert run.main_exit is not None
-        try:
-            exitcode = await asyncio.wait_for(asyncio.shield(run.main_exit), 10)
-        except TimeoutError:
-            exitcode = None
-        if run.pid is not None:
-            await self._blocking(procgroup.wait_until_gone, run.pid, self.stop_grace,
-                                 {run.pid}, run.reaped)
-            self.relay.inject(run.id, [server_event(
-                "proc.reap", {"child": run.pid, "exitcode": exitcode, "by": "trace"},
-                t_ns=time.monotonic_ns(), pid=run.peer_pid, proc="procscope trace")])
-        self.relay.end(run.id, run.stop_reason, exitcode)
+            self.stop_grace, reaped=run.reaped))

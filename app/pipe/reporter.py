@@ -23,15 +23,13 @@ Every event is one frame (app.pipe.framing: length, monotonic time, JSON) writte
 os.write() of at most PIPE_BUF bytes, which Linux makes atomic: no lock is shared between
 processes, so a process killed at any instant cannot wedge the others.
 
-One module, past ~300 lines, on purpose: it is the one thing every process of a run imports,
-and its parts (the channel, emit(), the hooks that arm a new process, the reaping watch)
-share one set of per-process state that a split would have to pass around.
+Beside it, as standard-library-only as it is, and given its emit(): the print capture
+(app.pipe.print_capture) and the reaping watch (app.pipe.reap_watch).
 """
 
 from __future__ import annotations
 
 import ctypes
-import io
 import json
 import multiprocessing
 import os
@@ -44,6 +42,8 @@ from multiprocessing import process as mp_process
 from typing import Any
 
 from procscope.pipe.framing import FRAME, PIPE_BUF, STAMP, data_json, encode_frame, to_json
+from procscope.pipe.print_capture import LineCapture, capture
+from procscope.pipe.reap_watch import watch_reaping
 
 CONFIG_KEY = "procscope_channel"
 
@@ -238,30 +238,15 @@ def _start_reporting(channel: Channel, role: str, report_exit: bool = True) -> N
     _exitcode = None
     # Every Process created from here on copies _config, and with it the channel.
     multiprocessing.current_process()._config[CONFIG_KEY] = channel  # type: ignore[attr-defined]
-    _watch_reaping()
-    sys.stdout = _capture("stdout", sys.stdout, channel.echo)
-    sys.stderr = _capture("stderr", sys.stderr, channel.echo)
+    watch_reaping(emit)
+    sys.stdout = capture("stdout", sys.stdout, channel.echo, emit)
+    sys.stderr = capture("stderr", sys.stderr, channel.echo, emit)
     process = multiprocessing.current_process()
     emit("proc.start", role=role, name=process.name, daemon=bool(process.daemon))
     if report_exit:
         # Last of the exit finalizers: after multiprocessing has joined this process's own
         # non-daemonic children, so the timeline shows when the process really ends.
         util.Finalize(None, _report_exit, exitpriority=-(2**30))
-
-
-def _capture(stream: str, current: Any, echo: bool) -> LineCapture:
-    """The capture of `stream` for this process: a fork child's inherited one, reset.
-
-    A fork child inherits its parent's capture object: it is made new in place (no
-    partial line, which was the parent's; a new lock, which another thread of the parent
-    may have held at the fork) rather than replaced, which in a fresh fork child costs
-    ~10 more copy-on-write page faults (~40 µs) for the two objects and their classes.
-    """
-    wanted = EchoingCapture if echo else LineCapture
-    if type(current) is wanted and current.stream == stream:
-        current.reset()
-        return current
-    return EchoingCapture(stream, current) if echo else LineCapture(stream)
 
 
 def arm_traced_main(channel: Channel) -> None:
@@ -279,133 +264,6 @@ def _report_exit() -> None:
         if isinstance(stream, LineCapture):
             stream.flush()
     emit("proc.exit", exitcode=_exitcode, source="self", cpu_time=time.process_time())
-
-
-class LineCapture(io.TextIOBase):
-    """sys.stdout / sys.stderr of a run's process: each line becomes a `print` event."""
-
-    def __init__(self, stream: str) -> None:
-        self.stream = stream
-        self.reset()
-
-    def reset(self) -> None:
-        """As new: no partial line, a lock nobody holds."""
-        self._partial = ""
-        self._lock = threading.Lock()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._partial += text
-            if "\n" not in self._partial:
-                return len(text)
-            *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            self._emit(line)
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            line, self._partial = self._partial, ""
-        if line:
-            self._emit(line)
-
-    def _emit(self, line: str) -> None:
-        if self.stream == "stdout":
-            emit("print", text=line)
-        else:
-            emit("print", text=line, stream="stderr")
-
-
-class EchoingCapture(LineCapture):
-    """LineCapture that also writes everything, unchanged and at once, to the stream it
-    replaces (`procscope trace`: the program's terminal output stays what it was).
-
-    The replaced stream's identity (fileno, isatty, encoding, buffer) is kept too: programs
-    (and faulthandler, and unittest) ask sys.stdout and sys.stderr for them.
-    """
-
-    def __init__(self, stream: str, echo: Any) -> None:
-        super().__init__(stream)
-        # A fork child inherits its parent's capture: echo to what that one echoes to.
-        self.echo: Any = echo.echo if isinstance(echo, EchoingCapture) else echo
-
-    def write(self, text: str) -> int:
-        if self.echo is not None:
-            self.echo.write(text)
-        return super().write(text)
-
-    def flush(self) -> None:
-        super().flush()
-        if self.echo is not None:
-            self.echo.flush()
-
-    def fileno(self) -> int:
-        if self.echo is None:
-            return super().fileno()
-        return int(self.echo.fileno())
-
-    def isatty(self) -> bool:
-        return self.echo is not None and bool(self.echo.isatty())
-
-    @property
-    def encoding(self) -> Any:  # type: ignore[override]
-        return getattr(self.echo, "encoding", "utf-8")
-
-    @property
-    def errors(self) -> Any:  # type: ignore[override]
-        return getattr(self.echo, "errors", "strict")
-
-    @property
-    def buffer(self) -> Any:
-        return self.echo.buffer
-
-    def __getattr__(self, name: str) -> Any:
-        # line_buffering, reconfigure, mode, name ...: whatever the real stream has.
-        if name == "echo":
-            raise AttributeError(name)
-        return getattr(self.echo, name)
-
-
-# --- reaping, seen from the parent ------------------------------------------------------
-
-_watching = False
-
-
-def _watch_reaping() -> None:
-    """Report `proc.reap` when this process collects a child's exit status.
-
-    multiprocessing learns a child's exit code in Popen.poll() (join, is_alive, exitcode
-    and Pool's maintenance all go through it). Wrapping it is the only way to see the
-    moment a zombie stops being one, and the real exit code of a child killed by a
-    signal, which that child can never report itself.
-    """
-    global _watching
-    if _watching:
-        return
-    _watching = True
-    from multiprocessing import popen_fork
-
-    classes: list[type] = [popen_fork.Popen]
-    try:
-        from multiprocessing import popen_forkserver
-
-        classes.append(popen_forkserver.Popen)
-    except ImportError:  # pragma: no cover
-        pass
-    for cls in classes:
-        original = cls.__dict__["poll"]
-
-        def poll(self: Any, flag: int = os.WNOHANG, _original: Any = original) -> Any:
-            before = self.returncode
-            code = _original(self, flag)
-            if before is None and code is not None:
-                emit("proc.reap", child=self.pid, exitcode=code)
-            return code
-
-        cls.poll = poll  # type: ignore[attr-defined]
 
 
 class Reporter:
