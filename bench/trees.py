@@ -5,9 +5,9 @@ Runs in the bench process. The earlier commit is a detached `git worktree` in a 
 directory, removed at the end; its server (`python -m procscope`) and its plain lessons run
 with its package view (tools.package_view) first on PYTHONPATH, so they import its code, not
 this tree's editable install. A commit from before the package was named procscope (its
-folders imported as `app` and `experiments`) cannot be compared: trees() says so. The benchmark's own code (viewers,
-timing, the baselines) is this tree's for both, so the two columns differ only by the
-code under test.
+folders imported as `app` and `experiments`) cannot be compared: trees() says so. The
+benchmark's own code (viewers, timing, the baselines) is this tree's for both, so the two
+columns differ only by the code under test.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ class Server:
 
     `args` are extra command-line flags (a later `--log-level` overrides the quiet
     default; a `--db PATH` the history kept in memory, so that no test writes to the
-    user's data directory). `token` is the admin token the readiness probe and `headers` use; when it is
+    user's data directory). `token` is the admin token the readiness probe and `headers`
+    use; when it is
     not given and the server prints a teacher link (a generated token), the token is read
     from that link. The output is drained by a thread as it comes (`output()`), so a
     chatty server never blocks on a full pipe. `command` starts another installation's
@@ -79,7 +80,7 @@ class Server:
             except httpx.HTTPError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     out = self.stop()
-                    raise RuntimeError(f"server did not start:\n{out}")
+                    raise RuntimeError(f"server did not start:\n{out}") from None
                 time.sleep(0.05)
 
     def _read_output(self) -> None:

@@ -49,7 +49,8 @@ def test_daemon_cannot_start_a_child(run_experiment: Any, start_method: str) -> 
     assert "Traceback" in errors[0]["data"]["traceback"]
     # No grandchild process ever started.
     assert [e["proc"] for e in out.kinds("proc.start")
-            if e["data"]["role"] != "helper"]  # not the forkserver the sampler may see == ["main", "daemon-1"]
+            # not the forkserver the sampler may see
+            if e["data"]["role"] != "helper"] == ["main", "daemon-1"]
     assert out.result["daemon_finished"] is False
 
 

@@ -10,7 +10,8 @@ from conftest import Server
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
-def test_terminate_spares_the_grandchild(run_experiment: Any, server: Server, start_method: str) -> None:
+def test_terminate_spares_the_grandchild(run_experiment: Any, server: Server,
+                                         start_method: str) -> None:
     out = run_experiment("terminate", grandchild=True, start_method=start_method,
                          time_scale=0.1)
     assert out.run["status"] == "succeeded"
@@ -64,7 +65,8 @@ def test_without_grandchild_nothing_survives(run_experiment: Any) -> None:
     assert out.result["grandchild_survived"] is False
     assert out.result["alive_after_join"] is False
     assert [e["proc"] for e in out.kinds("proc.start")
-            if e["data"]["role"] != "helper"]  # not the forkserver the sampler may see == ["main", "child-1"]
+            # not the forkserver the sampler may see
+            if e["data"]["role"] != "helper"] == ["main", "child-1"]
     assert not out.kinds("proc.kill")
 
 

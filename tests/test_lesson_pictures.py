@@ -160,7 +160,7 @@ def test_pool_callback_callbacks_on_the_mains_lane_helpers_folded_names_whole_on
             .sort((a, b) => a.t0 - b.t0).map(s => [s.label, s.t0, s.t1]); }""")
     parsed = [p["url"].split("/", 3)[-1] for p in run["result"]["pages"]]
     assert [b[0] for b in bars] == ["parse " + p for p in parsed], bars
-    assert all(a[2] <= b[1] + 1e-3 for a, b in zip(bars, bars[1:])), bars
+    assert all(a[2] <= b[1] + 1e-3 for a, b in zip(bars, bars[1:], strict=False)), bars
     assert str(main_pid) in moments(page)[0]["label"]
     # A pool worker's long name is cut on the canvas; the pointer on it shows it whole.
     g = page.evaluate("procscope.panels[0].timeline.geom")

@@ -1,4 +1,5 @@
-"""The run's outcome in words (app.live.catalog.outcome), built server-side from each lesson's spec."""
+"""The run's outcome in words (app.live.catalog.outcome), built server-side from each
+lesson's spec."""
 
 from __future__ import annotations
 

@@ -129,13 +129,14 @@ def test_operation_conforms_to_its_schema(api_schema: Any, known: dict[str, list
     strategies = [operation.as_strategy(GenerationMode.POSITIVE),
                   operation.as_strategy(GenerationMode.NEGATIVE)]
     for name, ids in known.items():
-        if "{%s}" % name in path:  # the same, for things that exist
+        if f"{{{name}}}" in path:  # the same, for things that exist
             strategies.append(st.sampled_from(ids).flatmap(
                 lambda value, name=name: operation.as_strategy(path_parameters={name: value})))
     cases = st.one_of(strategies)
 
     @given(case=cases)
-    @settings(max_examples=len(strategies) * EXAMPLES, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=len(strategies) * EXAMPLES, deadline=None, database=None,
+              derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     def check(case: Any) -> None:
         CASES[label] += 1
