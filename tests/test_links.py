@@ -24,8 +24,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
-from tests.conftest import ROOT
+from conftest import ROOT
 
 LINK = re.compile(r"http://(\[[^\]]+\]|[^:/\s]+):(\d+)/(\S*)")
 

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from redis_server import RedisServer, redis_server
 
 from procscope.cluster.redis_hub import RedisHub
 from procscope.history.sqlite_hub import SqliteHub
 from procscope.pipe.events import Event, stamp
 from procscope.streams.hub import Hub, MemoryHub
-from tests.redis_server import RedisServer, redis_server
 
 # Each is given a directory of its own (for files, if it keeps any), and the test's
 # redis-server (a real one, started for the session: tests/redis_server.py).

@@ -28,12 +28,12 @@ from typing import IO
 import httpx
 import psutil
 import pytest
+from conftest import ROOT, Server, free_port, read_until
+from redis_server import RedisServer, redis_server
 
 from procscope.experiments.measure import command_of
 from procscope.pipe.redaction import redact_argv, redact_text
 from procscope.settings import Settings
-from tests.conftest import ROOT, Server, free_port, read_until
-from tests.redis_server import RedisServer, redis_server
 
 __all__ = ["redis_server"]  # the fixture, imported for pytest
 

@@ -33,8 +33,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-
-from tests.conftest import Server, group_members, read_events
+from conftest import Server, group_members, read_events
 
 DATA = Path(__file__).resolve().parent / "data"
 SUITE = DATA / "cpython_mp" / "mp_suite.py"

@@ -25,9 +25,12 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, Page
 
-from tests.browser import chromium  # the same Chromium as the page tests
-
 ROOT = Path(__file__).resolve().parent.parent
+# The same Chromium as the page tests, imported by path as pytest imports it (`browser`,
+# not `tests.browser`): under tests/test_lesson_pictures.py it is then one module.
+sys.path.insert(0, str(ROOT / "tests"))
+from browser import chromium  # noqa: E402
+
 GALLERY = ROOT / "docs" / "gallery"
 FINAL = ("succeeded", "failed", "cancelled", "timed_out", "interrupted")
 
