@@ -25,6 +25,11 @@ class WorkerThread:
     def running(self) -> bool:
         return self._thread is not None
 
+    @property
+    def native_id(self) -> int | None:
+        """The running thread's id in the kernel (None while it is not running)."""
+        return None if self._thread is None else self._thread.native_id
+
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError(f"{self.name} is already running")

@@ -331,7 +331,9 @@ def _run_processes(exclude: set[int]) -> list[psutil.Process]:
             continue
         try:
             cmdline = " ".join(p.cmdline())
-            if "resource_tracker" in cmdline and "-m procscope" in " ".join(p.parent().cmdline()):
+            parent = p.parent()
+            if ("resource_tracker" in cmdline and parent is not None
+                    and "-m procscope" in " ".join(parent.cmdline())):
                 continue  # the server's own helper for spawn, one per server, not a run's
             if p.status() == psutil.STATUS_ZOMBIE or "multiprocessing" in cmdline:
                 found.append(p)

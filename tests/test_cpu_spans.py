@@ -12,7 +12,8 @@ MS = 1_000_000
 
 
 def on_core(events: list[dict[str, Any]]) -> float:
-    return sum((e["data"]["t1"] - e["data"]["t0"]) * e["data"].get("share", 1.0) for e in events)
+    return float(sum((e["data"]["t1"] - e["data"]["t0"]) * e["data"].get("share", 1.0)
+                     for e in events))
 
 
 def test_exact_stretches_close_together_are_one_event_with_their_share() -> None:

@@ -79,7 +79,7 @@ def test_a_worker_killed_mid_fetch_ends_the_run_saying_which_page_was_lost(
         "processes": 2, "pages": 4, "time_scale": 10}}).json()
     started = time.monotonic()
     victim, data = kill_first_task_worker(client, run["id"])
-    url = data.get("url")
+    url: str = data["url"]
     final = client.get(f"/api/runs/{run['id']}").json()
     assert victim is not None
     assert time.monotonic() - started < 20  # seconds after the death, not 300 s

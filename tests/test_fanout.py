@@ -138,7 +138,7 @@ def read_chunked(sock: socket.socket) -> bytes:
         more()
     head, data = data.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head
-    body = []
+    body: list[bytes] = []
     while True:
         while b"\r\n" not in data:
             more()

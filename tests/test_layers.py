@@ -53,7 +53,8 @@ def test_each_subpackage_imports_only_those_below_it() -> None:
     for path in sorted(APP.rglob("*.py")):
         here = _place(path)
         for module, names in _imports(path):
-            for name in names or [None]:
+            wanted: list[str | None] = [*names] or [None]
+            for name in wanted:
                 there = _target(module, name)
                 if there is None or there == here:
                     continue

@@ -17,7 +17,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -232,7 +232,7 @@ def test_socket_server_clients_beyond_the_pool_drawn_waiting_for_a_pool_process(
 
 # Every lesson with a pool, its defaults with tasks long enough to be killed in the middle
 # of: the event that says a worker started one, and the lost task's name from its data.
-KILLED = {
+KILLED: dict[str, tuple[dict[str, int], str, Callable[[dict[str, Any]], str]]] = {
     "pool_apply": ({"task_seconds": 30}, "task.start", lambda d: f"task {d['task']}"),
     "pool_callback": ({"time_scale": 10}, "task.start",
                       lambda d: "page " + d["url"].split("/", 3)[-1]),

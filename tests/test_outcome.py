@@ -50,7 +50,9 @@ def test_a_result_a_lesson_cannot_read_gives_no_words_not_an_error(
     with caplog.at_level(logging.ERROR):
         # Every lesson, fed results it did not make: never an exception.
         for eid in catalog.SPECS:
-            for result in ({}, {"sold": "many"}, {"results": None, "speedup": "fast"}, []):
+            results: tuple[object, ...] = ({}, {"sold": "many"},
+                                           {"results": None, "speedup": "fast"}, [])
+            for result in results:
                 said = catalog.outcome(eid, "succeeded", result, None)
                 assert said is None or set(said) == {"text", "why", "bad"}, (eid, result)
     assert catalog.outcome("no_such_lesson", "succeeded", {}, None) is None

@@ -370,7 +370,7 @@ def test_max_processes_is_429_with_the_reason(capped_client: httpx.Client) -> No
 
     def all_started(event: dict[str, Any]) -> bool:
         nonlocal starts
-        starts += event["kind"] == "proc.start"
+        starts += int(event["kind"] == "proc.start")
         return starts == 9
 
     read_until(c, run_id, all_started)

@@ -130,8 +130,10 @@ def test_operation_conforms_to_its_schema(api_schema: Any, known: dict[str, list
                   operation.as_strategy(GenerationMode.NEGATIVE)]
     for name, ids in known.items():
         if f"{{{name}}}" in path:  # the same, for things that exist
-            strategies.append(st.sampled_from(ids).flatmap(
-                lambda value, name=name: operation.as_strategy(path_parameters={name: value})))
+            def with_id(value: Any, name: str = name) -> Any:
+                return operation.as_strategy(path_parameters={name: value})
+
+            strategies.append(st.sampled_from(ids).flatmap(with_id))
     cases = st.one_of(strategies)
 
     @given(case=cases)
