@@ -27,6 +27,8 @@ import httpx
 import psutil
 import pytest
 
+from tools.processes import end
+
 ROOT = Path(__file__).resolve().parent.parent
 PR_SET_CHILD_SUBREAPER = 36
 ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -106,14 +108,18 @@ class Server:
         """The admin's Authorization header, if a token is in force."""
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An HTTP client of this server (close it: `with srv.client() as c`)."""
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc, 10)
         self._drain.join(10)
         if self.proc.stdout and not self._drain.is_alive():
             self.proc.stdout.close()
@@ -145,9 +151,8 @@ def contexts(browser: Any) -> Iterator[list[Any]]:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    srv = Server()
-    yield srv
-    srv.stop()
+    with Server() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")
@@ -159,13 +164,13 @@ def selftest_server() -> Iterator[Server]:
         srv = Server()
     finally:
         del os.environ["PROCSCOPE_SELFTEST"]
-    yield srv
-    srv.stop()
+    with srv:
+        yield srv
 
 
 @pytest.fixture
 def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
+    with server.client() as c:
         yield c
 
 

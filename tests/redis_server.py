@@ -2,7 +2,7 @@
 stopped (and waited for) at the end. No mock Redis anywhere.
 
 Runs in the pytest process. `redis_server` is a session fixture; modules that need it
-import it (`from tests.redis_server import redis_server`).
+import it (`from redis_server import redis_server`, as pytest names this folder's modules).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ import psutil
 import pytest
 from conftest import ROOT
 
+from tools.processes import end
+
 LINK = re.compile(r"http://(\[[^\]]+\]|[^:/\s]+):(\d+)/(\S*)")
 
 
@@ -57,13 +59,7 @@ class Printed:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end(self.proc, 15)
         self._drain.join(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()

@@ -334,15 +334,14 @@ def test_body_over_16_kib_is_413_when_chunked(client: httpx.Client) -> None:
 
 @pytest.fixture(scope="module")
 def capped() -> Iterator[Server]:
-    srv = Server("--max-runs", "2", "--max-processes", "5", "--max-streams", "2",
-                 "--max-events", "40")
-    yield srv
-    srv.stop()
+    with Server("--max-runs", "2", "--max-processes", "5", "--max-streams", "2",
+                "--max-events", "40") as srv:
+        yield srv
 
 
 @pytest.fixture
 def capped_client(capped: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=capped.url, timeout=30) as c:
+    with capped.client() as c:
         yield c
 
 
