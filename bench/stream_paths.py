@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     args = parser.parse_args()
     figures: dict[str, dict[int, float]] = {}
+    flushes: dict[str, dict[int, float]] = {}
     for path in args.paths:
         command = ("-m", "bench.stream_paths", "--serve", path)
         with BenchServer("--max-streams", "2000", command=command) as server:
@@ -121,12 +122,17 @@ def main() -> None:
         for c in cases:
             print(f"{path:>13}: {fanout.line(c)}", flush=True)
         figures[path] = {c["viewers"]: fanout.per_event_us(cases[0], c) for c in cases[1:]}
-    print(f"{'path':>13} " + " ".join(f"{n:>6} viewers" for n in args.viewers)
-          + "   (server CPU µs per delivered event beyond one viewer's; x transport's)")
+        flushes[path] = {c["viewers"]: fanout.flush_of(c) * 1e3 for c in cases[1:]}
+    # A path that costs more stretches the fanout's interval (fewer, larger sends: less CPU
+    # per event, later deliveries): the interval is printed beside each figure.
+    print(f"{'path':>13} " + " ".join(f"{f'{n} viewers':>21}" for n in args.viewers)
+          + "   (server CPU µs per delivered event beyond one viewer's, x transport's,"
+          " a send every ms)")
     for path, by_n in figures.items():
         base = figures.get("transport", by_n)
         print(f"{path:>13} " + " ".join(
-            f"{by_n[n]:6.2f} {by_n[n] / base[n]:5.2f}x" for n in args.viewers))
+            f"{by_n[n]:6.2f} {by_n[n] / base[n]:5.2f}x {flushes[path][n]:5.0f} ms"
+            for n in args.viewers))
 
 
 if __name__ == "__main__":
