@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from procscope.classroom.predictions import MAX_ANSWERS, Predictions, QuestionClosed, TooManyAnswers
@@ -97,7 +98,7 @@ def _classroom(request: Request) -> Classroom:
 
 
 @router.get("/classroom/events", summary="The classroom stream: run starts and questions, live",
-            responses=error_answers(503), response_class=stream.RunStream)
+            responses=error_answers(503), response_class=StreamingResponse)
 async def classroom_events(
     request: Request,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,

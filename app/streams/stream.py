@@ -77,8 +77,6 @@ class RunStream(Response):
     """A log's events after a seq, live, until its end (a run's run.end; the classroom's
     news never ends) or the server's stop: SSE (`retry:` first) or NDJSON."""
 
-    media_type = "text/event-stream"  # (what the OpenAPI schema says of the SSE routes)
-
     def __init__(self, log: RunLog, after: int, fmt: Format, *, fanouts: Fanouts,
                  streams: Streams, stopping: asyncio.Event, send_timeout: float) -> None:
         self.status_code = 200

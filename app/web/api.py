@@ -157,7 +157,7 @@ def _run_stream(request: Request, run_id: str, after: int, fmt: Format) -> strea
 
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
             responses=error_answers(404, 503),
-            response_class=stream.RunStream)
+            response_class=StreamingResponse)
 async def run_events(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
