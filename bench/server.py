@@ -31,8 +31,12 @@ class BenchServer:
     """`python -m procscope` with the bench-only experiments enabled (PROCSCOPE_SELFTEST=1), from
     the tree at `root` (this one, or an earlier commit's worktree: bench.trees)."""
 
-    def __init__(self, *args: str, root: Path = ROOT) -> None:
+    def __init__(self, *args: str, root: Path = ROOT,
+                 command: tuple[str, ...] = ("-m", "procscope")) -> None:
+        """`command`: what python runs, given the server's options (bench.stream_paths
+        serves procscope through another stream path)."""
         self.root = root
+        self.command = command
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -42,7 +46,7 @@ class BenchServer:
     def __enter__(self) -> BenchServer:
         env = tree_env(self.root)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "procscope", "--port", str(self.port), "--log-level", "warning",
+            [sys.executable, *self.command, "--port", str(self.port), "--log-level", "warning",
              "--max-runs", "50", "--db", ":memory:", *self.args],
             cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

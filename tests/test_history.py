@@ -86,7 +86,7 @@ def test_a_log_read_back_from_disk_is_the_same_bytes_and_survives_reopening(
             log.append(events[i:i + 250])
         await hub.written()
         # Everything is on disk, so nothing of it is kept in memory: old runs cost no RAM.
-        assert log._tail == [] and len(log) == 3000 and log.ended
+        assert log._frames == [] and len(log) == 3000 and log.ended
         sse, ndjson = read_all(log, "sse"), read_all(log, "ndjson")
         hub.close()
         return sse, ndjson
@@ -109,9 +109,11 @@ def test_a_log_read_back_from_disk_is_the_same_bytes_and_survives_reopening(
         assert read_all(log, "sse") == sse
         await log.wait(1234)  # a stream's wait() fetches what follows off the loop...
         assert 1234 in log._ahead
-        chunk, cursor = log.read(1234, "sse")  # ...and its read() finds it there
+        framed = log._ahead[1234]
+        chunk, cursor = log.read(1234, "sse")  # ...and its read() finds it there,
         assert chunk == b"".join(e.frame for e in events[1234:cursor])
-        assert 1234 not in log._ahead
+        assert log.read(1234, "sse") == (chunk, cursor)  # framed once for every reader
+        assert log._ahead[1234] is framed
         hub.close()
 
     asyncio.run(reopen())

@@ -2,9 +2,10 @@
 
 Runs in the server, on its event loop. Its frames (docs/api.md, "The classroom stream"):
 `run.created` (a run has started: students' pages switch to it), `prediction.open`,
-`prediction.count` (how many have answered, never what), `prediction.closed`. Read through
-the same cursors and the same streaming code as a run's log (app.streams.stream), so a page that
-reconnects with Last-Event-ID misses nothing and a slow one never holds anyone up.
+`prediction.count` (how many have answered, never what), `prediction.closed`. A log like a
+run's (app.streams.hub.FrameLog), streamed as a run's is (app.streams.stream.RunStream, its
+fanout, its pings), so a page that reconnects with Last-Event-ID misses nothing and a slow
+one never holds anyone up.
 
 With --redis the classroom is the cluster's (app.cluster.redis_classroom): the same log, filled
 from a Redis stream every replica reads, and the question kept in Redis.
@@ -15,20 +16,20 @@ kept; a page only needs what came since it was rendered).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from procscope.classroom.predictions import MAX_ANSWERS, Predictions, QuestionClosed, TooManyAnswers
 from procscope.live.run_record import Run
 from procscope.live.said import Problem, error_answers, message, said
-from procscope.pipe.events import Event, Format, ndjson_line
+from procscope.pipe.events import Event
 from procscope.streams import stream
-from procscope.streams.hub import READ_BYTES
+from procscope.streams.hub import FrameLog
 
 KEEP = 4096  # frames kept; a page rendered longer ago than that many frames starts later
 VOTER_COOKIE = "procscope_voter"
@@ -42,20 +43,8 @@ def _with(codes: tuple[int, ...], **why: str) -> dict[int | str, dict[str, Any]]
     return out
 
 
-class NewsLog:
+class NewsLog(FrameLog):
     """A RunLog (app.streams.hub) that never ends and forgets its oldest frames past KEEP."""
-
-    def __init__(self) -> None:
-        self._frames: list[Event] = []
-        self._first = 1  # seq of self._frames[0]
-        self._grew = asyncio.Event()
-
-    @property
-    def ended(self) -> bool:
-        return False
-
-    def __len__(self) -> int:
-        return self._first - 1 + len(self._frames)
 
     def add(self, kind: str, data: dict[str, Any]) -> None:
         self.add_at(len(self) + 1, kind, compact(data))
@@ -66,47 +55,19 @@ class NewsLog:
         if seq <= len(self):
             return  # had it (a reader that resumed)
         if seq > len(self) + 1:
-            self._frames.clear()
-            self._first = seq
+            self._start_at(seq)
         body = b'{"seq":%d,"kind":%s,"data":%s}' % (seq, compact(kind), data)
-        self._frames.append(Event(seq, kind, body))
+        self._hold([Event(seq, kind, body)])
         if len(self._frames) > 2 * KEEP:
-            drop = len(self._frames) - KEEP
-            del self._frames[:drop]
-            self._first += drop
-        self.poke()
+            self._let_go(len(self) - KEEP)
 
     def start_at(self, last: int) -> None:
         """A new log that follows a shared stream whose last seq is `last`."""
         if not self._frames:
-            self._first = last + 1
+            self._start_at(last + 1)
 
     def append(self, events: Sequence[Event]) -> None:  # the protocol's; add() is ours
         raise NotImplementedError
-
-    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
-        start = max(after, self._first - 1) - (self._first - 1)
-        end, size = start, 0
-        while end < len(self._frames) and size < max_bytes:
-            size += len(self._frames[end].frame)
-            end += 1
-        chosen = self._frames[start:end]
-        if fmt == "sse":
-            chunk = b"".join(e.frame for e in chosen)
-        else:
-            chunk = b"".join(ndjson_line(e.frame, e.data_at) for e in chosen)
-        return chunk, self._first - 1 + end
-
-    def done(self, cursor: int) -> bool:
-        return False
-
-    def poke(self) -> None:
-        grew, self._grew = self._grew, asyncio.Event()
-        grew.set()
-
-    async def wait(self, cursor: int) -> None:
-        if cursor >= len(self):
-            await self._grew.wait()
 
 
 def compact(value: Any) -> bytes:
@@ -137,25 +98,18 @@ def _classroom(request: Request) -> Classroom:
 
 
 @router.get("/classroom/events", summary="The classroom stream: run starts and questions, live",
-            responses=error_answers(503), response_class=stream.EventStream)
+            responses=error_answers(503), response_class=StreamingResponse)
 async def classroom_events(
     request: Request,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> stream.EventStream:
+) -> stream.RunStream:
     log = _classroom(request).news
-    streams: stream.Streams = request.app.state.streams
-    if streams.full():
-        raise HTTPException(503, f"{streams.live} streams are open, the cap is {streams.cap}; "
-                            "try again shortly", headers={"Retry-After": "5"})
     cursor = len(log) if after is None else after
     if last_event_id and last_event_id.strip().isdigit():
         cursor = max(cursor, int(last_event_id))
-    # Every page holds one of these as long as it is open; sse-starlette pings it.
-    return stream.EventStream(stream.sse(log, cursor, streams, request.app.state.stopping),
-                              ping=stream.PING_SECONDS, sep="\n",
-                              send_timeout=request.app.state.send_timeout,
-                              headers={"Cache-Control": "no-store"})
+    # Every page holds one of these as long as it is open: a run's stream, of this log.
+    return stream.for_request(request, log, cursor, "sse")
 
 
 class OpenQuestion(BaseModel):

@@ -15,9 +15,6 @@ replica, and the bytes read back are the bytes the relay stamped: any replica's 
 a run is byte-identical to the owner's. A writer that loses Redis retries the same batch
 until it is written (an XADD of an id already there is refused, which is what makes the
 retry safe), and a reader resumes from its cursor.
-(Past ~300 lines: the log, its writer and its one reader per run share one stream's
-state; app.cluster.redis_link, app.cluster.redis_registry, app.cluster.redis_fence,
-app.cluster.redis_held and app.cluster.cluster_runs are apart.)
 """
 
 from __future__ import annotations
@@ -37,8 +34,8 @@ from procscope.cluster.redis_held import HeldLogs
 from procscope.cluster.redis_lease import Lease
 from procscope.cluster.redis_link import RedisLink
 from procscope.history.log_writes import Append, Barrier, Forget, LogWrite, OpenLog, SaveRecord
-from procscope.pipe.events import DECODED, Event, Format
-from procscope.streams.hub import READ_BYTES
+from procscope.pipe.events import DECODED, Event, Format, frame_kind
+from procscope.streams.hub import READ_BYTES, FrameLog
 
 log = logging.getLogger("procscope.redis")
 
@@ -46,38 +43,29 @@ CHUNK = 1000  # entries per XRANGE / XREAD, per pipelined write at most 4x this
 BLOCK_MS = 1000  # an XREAD BLOCK returns this often at the latest (to see a forget)
 
 
-class RedisLog:
+class RedisLog(FrameLog):
     """A RunLog kept in this replica's memory: written through to Redis by its owner,
     read from Redis by one reader task everywhere else."""
 
     def __init__(self, hub: RedisHub, run_id: str, owned: bool, known: int = 0) -> None:
+        super().__init__()
         self._hub = hub
         self._run = run_id
         self.owned = owned
-        self._events: list[Event] = []  # seq N at index N-1
         self._known = known  # the record's event count: a remote log not yet read is that long
-        self._ended = False
-        self.forgotten = False
-        self._grew = asyncio.Event()
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
 
     def __len__(self) -> int:
-        return max(len(self._events), self._known)
+        return max(len(self._frames), self._known)
+
+    def held(self) -> int:
+        """The events this replica has of the run (a remote one's reader may be behind)."""
+        return len(self._frames)
 
     def append(self, events: Sequence[Event]) -> None:
         if self.forgotten or not events:
             return
-        self._add(events)
+        self._hold(events)
         self._hub._write(Append(self._run, list(events)))
-
-    def _add(self, events: Sequence[Event]) -> None:
-        self._events.extend(events)
-        if any(event.kind == "run.end" for event in events):
-            self._ended = True
-        self.poke()
 
     def _unsure(self) -> bool:
         """Ours, and our lease may have lapsed (app.cluster.redis_lease): show nothing until the
@@ -88,39 +76,25 @@ class RedisLog:
     def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
         if self.forgotten or self._unsure():
             return b"", after
-        end = after
-        size = 0
-        out = []
-        events = self._events
-        while end < len(events) and size < max_bytes:
-            event = events[end]
-            out.append(event.frame if fmt == "sse" else event.ndjson)
-            size += len(event.frame)
-            end += 1
-        return b"".join(out), end
-
-    def done(self, cursor: int) -> bool:
-        return self.forgotten or (self._ended and cursor >= len(self))
-
-    def poke(self) -> None:
-        grew, self._grew = self._grew, asyncio.Event()
-        grew.set()
+        return super().read(after, fmt, max_bytes)
 
     async def wait(self, cursor: int) -> None:
         if self._unsure() and not self.forgotten:
             assert self._hub.lease is not None
             await self._hub.lease.renewal_or(self._grew)  # or a poke: the reader looks again
             return
-        if self.forgotten or cursor < len(self._events) or self._ended:
-            return
-        await self._grew.wait()
+        if not (self.forgotten or cursor < self.held() or self._ended):
+            await self._grew.wait()  # (len(self) may be the record's: not what is here)
 
     def lifecycle(self) -> list[dict[str, Any]]:
         """The lifecycle events read so far, decoded (what a Ledger needs)."""
-        return [event.obj for event in self._events if event.kind in DECODED]
+        frames = zip(self._frames, self._data_at, strict=True)
+        return [json.loads(f[at:-2]) for f, at in frames if frame_kind(f) in DECODED]
 
     def last_t(self) -> float:
-        return float(self._events[-1].obj["t"]) if self._events else 0.0
+        if not self._frames:
+            return 0.0
+        return float(json.loads(self._frames[-1][self._data_at[-1]:-2])["t"])
 
 
 class RedisHub:
@@ -195,8 +169,7 @@ class RedisHub:
         seq 1, like any other replica's run."""
         old = self._logs.pop(run_id)
         if old is not None:
-            old.forgotten = True
-            old.poke()
+            old.forget()
         return self.follow(run_id)
 
     def dropped(self, run_id: str) -> None:
@@ -204,8 +177,7 @@ class RedisHub:
         self.records.pop(run_id, None)
         log = self._logs.pop(run_id)
         if log is not None:
-            log.forgotten = True
-            log.poke()
+            log.forget()
 
     # --- the registry ---
 
@@ -228,8 +200,8 @@ class RedisHub:
         if log is None:  # (not `or`: an empty log is falsy)
             log = self.follow(run_id)
         log.owned = True  # its reader stops at its next look
-        rest = await asyncio.wrap_future(self.link.submit(self._range(run_id, len(log._events))))
-        log._add([event for event in rest if event.seq > len(log._events)])
+        rest = await asyncio.wrap_future(self.link.submit(self._range(run_id, log.held())))
+        log._hold([event for event in rest if event.seq > log.held()])
         return log
 
     def let_go(self) -> None:
@@ -245,7 +217,7 @@ class RedisHub:
                 # Runs whose logs this replica has in memory (live, asked for lately, or
                 # still read by a stream), and their events.
                 "held_runs": len(self._logs),
-                "held_events": sum(len(log._events) for log in self._logs)}
+                "held_events": sum(log.held() for log in self._logs)}
 
     def close(self) -> None:
         """Write what is queued (for a few seconds at most), stop the thread."""
@@ -262,10 +234,8 @@ class RedisHub:
 
     def _note_loop(self) -> None:
         if self._loop is None:
-            try:
+            with contextlib.suppress(RuntimeError):
                 self._loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
 
     def _write(self, op: LogWrite) -> None:
         if isinstance(op, Append):
@@ -275,9 +245,9 @@ class RedisHub:
     def _arrived(self, log: RedisLog, events: list[Event]) -> None:
         if log.forgotten or log.owned:
             return
-        fresh = [event for event in events if event.seq > len(log._events)]
+        fresh = [event for event in events if event.seq > log.held()]
         if fresh:
-            log._add(fresh)
+            log._hold(fresh)
             self.on_remote(log._run, fresh)
 
     def _on_written(self, events: int, barriers: list[asyncio.Future[None]]) -> None:
@@ -378,13 +348,13 @@ class RedisHub:
                 return out
             after = out[-1].seq
 
-    async def _read_loop(self, log: RedisLog) -> None:
+    async def _read_loop(self, runlog: RedisLog) -> None:
         """One run's reader on this replica: catch up with XRANGE, then XREAD BLOCK, until
         run.end, a forget, an adoption or the stop."""
-        stream = self.key("log", log._run)
+        stream = self.key("log", runlog._run)
         cursor = 0
         caught_up = False
-        while not (log.forgotten or log.owned):
+        while not (runlog.forgotten or runlog.owned):
             try:
                 if not caught_up:
                     entries = await _xrange(self.link, stream, cursor)
@@ -392,15 +362,15 @@ class RedisHub:
                 else:
                     entries = await _xread(self.link, stream, cursor)
             except self.link.errors as e:
-                logging.getLogger("procscope.redis").warning(
-                    "redis: reading run %s after %d: %s; retrying", log._run, cursor, e)
+                log.warning("redis: reading run %s after %d: %s; retrying", runlog._run,
+                            cursor, e)
                 await asyncio.sleep(0.5)
                 caught_up = False
                 continue
             if entries:
                 events = [_event(entry) for entry in entries]
                 cursor = events[-1].seq
-                self._tell(self._arrived, log, events)
+                self._tell(self._arrived, runlog, events)
                 if events[-1].kind == "run.end":
                     return
 

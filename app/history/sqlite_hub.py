@@ -14,7 +14,8 @@ and the run manager's RunStore.
 A log keeps in memory only what the writer has not yet said is on disk: an event is
 dropped from memory only after its commit, so a reader never misses one, and the server's
 memory does not grow with its history. Events are stored as the relay stamped them (seq,
-kind, JSON): the SSE frame and the NDJSON line read back are the same bytes.
+kind, JSON): the SSE frame and the NDJSON line read back are the same bytes. What is read
+back is framed once per fetch and kept for every reader at that cursor (AHEAD cursors).
 """
 
 from __future__ import annotations
@@ -32,59 +33,42 @@ from typing import Any
 from procscope.history import history_db
 from procscope.history.history_writer import HistoryWriter, Written
 from procscope.pipe.events import DECODED, Event, Format
-from procscope.streams.hub import READ_BYTES, LogsByRun
+from procscope.streams.hub import READ_BYTES, FrameLog, LogsByRun
 
 Rows = list[tuple[int, str, bytes]]
 AHEAD = 16  # chunks read ahead per log at once, at most (one per reader at a cursor)
 
 
-class SqliteLog:
-    """A RunLog whose events are on disk, but for the tail not yet written."""
+class SqliteLog(FrameLog):
+    """A RunLog whose events are on disk, but for the tail not yet written (in memory)."""
 
     def __init__(self, hub: SqliteHub, run_id: str, last: int = 0, ended: bool = False) -> None:
+        super().__init__(first=last + 1, ended=ended)  # every seq up to `last` is on disk
         self._hub = hub
         self._run = run_id
-        self._len = last
-        self._base = last  # every seq up to this one is on disk; the tail holds the rest
-        self._tail: list[Event] = []
-        self._ended = ended
-        self.forgotten = False
-        self._grew = asyncio.Event()
-        self._ahead: dict[int, Rows] = {}  # cursor -> the rows after it, fetched by wait()
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
-    def __len__(self) -> int:
-        return self._len
+        # cursor -> the events after it, read from disk (by wait(), off the loop) and framed
+        # once for every reader at that cursor; AHEAD cursors at most.
+        self._ahead: dict[int, list[Event]] = {}
 
     def append(self, events: Sequence[Event]) -> None:
         if self.forgotten or not events:
             return
         self._hub._note_loop()
-        self._tail.extend(events)
-        self._len += len(events)
-        if any(event.kind == "run.end" for event in events):
-            self._ended = True
+        self._hold(events)
         self._hub.writer.events(self._run, events)
-        self.poke()
 
     def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
-        if after >= self._base:
-            events = self._tail[after - self._base:]
-        else:
-            rows = self._ahead.pop(after, None)
-            if rows is None:
-                rows = self._hub.rows(self._run, after, self._base, max_bytes)
-            if not rows and not self.forgotten:
-                # On disk by the writer's word, yet not there: never spin on it.
-                raise RuntimeError(f"run {self._run}: events {after + 1}-{self._base} "
-                                   "are missing from the history")
-            events = [Event(seq, kind, body) for seq, kind, body in rows]
-        end = after
-        size = 0
-        out = []
+        if after >= self._first - 1:
+            return super().read(after, fmt, max_bytes)
+        events = self._ahead.get(after)
+        if events is None:
+            events = self._framed(after, self._hub.rows(self._run, after, self._first - 1,
+                                                         max_bytes))
+        if not events and not self.forgotten:
+            # On disk by the writer's word, yet not there: never spin on it.
+            raise RuntimeError(f"run {self._run}: events {after + 1}-{self._first - 1} "
+                               "are missing from the history")
+        end, size, out = after, 0, []
         for event in events:
             if size >= max_bytes:
                 break
@@ -93,33 +77,29 @@ class SqliteLog:
             end = event.seq
         return b"".join(out), end
 
-    def done(self, cursor: int) -> bool:
-        return self.forgotten or (self._ended and cursor >= self._len)
-
-    def poke(self) -> None:
-        grew, self._grew = self._grew, asyncio.Event()
-        grew.set()
-
     async def wait(self, cursor: int) -> None:
         if self.forgotten:
             return
-        if cursor < self._base:
+        if cursor < self._first - 1:
             # There is something after the cursor, on disk: fetch it off the loop now, so
             # that read() finds it in memory (a stream always waits before it reads).
             if cursor not in self._ahead:
-                rows = await self._hub.rows_async(self._run, cursor, self._base)
-                if len(self._ahead) >= AHEAD:
-                    self._ahead.clear()
-                self._ahead[cursor] = rows
+                rows = await self._hub.rows_async(self._run, cursor, self._first - 1)
+                self._framed(cursor, rows)
             return
-        if cursor >= self._len and not self._ended:
-            await self._grew.wait()
+        await super().wait(cursor)
+
+    def _framed(self, cursor: int, rows: Rows) -> list[Event]:
+        """The rows after `cursor` as events, framed once, kept for the next reader there."""
+        events = [Event(seq, kind, body) for seq, kind, body in rows]
+        if len(self._ahead) >= AHEAD:
+            self._ahead.pop(next(iter(self._ahead)))
+        self._ahead[cursor] = events
+        return events
 
     def _written(self, seq: int) -> None:
         """The writer says every event up to `seq` is on disk: drop them from memory."""
-        if seq > self._base:
-            del self._tail[:seq - self._base]
-            self._base = seq
+        self._let_go(seq)
 
 
 class SqliteHub(LogsByRun[SqliteLog]):
@@ -159,8 +139,7 @@ class SqliteHub(LogsByRun[SqliteLog]):
         """Drop a run's log, events and record, from memory now and from the file next."""
         log = self._logs.pop(run_id, None)
         if log is not None:
-            log.forgotten = True
-            log.poke()
+            log.forget()
         self._forgetting += 1
         self.writer.forget(run_id)
 

@@ -29,6 +29,7 @@ from procscope.pipe import framing
 from procscope.pipe.events import (
     ALWAYS_KEPT,
     DECODED,
+    STAMPED,
     Event,
     body_of,
     event_head,
@@ -41,19 +42,12 @@ from procscope.worker_thread import Wakeup, WorkerThread
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
 READ_SIZE = 1 << 18
-# After a round that read events at a flood's rate, the relay naps this long before it
-# looks again. A write to a pipe whose reader sleeps in epoll_wait wakes that thread (a
-# context switch paid by the writing process of the lesson, and a relay round of its own
-# for one event); while the relay naps, a write only queues its bytes, so the lesson's
-# processes write at the price of a bare write() and the relay reads what came meanwhile in
-# one round and one batch. The cost is at most this much latency (under the streams' flush
-# interval), and PIPE_SIZE holds far more than a nap's worth of the fastest flood.
-# A flood is a round of NAP_AFTER bytes or more, or of NAP_MIN bytes or more read at
-# NAP_RATE or more since the round before (a flood the relay keeps up with reads a few
-# events a round, and never reaches NAP_AFTER in one read). A slow run (a lesson's start
-# burst) is far below both: a nap after each of its events would be a second wake-up per
-# event, not one saved. The figures behind them: python -m bench --profile, and the commits
-# that set them.
+# A round that read a flood (NAP_AFTER bytes or more, or NAP_MIN bytes or more at NAP_RATE
+# bytes/s or more since the round before) is followed by a nap of NAP_S, during which
+# writers' bytes only queue in the pipe (no wake-up of this thread per write) and the next
+# round reads them as one batch. Invariants: NAP_S stays under the streams' flush interval
+# (app.streams.fanout.FLUSH_INTERVAL), PIPE_SIZE holds more than a nap's worth of the
+# fastest flood, and a slow run (a start burst) stays below both thresholds.
 NAP_S = 0.002
 NAP_AFTER = 32768  # bytes, ~200 events in one read
 NAP_MIN = 2048  # bytes, ~18 events
@@ -255,16 +249,15 @@ class Relay:
 
         The relay's hot path, once per event: what splitting the frames, framing.kind_of,
         events.stamp and _accept do, inline in one loop for the events that are only
-        passed on (the most of them), with each kind's SSE header cached per run. On this
-        VM the separate calls took ~4 µs of the relay's CPU per event in a flood, its largest
-        share (python -m bench --profile, throughput); under callgrind 27,800 instructions
-        per event before, 16,800 inline. Lifecycle kinds, garbled frames and events past the
+        passed on (the most of them), with each kind's head (events.event_head) cached per
+        run and the frame made from events.STAMPED, as stamp makes it (byte for byte:
+        tests/test_relay_stamp.py). Lifecycle kinds, garbled frames and events past the
         cap take the general way (_accept).
         """
         unpack, find, startswith = framing.FRAME.unpack_from, data.find, data.startswith
         prefix, prefix_end = framing.KIND_PREFIX, len(framing.KIND_PREFIX)
         heads, pending, t0, cap = state.heads, state.pending, state.t0, state.max_events
-        new_event, seq = Event.__new__, state.seq
+        new_event, seq, stamped = Event.__new__, state.seq, STAMPED
         size, at = len(data), 0
         while size - at >= FRAME_SIZE:
             n, t_ns = unpack(data, at)
@@ -293,8 +286,7 @@ class Relay:
             seq_text = b"%d" % seq
             event = new_event(Event)
             event.seq, event.kind, event._obj = seq, head[0], None
-            event.frame = b'id: %s%s%s,"t":%s,%s\n\n' % (seq_text, head[1], seq_text, t_text,
-                                                          data[body + 1:end])
+            event.frame = stamped % (seq_text, head[1], seq_text, t_text, data[body + 1:end])
             event.data_at = head[3] + len(seq_text)
             pending.append(event)
             at = end

@@ -13,7 +13,8 @@ here at its cursor. The flusher then, at most once per interval:
 A viewer whose connection is full (its outlet not writable) is not written to: it goes
 back to its own coroutine, behind, which waits for it at most the send timeout and then
 catches up alone, so a stalled laptop never holds up the class. This sits above the
-RunLog protocol (app.streams.hub), so the memory, SQLite and Redis logs share it unchanged.
+RunLog protocol (app.streams.hub), so every log (the memory, SQLite, Redis and news logs)
+shares it unchanged.
 
 The interval adapts to what a flush costs: at least FLUSH_INTERVAL, and long enough that
 sending takes at most SEND_SHARE of the loop (with 1,000 viewers a flush is several ms of
@@ -35,14 +36,13 @@ from procscope.streams.hub import RunLog
 from procscope.streams.outlet import Chunk, Outlet
 
 # Seconds between two flushes of a log to its viewers, at least: a viewer's lateness is up
-# to this, and a shorter interval sends fewer events per send (more server CPU per
-# delivery). Chosen with python -m bench.fanout (its figures: the commit that set it).
+# to this, and each flush costs a send per viewer whatever it holds (a shorter interval:
+# more server CPU per delivered event). It stays above the relay's nap (app.pipe.relay.NAP_S).
 FLUSH_INTERVAL = 0.015
 MAX_INTERVAL = 0.1  # ... and at most, however many viewers
 # Of the loop's time that one log's flushes may take, at most: the interval grows until a
-# flush's measured cost is this share of it, so that the loop keeps time for everything else
-# (new viewers, the API); too small a share makes many viewers wait. Chosen with
-# python -m bench.fanout, as above.
+# flush's measured cost is this share of it, so that the loop keeps time for everything
+# else (new viewers, the API). python -m bench.fanout measures both.
 SEND_SHARE = 0.4
 COST_WEIGHT = 0.2  # a flush's cost counts this much into the running estimate
 

@@ -6,9 +6,12 @@ another client, and nothing is dropped. `Last-Event-ID` is the cursor, so a reco
 resumes exactly where it left off.
 
 The log is an interface (`RunLog`, `Hub`): append a batch, read after a seq, wait for
-more, end (a run.end in a batch ends it), forget. The in-memory log here is the first
-implementation, app.history.sqlite_hub the second; `tests/test_log_contract.py` is what every one
-(SQLite, Redis Streams) must pass. Nothing outside the hub reaches into a log's storage.
+more, end (a run.end in a batch ends it), forget. Every implementation is a `FrameLog`,
+which holds frames in memory and owns reading, waiting and ending: the in-memory log here,
+app.history.sqlite_hub's (older frames on disk), app.cluster.redis_hub's (written through to
+Redis, or read from it) and the classroom's news (app.classroom.classroom, bounded);
+`tests/test_log_contract.py` is what every hub must pass. Nothing outside the hub reaches
+into a log's storage.
 
 A hub that outlives the server is also a `RunStore`: it keeps the run manager's records of
 runs, so that a restarted server lists them as they were.
@@ -124,13 +127,21 @@ class RunStore(Protocol):
         ...
 
 
-class MemoryLog:
-    """A RunLog in this process's memory: each event's SSE frame, encoded once."""
+class FrameLog:
+    """What every RunLog does the same way (the memory, SQLite, Redis and news logs): the
+    frames of seqs `first` to len(self) in memory as the relay made them (app.pipe.events:
+    encoded once, sent as they are, NDJSON a slice of each), the wait for more, the end.
 
-    def __init__(self) -> None:
+    A subclass keeps the seqs before `first` elsewhere (SQLite: on disk) or lets them go
+    (the classroom's news: the oldest past its bound); reads before `first` are its own.
+    """
+
+    def __init__(self, first: int = 1, ended: bool = False) -> None:
         self._frames: list[bytes] = []
         self._data_at = array("H")  # where each frame's JSON starts (its header is short)
-        self._ended = False
+        self._first = first  # the seq of self._frames[0]
+        self._ended = ended
+        self.forgotten = False  # dropped from its hub: its readers are done
         self._grew = asyncio.Event()
 
     @property
@@ -138,9 +149,14 @@ class MemoryLog:
         return self._ended
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return self._first - 1 + len(self._frames)
 
     def append(self, events: Sequence[Event]) -> None:
+        if not self.forgotten and events:
+            self._hold(events)
+
+    def _hold(self, events: Sequence[Event]) -> None:
+        """Keep a batch in memory (its seqs follow on) and wake the waiters."""
         for event in events:
             self._frames.append(event.frame)
             self._data_at.append(event.data_at)
@@ -149,19 +165,21 @@ class MemoryLog:
         self.poke()
 
     def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
-        end = after
-        size = 0
-        frames = self._frames
+        """From memory: the frames after `after`, or after `first` - 1 if that is later."""
+        start = max(0, after - self._first + 1)
+        end, size, frames = start, 0, self._frames
         while end < len(frames) and size < max_bytes:
             size += len(frames[end])
             end += 1
         if fmt == "sse":
-            return b"".join(frames[after:end]), end
-        return b"".join(ndjson_line(frames[i], self._data_at[i])
-                        for i in range(after, end)), end
+            chunk = b"".join(frames[start:end])
+        else:
+            data_at = self._data_at
+            chunk = b"".join(ndjson_line(frames[i], data_at[i]) for i in range(start, end))
+        return chunk, max(after, self._first - 1 + end)
 
     def done(self, cursor: int) -> bool:
-        return self._ended and cursor >= len(self._frames)
+        return self.forgotten or (self._ended and cursor >= len(self))
 
     def poke(self) -> None:
         grew, self._grew = self._grew, asyncio.Event()
@@ -171,8 +189,31 @@ class MemoryLog:
         # One wait, not a loop until the log grows: a poke must wake the reader even when
         # nothing new came (the server is stopping, and a quiet run would otherwise keep
         # its streams waiting until they are cut off without a word). Readers look again.
-        if cursor >= len(self._frames) and not self._ended:
+        if cursor >= len(self) and not self._ended and not self.forgotten:
             await self._grew.wait()
+
+    def forget(self) -> None:
+        """Dropped from its hub: its readers are done, woken to see it."""
+        self.forgotten = True
+        self.poke()
+
+    def _let_go(self, upto: int) -> None:
+        """Drop the frames of seqs up to `upto` from memory (kept elsewhere, or not needed)."""
+        drop = min(len(self._frames), upto - self._first + 1)
+        if drop > 0:
+            del self._frames[:drop]
+            del self._data_at[:drop]
+            self._first += drop
+
+    def _start_at(self, seq: int) -> None:
+        """Hold nothing, the next frame held being seq `seq`'s."""
+        self._frames.clear()
+        del self._data_at[:]
+        self._first = seq
+
+
+class MemoryLog(FrameLog):
+    """A RunLog in this process's memory, forgotten with the server."""
 
 
 L = TypeVar("L", bound=RunLog)
@@ -203,4 +244,4 @@ class MemoryHub(LogsByRun[MemoryLog]):
     def forget(self, run_id: str) -> None:
         log = self._logs.pop(run_id, None)
         if log is not None:
-            log.poke()
+            log.poke()  # (not forget(): a reader replaying a finished run reads it to its end)

@@ -11,17 +11,16 @@ chunks to an outlet:
 - `AsgiOutlet` anywhere else (another ASGI server, uvicorn's h11 protocol, a wrapped
   `send`): the same chunks through `send()`, one sender task per client.
 
-Why past ASGI (and past sse-starlette, which the classroom stream still uses): profiled
-with py-spy on this 2-core machine, 500 viewers of one run at 1,000 events/s
-(bench-out/fanout-before-500.txt), each viewer's send of a batch went through
-sse-starlette's anyio cancel scope (its `send_timeout`), Starlette's and FastAPI's send
-wrappers and uvicorn's `send()` (which frames and copies the chunk again for each viewer),
-after a read and join of the same frames per viewer: 46 % of the server's samples in the
-send path, of which the kernel's send() itself (`transport.write`) was 24 %, and 14 % in
-per-viewer reads. Here a viewer costs one `transport.write` of bytes framed once for all:
-server CPU per delivered event beyond one viewer's went from 0.47-0.93 to 0.15-0.21 µs at
-200 viewers, and `transport.write` (the kernel's send()) is 79 % of the samples at 500
-(ARCHITECTURE.md, decision 7).
+Why past ASGI, and past sse-starlette's EventSourceResponse: this is the one module that
+reaches into uvicorn's objects (the httptools protocol's cycle: its transport, flow control
+and chunked framing; `keep_server_send` keeps uvicorn's own `send` in the scope to find
+it). sse-starlette would be kept if it cost at most 10 % more server CPU per delivered
+event than this; ASGI `send()` alone costs more than that already (1.3-1.7x this
+outlet's at 200 and 500 viewers, sse-starlette 1.1-3.3x). Per viewer and flush,
+ASGI adds Starlette's and the middlewares' send wrappers and uvicorn's framing and copy
+of the chunk; sse-starlette adds its anyio cancel scope (send timeout) per send besides.
+`python -m bench.stream_paths` measures the three ways in one invocation; ARCHITECTURE.md
+(decision 7) has the figures.
 
 What the outlet must keep: a client that stops reading is never waited for by anyone
 else. `writable()` is False once the transport has more queued than its high-water mark
@@ -36,7 +35,7 @@ from typing import Any, Protocol
 
 from starlette.types import Scope, Send
 
-RAW_SEND = "procscope.server_send"  # scope key: the ASGI server's own send (app.web.main)
+RAW_SEND = "procscope.server_send"  # scope key: the ASGI server's own send
 ASGI_PENDING_MAX = 1 << 16  # bytes an AsgiOutlet holds before it counts as not writable
 
 
@@ -167,6 +166,13 @@ class AsgiOutlet:
         self._failed = True
         if self._sender is not None:
             self._sender.cancel()
+
+
+def keep_server_send(scope: Scope, send: Send) -> None:
+    """Called with the ASGI server's own `send`, before any middleware wraps it: a stream's
+    outlet_for finds uvicorn's cycle behind it."""
+    if scope["type"] == "http":
+        scope[RAW_SEND] = send
 
 
 def outlet_for(scope: Scope, send: Send) -> Outlet:

@@ -6,28 +6,26 @@ log's fanout (app.streams.fanout), which reads once per flush for every viewer a
 and writes the same chunk to each (app.streams.outlet: straight into the connection under
 uvicorn). curl still sees one `id:/event:/data:` frame per event.
 
-The classroom stream (app.classroom.classroom) is quiet and stays on sse-starlette (`EventStream`,
-`sse`): there its disconnect, ping and shutdown machinery costs nothing that shows.
-
-Both stop on one signal, the app's `stopping` (set by app.web.main's server the moment a stop
-is asked for): each stream then ends with a `server.stopping` line of its own.
+Every stream is one: a run's, in SSE or NDJSON, and the classroom's news
+(app.classroom.classroom). All stop on one signal, the app's `stopping` (set by
+app.web.main's server the moment a stop is asked for): each then ends with a
+`server.stopping` line of its own. Why not sse-starlette's EventSourceResponse (the design
+card's): app.streams.outlet says, with the figure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from sse_starlette import EventSourceResponse
-from sse_starlette.sse import SendTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from procscope.pipe.events import RETRY_FRAME, Format, server_stopping
-from procscope.streams.fanout import FLUSH_INTERVAL, Fanout, Fanouts, Viewer
+from procscope.streams.fanout import Fanout, Fanouts, Viewer
 from procscope.streams.hub import RunLog
 from procscope.streams.outlet import Chunk, Outlet, outlet_for
 
@@ -35,29 +33,6 @@ log = logging.getLogger("procscope.streams.stream")
 # Seconds between two keep-alive comments of an idle stream (runs and the classroom news):
 # what keeps a proxy from closing it, and lets a disconnect be noticed.
 PING_SECONDS = 15
-
-
-
-class EventStream(EventSourceResponse):
-    """sse-starlette's response, with a client that stopped reading dropped quietly.
-
-    Past send_timeout, sse-starlette raises SendTimeoutError out of the response, and
-    uvicorn would log it as an application error with a traceback, once per stalled
-    laptop in a class: one line at INFO says it better.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            log.info("dropped a client that stopped reading: %s", scope.get("client"))
-        except RuntimeError as e:
-            # The same client, when the kernel gave up on it first (TCP_USER_TIMEOUT is the
-            # send timeout too, app.web.main): uvloop then refuses the last write on the closed
-            # transport. Anything else is a real error.
-            if "closed" not in str(e):
-                raise
-            log.info("dropped a client whose connection was closed: %s", scope.get("client"))
 
 
 class Streams:
@@ -86,8 +61,21 @@ def ping_frame() -> bytes:
     return f": ping - {datetime.now(UTC)}\n\n".encode()
 
 
+def for_request(request: Request, log: RunLog, after: int, fmt: Format) -> RunStream:
+    """The stream of `log` after seq `after` for a request, with the app's fanouts, cap,
+    stop signal and send timeout; 503 if the streams are at their cap."""
+    state = request.app.state
+    streams: Streams = state.streams
+    if streams.full():
+        raise HTTPException(503, f"{streams.live} streams are open, the cap is {streams.cap}; "
+                            "try again shortly", headers={"Retry-After": "5"})
+    return RunStream(log, after, fmt, fanouts=state.fanouts, streams=streams,
+                     stopping=state.stopping, send_timeout=state.send_timeout)
+
+
 class RunStream(Response):
-    """A run's events after a seq, live, until run.end: SSE (`retry:` first) or NDJSON."""
+    """A log's events after a seq, live, until its end (a run's run.end; the classroom's
+    news never ends) or the server's stop: SSE (`retry:` first) or NDJSON."""
 
     def __init__(self, log: RunLog, after: int, fmt: Format, *, fanouts: Fanouts,
                  streams: Streams, stopping: asyncio.Event, send_timeout: float) -> None:
@@ -95,7 +83,7 @@ class RunStream(Response):
         self.background = None
         self.media_type = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
         headers = {"Cache-Control": "no-store"}
-        if fmt == "sse":  # what sse-starlette sent, kept: proxies read these
+        if fmt == "sse":  # what proxies read (sse-starlette's headers, kept)
             headers.update({"Connection": "keep-alive", "X-Accel-Buffering": "no"})
         self.init_headers(headers)
         self._log = log
@@ -185,50 +173,3 @@ async def _on_disconnect(receive: Receive, fanout: Fanout, viewer: Viewer) -> No
         pass
     viewer.gone = True
     fanout.unpark(viewer, "gone")
-
-
-async def _follow(log: RunLog, after: int, fmt: Format, streams: Streams,
-                  stopping: asyncio.Event) -> AsyncIterator[bytes]:
-    """The log's events after `after`, live, in sends of a batch each; then the stream
-    says `server.stopping` if the server stopped first, and ends."""
-    cursor = start_cursor(log, after)
-    last_send = 0.0
-    streams.live += 1
-    watcher = asyncio.ensure_future(_poke_on(stopping, log))
-    try:
-        while True:
-            await log.wait(cursor)
-            if stopping.is_set():
-                break
-            wait = last_send + FLUSH_INTERVAL - time.monotonic()
-            if wait > 0 and not log.ended:
-                await asyncio.sleep(wait)  # let more events gather into this send
-            chunk, cursor = log.read(cursor, fmt)
-            if chunk:
-                last_send = time.monotonic()
-                yield chunk
-            if log.done(cursor):
-                return
-    finally:
-        streams.live -= 1
-        watcher.cancel()
-    if not log.ended:
-        yield server_stopping(fmt)
-
-
-async def _poke_on(stopping: asyncio.Event, log: RunLog) -> None:
-    await stopping.wait()
-    log.poke()
-
-
-async def sse(log: RunLog, after: int, streams: Streams,
-              stopping: asyncio.Event) -> AsyncIterator[bytes]:
-    """`retry:` first, then the frames after seq `after`, live, until run.end.
-
-    If the server stops first, the last frame is a `server.stopping` event (no id: it is
-    not part of the run's log, and a reconnect resumes after the last real event).
-    """
-    yield RETRY_FRAME
-    async for chunk in _follow(log, after, "sse", streams, stopping):
-        yield chunk
-

@@ -144,14 +144,6 @@ async def forget_run(request: Request, run_id: str) -> Response:
     return Response(status_code=204)
 
 
-def _streams(request: Request) -> stream.Streams:
-    streams: stream.Streams = request.app.state.streams
-    if streams.full():
-        raise HTTPException(503, f"{streams.live} streams are open, the cap is {streams.cap}; "
-                            "try again shortly", headers={"Retry-After": "5"})
-    return streams
-
-
 def _cursor(after: int | None, last_event_id: str | None) -> int:
     cursor = after or 0
     if last_event_id and last_event_id.strip().isdigit():
@@ -160,15 +152,12 @@ def _cursor(after: int | None, last_event_id: str | None) -> int:
 
 
 def _run_stream(request: Request, run_id: str, after: int, fmt: Format) -> stream.RunStream:
-    log = _log(request, run_id)
-    state = request.app.state
-    return stream.RunStream(log, after, fmt, fanouts=state.fanouts, streams=_streams(request),
-                            stopping=state.stopping, send_timeout=state.send_timeout)
+    return stream.for_request(request, _log(request, run_id), after, fmt)
 
 
 @router.get("/runs/{run_id}/events", summary="The run's events as Server-Sent Events",
             responses=error_answers(404, 503),
-            response_class=stream.EventStream)  # for the OpenAPI schema: the same as before
+            response_class=StreamingResponse)
 async def run_events(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,

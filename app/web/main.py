@@ -35,7 +35,7 @@ from procscope.resources import STATIC
 from procscope.settings import Settings
 from procscope.streams.fanout import Fanouts
 from procscope.streams.hub import Hub, MemoryHub, RunStore
-from procscope.streams.outlet import RAW_SEND
+from procscope.streams.outlet import keep_server_send
 from procscope.streams.stream import PING_SECONDS, Streams, ping_frame
 from procscope.trace.program_socket import ProgramSocket
 from procscope.web import api, error_pages, invalid_input, links, pages
@@ -141,23 +141,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class _App(FastAPI):
-    """FastAPI, keeping the ASGI server's own `send` in the scope (app.streams.outlet).
-
-    Every middleware wraps `send`; a run stream writes its chunks to the connection
-    behind uvicorn's, so it needs the one uvicorn gave (app.streams.outlet says why).
-    """
+    """FastAPI, handing the ASGI server's own `send` to app.streams.outlet before any
+    middleware wraps it (that module says why, and is the only one that looks behind it)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[RAW_SEND] = send
+        keep_server_send(scope, send)
         await super().__call__(scope, receive, send)
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app's streams the moment a stop is asked for.
 
-    uvicorn waits for open connections before the lifespan's shutdown: an NDJSON stream
-    that is only told then has already been cut. (SSE streams learn it from sse-starlette.)
+    uvicorn waits for open connections before the lifespan's shutdown: a stream that is
+    only told then has already been cut.
     """
 
     def __init__(self, config: uvicorn.Config, stopping: asyncio.Event) -> None:
