@@ -310,29 +310,31 @@ def test_what_if_the_lock_holder_is_killed(classroom: Server, browser: Browser) 
     viewer = {"Authorization": f"Bearer {viewer_link(classroom)}"}
     ctx, page, errors = open_as(browser, classroom.url + "/", classroom.token or "")
     with httpx.Client(base_url=classroom.url, headers=classroom.headers, timeout=30) as c:
+        # time_scale 10: each buyer holds the Lock 50 s (write_delay 5 × 10), so the holder
+        # picked below is still the holder when Kill is clicked, however slow the machine.
         run_id = c.post("/api/runs", json={"experiment": "ticket_rush", "params": {
-            "n": 4, "tickets": 4, "lock": True, "read_delay": 0.05, "write_delay": 5}}).json()["id"]
+            "n": 4, "tickets": 4, "lock": True, "read_delay": 0.05, "write_delay": 5,
+            "time_scale": 10}}).json()["id"]
         try:
             switched(page, run_id)  # the teacher's other tab follows too
-            # A holder that took the Lock under a second ago: with a ticket for every buyer,
-            # each one holds it ~5 s (a buyer that finds none left lets go after 0.05 s), so
-            # the kill below lands while it still does, however slow the machine.
+            # From the page: a click on the holder's lane (pointerdown + pointerup, what a
+            # click sends), found and clicked in one task of the page: between a read and a
+            # click of Playwright's, a lane named meanwhile (a process the kernel showed
+            # first as "pid N") moves in the lane order, and the click lands on another.
             holder = page.wait_for_function("""() => {
-              const m = procscope.panels[0].model;
+              const panel = procscope.panels[0], m = panel.model, tl = panel.timeline;
               const s = m.lock.holds.find(h => h.t1 === null);
-              if (!s || m.now(performance.now()) - s.t0 > 1) return null;
-              const rows = m.rows ? m.rows() : m.lanes;
-              return {pid: s.lane.pid, name: s.lane.name, index: rows.indexOf(s.lane)};
+              if (!s || !tl.geom || m.now(performance.now()) - s.t0 > 10) return null;
+              const g = tl.geom, row = m.rows().indexOf(s.lane) - tl.scroll;
+              if (row < 0 || row >= g.visible) return null;
+              const rect = tl.procs.getBoundingClientRect();
+              const at = {bubbles: true, button: 0, pointerId: 1, pointerType: "mouse",
+                          isPrimary: true, clientX: rect.left + g.gutter + g.plotW * 0.6,
+                          clientY: rect.top + g.laneTop + (row + 0.5) * g.laneH};
+              tl.procs.dispatchEvent(new PointerEvent("pointerdown", at));
+              tl.procs.dispatchEvent(new PointerEvent("pointerup", at));
+              return {pid: s.lane.pid, name: s.lane.name};
             }""", timeout=20_000).json_value()
-            # From the page: click the holder's lane, then Kill.
-            box = page.locator("[data-testid=timeline-procs]").bounding_box()
-            assert box is not None
-            geom = page.evaluate("""() => { const tl = procscope.panels[0].timeline;
-              const g = tl.geom; return {gutter: g.gutter, top: g.laneTop, h: g.laneH,
-                                         w: g.plotW, scroll: tl.scroll}; }""")
-            row = holder["index"] - geom["scroll"]
-            page.mouse.click(box["x"] + geom["gutter"] + geom["w"] * 0.6,
-                             box["y"] + geom["top"] + (row + 0.5) * geom["h"])
             bar = page.locator("[data-testid=what-if]")
             bar.wait_for()
             assert bar.get_attribute("data-pid") == str(holder["pid"])
