@@ -41,7 +41,7 @@ def _serve(path: str, argv: list[str]) -> None:
     from procscope.streams.outlet import AsgiOutlet, Chunk
 
     if path == "asgi":
-        stream.outlet_for = lambda scope, send: AsgiOutlet(send)  # type: ignore[assignment]
+        stream.outlet_for = lambda scope, send: AsgiOutlet(send)  # type: ignore[attr-defined]
     elif path == "sse-starlette":
         class QueueOutlet:
             """Chunks for sse-starlette's body iterator: a fanout writes, it sends."""
