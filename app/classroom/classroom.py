@@ -105,11 +105,9 @@ async def classroom_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> stream.RunStream:
     log = _classroom(request).news
-    cursor = len(log) if after is None else after
-    if last_event_id and last_event_id.strip().isdigit():
-        cursor = max(cursor, int(last_event_id))
     # Every page holds one of these as long as it is open: a run's stream, of this log.
-    return stream.for_request(request, log, cursor, "sse")
+    return stream.for_request(request, log, stream.cursor(after, last_event_id, len(log)),
+                              "sse")
 
 
 class OpenQuestion(BaseModel):

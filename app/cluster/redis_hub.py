@@ -34,7 +34,7 @@ from procscope.cluster.redis_held import HeldLogs
 from procscope.cluster.redis_lease import Lease
 from procscope.cluster.redis_link import RedisLink
 from procscope.history.log_writes import Append, Barrier, Forget, LogWrite, OpenLog, SaveRecord
-from procscope.pipe.events import DECODED, Event, Format, frame_kind
+from procscope.pipe.events import DECODED, Event, Format, frame_json, frame_kind
 from procscope.streams.hub import READ_BYTES, FrameLog
 
 log = logging.getLogger("procscope.redis")
@@ -89,12 +89,12 @@ class RedisLog(FrameLog):
     def lifecycle(self) -> list[dict[str, Any]]:
         """The lifecycle events read so far, decoded (what a Ledger needs)."""
         frames = zip(self._frames, self._data_at, strict=True)
-        return [json.loads(f[at:-2]) for f, at in frames if frame_kind(f) in DECODED]
+        return [json.loads(frame_json(f, at)) for f, at in frames if frame_kind(f) in DECODED]
 
     def last_t(self) -> float:
         if not self._frames:
             return 0.0
-        return float(json.loads(self._frames[-1][self._data_at[-1]:-2])["t"])
+        return float(json.loads(frame_json(self._frames[-1], self._data_at[-1]))["t"])
 
 
 class RedisHub:

@@ -105,7 +105,7 @@ class Event:
 
     @property
     def json(self) -> bytes:
-        return self.frame[self.data_at:-2]
+        return frame_json(self.frame, self.data_at)
 
     @property
     def ndjson(self) -> bytes:
@@ -122,6 +122,11 @@ def frame_kind(frame: bytes) -> str:
     """The kind of a frame FRAME made, read without decoding its JSON."""
     start = frame.index(b"\nevent: ") + 8
     return frame[start:frame.index(b"\n", start)].decode()
+
+
+def frame_json(frame: bytes, data_at: int) -> bytes:
+    """An event's JSON, cut from its SSE frame."""
+    return frame[data_at:-2]
 
 
 def ndjson_line(frame: bytes, data_at: int) -> bytes:

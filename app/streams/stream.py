@@ -61,6 +61,15 @@ def ping_frame() -> bytes:
     return f": ping - {datetime.now(UTC)}\n\n".encode()
 
 
+def cursor(after: int | None, last_event_id: str | None, default: int = 0) -> int:
+    """Where a stream starts: after `after` (or `default`), or after the client's
+    Last-Event-ID if that is later (a reconnecting EventSource resumes there)."""
+    start = default if after is None else after
+    if last_event_id and last_event_id.strip().isdigit():
+        start = max(start, int(last_event_id))
+    return start
+
+
 def for_request(request: Request, log: RunLog, after: int, fmt: Format) -> RunStream:
     """The stream of `log` after seq `after` for a request, with the app's fanouts, cap,
     stop signal and send timeout; 503 if the streams are at their cap."""

@@ -144,13 +144,6 @@ async def forget_run(request: Request, run_id: str) -> Response:
     return Response(status_code=204)
 
 
-def _cursor(after: int | None, last_event_id: str | None) -> int:
-    cursor = after or 0
-    if last_event_id and last_event_id.strip().isdigit():
-        cursor = max(cursor, int(last_event_id))
-    return cursor
-
-
 def _run_stream(request: Request, run_id: str, after: int, fmt: Format) -> stream.RunStream:
     return stream.for_request(request, _log(request, run_id), after, fmt)
 
@@ -163,7 +156,7 @@ async def run_events(
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> stream.RunStream:
-    return _run_stream(request, run_id, _cursor(after, last_event_id), "sse")
+    return _run_stream(request, run_id, stream.cursor(after, last_event_id), "sse")
 
 
 @router.get("/runs/{run_id}/events.ndjson", summary="The run's events as NDJSON",
@@ -173,7 +166,7 @@ async def run_events_ndjson(
     request: Request, run_id: str,
     after: Annotated[int | None, Query(ge=0, description="resume after this seq")] = None,
 ) -> stream.RunStream:
-    return _run_stream(request, run_id, _cursor(after, None), "ndjson")
+    return _run_stream(request, run_id, stream.cursor(after, None), "ndjson")
 
 
 # --- exports and import (docs/api.md, "Exports") ---
