@@ -43,6 +43,7 @@ from procscope.cluster.redis_hub import RedisHub
 from procscope.cluster.redis_lease import Lease
 from procscope.cluster.redis_registry import LEASE_MS, Registry
 from procscope.kernel import procgroup
+from procscope.live.run_lifecycle import apply_event
 from procscope.live.run_record import Run
 from procscope.live.runs import RunManager
 from procscope.pipe.events import Event
@@ -251,7 +252,7 @@ class ClusterRuns(RunManager):
         if run is None or self.owner.get(run_id) == self.rid or run.finished.is_set():
             return  # (finished: its record is final; a copy read again counts nothing twice)
         for event in events:
-            self._apply(run, event.kind, event)
+            apply_event(run, event.kind, event)
         run.events += len(events)
         if run.status in FINAL and not run.finished.is_set():
             run.finished.set()
@@ -309,14 +310,14 @@ class ClusterRuns(RunManager):
         if runlog.ended:  # its run.end was written, its last record was not
             for event in runlog.lifecycle():
                 if event["kind"] == "run.end":
-                    self._apply(run, "run.end", event)
+                    apply_event(run, "run.end", event)
             self._save(run)
             run.finished.set()
             return
         run.processes_started = run.processes_live = 0
         ledger = Ledger()
         for event in runlog.lifecycle():
-            self._apply(run, event["kind"], event)
+            apply_event(run, event["kind"], event)
             ledger.note(event["kind"], event, 0)
         run.events = len(runlog)
         log.warning("run %s (%s): its replica %s is gone; it ends interrupted", run.id,

@@ -306,9 +306,6 @@ class RunManager:
             run.finished.set()
             self._forget_old_runs()
 
-    # ClusterRuns applies the events of other replicas' runs the same way.
-    _apply = staticmethod(apply_event)
-
     def _save(self, run: Run) -> None:
         if self.store is not None:
             self.store.save_run(run.record())
