@@ -6,7 +6,6 @@ import contextlib
 import multiprocessing
 import time
 import traceback
-from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
@@ -178,6 +177,5 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"spawn_grandchild": False}, {"spawn_grandchild": True}),
 )

@@ -7,7 +7,6 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import partial
 from typing import Any
 
 from procscope.experiments.pool_watch import (
@@ -179,6 +178,5 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"workers": 1}, {"workers": 4}),
 )

@@ -6,7 +6,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
 from multiprocessing import Barrier, Process, Queue
 from typing import Any
 
@@ -188,7 +187,6 @@ ps = [Process(target=work) for _ in range(2)]""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "threads"}, {"mode": "processes"}),
     compare_sequential=True,  # CPU-bound: at once, each side would get half the cores
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from multiprocessing import Process
 from typing import Any
 
@@ -123,7 +122,6 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     prediction=Prediction("How long will the main wait in join() for all its workers, in "
                           "seconds?", "elapsed",
                           question_zh="主进程在 join() 里一共要等多久（秒）？",

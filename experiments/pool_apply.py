@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from functools import partial
 from typing import Any
 
 from procscope.experiments.measure import max_overlap
@@ -189,6 +188,5 @@ p.join()""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "apply"}, {"mode": "apply_async"}),
 )

@@ -14,7 +14,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
@@ -282,6 +281,5 @@ print('主进程pid:',os.getpid())""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"processes": 1}, {"processes": 4}),
 )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from functools import partial
 from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
 from typing import Any
 
@@ -289,7 +288,6 @@ print('主')""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     tracks={"queue": Track()},
     compare=({"mode": "naive"}, {"mode": "joinable"}),
 )

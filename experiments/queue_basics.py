@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import queue
 import time
-from functools import partial
 from multiprocessing import Queue
 from typing import Any
 
@@ -187,6 +186,5 @@ q.get_nowait()  # 同 q.get(False)：队列空了，抛出 queue.Empty""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     tracks={"queue": Track()},
 )

@@ -33,7 +33,6 @@ import os
 import socket
 import threading
 import time
-from functools import partial
 from multiprocessing import Event, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
@@ -371,6 +370,5 @@ while True:
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "process_per_connection"}, {"mode": "pool"}),
 )

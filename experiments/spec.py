@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from procscope.experiments.words import Outcome
+    from procscope.experiments.words import Lang, Outcome
 
 
 class LessonFailure(Exception):
@@ -116,11 +116,10 @@ class Experiment:
     compare_sequential: bool = False
     # The tracks drawn above the process lanes (the page draws no other), by TRACK_KINDS.
     tracks: dict[str, Track] = field(default_factory=dict)
-    # The run's outcome in words from its result; None when there is nothing to say. Runs
-    # in the server, never in the run: it may read any field of the result, or miss one.
-    outcome: Callable[[dict[str, Any]], Outcome | None] | None = None
-    # The same in Chinese, for the page's Chinese interface (None: the page shows outcome's).
-    outcome_zh: Callable[[dict[str, Any]], Outcome | None] | None = None
+    # The run's outcome in words from its result, in the language asked (the run's
+    # `outcome` and `outcome_zh`); None when there is nothing to say. Runs in the server,
+    # never in the run: it may read any field of the result, or miss one.
+    outcome: Callable[[dict[str, Any], Lang], Outcome | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A question for the class before the run ("predict, then run"), or None.
     prediction: Prediction | None = None

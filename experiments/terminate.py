@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import time
-from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
@@ -217,6 +216,5 @@ print(p1.is_alive())""",
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"grandchild": True}, {"grandchild": False}),
 )

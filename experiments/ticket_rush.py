@@ -7,7 +7,6 @@ import os
 import shutil
 import tempfile
 import time
-from functools import partial
 from multiprocessing import Lock, Process
 from typing import Any
 
@@ -213,7 +212,6 @@ def task(lock):
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},
     prediction=Prediction("Without the Lock, every buyer at once: how many tickets will be "
                           "sold?", "sold", question_zh="不加锁，所有人同时抢票：会卖出几张票？",

@@ -1,7 +1,8 @@
 """How a lesson's outcome sentence writes numbers, counts and seconds.
 
-Runs in the server: app.live.catalog calls each lesson's `outcome(result)` when it answers for a
-run. Standard library only, like every module of `experiments` (workers re-import them).
+Runs in the server: app.live.catalog calls each lesson's `outcome(result, lang)` when it
+answers for a run. Standard library only, like every module of `experiments` (workers
+re-import them).
 
 Results arrive decoded from JSON, so a whole number may be a float (`"sum": 1.0`) and any
 field may be missing; these helpers write `1`, not `1.0`, and `?` for a number that is not
@@ -9,9 +10,9 @@ there. The sentences were first written in JavaScript and read the same way now:
 as JavaScript prints them, booleans as `true` / `false`, seconds with 3 decimals below one
 second and 2 above, rounded half up.
 
-Every lesson's outcome is one `outcome(r, lang)`, its spec's `outcome_zh` that function with
-`lang="zh"`: the result read once for both languages, each phrase in English and in Chinese
-side by side (dicts keyed by `Lang`), filled by `say()`.
+Every lesson's outcome is one `outcome(r, lang)`, its spec's `outcome`, which the server
+calls once per language: the result read the same way for both, each phrase in English and
+in Chinese side by side (dicts keyed by `Lang`), filled by `say()`.
 """
 
 from __future__ import annotations

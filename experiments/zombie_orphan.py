@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing.process
 import os
 import time
-from functools import partial
 from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
@@ -264,6 +263,5 @@ def child():
     ),
     main=main,
     outcome=outcome,
-    outcome_zh=partial(outcome, lang="zh"),
     compare=({"mode": "zombie"}, {"mode": "orphan"}),
 )

@@ -109,8 +109,7 @@ def outcome(experiment_id: str, status: str, result: Any, error: str | None,
     its experiment's own `outcome` function (the page shows it and knows nothing about
     lessons). That function reads a result that may lack any field: if it raises, the run
     is told without words (None) rather than its JSON failing. `lang="zh"`: the same in
-    Chinese (the run's `outcome_zh`, for the page's Chinese interface; None where the
-    lesson has no `outcome_zh`).
+    Chinese (the run's `outcome_zh`, for the page's Chinese interface).
     """
     zh = lang == "zh"
     if status == "failed":
@@ -131,13 +130,13 @@ def outcome(experiment_id: str, status: str, result: Any, error: str | None,
                 "The run hit the server's time limit and was stopped.", "why": "",
                 "bad": True}
     spec = SPECS.get(experiment_id)
-    tell = None if spec is None else spec.outcome_zh if zh else spec.outcome
+    tell = None if spec is None else spec.outcome
     if status != "succeeded" or tell is None:
         return None
     if not isinstance(result, dict):
         return None
     try:
-        return tell(result)
+        return tell(result, "zh" if zh else "en")
     except Exception:
         log.exception("the outcome of a %s run could not be told (%s)", experiment_id, lang)
         return None
