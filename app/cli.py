@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _transfer_commands(commands: Any) -> None:
     """`export` and `import` (app.history.transfer): through a server's API, or a history file."""
+    from procscope.history import run_export  # the formats' names: standard library only
+
     def reach(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--server", default="http://127.0.0.1:8000", metavar="URL",
                          help="the server whose API to use (default %(default)s)")
@@ -78,7 +80,7 @@ def _transfer_commands(commands: Any) -> None:
         description="Write one run to a file: a Chrome Trace Event file for Perfetto and "
         "speedscope (trace), a self-contained HTML replay (html), or its events (ndjson).")
     export.add_argument("run", help="the run's id, e.g. 3")
-    export.add_argument("--format", choices=("trace", "html", "ndjson"), default="ndjson",
+    export.add_argument("--format", choices=tuple(run_export.FORMATS), default="ndjson",
                         help="default %(default)s")
     export.add_argument("-o", "--output", metavar="FILE",
                         help="where to write it ('-': stdout; default "

@@ -10,8 +10,8 @@ Runs in the user's terminal. Two ways to reach the history:
   while a server runs on it: SQLite's WAL lets a reader in beside the writer); import
   writes into it, and so needs the file to itself (a server on it: use the server).
 
-Standard library only, but for `--db` (which reads the history and the catalogue the way
-the server does) and the exports' own modules.
+Standard library only, but for `--db` (which reads the history the way the server does,
+and builds the export with the server's own builder, app.history.run_export).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-FORMATS = {"trace": ".trace.json", "html": ".replay.html", "ndjson": ".ndjson"}
-PATHS = {"trace": "trace.json", "html": "replay.html", "ndjson": "events.ndjson"}
+from procscope.history import run_export
 
 
 class TransferError(Exception):
@@ -57,7 +56,8 @@ def _request(url: str, token: str | None, data: bytes | None = None,
 
 
 def export_from_server(server: str, token: str | None, run_id: str, fmt: str) -> bytes:
-    return _request(f"{server.rstrip('/')}/api/runs/{run_id}/{PATHS[fmt]}", token)
+    path = run_export.format_of(fmt).path
+    return _request(f"{server.rstrip('/')}/api/runs/{run_id}/{path}", token)
 
 
 def import_to_server(server: str, token: str | None, body: bytes) -> dict[str, Any]:
@@ -96,22 +96,9 @@ def _read_db(path: str, run_id: str) -> tuple[dict[str, Any], bytes]:
 
 
 def export_from_db(path: str, run_id: str, fmt: str) -> bytes:
+    """The export a server would give of the run (a replay in English)."""
     run, ndjson = _read_db(path, run_id)
-    if fmt == "ndjson":
-        return ndjson
-    if fmt == "trace":
-        from procscope.history.trace_export import to_trace
-
-        events = [json.loads(line) for line in ndjson.splitlines() if line]
-        return json.dumps(to_trace(events, run), ensure_ascii=False,
-                          separators=(",", ":")).encode()
-    from procscope.history.replay_export import replay_bytes
-    from procscope.live import catalog
-
-    spec = catalog.SPECS.get(run["experiment"])
-    lesson = catalog.describe(spec, full=True) if spec is not None else None
-    return replay_bytes(run, lesson, [catalog.describe(s, full=True)
-                                      for s in catalog.SPECS.values()], ndjson)
+    return run_export.build(fmt, run, ndjson)
 
 
 def import_to_db(path: str, body: bytes) -> dict[str, Any]:
@@ -156,7 +143,7 @@ def main_export(args: Any) -> int:
     except TransferError as e:
         print(f"procscope export: {e}", file=sys.stderr)
         return 1
-    out = args.output or f"procscope-run-{args.run}{FORMATS[args.format]}"
+    out = args.output or run_export.file_name(args.run, args.format)
     if out == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -6,7 +6,6 @@ Runs in the server, on the event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Resp
 from fastapi.responses import StreamingResponse
 
 from procscope import i18n
+from procscope.history import run_export
 from procscope.live import catalog
 from procscope.live.run_owner import RunOwner
 from procscope.live.runs import CapReached, RunLive
@@ -171,42 +171,24 @@ async def run_events_ndjson(
 
 # --- exports and import (docs/api.md, "Exports") ---
 
-async def _whole_log(log: RunLog) -> bytes:
-    """Every event of the log so far, as NDJSON: read like a stream reads it (what is on
-    disk is fetched off the loop by wait()), without waiting for more."""
-    chunks = []
-    cursor = 0
-    while cursor < len(log):
-        await log.wait(cursor)
-        chunk, cursor = log.read(cursor, "ndjson", 1 << 20)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _attachment(run_id: str, suffix: str, inline: bool = False) -> dict[str, str]:
+async def _export(request: Request, run_id: str, fmt: str, inline: bool = False,
+                  lang: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    """The run's export in `fmt`, built by app.history.run_export (as `procscope export`
+    builds it from a history file)."""
+    run = _run_or_404(request, run_id).to_json()
+    ndjson = await run_export.log_ndjson(_log(request, run_id))
+    body = await asyncio.to_thread(run_export.build, fmt, run, ndjson, lang)
     how = "inline" if inline else "attachment"
-    return {"Content-Disposition": f'{how}; filename="procscope-run-{run_id}{suffix}"',
-            "Cache-Control": "no-store"}
+    return Response(body, media_type=run_export.FORMATS[fmt].media_type, headers={
+        "Content-Disposition": f'{how}; filename="{run_export.file_name(run_id, fmt)}"',
+        "Cache-Control": "no-store"} | (headers or {}))
 
 
 @router.get("/runs/{run_id}/trace.json",
             summary="The run as a Chrome Trace Event file (Perfetto, speedscope)",
             responses=error_answers(404))
 async def run_trace(request: Request, run_id: str) -> Response:
-    from procscope.history.trace_export import to_trace
-
-    run = _run_or_404(request, run_id).to_json()
-    ndjson = await _whole_log(_log(request, run_id))
-
-    def build() -> bytes:
-        events = [json.loads(line) for line in ndjson.splitlines() if line]
-        return json.dumps(to_trace(events, run), ensure_ascii=False,
-                          separators=(",", ":")).encode()
-
-    return Response(await asyncio.to_thread(build), media_type="application/json",
-                    headers=_attachment(run_id, ".trace.json"))
+    return await _export(request, run_id, "trace")
 
 
 @router.get("/runs/{run_id}/replay.html",
@@ -214,20 +196,10 @@ async def run_trace(request: Request, run_id: str) -> Response:
             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
                              "description": "The replay: one HTML file"}, **error_answers(404)})
 async def run_replay(request: Request, run_id: str) -> Response:
-    from procscope.history.replay_export import replay_bytes
-
-    run = _run_or_404(request, run_id).to_json()
-    ndjson = await _whole_log(_log(request, run_id))
-    spec = catalog.SPECS.get(run["experiment"])
-    lesson = catalog.describe(spec, full=True) if spec is not None else None
-    experiments = [catalog.describe(s, full=True) for s in catalog.SPECS.values()]
     # Made in this request's language (the switch's cookie, else Accept-Language), as a page
     # is; the file holds both, and the reader's browser chooses when it is opened.
-    body = await asyncio.to_thread(replay_bytes, run, lesson, experiments, ndjson,
-                                   i18n.language(request))
-    return Response(body, media_type="text/html; charset=utf-8",
-                    headers=_attachment(run_id, ".replay.html", inline=True)
-                    | {"Vary": "Accept-Language, Cookie"})
+    return await _export(request, run_id, "html", inline=True, lang=i18n.language(request),
+                         headers={"Vary": "Accept-Language, Cookie"})
 
 
 IMPORT_BODY = {"required": True, "content": {
