@@ -107,7 +107,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: how the daemon ended, and whether its child could start."""
     if "daemon_finished" not in r:
         return None

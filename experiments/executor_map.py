@@ -103,7 +103,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: results in input order, whatever order the tasks finished in."""
     results = r.get("results")
     if not isinstance(results, list):

@@ -59,6 +59,17 @@ def burn_in_process(name: str, cpu_seconds: float, go: Any, out: Any) -> None:
     out.put(burn(name, cpu_seconds, time.process_time))
 
 
+def start_together(workers: list[Any], go: Any) -> float:
+    """Runs in the experiment's main process: starts the workers (threads or processes),
+    lets them go at once when every one waits at `go`, and returns when the clock started."""
+    for w in workers:
+        w.start()
+    go.wait()
+    start = time.monotonic()
+    emit("workers.go", workers=len(workers))
+    return start
+
+
 def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process."""
     cpu_seconds = params.work * params.time_scale
@@ -70,11 +81,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         threads = [threading.Thread(target=burn_in_thread, name="thread-%d" % (i + 1),
                                     args=("thread-%d" % (i + 1), cpu_seconds, go, per_worker))
                    for i in range(params.workers)]
-        for t in threads:
-            t.start()
-        go.wait()
-        start = time.monotonic()
-        emit("workers.go", workers=params.workers)
+        start = start_together(threads, go)
         for t in threads:
             t.join()
     else:
@@ -83,11 +90,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         processes = [Process(target=burn_in_process, name="worker-%d" % (i + 1),
                              args=("worker-%d" % (i + 1), cpu_seconds, go, results))
                      for i in range(params.workers)]
-        for p in processes:
-            p.start()
-        go.wait()
-        start = time.monotonic()
-        emit("workers.go", workers=params.workers)
+        start = start_together(processes, go)
         for _ in processes:  # drain before join: a process that put cannot exit before
             per_worker.append(results.get())
         for p in processes:
@@ -121,7 +124,7 @@ WHY_PROCESSES: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: CPU-seconds per elapsed second, threads against processes."""
     if not is_number(r.get("speedup")):
         return None

@@ -68,7 +68,7 @@ WHY_JOINED: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: the total against the longest task and the sum."""
     if not is_number(r.get("elapsed")):
         return None

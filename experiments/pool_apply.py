@@ -107,7 +107,7 @@ WHY_APPLY_ASYNC: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: how many tasks ran at once, against the serial estimate."""
     if not is_number(r.get("elapsed")):
         return None

@@ -199,7 +199,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: which process ran the callbacks."""
     pids = r.get("callback_pids")
     if not isinstance(pids, list):

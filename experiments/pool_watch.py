@@ -43,6 +43,7 @@ from typing import Any
 
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import KeyMoment, LessonFailure
+from procscope.experiments.words import Lang
 from procscope.pipe.reporter import emit
 
 _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
@@ -198,7 +199,7 @@ def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]
             if pid == w.pid and not watch.done[i]:
                 why = ("its worker (pid %d) died (%s) in the middle of it, and "
                        "ProcessPoolExecutor raised BrokenProcessPool"
-                       % (pid, exit_words(w.exitcode)))
+                       % (pid, exit_words(w.exitcode, "en")))
                 emit("task.lost", task=i, pid=pid, label=watch.names[i],
                      label_zh=watch.names_zh[i], exitcode=w.exitcode,
                      why="its worker died; ProcessPoolExecutor raised BrokenProcessPool")
@@ -207,30 +208,29 @@ def lost_in_broken_pool(watch: LostTaskWatch, workers: Sequence[BaseProcess]
                         "%s 丢失了：执行它的工作进程（pid %d）在中途死掉了（%s），"
                         "ProcessPoolExecutor 抛出了 BrokenProcessPool：所有待处理的项都失败了，"
                         "执行器结束了它的其他工作进程"
-                        % (watch.names_zh[i], pid, exit_words_zh(w.exitcode)))
-    pids = ", ".join("%d (%s)" % (w.pid or 0, exit_words(w.exitcode)) for w in dead)
-    pids_zh = "，".join("%d（%s）" % (w.pid or 0, exit_words_zh(w.exitcode)) for w in dead)
+                        % (watch.names_zh[i], pid, exit_words(w.exitcode, "zh")))
+    pids = ", ".join("%d (%s)" % (w.pid or 0, exit_words(w.exitcode, "en")) for w in dead)
+    pids_zh = "，".join("%d（%s）" % (w.pid or 0, exit_words(w.exitcode, "zh")) for w in dead)
     return ("a worker died (pid %s) between two tasks, and ProcessPoolExecutor raised "
             "BrokenProcessPool: every pending item failed" % (pids or "?"),
             "一个工作进程（pid %s）在两个任务之间死掉了，ProcessPoolExecutor 抛出了 "
             "BrokenProcessPool：所有待处理的项都失败了" % (pids_zh or "?"))
 
 
-def exit_words(exitcode: int | None) -> str:
-    """-9 is 'killed by SIGKILL', 1 'exit code 1'."""
-    if exitcode is not None and exitcode < 0:
-        try:
-            return "killed by %s" % signal.Signals(-exitcode).name
-        except ValueError:
-            return "killed by signal %d" % -exitcode
-    return "exit code %s" % exitcode
+# How a worker's exit reads, in each language of the page: by a signal's name, by a
+# signal's number, by an exit code.
+EXIT_WORDS: dict[Lang, tuple[str, str, str]] = {
+    "en": ("killed by %s", "killed by signal %d", "exit code %s"),
+    "zh": ("被 %s 杀死", "被信号 %d 杀死", "退出码 %s"),
+}
 
 
-def exit_words_zh(exitcode: int | None) -> str:
-    """exit_words() in Chinese: -9 is '被 SIGKILL 杀死', 1 '退出码 1'."""
+def exit_words(exitcode: int | None, lang: Lang) -> str:
+    """-9 is 'killed by SIGKILL' ('被 SIGKILL 杀死'), 1 'exit code 1' ('退出码 1')."""
+    by_name, by_number, by_code = EXIT_WORDS[lang]
     if exitcode is not None and exitcode < 0:
         try:
-            return "被 %s 杀死" % signal.Signals(-exitcode).name
+            return by_name % signal.Signals(-exitcode).name
         except ValueError:
-            return "被信号 %d 杀死" % -exitcode
-    return "退出码 %s" % exitcode
+            return by_number % -exitcode
+    return by_code % exitcode

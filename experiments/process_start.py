@@ -122,7 +122,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: who printed first, the main or its child."""
     if "main_printed_first" not in r:
         return None

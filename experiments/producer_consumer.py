@@ -187,7 +187,7 @@ WHY_ENDED: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: produced against consumed, and whether the consumer hung."""
     if not is_number(r.get("produced")):
         return None

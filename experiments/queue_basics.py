@@ -108,7 +108,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: what get() returned, and which of Full and Empty were raised."""
     got = r.get("got")
     if not isinstance(got, list):

@@ -283,7 +283,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: replies, and how many handlers served at once."""
     if not is_number(r.get("replies_ok")):
         return None

@@ -157,7 +157,7 @@ WHY: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: is_alive() right after terminate() and after join()."""
     if "alive_right_after_terminate" not in r:
         return None

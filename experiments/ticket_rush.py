@@ -136,7 +136,7 @@ WHY_NO_LOCK: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: the sales against the stock, and what the Lock changed."""
     if not is_number(r.get("sold")):
         return None

@@ -191,7 +191,7 @@ WHY_ORPHAN: dict[Lang, str] = {
 }
 
 
-def outcome(r: dict[str, Any], lang: Lang = "en") -> Outcome | None:
+def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: the zombie until its reaping, or the orphan's new parent."""
     if r.get("mode") == "zombie":
         return {"text": say(ZOMBIE[lang], pid=number(r.get("child_pid")))
