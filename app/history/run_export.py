@@ -61,7 +61,7 @@ def build(fmt: str, run: dict[str, Any], ndjson: bytes, lang: str | None = None)
     (the `ndjson` export itself). `lang`: the language a replay is shown in until its reader's
     browser chooses (the request's on a server; None: app.i18n's default); the other formats
     have no words of the interface. Takes a while for a big run: off the event loop."""
-    format_of(fmt)
+    format_of(fmt)  # an unknown name is refused, naming the valid ones
     if fmt == "ndjson":
         return ndjson
     if fmt == "trace":
