@@ -85,7 +85,7 @@ class _Said:
 SECOND: dict[Lang, str] = {"en": "s", "zh": "秒"}  # the unit seconds() writes, by language
 
 
-def seconds(x: Any, lang: Lang = "en") -> str:
+def seconds(x: Any, lang: Lang) -> str:
     """`0.508 s`, `2.13 s` (`2.13 秒` in Chinese), or `?` when it is not a number."""
     return f"{fixed(x, 3 if x < 1 else 2)} {SECOND[lang]}" if is_number(x) else "?"
 
