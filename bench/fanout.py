@@ -2,8 +2,20 @@
 and server CPU per delivered event beyond one viewer's, against one bare `send()` per
 viewer per flush.
 
-Runs in the bench process: `python -m bench.fanout [--viewers 1 200 500] [--seconds 5]`
-prints one line per case (also what the fan-out work can use to measure a change).
+Runs in the bench process: `python -m bench.fanout [--viewers 1 200 500] [--seconds 5]
+[--join after start] [--run flood gil]` prints one line per case (also what the fan-out
+work can use to measure a change).
+
+Two joins, each named in the case's line:
+- `after`: the viewers join from the run's current seq (`?after=`): the live stream only.
+- `start`: they join from seq 0, as the page does (a class opening the teacher's link
+  mid-run): each first reads the run's backlog, then the live stream. The timing viewers
+  are then a third-party client (npm `eventsource`, the WhatWG EventSource for Node:
+  bench/es_probes.mjs), the rest the counters below; all connect within about a second,
+  once the run has a backlog (`--backlog` s of it).
+
+Two runs: `flood` (below) and `gil` (the lesson, mode=threads, work=3: ~550 events/s,
+its task.* events timed).
 
 One case: a `flood` run (4 processes x 250 events/s, paced: 1,000 `bench.tick` a second;
 the run also carries the sampler's cpu.run and proc.state events, about 1,100 more a
@@ -29,9 +41,11 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 
@@ -39,6 +53,12 @@ from bench import send_baseline, viewers
 from bench.server import BenchServer
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+EVENTSOURCE = ROOT / ".cache" / "eventsource"  # npm eventsource, installed by `eventsource()`
+Join = Literal["after", "start"]
+Run = Literal["flood", "gil"]
+GIL_RUN: dict[str, object] = {"mode": "threads", "work": 3.0}
+GIL_TIMED = "task.start,task.progress,task.end,workers.go,proc.state"
 RATE = 250  # events/s per flood process
 PROCESSES = 4
 PROBES = 20
@@ -75,68 +95,148 @@ def _t0(client: httpx.Client, run_id: str) -> float:
     raise RuntimeError(f"run {run_id} has no run.start")
 
 
+def eventsource() -> Path:
+    """npm's `eventsource` in .cache/ (installed on first use, as .ci/run does)."""
+    if not (EVENTSOURCE / "node_modules" / "eventsource").is_dir():
+        subprocess.run(["npm", "install", "--prefix", str(EVENTSOURCE), "--no-audit",
+                        "--no-fund", "eventsource@5.1.5"], check=True,
+                       stdout=subprocess.DEVNULL)
+    return EVENTSOURCE
+
+
+class EsProbes:
+    """`n` EventSource clients (npm eventsource) in one Node process, timing `kinds`."""
+
+    def __init__(self, url: str, n: int, kinds: str, limit: float) -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(ROOT / "bench" / "es_probes.mjs"), str(eventsource()), url, str(n),
+             kinds, str(limit)], stdout=subprocess.PIPE, text=True)
+        self.limit = limit
+
+    def wait_ready(self) -> int:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        return int(line.split()[1]) if line.startswith("ready") else 0
+
+    def results(self) -> list[viewers.ViewerResult]:
+        assert self.proc.stdout is not None
+        lines = [ln for ln in self.proc.stdout.read().splitlines() if ln.startswith("[")]
+        self.proc.wait(self.limit + 30)
+        out = []
+        for r in json.loads(lines[-1]) if lines else []:
+            out.append(viewers.ViewerResult(ticks=r["ticks"], ended=r["ended"],
+                                            emitted=r["emitted"], delays=r["delays"]))
+        return out
+
+    def cpu_seconds(self) -> float:
+        return viewers.cpu_seconds([self.proc.pid])
+
+
+def _wait_events(client: httpx.Client, run_id: str, at_least: int, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while _events(client, run_id) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
-         probes: int = PROBES, on_window: Callable[[], None] | None = None) -> dict[str, Any]:
+         probes: int = PROBES, on_window: Callable[[], None] | None = None,
+         join: Join = "after", run: Run = "flood", backlog: float = 2.0) -> dict[str, Any]:
     """One run watched by `n` viewers: the steady window's figures. `on_window` is called
-    as the window starts (bench.profiles attaches its profilers there)."""
+    as the window starts (bench.profiles attaches its profilers there). `join`: from the
+    run's current seq or from its start (after `backlog` s of it); `run`: flood or gil."""
     # s of run before the window: connect the viewers. A server past its
     # capacity connects them slowly (1,000 viewers at 8b3ab80: 33 s): the window then
     # starts at the budget's end anyway, with those connected (`ready`), and says so.
     connect_budget = 3.0 + n / 100
-    per_process = int(RATE * (connect_budget + settle + seconds + 1.0))
-    watch = viewers.start("127.0.0.1", server.port, n, probes=probes,
-                          limit=connect_budget + settle + seconds + 120)
+    lead = backlog if join == "start" else 0.0
+    per_process = int(RATE * (lead + connect_budget + settle + seconds + 1.0))
+    limit = lead + connect_budget + settle + seconds + 120
+    # From seq 0 the EventSource clients time (one viewer alone: ours, it is a CPU baseline
+    # the counters' deliveries are measured by); else our probes.
+    es = min(probes, n - 1) if join == "start" else 0
+    watch = viewers.start("127.0.0.1", server.port, n - es, probes=0 if es else probes,
+                          limit=limit)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         posted = time.monotonic()
-        r = client.post("/api/runs", json={"experiment": "flood", "params": {
-            "processes": PROCESSES, "events": per_process, "rate": RATE}})
+        params: dict[str, object] = dict(GIL_RUN)
+        experiment = run
+        if run == "flood":
+            params = {"processes": PROCESSES, "events": per_process, "rate": RATE}
+        r = client.post("/api/runs", json={"experiment": experiment, "params": params})
         r.raise_for_status()
         run_id = r.json()["id"]
-        run_ends = posted + per_process / RATE  # when the flood stops emitting, about
-        # The viewers join from now on (`?after=`), not from the run's start: a replay of
-        # the seconds that N viewers take to connect would be measured instead of the live
-        # stream (at 500 viewers it made the last ones connect 9 s late).
+        run_ends = posted + per_process / RATE if run == "flood" else posted + limit
         t0 = _t0(client, run_id)
-        after = _events(client, run_id)
-        watch.connect(f"/api/runs/{run_id}/events?after={after}", t0)
+        if join == "after":
+            # From now on (`?after=`), not from the run's start: a replay of the seconds
+            # that N viewers take to connect would be measured instead of the live stream.
+            after = _events(client, run_id)
+            path = f"/api/runs/{run_id}/events?after={after}"
+        else:
+            # From seq 0, as the page opens a run, once it has `backlog` s of events.
+            time.sleep(max(0.0, posted + backlog - time.monotonic()))
+            after, path = 0, f"/api/runs/{run_id}/events"
+        probes_es = (EsProbes(server.url + path, es, "bench.tick" if run == "flood"
+                              else GIL_TIMED, limit) if es else None)
+        watch.connect(path, t0)
         ready = watch.wait_ready(connect_budget)
+        if probes_es is not None:
+            ready += probes_es.wait_ready()
         w0 = time.monotonic() + settle
         w1 = min(w0 + seconds, run_ends - 0.5)
         time.sleep(max(0.0, w0 - time.monotonic()))  # the window is wall time: wait for it
         if on_window:
             on_window()
         probe_pid, counter_pids = watch.pids[:1], watch.pids[1:]
+        if probes_es is not None:
+            probe_pid = [probes_es.proc.pid]
+            counter_pids = watch.pids
+
+        def cpus() -> tuple[float, float, float]:
+            return (viewers.cpu_seconds([server.proc.pid]), viewers.cpu_seconds(probe_pid),
+                    viewers.cpu_seconds(counter_pids))
+
         # The window's ends: CPU of the server and the viewers, and the frames every viewer
-        # has read (not asked of the server: past its capacity it answers REST late).
-        c0, p0, v0 = (viewers.cpu_seconds([server.proc.pid]), viewers.cpu_seconds(probe_pid),
-                      viewers.cpu_seconds(counter_pids))
+        # has read (not asked of the server: past its capacity it answers REST late). A
+        # lesson run (gil) may end first: the window ends with it.
+        c0, p0, v0 = cpus()
         m0, t0, b0 = watch.mark(), time.monotonic(), busy_seconds()
-        time.sleep(max(0.0, w1 - time.monotonic()))
-        c1, p1, v1 = (viewers.cpu_seconds([server.proc.pid]), viewers.cpu_seconds(probe_pid),
-                      viewers.cpu_seconds(counter_pids))
+        while time.monotonic() < w1:
+            time.sleep(min(0.1, max(0.0, w1 - time.monotonic())))
+            if run != "flood" and client.get(f"/api/runs/{run_id}").json()["status"] in (
+                    "succeeded", "failed", "cancelled", "timed_out"):
+                break
+        c1, p1, v1 = cpus()
         m1, t1, b1 = watch.mark(), time.monotonic(), busy_seconds()
-        timed, counted = watch.results(per_process / RATE + 120)
+        timed, counted = watch.results(max(0.0, run_ends - time.monotonic()) + 120)
+        if probes_es is not None:
+            timed, counted = probes_es.results(), timed + counted
         total = client.get(f"/api/runs/{run_id}", timeout=120).json()["events"]
-    everyone = timed + counted
     delays = [d for r in timed for e, d in zip(r.emitted, r.delays, strict=True)
               if t0 <= e <= t1]
-    frames = sum(r.frames for r in everyone)
+    frames = sum(r.frames for r in counted)
+    delivered = sum(b[1] - a[1] for a, b in zip(m0, m1, strict=True)) / (t1 - t0)
+    readers = len(counted) if probes_es is not None else max(1, len(timed))
     return {
-        "viewers": n, "ready": ready, "connect_s": (w0 - settle) - posted,
-        "window_s": t1 - t0,
-        # what the probes read per second, each: the stream's rate as the viewers get it
-        "events_per_s": (m1[0][1] - m0[0][1]) / max(1, len(timed)) / (t1 - t0),
-        "delivered_per_s": sum(b[1] - a[1] for a, b in zip(m0, m1, strict=True)) / (t1 - t0),
+        "viewers": n, "join": join, "run": run, "ready": ready,
+        "connect_s": (w0 - settle) - posted - lead, "window_s": t1 - t0,
+        # what one viewer read per second: the stream's rate as the viewers get it
+        "events_per_s": (delivered / max(1, readers) if probes_es is not None
+                         else (m1[0][1] - m0[0][1]) / readers / (t1 - t0)),
+        # (with EventSource probes, those the counters read: the probes count no frames)
+        "delivered_per_s": delivered,
         "server_cores": (c1 - c0) / (t1 - t0), "probes_cores": (p1 - p0) / (t1 - t0),
         "counters_cores": (v1 - v0) / (t1 - t0),
         "viewers_cores": (p1 - p0 + v1 - v0) / (t1 - t0), "probes": len(timed),
-        "viewer_processes": len(watch.pids),
-        "complete": sum(r.frames == total - after and r.ended for r in everyone),
-        "frame_bytes": sum(r.bytes for r in everyone) / max(1, frames),
-        # the server's sends a second to one viewer, as the probes (which never wait
+        "viewer_processes": len(watch.pids) + (probes_es is not None),
+        "complete": sum(r.frames == total - after and r.ended for r in counted)
+        + (sum(r.ended for r in timed) if probes_es is not None else 0),
+        "frame_bytes": sum(r.bytes for r in counted) / max(1, frames),
+        # the server's sends a second to one viewer, as our probes (which never wait
         # between reads) saw them: the flush rate the baseline sends at
         "sends_per_s": statistics.median(
-            r.reads / max(1e-9, r.last - r.first) for r in timed) if timed else 0.0,
+            r.reads / max(1e-9, r.last - r.first) for r in timed)
+        if timed and probes_es is None else 0.0,
         "machine_busy_cores": (b1 - b0) / (t1 - t0),
         **percentiles(delays),
     }
@@ -166,7 +266,9 @@ def baseline(one: dict[str, Any], many: dict[str, Any], seconds: float) -> dict[
 
 
 def line(c: dict[str, Any]) -> str:
-    return (f"{c['viewers']:>5} viewers: p50/p95/p99 {c['p50']:6.1f} {c['p95']:6.1f} "
+    joined = "from seq 0" if c.get("join") == "start" else "?after=   "
+    return (f"{c.get('run', 'flood'):>5} {joined} {c['viewers']:>5} viewers: p50/p95/p99 "
+            f"{c['p50']:6.1f} {c['p95']:6.1f} "
             f"{c['p99']:7.1f} ms (n={c['n']}), {c['events_per_s']:6.0f} events/s, server "
             f"{c['server_cores']:.2f} cores, viewers {c['probes_cores']:.2f} cores ({c['probes']} "
             f"probes) + {c['counters_cores']:.2f} ({c['viewer_processes'] - 1} processes), "
@@ -180,22 +282,32 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--viewers", type=int, nargs="+", default=[1, 200, 500])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--join", nargs="+", choices=["after", "start"],
+                        default=["after", "start"],
+                        help="join from the current seq (?after=), from seq 0, or both")
+    parser.add_argument("--run", nargs="+", choices=["flood", "gil"], default=["flood"])
+    parser.add_argument("--backlog", type=float, default=2.0,
+                        help="s of the run before the viewers join from seq 0")
     parser.add_argument("--baseline", action="store_true",
                         help="also the bare sender's CPU per delivered event")
     args = parser.parse_args()
-    with BenchServer("--max-streams", "2000") as server:
-        cases = [case(server, n, args.seconds) for n in args.viewers]
-    for c in cases:
-        print(line(c))
-    if cases[0]["viewers"] == 1:
-        for c in cases[1:]:
-            print(f"server CPU per delivered event beyond one viewer's, {c['viewers']} "
-                  f"viewers: {per_event_us(cases[0], c):.2f} µs")
-            if args.baseline:
-                b = baseline(cases[0], c, args.seconds)
-                print(f"  one sendall() per viewer per {flush_of(c) * 1e3:.0f} ms "
-                      f"flush, bare sender: {b['per_event_us']:.2f} µs "
-                      f"(viewers {b['many']['viewers_cores']:.2f} cores)")
+    for run in args.run:
+        for join in args.join:
+            with BenchServer("--max-streams", "2000") as server:
+                cases = [case(server, n, args.seconds, join=join, run=run,
+                              backlog=args.backlog) for n in args.viewers]
+            for c in cases:
+                print(line(c), flush=True)
+            if cases[0]["viewers"] != 1:
+                continue
+            for c in cases[1:]:
+                print(f"  server CPU per delivered event beyond one viewer's, {c['viewers']} "
+                      f"viewers: {per_event_us(cases[0], c):.2f} µs", flush=True)
+                if args.baseline:
+                    b = baseline(cases[0], c, args.seconds)
+                    print(f"  one sendall() per viewer per {flush_of(c) * 1e3:.0f} ms "
+                          f"flush, bare sender: {b['per_event_us']:.2f} µs "
+                          f"(viewers {b['many']['viewers_cores']:.2f} cores)", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ Runs in the bench process. How each figure is measured:
   from its first bench.tick's emit to the viewer's recv() of its last, against
   bench.pipeline.raw_pipe (the same processes writing the same number of 180-byte
   messages to one multiprocessing.Pipe, one reader).
-- the fan-out rows: bench.fanout (N viewers of a 1,000 events/s run) and
-  bench.send_baseline (one send() per viewer per flush).
+- the fan-out rows: bench.fanout (N viewers of a 1,000 events/s run, joining from its
+  current seq, and joining from seq 0 as the page does, the class opening the run after
+  2 s of it) and bench.send_baseline (one send() per viewer per flush).
 
 Every repetition measures the baseline and each tree in turn (plain, before, after, plain,
 before, after, ...) so that a change in the machine's load hits all columns alike; every
@@ -145,10 +146,14 @@ def throughput(trees: list[Tree], servers: dict[str, BenchServer], repeats: int,
 
 
 def fan_out(trees: list[Tree], plan: dict[int, int], seconds: float,
-            server_args: tuple[str, ...]) -> dict[str, Any]:
-    """N viewers x 1,000 events/s, `plan` {viewers: repetitions}, each tree in turn; then
-    the bare sender at the viewers' measured events/s and frame size."""
-    out: dict[str, Any] = {"seconds": seconds, "cases": {t.name: {} for t in trees}}
+            server_args: tuple[str, ...], from_start: dict[int, int] | None = None,
+            ) -> dict[str, Any]:
+    """N viewers x 1,000 events/s, `plan` {viewers: repetitions}, each tree in turn, joining
+    from the current seq (`?after=`), and `from_start` the same joining from seq 0 as the
+    page does (`cases_start`); then the bare sender at the viewers' measured events/s and
+    frame size."""
+    out: dict[str, Any] = {"seconds": seconds, "cases": {t.name: {} for t in trees},
+                           "cases_start": {t.name: {} for t in trees}}
     rounds = max(plan.values())
     with _servers(trees, server_args) as servers:
         for i in range(rounds):
@@ -159,14 +164,21 @@ def fan_out(trees: list[Tree], plan: dict[int, int], seconds: float,
                     case = fanout.case(servers[tree.name], n, seconds)
                     out["cases"][tree.name].setdefault(str(n), []).append(case)
                     print(f"  {tree.name:>6} {fanout.line(case)}", flush=True)
+        for n, repeats in (from_start or {}).items():
+            for _ in range(repeats):
+                for tree in trees:
+                    case = fanout.case(servers[tree.name], n, seconds, join="start")
+                    out["cases_start"][tree.name].setdefault(str(n), []).append(case)
+                    print(f"  {tree.name:>6} {fanout.line(case)}", flush=True)
     one = out["cases"][trees[-1].name]["1"][0]
     out["baseline"] = {}
-    for n in plan:
+    last = trees[-1].name
+    for n in sorted(set(plan) | set(from_start or {})):
         if n == 1:
             continue
         # at this tree's (the last's) events/s, frame size and flush: the same bytes in the
-        # same number of sends
-        many = out["cases"][trees[-1].name][str(n)][0]
+        # same number of sends (a size only joined from seq 0: that case's)
+        many = (out["cases"][last] if n in plan else out["cases_start"][last])[str(n)][0]
         out["baseline"][str(n)] = fanout.baseline(one, many, seconds)
         bn = out["baseline"][str(n)]["many"]
         print(f"  baseline {n} viewers: {out['baseline'][str(n)]['per_event_us']:.2f} µs "
@@ -216,7 +228,9 @@ def run(trees: list[Tree], quick: bool, log: Callable[[str], None] = print
                                            5_000 if quick else 25_000)
     log_("fan-out: N viewers x 1,000 events/s")
     plan = {1: 1, 50: 1, 100: 2} if quick else {1: 1, 200: 5, 500: 1, 1000: 1}
-    results["fanout"] = fan_out(trees, plan, 2.0 if quick else 5.0, ("--max-streams", "2000"))
+    from_start = {200: 1} if quick else {200: 3, 500: 1, 1000: 1}
+    results["fanout"] = fan_out(trees, plan, 2.0 if quick else 5.0, ("--max-streams", "2000"),
+                                from_start)
     return results
 
 

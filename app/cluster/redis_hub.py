@@ -73,10 +73,11 @@ class RedisLog(FrameLog):
         lease = self._hub.lease
         return self.owned and lease is not None and lease.lapsed()
 
-    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
+    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES,
+             upto: int | None = None) -> tuple[bytes, int]:
         if self.forgotten or self._unsure():
             return b"", after
-        return super().read(after, fmt, max_bytes)
+        return super().read(after, fmt, max_bytes, upto)
 
     async def wait(self, cursor: int) -> None:
         if self._unsure() and not self.forgotten:

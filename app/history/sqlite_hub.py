@@ -57,9 +57,10 @@ class SqliteLog(FrameLog):
         self._hold(events)
         self._hub.writer.events(self._run, events)
 
-    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
+    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES,
+             upto: int | None = None) -> tuple[bytes, int]:
         if after >= self._first - 1:
-            return super().read(after, fmt, max_bytes)
+            return super().read(after, fmt, max_bytes, upto)
         events = self._ahead.get(after)
         if events is None:
             events = self._framed(after, self._hub.rows(self._run, after, self._first - 1,
@@ -70,7 +71,7 @@ class SqliteLog(FrameLog):
                                "are missing from the history")
         end, size, out = after, 0, []
         for event in events:
-            if size >= max_bytes:
+            if size >= max_bytes or (upto is not None and event.seq > upto):
                 break
             out.append(event.frame if fmt == "sse" else event.ndjson)
             size += len(event.frame)

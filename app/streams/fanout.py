@@ -1,18 +1,27 @@
-"""A log's live viewers served together: per flush, one read per cursor, one chunk to all.
+"""A log's viewers served together: per flush, one read per cursor, one chunk to all.
 
 Runs in the server, on its event loop: one `Fanout` per (log, format) that has viewers,
-one flusher task each. A run stream (app.streams.stream.RunStream) reads alone while it is behind
-(a replay, a reconnect, a client that was slow); once it has all the log holds, it parks
-here at its cursor. The flusher then, at most once per interval:
+one flusher task each. A run stream (app.streams.stream.RunStream) parks here at once, at
+its cursor, whether it is at the log's end (live) or behind it (a student who opens the
+teacher's link mid-run reads from seq 0; a reconnect). The flusher then, at most once per
+interval (at once while anyone is behind):
 
-    log grows ─► for each cursor with viewers (normally one: they all read to the end):
-                   log.wait(cursor); log.read(cursor) ─► one Chunk (framed once)
-                   ─► outlet.write(chunk) for every viewer at that cursor
-                 viewers that reached the same new cursor are one group again
+    for each cursor with viewers:
+        behind: the backlog's next cell, made once for everyone (`Backlog`)
+        at the end: log.wait(cursor); log.read(cursor) ─► one Chunk (framed once)
+        ─► outlet.write(chunk) for every viewer at that cursor
+    viewers that reached the same new cursor are one group again
+
+The backlog is cut on a grid of seqs (CELL): a read from behind stops at the next multiple
+of CELL, so viewers that joined at different moments (or resumed after different seqs)
+are on the grid after their first read, and every later cell of the run is one set of
+bytes, HTTP-framed once, written to each of them; the cells last read are kept (KEPT), the
+log's frames themselves are never copied per viewer. Groups catch up one cell per flush
+each and merge with the live group where they reach it.
 
 A viewer whose connection is full (its outlet not writable) is not written to: it goes
-back to its own coroutine, behind, which waits for it at most the send timeout and then
-catches up alone, so a stalled laptop never holds up the class. This sits above the
+back to its own coroutine, which waits for it at most the send timeout and then parks
+again at its cursor, so a stalled laptop never holds up the class. This sits above the
 RunLog protocol (app.streams.hub), so every log (the memory, SQLite, Redis and news logs)
 shares it unchanged.
 
@@ -27,7 +36,9 @@ preempted for 30 ms cost nothing more, and must not make everyone wait longer.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
@@ -45,24 +56,63 @@ MAX_INTERVAL = 0.1  # ... and at most, however many viewers
 # else (new viewers, the API). python -m bench.fanout measures both.
 SEND_SHARE = 0.4
 COST_WEIGHT = 0.2  # a flush's cost counts this much into the running estimate
+# The backlog's grid: a read from behind stops at the next multiple of CELL seqs (a cell is
+# one write per viewer; frames are at most PIPE_BUF-sized, so a cell's bytes are bounded).
+CELL = 256
+CELL_BYTES = 1 << 20  # ... and at most this many bytes (a cell cut short is not kept)
+KEPT = 64  # cells kept per fanout, the last read: viewers a few cells apart share them
 
-Left = Literal["behind", "end", "stopping", "gone"]
+Left = Literal["behind", "end", "stopping", "gone", "failed"]
+logger = logging.getLogger("procscope.streams.fanout")
 
 
 class Viewer:
     """One client of a fanout: its cursor, its outlet, and why it was handed back."""
 
-    __slots__ = ("cursor", "outlet", "left", "gone")
+    __slots__ = ("cursor", "outlet", "left", "gone", "joining")
 
     def __init__(self, cursor: int, outlet: Outlet) -> None:
         self.cursor = cursor
         self.outlet = outlet
         self.left: asyncio.Future[Left] | None = None
         self.gone = False  # its client went away (set by its stream)
+        self.joining = False  # parked behind the log's end, not yet served up to it
 
     def _leave(self, why: Left) -> None:
         if self.left is not None and not self.left.done():
             self.left.set_result(why)
+
+
+class Backlog:
+    """The cells of a log behind its end, each read and HTTP-framed once for every viewer
+    that passes it (the last KEPT cells read are kept)."""
+
+    def __init__(self, log: RunLog, fmt: Format) -> None:
+        self.log = log
+        self.fmt = fmt
+        self._cells: OrderedDict[int, tuple[Chunk, int]] = OrderedDict()
+        self.made = 0  # cells read from the log
+        self.sent = 0  # cells written to viewers (each viewer's each cell)
+
+    def has(self, cursor: int) -> bool:
+        return cursor in self._cells
+
+    def cell(self, cursor: int) -> tuple[Chunk, int]:
+        """The chunk after `cursor` up to the next grid point (or the log's end) and the
+        new cursor. A whole cell is kept; the log's tail (it still grows) is not."""
+        kept = self._cells.get(cursor)
+        if kept is not None:
+            self._cells.move_to_end(cursor)
+            return kept
+        upto = (cursor // CELL + 1) * CELL
+        body, new = self.log.read(cursor, self.fmt, CELL_BYTES, upto)
+        cell = Chunk(body), new
+        self.made += 1
+        if new == upto:  # whole: it never changes
+            self._cells[cursor] = cell
+            if len(self._cells) > KEPT:
+                self._cells.popitem(last=False)
+        return cell
 
 
 class Fanout:
@@ -82,9 +132,15 @@ class Fanout:
         self._cost = 0.0  # running estimate of one flush's duration, seconds
         self.flushes = 0
         self.streams = 0  # the streams of this log and format, parked or catching up
+        self.backlog = Backlog(log, fmt)
+        self.joined = 0  # viewers that caught up with the log's end here (were behind)
 
     def __len__(self) -> int:
         return sum(len(g) for g in self._groups.values())
+
+    def behind(self) -> int:
+        """The viewers parked here that have not yet caught up with the log's end."""
+        return sum(v.joining for g in self._groups.values() for v in g)
 
     def interval(self) -> float:
         return min(MAX_INTERVAL, max(FLUSH_INTERVAL, self._cost / SEND_SHARE))
@@ -92,6 +148,7 @@ class Fanout:
     def park(self, viewer: Viewer) -> asyncio.Future[Left]:
         """Serve `viewer` from its cursor on; the future says why it was handed back."""
         viewer.left = asyncio.get_running_loop().create_future()
+        viewer.joining = viewer.cursor < len(self.log)
         self._groups.setdefault(viewer.cursor, {})[viewer] = None
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
@@ -148,11 +205,16 @@ class Fanout:
                 else:
                     await asyncio.sleep(0)  # behind: at once, after the loop's other work
                 behind = await self._flush()
+        except Exception:
+            # A log that cannot be read (a history file damaged under us): its viewers'
+            # streams end, each with the error in the server's log, never a retry loop.
+            logger.exception("streaming run events failed")
+            self._hand_back("failed")
         finally:
             watcher.cancel()
             if self._task is asyncio.current_task():
                 self._task = None
-                if self._groups:  # ended by an error with viewers parked: they catch up alone
+                if self._groups:  # cancelled with viewers parked: they go on alone
                     self._hand_back("behind")
 
     def _ping_all(self) -> None:
@@ -166,8 +228,9 @@ class Fanout:
 
     async def _flush(self) -> bool:
         """One read per cursor, its chunk to every viewer there; True if a read stopped
-        short of the log's end (a chunk holds READ_BYTES at most): flush again at once, or
-        a loop slowed down (1,000 viewers, a busy machine) would fall behind for good."""
+        short of the log's end (a cell, or a chunk of READ_BYTES at most): flush again at
+        once, or a loop slowed down (1,000 viewers, a busy machine) would fall behind for
+        good."""
         log = self.log
         behind = False
         self._last = self._quiet_since = time.monotonic()
@@ -175,14 +238,24 @@ class Fanout:
         for cursor in sorted(self._groups):
             if cursor >= len(log):
                 continue
-            # What the protocol asks before a read (SQLite fetches what is on disk off the
-            # loop); the memory and Redis logs return at once.
-            await log.wait(cursor)
+            # Behind by a cell or more: the backlog's next cell, shared; else the tail, one
+            # read for the group (a live group is not cut at the grid).
+            from_backlog = len(log) - cursor >= CELL
+            if not (from_backlog and self.backlog.has(cursor)):
+                # What the protocol asks before a read (SQLite fetches what is on disk off
+                # the loop); the memory and Redis logs return at once.
+                await log.wait(cursor)
             group = self._groups.pop(cursor, None)
             if not group:
                 continue
-            body, new = log.read(cursor, self.fmt)
-            chunk = Chunk(body)
+            if from_backlog:
+                chunk, new = self.backlog.cell(cursor)
+                body = chunk.body
+            else:
+                body, new = log.read(cursor, self.fmt)
+                chunk = Chunk(body)
+            at_end = new >= len(log)
+            sent = 0
             done = log.done(new)
             moved = self._groups.setdefault(new, {}) if not done else None
             for viewer in group:
@@ -195,11 +268,17 @@ class Fanout:
                     continue
                 if body:
                     outlet.write(chunk)
+                    sent += 1
                 viewer.cursor = new
+                if at_end and viewer.joining:
+                    viewer.joining = False
+                    self.joined += 1
                 if moved is None:
                     viewer._leave("end")
                 else:
                     moved[viewer] = None
+            if from_backlog:
+                self.backlog.sent += sent
             if moved is not None and not moved:
                 del self._groups[new]
             behind = behind or (moved is not None and new < len(log))
@@ -223,6 +302,7 @@ class Fanouts:
         self._ping = ping
         self._ping_seconds = ping_seconds
         self._by_log: dict[tuple[int, Format], Fanout] = {}
+        self._past = {"joined": 0, "cells_read": 0, "cells_sent": 0}  # released fanouts'
 
     def get(self, log: RunLog, fmt: Format) -> Fanout:
         """The fanout of `log` in `fmt`, for one more stream (`release` it at its end)."""
@@ -241,3 +321,22 @@ class Fanouts:
         key = (id(fanout.log), fanout.fmt)
         if not fanout.streams and self._by_log.get(key) is fanout:
             del self._by_log[key]
+            for name, value in _counts(fanout).items():
+                self._past[name] += value
+
+    def status(self) -> dict[str, int]:
+        """For /api/status: the viewers served together now (`viewers`, of them `behind`
+        the log's end), and since the start, the viewers that caught up and `joined` a live
+        group, the backlog's cells read from a log and those sent to viewers."""
+        live = list(self._by_log.values())
+        counts = dict(self._past)
+        for fanout in live:
+            for name, value in _counts(fanout).items():
+                counts[name] += value
+        return {"viewers": sum(len(f) for f in live), "behind": sum(f.behind() for f in live),
+                **counts}
+
+
+def _counts(fanout: Fanout) -> dict[str, int]:
+    return {"joined": fanout.joined, "cells_read": fanout.backlog.made,
+            "cells_sent": fanout.backlog.sent}

@@ -45,8 +45,10 @@ class RunLog(Protocol):
         """Add a batch of stamped events, whose seqs follow on from len(self)."""
         ...
 
-    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
-        """The events after seq `after`, encoded, up to about max_bytes; and the new cursor."""
+    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES,
+             upto: int | None = None) -> tuple[bytes, int]:
+        """The events after seq `after`, encoded, up to about max_bytes and at most to seq
+        `upto`; and the new cursor."""
         ...
 
     def done(self, cursor: int) -> bool:
@@ -164,11 +166,13 @@ class FrameLog:
                 self._ended = True
         self.poke()
 
-    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES) -> tuple[bytes, int]:
+    def read(self, after: int, fmt: Format, max_bytes: int = READ_BYTES,
+             upto: int | None = None) -> tuple[bytes, int]:
         """From memory: the frames after `after`, or after `first` - 1 if that is later."""
         start = max(0, after - self._first + 1)
         end, size, frames = start, 0, self._frames
-        while end < len(frames) and size < max_bytes:
+        stop = len(frames) if upto is None else min(len(frames), upto - self._first + 1)
+        while end < stop and size < max_bytes:
             size += len(frames[end])
             end += 1
         if fmt == "sse":

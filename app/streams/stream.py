@@ -1,10 +1,11 @@
 """Streaming a log to a client: SSE frames or NDJSON lines.
 
 Runs in the server, on its event loop. A run's stream is `RunStream`, an ASGI response of
-our own: it reads alone while it is behind (a replay, a reconnect), then parks with the
-log's fanout (app.streams.fanout), which reads once per flush for every viewer at the same cursor
-and writes the same chunk to each (app.streams.outlet: straight into the connection under
-uvicorn). curl still sees one `id:/event:/data:` frame per event.
+our own: it parks with the log's fanout (app.streams.fanout) at its cursor, behind (a
+replay, a student joining mid-run, a reconnect) or at the end, and the fanout reads once per
+flush for every viewer at the same cursor and writes the same chunk to each
+(app.streams.outlet: straight into the connection under uvicorn). Its own coroutine only
+waits while its connection is full. curl still sees one `id:/event:/data:` frame per event.
 
 Every stream is one: a run's, in SSE or NDJSON, and the classroom's news
 (app.classroom.classroom). All stop on one signal, the app's `stopping` (set by
@@ -133,8 +134,8 @@ class RunStream(Response):
                 await self._finish(outlet, b"", scope)
                 return
             if not outlet.writable():
-                # Behind because the client reads slowly: wait for it, never past the
-                # send timeout (and nobody else waits meanwhile).
+                # Its connection is full (the client reads slowly): wait for it, never past
+                # the send timeout (and nobody else waits meanwhile).
                 try:
                     async with asyncio.timeout(self._send_timeout):
                         await outlet.drain()
@@ -142,24 +143,20 @@ class RunStream(Response):
                     _dropped(outlet, scope)
                     return
                 continue
-            if viewer.cursor >= len(log):
-                # It has all the log holds: from here the fanout serves it with the others.
-                why = await fanout.park(viewer)
-                if why == "end":
-                    await self._finish(outlet, b"", scope)
-                    return
-                if why == "gone":
-                    return
-                if why == "stopping":
-                    break
-                continue  # "behind": its connection was full at a flush
-            # Behind: catch up alone, a read at a time (the protocol waits before a read:
-            # SQLite fetches from disk off the loop).
-            await log.wait(viewer.cursor)
-            chunk, viewer.cursor = log.read(viewer.cursor, fmt)
-            if chunk:
-                outlet.write(Chunk(chunk))
-            await asyncio.sleep(0)  # a long replay takes turns with the live viewers
+            # Behind the log's end or at it, the fanout serves it with the viewers at the
+            # same point (a class that opens a running lesson reads its backlog together).
+            why = await fanout.park(viewer)
+            if why == "end":
+                await self._finish(outlet, b"", scope)
+                return
+            if why == "gone":
+                return
+            if why == "failed":
+                outlet.drop()
+                return
+            if why == "stopping":
+                break
+            # "behind": its connection was full at a flush
         await self._finish(outlet, b"" if log.ended else server_stopping(fmt), scope)
 
     async def _finish(self, outlet: Outlet, last: bytes, scope: Scope) -> None:

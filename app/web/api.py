@@ -57,6 +57,8 @@ async def server_status(request: Request) -> dict[str, Any]:
         "runs_live": len(live),
         "processes_live": sum(r.processes_live for r in live),
         "streams": request.app.state.streams.live,
+        # Of them, those the fan-out serves together now, and how the backlog was shared.
+        "fanout": request.app.state.fanouts.status(),
         "tasks": len(asyncio.all_tasks()),
         "threads": threading.active_count(),
         "fds": len(os.listdir("/proc/self/fd")),
