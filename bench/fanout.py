@@ -42,6 +42,7 @@ import json
 import os
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -242,6 +243,65 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
     }
 
 
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def finished(server: BenchServer, n: int, events: int, limit: float = 120.0
+             ) -> dict[str, Any]:
+    """`n` viewers opening a finished run of about `events` events at once, each from seq 0
+    (the page's join): when each has the whole run (its last recv, from the moment the
+    bench sent the paths), and the server's memory, its RSS sampled every 20 ms, beyond
+    what it was before the viewers came."""
+    watch = viewers.start("127.0.0.1", server.port, n, probes=0, limit=limit, pace=0.0)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        r = client.post("/api/runs", json={"experiment": "flood", "params": {
+            "processes": PROCESSES, "events": events // PROCESSES, "rate": 0}})
+        r.raise_for_status()
+        run_id = r.json()["id"]
+        deadline = time.monotonic() + limit
+        while client.get(f"/api/runs/{run_id}").json()["status"] == "running":
+            assert time.monotonic() < deadline, "the run did not end"
+            time.sleep(0.1)
+        total = _events(client, run_id)
+        size = len(client.get(f"/api/runs/{run_id}/events").content)
+        rss0 = peak = _rss_kb(server.proc.pid)
+        sent = time.monotonic()
+        watch.connect(f"/api/runs/{run_id}/events")
+        done: list[viewers.ViewerResult] = []
+        # results() blocks: sample the server's memory from a thread meanwhile.
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.wait(0.02):
+                peak = max(peak, _rss_kb(server.proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        c0 = viewers.cpu_seconds([server.proc.pid])
+        _, done = watch.results(limit)
+        c1 = viewers.cpu_seconds([server.proc.pid])
+        stop.set()
+        sampler.join()
+    whole = sorted(r.last - sent for r in done if r.ended and r.frames == total)
+    return {"viewers": n, "events": total, "bytes": size, "complete": len(whole),
+            "whole_p50_s": whole[len(whole) // 2] if whole else float("nan"),
+            "whole_max_s": whole[-1] if whole else float("nan"),
+            "server_cpu_s": c1 - c0, "rss_growth_mb": (peak - rss0) / 1024}
+
+
+def finished_line(c: dict[str, Any]) -> str:
+    return (f"finished run of {c['events']:,} events ({c['bytes'] / 1e6:.1f} MB), "
+            f"{c['viewers']:,} viewers from seq 0 at once: {c['complete']} whole, p50 "
+            f"{c['whole_p50_s']:.1f} s, last {c['whole_max_s']:.1f} s; server CPU "
+            f"{c['server_cpu_s']:.1f} s, memory +{c['rss_growth_mb']:.0f} MB at most")
+
+
 def per_event_us(one: dict[str, Any], many: dict[str, Any], key: str = "server_cores",
                  ) -> float:
     """CPU µs per delivered event beyond one viewer's, from a 1-viewer and an N-viewer case:
@@ -290,7 +350,14 @@ def main() -> None:
                         help="s of the run before the viewers join from seq 0")
     parser.add_argument("--baseline", action="store_true",
                         help="also the bare sender's CPU per delivered event")
+    parser.add_argument("--finished", type=int, metavar="EVENTS",
+                        help="instead: --viewers opening a finished run of EVENTS at once")
     args = parser.parse_args()
+    if args.finished:
+        with BenchServer("--max-streams", "2000") as server:
+            for n in args.viewers:
+                print(finished_line(finished(server, n, args.finished)), flush=True)
+        return
     for run in args.run:
         for join in args.join:
             with BenchServer("--max-streams", "2000") as server:
