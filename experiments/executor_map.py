@@ -10,6 +10,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from procscope.experiments.pool_watch import (
+    LOST_TASK_MARKS,
     LostTaskWatch,
     arm_worker,
     lost_in_broken_pool,
@@ -162,6 +163,7 @@ print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
                            description_zh=("一个元素最长睡多久（秒）；"
                                "其他的睡它的三分之一或三分之二")),
     },
+    marks=LOST_TASK_MARKS,
     key_moments=(
         KeyMoment({"kind": "map.submitted"}, {"kind": "map.result", "nth": -1},
                   "finished in the order {result.finish_order}; map() returned "

@@ -8,6 +8,8 @@ from typing import Any
 
 from procscope.experiments.measure import max_overlap
 from procscope.experiments.pool_watch import (
+    LOST_TASK_MARKS,
+    WATCH_THREAD,
     LostTaskWatch,
     lost_task_moment,
     task_done,
@@ -175,6 +177,8 @@ p.join()""",
         "task_seconds": Param(2.0, "How long each task sleeps (seconds)", ge=0, le=30,
                               description_zh="每个任务睡多久（秒）"),
     },
+    marks=LOST_TASK_MARKS,
+    helper_threads=(WATCH_THREAD,),
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "task.result", "nth": -1},
                   "{result.mode}: {result.max_concurrent} at once, all in {s} s (serial: "

@@ -20,6 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from procscope.experiments.pool_watch import (
+    LOST_TASK_MARKS,
+    WATCH_THREAD,
     LostTaskWatch,
     lost_task_moment,
     task_done,
@@ -272,6 +274,8 @@ print('主进程pid:',os.getpid())""",
                              ge=0, le=10,
                              description_zh="回调函数解析一个页面要多久（秒）"),
     },
+    marks=LOST_TASK_MARKS,
+    helper_threads=(WATCH_THREAD,),
     key_moments=(
         KeyMoment({"kind": "task.submit", "nth": 1}, {"kind": "callback.done", "nth": -1},
                   "the workers fetch; every callback runs in the main, pid {result.main_pid}",

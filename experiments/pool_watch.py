@@ -48,6 +48,12 @@ from procscope.pipe.reporter import emit
 
 _slots: tuple[Any, Any] | None = None  # in each worker: (started, done)
 
+WATCH_THREAD = "lost-task-watch"
+"""The watch thread's name: a lesson that starts the watch names it in its spec's
+`helper_threads` (wiring: the page folds it into the main's lane)."""
+LOST_TASK_MARKS = {"task.lost": "cross"}
+"""How the page draws task.lost (its spec's `marks`), in every lesson that may lose a task."""
+
 
 class TaskLost(Exception):
     """A task whose worker died: the Pool will never return it. Said in English and, for
@@ -111,7 +117,7 @@ class LostTaskWatch:
 
     def __enter__(self) -> LostTaskWatch:
         self._previous = signal.signal(signal.SIGUSR1, self._raise)
-        self._thread = threading.Thread(target=self._watch, name="lost-task-watch")
+        self._thread = threading.Thread(target=self._watch, name=WATCH_THREAD)
         self._thread.start()
         return self
 

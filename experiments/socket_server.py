@@ -40,6 +40,8 @@ from typing import Any
 from procscope.experiments.echo_client import client, client_number, reap_as_they_exit
 from procscope.experiments.measure import max_overlap
 from procscope.experiments.pool_watch import (
+    LOST_TASK_MARKS,
+    WATCH_THREAD,
     LostTaskWatch,
     TaskLost,
     lost_task_moment,
@@ -358,6 +360,8 @@ while True:
         "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10,
                             description_zh="客户端两行之间的停顿（秒）"),
     },
+    marks=LOST_TASK_MARKS,
+    helper_threads=(WATCH_THREAD,),
     key_moments=(
         KeyMoment({"kind": "conn.accept", "nth": 1}, {"kind": "handler.end", "nth": -1},
                   "{result.mode}: every client served in {s} s, at most "

@@ -48,7 +48,20 @@ TRACK_KINDS = ("lock", "queue", "sold")
 """The shared-resource tracks the page can draw above the process lanes, top to bottom:
 `lock`, its holder and how many wait (from lock.wait / lock.acquire / lock.release);
 `queue`, its depth (from queue.put / queue.get / queue.full / queue.empty); `sold`, the
-ticket.sold events counted against a stock."""
+events of the lesson's `counts` kind (one a unit sold) against a stock."""
+
+MARK_SHAPES = ("tick", "star", "up", "down", "upAlert", "downAlert", "cross", "ring", "diamond")
+"""The shapes static/marks.js draws a point event with on its process lane; a kind the page
+has no shape for is drawn as a diamond (any `*.error` as a cross)."""
+
+LIBRARY_THREADS = ("QueueFeederThread", "ExecutorManagerThread", "_handle_workers",
+                   "_handle_tasks", "_handle_results", "_serve", "process_request_thread",
+                   "_feed")
+"""The standard library's own helper threads, by the name they report or by their target
+(a name that ends `(target)`, as threading names a thread made with a target): a Queue's
+feeder, a Pool's worker/task/result handlers, the resource sharer, a ProcessPoolExecutor's
+manager, socketserver's per-request threads. The page folds them into their process's lane
+(as it does a lesson's `helper_threads`): they are multiprocessing's wiring, not the lesson."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class Track:
 
     always: bool = False  # drawn from the run's first event, even before any of its own
     stock_param: str | None = None  # sold: the param whose value is the stock line
+    counts: str | None = None  # sold: the event kind counted, one event a unit sold
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,12 @@ class Experiment:
     # The title and summary in Chinese, for the page's Chinese interface ("": the English).
     title_zh: str = ""
     summary_zh: str = ""
+    # How the page draws the lesson's own event kinds on their lanes, by MARK_SHAPES (a
+    # kind not named: a diamond, any `*.error` a cross).
+    marks: dict[str, str] = field(default_factory=dict)
+    # The names of threads the lesson starts as wiring (a watch, not what it shows): folded
+    # into their process's lane, as the standard library's LIBRARY_THREADS are.
+    helper_threads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for moment in self.key_moments:
@@ -136,12 +156,20 @@ class Experiment:
                     raise ValueError(f"{self.id}: a key moment's event {side!r} needs a "
                                      f"'kind' and only these keys: "
                                      f"{', '.join(sorted(MOMENT_KEYS))}")
+        for kind, shape in self.marks.items():
+            if shape not in MARK_SHAPES:
+                raise ValueError(f"{self.id}: the mark of {kind!r} is {shape!r}; valid: "
+                                 f"{', '.join(MARK_SHAPES)}")
         if self.compare_sequential and self.compare is None:
             raise ValueError(f"{self.id}: compare_sequential without a compare pair")
         for name, track in self.tracks.items():
             if name not in TRACK_KINDS:
                 raise ValueError(f"{self.id}: unknown track {name!r}; valid: "
                                  f"{', '.join(TRACK_KINDS)}")
+            if (track.counts is None) != (name != "sold"):
+                raise ValueError(f"{self.id}: track {name!r} "
+                                 + ("needs the event kind it counts (counts=...)"
+                                    if name == "sold" else "counts nothing (no counts=)"))
             if track.stock_param is not None and track.stock_param not in self.params:
                 raise ValueError(f"{self.id}: track {name!r} reads param "
                                  f"{track.stock_param!r}, which it does not have; valid: "

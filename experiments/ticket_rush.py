@@ -212,7 +212,9 @@ def task(lock):
     ),
     main=main,
     outcome=outcome,
-    tracks={"lock": Track(), "sold": Track(always=True, stock_param="tickets")},
+    tracks={"lock": Track(),
+            "sold": Track(always=True, stock_param="tickets", counts="ticket.sold")},
+    marks={"ticket.sold": "star", "file.torn": "cross"},
     prediction=Prediction("Without the Lock, every buyer at once: how many tickets will be "
                           "sold?", "sold", question_zh="不加锁，所有人同时抢票：会卖出几张票？",
                           le=500, unit="tickets", params={"lock": False}),

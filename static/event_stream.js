@@ -2,7 +2,7 @@
 //
 // Runs in the browser. Why fetch() and not EventSource: an EventSource dispatches each
 // frame under its `event:` name, and there is no wildcard listener. Our frames are named
-// by kind, and lessons add kinds freely (ticket.sold, conn.accept, map.result, ...), so a
+// by kind, and lessons add kinds freely (each its own, named in its spec), so a
 // listener list would silently drop every kind it does not know: the page would stop
 // telling the truth. fetch() reads the very same stream, hands us every frame, and lets us
 // parse a whole network chunk at once (one callback per chunk, not per event).

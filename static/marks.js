@@ -3,28 +3,27 @@
 // Runs in the browser, called by timeline.js. Shapes, not colours, carry the meaning, so
 // each one stays readable for colour-blind viewers (palette.js).
 
-/** How a point event is drawn on its process lane (null: not drawn, only hoverable). */
+/** How a point event of the page's own vocabulary is drawn on its process lane (null: not
+ * drawn, only hoverable). A lesson's own kinds have the shapes its spec's `marks` gives
+ * (experiments/spec.py's MARK_SHAPES, each drawn by drawShape below). */
 const MARKS = {
   "print": "tick",
-  "ticket.sold": "star",
   "queue.put": "up",
   "queue.get": "down",
   "queue.full": "upAlert",
   "queue.empty": "downAlert",
   "error": "cross",
-  "file.torn": "cross",
   "run.error": "cross",
-  "callback.error": "cross",
-  "task.lost": "cross",
-  "handler.error": "cross",
   "proc.reap": "ring",
   "proc.start": null,
   "proc.exit": null,
 };
 
-/** The shape of an event's mark: its own, a cross for any *.error, else a diamond. */
-export function markShape(kind) {
+/** The shape of an event's mark: the page's for its own kinds, else the lesson's
+ * (`lessonMarks`: its spec's `marks`), else a cross for any *.error, else a diamond. */
+export function markShape(kind, lessonMarks = {}) {
   if (kind in MARKS) return MARKS[kind];
+  if (Object.hasOwn(lessonMarks, kind)) return lessonMarks[kind];
   return kind.endsWith(".error") ? "cross" : "diamond";
 }
 

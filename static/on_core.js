@@ -7,9 +7,27 @@
 // spread over the columns it covers; a column is then drawn as full as its summed share
 // (a sampled period in which a thread ran 30 % is 30 % full) in the colour of the lane that
 // ran most of it. The cost is one pass over the visible stretches plus one over the
-// columns they touch: a 100,000-stretch run costs what its pixels cost.
+// columns they touch: a 100,000-stretch run costs what its pixels cost. The stretches are
+// kept by addStretch (run_model.js calls it for each cpu.run), sorted by t0, with the
+// longest one's length for the windowed search.
 
-import { firstAtOrAfter } from "./time_sorted.js";
+import { firstAtOrAfter, insertSorted } from "./time_sorted.js";
+
+/** One cpu.run into `model`: [t0, t1] on core `cpu`, `share` of it really running (1 when
+ * absent), on its core lane and on the lane of its process or thread. */
+export function addStretch(model, lane, e, data) {
+  const core = data.cpu ?? e.cpu;
+  if (core === null || core === undefined || typeof data.t0 !== "number" || typeof data.t1 !== "number") return;
+  model.ensureCores(core + 1);
+  const share = typeof data.share === "number" ? Math.max(0, Math.min(1, data.share)) : 1;
+  const s = { t: data.t0, t0: data.t0, t1: data.t1, share, core, lane, e };
+  const len = data.t1 - data.t0;
+  insertSorted(lane.onCpu, s);
+  if (len > lane.onCpuMax) lane.onCpuMax = len;
+  const c = model.cores[core];
+  insertSorted(c.runs, s);
+  if (len > c.maxLen) c.maxLen = len;
+}
 
 let busy = new Float64Array(0); // on-core share per column (0-1, more where threads overlap)
 let top = new Float64Array(0); // the largest single lane's share per column

@@ -4,88 +4,44 @@
 // drawing: timeline.js reads it every frame. Every per-lane and per-core list is kept
 // sorted by `t` (time_sorted.js), so the renderer can binary-search the visible window.
 //
-// Past ~300 lines on purpose: it is one switch over the event kinds, which reads best in
-// one place; a lane's data (lane.js) and the sorted lists (time_sorted.js) are apart.
+// One switch over the event kinds, which reads best in one place; a lane's data (lane.js),
+// the lanes' order (lane_order.js), the spans (spans.js) and the sorted lists
+// (time_sorted.js) are apart.
 //
 // Nothing here invents: a lane exists because a process said proc.start or the kernel
 // saw it (proc.state, cpu.run); what ran on a core, and when, is the kernel's `cpu.run`
 // stretches (exact context switches, or sampled shares: `cpu.lanes` says which), never
-// inferred from states. Nothing here knows a lesson by name either: the tracks drawn are the ones the
-// lesson declares (its spec's `tracks`, from GET /api/experiments).
+// inferred from states. Nothing here knows a lesson by name either: the tracks drawn, the
+// kind the sold track counts, the shapes of the lesson's own kinds and which of its threads
+// are wiring are what the lesson declares (its spec, from GET /api/experiments); the track
+// kinds and the standard library's helper threads are the page's facts (page_facts.js).
 
 import { NameRegistry } from "./palette.js";
 import { markShape } from "./marks.js";
 import { Lane } from "./lane.js";
+import { laneKey, stableOrder } from "./lane_order.js";
+import { foldSpan } from "./spans.js";
+import { addStretch } from "./on_core.js";
 import { insertSorted } from "./time_sorted.js";
-import { own, t } from "./i18n.js";
-
-/** The shared-resource tracks, in the order they are drawn (experiments/spec.py's TRACK_KINDS). */
-export const TRACK_KINDS = ["lock", "queue", "sold"];
+import { helperThread, trackKinds } from "./page_facts.js";
 
 /** Kinds drawn as spans (or tracks) rather than as point marks on a process lane. */
 const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait", "lock.acquire",
   "lock.release", "join.wait", "join.done", "task.start", "task.end", "wait.start", "wait.end"]);
 
-/**
- * multiprocessing's (and the standard library's) own helper threads, by the name they
- * report: a Queue's feeder, a Pool's worker/task/result handlers, the resource sharer, a
- * ProcessPoolExecutor's manager, socketserver's per-request threads. They are drawn inside
- * their process's lane (folded) unless the user unfolds it; a thread the lesson starts
- * (it names it, or it emits the lesson's events) keeps a lane of its own.
- */
-const INTERNAL_THREAD = /^(QueueFeederThread|ExecutorManagerThread)$|\((_handle_workers|_handle_tasks|_handle_results|_serve|process_request_thread|_feed)\)$|^lost-task-watch$/;
-
 /** How procscope's own processes name themselves on the events they make (app.events'
  * SERVER_PROC, and `procscope trace`'s reaping of a traced program's main). */
 const PROCSCOPE_PROCS = new Set(["procscope", "procscope trace"]);
-
-/** A process name's family and number: "worker-3" -> ["worker-", 3], "ForkPoolWorker-10:2"
- * -> ["ForkPoolWorker-10:", 2], "main" -> ["main", -1]. multiprocessing numbers a
- * parent's children in the order it created them. */
-export function nameParts(name) {
-  const m = /^(.*?)(\d+)$/.exec(name);
-  return m ? [m[1], Number(m[2])] : [name, -1];
-}
-
-/**
- * Process lanes in a stable order: the main first; then by start, each family of siblings
- * (one name but for the number: worker-1, worker-2...) together where its first started,
- * in the order of their numbers. Siblings started together report themselves in any order
- * (worker-3 may run before worker-2 does): by start alone, the order would change from one
- * run to the next, and between the halves of a compare.
- */
-export function stableOrder(lanes) {
-  const parts = new Map();
-  const first = new Map(); // family -> its earliest start
-  for (const l of lanes) {
-    // A lane not named yet (the kernel saw it first) or a thread is a family of its own.
-    const own = l.tid || l.name === `pid ${l.pid}`;
-    const p = own ? [`\u0000${l.key}`, -1] : nameParts(l.name);
-    parts.set(l, p);
-    const s = l.start ?? Infinity;
-    if (!(first.get(p[0]) <= s)) first.set(p[0], s);
-  }
-  const main = (l) => (l.role === "main" && !l.tid ? 0 : 1);
-  return [...lanes].sort((a, b) => {
-    const [fa, na] = parts.get(a);
-    const [fb, nb] = parts.get(b);
-    return main(a) - main(b) || first.get(fa) - first.get(fb) || (fa < fb ? -1 : fa > fb ? 1 : 0) ||
-      na - nb || (a.start ?? Infinity) - (b.start ?? Infinity) || String(a.key).localeCompare(String(b.key));
-  });
-}
-
-/** The lane key of a process (its pid) or of one of its threads ("pid/tid"). */
-export function laneKey(pid, tid) {
-  return tid && tid !== pid ? `${pid}/${tid}` : pid;
-}
 
 export class RunModel {
   /**
    * @param {object} run the run's JSON (GET /api/runs/{id}): its experiment and params
    * @param {number} coreCount core lanes to draw before any event names a core
-   * @param {object} tracks the lesson's declared tracks, {lock: {}, sold: {always, stock_param}}
+   * @param {object} lesson the lesson as GET /api/experiments gives it; read here: `tracks`
+   *   ({lock: {}, sold: {always, stock_param, counts}}), `marks` ({kind: shape}),
+   *   `helper_threads` (names)
    */
-  constructor(run, coreCount, tracks = {}, names = null) {
+  constructor(run, coreCount, lesson = {}, names = null) {
     this.run = run;
     // Colours by lane name: a registry of its own, or one shared with the run this one is
     // compared with (palette.js); `slot` is this run's place in it.
@@ -95,7 +51,10 @@ export class RunModel {
     this.foldVersion = 0;
     this._rowsKey = null;
     this._rows = [];
-    this.declared = tracks || {};
+    this.declared = lesson?.tracks || {};
+    this.marks = lesson?.marks || {}; // the shapes of the lesson's own kinds (marks.js)
+    this.helperThreads = lesson?.helper_threads || [];
+    this.soldKind = this.declared.sold?.counts ?? null; // the kind the sold track counts
     this.cores = [];
     this.ensureCores(coreCount);
     this.lanes = [];
@@ -144,7 +103,7 @@ export class RunModel {
   tracks() {
     const has = { lock: this.lock.points.length || this.lock.holds.length,
       queue: this.queue.points.length, sold: this.sold.points.length };
-    return TRACK_KINDS.filter((name) => {
+    return trackKinds().filter((name) => {
       const want = this.declared[name];
       return want && (has[name] || (want.always && this.count));
     });
@@ -202,14 +161,16 @@ export class RunModel {
     lane.name = this._threadName(lane.pid, lane.tid);
   }
 
-  /** Is this thread multiprocessing's own (folded into its process's lane by default)?
+  /** Is this thread wiring (folded into its process's lane unless the user unfolds it): the
+   * standard library's or one the lesson names as its helper (page_facts.helperThread)?
    * By the name it reported; a thread that never emitted (only the kernel saw it) or that
-   * only reported reaping (multiprocessing's poll, from a helper thread) is one too. */
+   * only reported reaping (multiprocessing's poll, from a helper thread) is one too. A
+   * thread the lesson starts for what it shows keeps a lane of its own. */
   internalThread(lane) {
     if (!lane.tid) return false;
     const own = this.threadNames.get(lane.tid);
     if (!own) return true;
-    if (INTERNAL_THREAD.test(own)) return true;
+    if (helperThread(own, this.helperThreads)) return true;
     return lane.ownKinds.size > 0 && [...lane.ownKinds].every((k) => k === "proc.reap");
   }
 
@@ -317,7 +278,7 @@ export class RunModel {
       return;
     }
     if (kind === "print") this.prints.push(e);
-    if (kind === "ticket.sold") insertSorted(this.sold.points, { t: e.t, e });
+    if (kind === this.soldKind) insertSorted(this.sold.points, { t: e.t, e });
     if ((kind === "queue.put" || kind === "queue.get" || kind === "queue.full" ||
          kind === "queue.empty") && (data.depth !== undefined || kind !== "queue.get")) {
       insertSorted(this.queue.points, { t: e.t, depth: data.depth ?? null, kind, e });
@@ -400,91 +361,15 @@ export class RunModel {
         this._state(lane, e, data);
         return; // states are drawn as the lane's state (Z, re-parenting), not as marks
       case "cpu.run":
-        this._stretch(lane, e, data);
+        addStretch(this, lane, e, data);
         return; // drawn on the core lanes and as the lane's on-core strip, not as a mark
-      case "lock.wait": {
-        const span = { kind: "wait", t0: e.t, t1: null, label: t("waiting for the lock"), e0: e, e1: null };
-        lane.spans.push(span);
-        lane.open.lock = span;
-        insertSorted(this.lock.points, { t: e.t, delta: +1, lane });
-        break;
-      }
-      case "lock.acquire": {
-        const waiting = lane.open.lock && lane.open.lock.kind === "wait" ? lane.open.lock : null;
-        if (waiting) {
-          waiting.t1 = e.t;
-          waiting.e1 = e;
-          insertSorted(this.lock.points, { t: e.t, delta: -1, lane });
-        }
-        const span = { kind: "hold", t0: e.t, t1: null, label: t("holding the lock"), e0: e, e1: null, lane };
-        lane.spans.push(span);
-        lane.open.lock = span;
-        insertSorted(this.lock.holds, span);
-        break;
-      }
-      case "lock.release":
-        if (lane.open.lock && lane.open.lock.kind === "hold") {
-          lane.open.lock.t1 = e.t;
-          lane.open.lock.e1 = e;
-        }
-        lane.open.lock = null;
-        break;
-      case "join.wait": {
-        const who = own(data, "name") || data.child || t("a child");
-        const span = { kind: "join", t0: e.t, t1: null, label: t("in join() of %(who)s", { who }), e0: e, e1: null };
-        lane.spans.push(span);
-        lane.open.join.set(data.child ?? data.name ?? "?", span);
-        break;
-      }
-      case "join.done": {
-        const k = data.child ?? data.name ?? "?";
-        const span = lane.open.join.get(k);
-        if (span) {
-          span.t1 = e.t;
-          span.e1 = e;
-          lane.open.join.delete(k);
-        }
-        break;
-      }
-      case "wait.start": {
-        // A lesson about to block in a multiprocessing call says so first (wait.start:
-        // the call, and what it waits for); wait.end when the call returned or raised.
-        const call = data.call || t("a call");
-        const label = data.waits_for ? t("in %(call)s: waiting for %(what)s", { call, what: own(data, "waits_for") })
-          : t("waiting in %(call)s", { call });
-        const span = { kind: "wait", t0: e.t, t1: null, label, e0: e, e1: null };
-        lane.spans.push(span);
-        lane.open.wait = span;
-        break;
-      }
-      case "wait.end":
-        if (lane.open.wait) {
-          lane.open.wait.t1 = e.t;
-          lane.open.wait.e1 = e;
-          if (data.outcome) lane.open.wait.label += ` → ${own(data, "outcome")}`;
-        }
-        lane.open.wait = null;
-        break;
-      case "task.start": {
-        const span = { kind: "task", t0: e.t, t1: null, e0: e, e1: null,
-          label: data.label ? String(own(data, "label")) : t("task %(n)s", { n: data.task ?? data.i ?? "" }).trim() };
-        lane.spans.push(span);
-        lane.open.task = span;
-        break;
-      }
-      case "task.end":
-        if (lane.open.task) {
-          lane.open.task.t1 = e.t;
-          lane.open.task.e1 = e;
-        }
-        lane.open.task = null;
-        break;
       default:
+        foldSpan(this.lock, lane, e, data); // lock.*, join.*, wait.*, task.*: spans.js
         break;
     }
     if (!SPAN_KINDS.has(kind) || kind === "proc.exit" || kind === "proc.start") {
       insertSorted(lane.marks, e);
-      const shape = markShape(kind);
+      const shape = markShape(kind, this.marks);
       if (shape) {
         if (!lane.byShape.has(shape)) lane.byShape.set(shape, []);
         insertSorted(lane.byShape.get(shape), e);
@@ -503,20 +388,5 @@ export class RunModel {
     lane.state = { t: e.t, state, core, e };
     if (state === "Z" && lane.zombieSince === null) lane.zombieSince = e.t;
     if (prev === null && lane.start === null) lane.start = e.t;
-  }
-
-  /** One cpu.run: [t0, t1] on core `cpu`, `share` of it really running (1 when absent). */
-  _stretch(lane, e, data) {
-    const core = data.cpu ?? e.cpu;
-    if (core === null || core === undefined || typeof data.t0 !== "number" || typeof data.t1 !== "number") return;
-    this.ensureCores(core + 1);
-    const share = typeof data.share === "number" ? Math.max(0, Math.min(1, data.share)) : 1;
-    const s = { t: data.t0, t0: data.t0, t1: data.t1, share, core, lane, e };
-    const len = data.t1 - data.t0;
-    insertSorted(lane.onCpu, s);
-    if (len > lane.onCpuMax) lane.onCpuMax = len;
-    const c = this.cores[core];
-    insertSorted(c.runs, s);
-    if (len > c.maxLen) c.maxLen = len;
   }
 }

@@ -5,7 +5,8 @@
 // 100,000-event replay fills in over a few frames instead of freezing the page).
 //
 // Past ~300 lines on purpose: its parts (stream, status line, console, result, stats)
-// all read and write one run's state and DOM; split, they would pass it all around.
+// all read and write one run's state and DOM; split, they would pass it all around. What
+// needs none of that state is apart (cpu_note.js: what the core lanes' note says).
 
 import { EventStream } from "./event_stream.js";
 import { RunModel } from "./run_model.js";
@@ -13,11 +14,10 @@ import { Timeline } from "./timeline.js";
 import { predictionBlock } from "./predict.js";
 import { keyMoments, momentsWindow } from "./key_moment.js";
 import { isTraceback, printedTraceback } from "./traceback.js";
+import { cpuLanesNote } from "./cpu_note.js";
+import { isFinal } from "./page_facts.js";
 import { lang, t } from "./i18n.js";
 
-// The final statuses (app/ledger.py's FINAL). `interrupted`: the run was live when the server
-// died (kill -9, a crash); its record was closed when the server came back.
-export const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "interrupted"]);
 const INGEST_PER_FRAME = 25000;
 const CONSOLE_LINES = 1500;
 const REPLAY_LINES = 400;
@@ -31,37 +31,6 @@ function el(tag, cls, text) {
 
 function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
-}
-
-function ms(x) {
-  return x < 1 ? x.toFixed(1) : x < 10 ? x.toFixed(1).replace(/\.0$/, "") : String(Math.round(x));
-}
-
-/** What to say about the core lanes: {mode, text, lost}, or null before cpu.lanes arrives. */
-export function cpuLanesNote(model) {
-  const lanes = model.cpuLanes;
-  if (!lanes || !lanes.mode) return null;
-  let text;
-  if (lanes.mode === "sampled") {
-    const range = model.resolutionRange;
-    const res = !range ? null : range[1] > range[0] * 1.5 ? `~${ms(range[0])}–${ms(range[1])} ms`
-      : `~${ms(model.resolutionMs)} ms`;
-    const detail = String(lanes.detail || "");
-    const fix = detail.match(/for exact core lanes run:\s*(.*)$/i);
-    const hint = fix ? fix[1] : detail.includes("--cpu-lanes sampled")
-      ? t("start the server without --cpu-lanes sampled") : detail;
-    text = (res ? t("Core lanes sampled (%(res)s resolution): each column as full as the share of it a thread ran.", { res })
-      : t("Core lanes sampled: each column as full as the share of it a thread ran.")) +
-      (hint ? t(" For exact lanes: %(hint)s", { hint }) : "");
-  } else {
-    text = t("core lanes: exact (the kernel's context switches)");
-  }
-  const lost = (lanes.lost ?? 0) > 0 || (lanes.broken ?? 0) > 0;
-  if (lost) {
-    text += t(" · %(lost)s switch records lost (a kernel ring was full): %(broken)s stretches around them not drawn",
-      { lost: Number(lanes.lost ?? 0).toLocaleString(), broken: Number(lanes.broken ?? 0).toLocaleString() });
-  }
-  return { mode: lanes.mode, text, lost };
 }
 
 export function paramsLabel(params, defaults, only) {
@@ -91,11 +60,11 @@ export class RunPanel {
     this.experiment = experiment;
     this.tag = tag || null; // "lock on" / "lock off" when compared
     // names: the colour and order registry shared by compared runs (palette.js).
-    this.model = new RunModel(run, cores, experiment?.tracks, names);
+    this.model = new RunModel(run, cores, experiment, names);
     this.pending = [];
     this.signals = []; // proc.signal events: a token holder killed, paused or resumed a process
     this.pendingCount = 0;
-    this.liveAtOpen = !FINAL.has(run.status);
+    this.liveAtOpen = !isFinal(run.status);
     this.startedMs = run.started_at ? Date.parse(run.started_at) : null;
     this.arrivals = []; // [performance.now(), events] of the last second
     this.delays = [];
@@ -252,7 +221,7 @@ export class RunPanel {
   _status(status) {
     this.statusEl.textContent = t(status);
     this.statusEl.dataset.status = status;
-    this.stopEl.hidden = FINAL.has(status) || !this.canControl;
+    this.stopEl.hidden = isFinal(status) || !this.canControl;
   }
 
   /** The outcome in words (the run's JSON says it: the lesson's spec builds it on the

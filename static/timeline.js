@@ -14,7 +14,7 @@
 import { drawTracks } from "./tracks.js";
 import { drawCores } from "./core_lanes.js";
 import { drawLane } from "./process_lanes.js";
-import { TRACK_KINDS } from "./run_model.js";
+import { trackKinds } from "./page_facts.js";
 import { t } from "./i18n.js";
 
 /** Tick spacing for about one label every `px` pixels. */
@@ -116,7 +116,7 @@ export class Timeline {
     // As tall as the lanes need at their largest, but no taller than the CSS max-height
     // allows (then lanes shrink, down to minLaneH, and then scroll).
     const own = m.tracks();
-    const tracks = this.sharedTracks ? TRACK_KINDS.filter((t) => this.sharedTracks.has(t)) : own;
+    const tracks = this.sharedTracks ? trackKinds().filter((t) => this.sharedTracks.has(t)) : own;
     const tracksH = tracks.length * theme.trackH;
     const rows = m.rows();
     // A band for the key moments' labels, between the tracks and the lanes.

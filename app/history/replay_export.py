@@ -46,6 +46,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from procscope import i18n
+from procscope.live.catalog import page_facts
 from procscope.resources import STATIC, TEMPLATES
 
 ENTRY = "replay.js"
@@ -151,7 +152,7 @@ def replay_html(run: dict[str, Any], experiment: dict[str, Any] | None,
         lang=lang, run=run, experiment=lesson, shown=pages[lang],
         others={each: page for each, page in pages.items() if each != lang},
         css=(STATIC / "app.css").read_text(encoding="utf-8"),
-        data_json=safe_json({"run": run, "experiment": lesson}),
+        data_json=safe_json({"run": run, "experiment": lesson}), facts=page_facts(),
         events_json=events_json(events_ndjson),
         modules_json=safe_json([[name, source] for name, source in sources]),
         placeholder=PLACEHOLDER, entry=ENTRY)

@@ -15,9 +15,15 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from procscope import experiments
-from procscope.experiments.spec import COMMON_PARAMS, Experiment, Param
+from procscope.experiments.spec import (
+    COMMON_PARAMS,
+    LIBRARY_THREADS,
+    TRACK_KINDS,
+    Experiment,
+    Param,
+)
 from procscope.experiments.words import Outcome
-from procscope.pipe.ledger import signal_name
+from procscope.pipe.ledger import FINAL, signal_name
 
 log = logging.getLogger("procscope.live.catalog")
 
@@ -95,10 +101,22 @@ def describe(spec: Experiment, full: bool = False) -> dict[str, Any]:
         "tracks": {name: asdict(track) for name, track in spec.tracks.items()},
         # Where the page zooms when a run ends, and what it writes there.
         "key_moments": [asdict(m) for m in spec.key_moments],
+        # How the page draws the lesson's own kinds, and which of its threads are wiring.
+        "marks": dict(spec.marks),
+        "helper_threads": list(spec.helper_threads),
     }
     if full:
         out.update(lesson=spec.lesson, lesson_zh=spec.lesson_zh, code=spec.code)
     return out
+
+
+def page_facts() -> dict[str, Any]:
+    """What every page's browser code must know that is no one lesson's (templates put it in
+    the page as `#page-facts`, static/page_facts.js reads it): the final statuses
+    (app.pipe.ledger), the tracks it can draw in their order and the standard library's
+    helper threads (experiments.spec). Sent, never copied into the JS by hand."""
+    return {"final": sorted(FINAL), "track_kinds": list(TRACK_KINDS),
+            "library_threads": list(LIBRARY_THREADS)}
 
 
 def outcome(experiment_id: str, status: str, result: Any, error: str | None,

@@ -77,7 +77,8 @@ def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str
     # has named a core (a lane for a core no event mentions yet is still the truth: idle).
     # `role`: the page shows only the controls this viewer may use. `news`: the classroom
     # stream's seq as of this page, so that nothing started since is missed
-    # (app.classroom.classroom).
+    # (app.classroom.classroom). `facts`: what the browser code must know that is no one
+    # lesson's (app.live.catalog.page_facts).
     classroom = request.app.state.classroom
     values = run["params"] if run is not None and run["experiment"] == chosen else None
     return {"experiments": _experiments(), "chosen": chosen, "run": run,
@@ -86,7 +87,7 @@ def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str
             "cores": os.cpu_count() or 1, "role": _role(request), "values": values,
             "news": len(classroom.news), "question": classroom.predictions.public(),
             "newest": next(reversed(request.app.state.runs.runs), None),
-            "prediction": predictions.lesson_question(chosen)}
+            "prediction": predictions.lesson_question(chosen), "facts": catalog.page_facts()}
 
 
 @router.get("/", response_class=HTMLResponse)

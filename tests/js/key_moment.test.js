@@ -4,12 +4,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
+import "./facts.js";
 import { RunModel } from "../../static/run_model.js";
 import { NameRegistry } from "../../static/palette.js";
 import { fillLabel, keyMoments, momentsWindow } from "../../static/key_moment.js";
 
 function model(events, names = null) {
-  const m = new RunModel({ id: "1", experiment: "x", params: {} }, 2, { queue: {} }, names);
+  const m = new RunModel({ id: "1", experiment: "x", params: {} }, 2, { tracks: { queue: {} } }, names);
   m.ingest(events.map(([kind, t, pid, fields = {}], i) => ({
     seq: i + 1, kind, t, pid, ppid: null, cpu: null, proc: null, data: {}, ...fields,
   })), 0);
@@ -45,6 +46,17 @@ test("nth, span events, the queue's depth and the result in a label; a moment no
   assert.deepEqual(moments.map((x) => x.label), ["up to 3", "waited 1.00 s: queue.Full; a, b"]);
   const wait = m.byKey.get(100).spans.find((s) => s.kind === "wait");
   assert.deepEqual([wait.t0, wait.t1, wait.label], [0.3, 1.3, "in q.put('fourth'): waiting for room in the queue → queue.Full"]);
+});
+
+test("a thread the lesson names in its helper_threads folds too; in another lesson it does not", () => {
+  const events = [start(0, 100, "main", "main"),
+    ["wait.start", 0.1, 100, { tid: 201, thread: "watch", data: {} }]];
+  const lesson = { helper_threads: ["watch"] };
+  const folded = new RunModel({ id: "1", experiment: "x", params: {} }, 2, lesson);
+  folded.ingest(events.map(([kind, t, pid, fields = {}], i) => ({
+    seq: i + 1, kind, t, pid, ppid: null, cpu: null, proc: null, data: {}, ...fields })), 0);
+  assert.deepEqual(folded.rows().map((l) => l.name), ["main"]);
+  assert.deepEqual(model(events).rows().map((l) => l.name), ["main", "main · watch"]);
 });
 
 test("fillLabel leaves unknown fields as they are", () => {

@@ -8,7 +8,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { RunModel, nameParts, stableOrder } from "../../static/run_model.js";
+import "./facts.js";
+import { RunModel } from "../../static/run_model.js";
+import { nameParts, stableOrder } from "../../static/lane_order.js";
 import { NameRegistry } from "../../static/palette.js";
 
 const RUN = { id: "1", experiment: "join", params: {} };

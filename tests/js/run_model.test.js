@@ -6,18 +6,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
+import "./facts.js";
 import { RunModel } from "../../static/run_model.js";
 import { firstAtOrAfter, insertSorted } from "../../static/time_sorted.js";
 import { markShape } from "../../static/marks.js";
 import { onCoreSeconds, paintOnCore } from "../../static/on_core.js";
 
 const RUN = { id: "1", experiment: "ticket_rush", params: { tickets: 3, n: 5 } };
-const TICKET_TRACKS = { lock: { always: false, stock_param: null },
-  sold: { always: true, stock_param: "tickets" } };
+const TICKET_TRACKS = { lock: { always: false, stock_param: null, counts: null },
+  sold: { always: true, stock_param: "tickets", counts: "ticket.sold" } };
+// A lesson as GET /api/experiments gives it: what the model reads of it.
+const TICKET = { tracks: TICKET_TRACKS, marks: { "ticket.sold": "star" }, helper_threads: [] };
 
 /** A model fed with events given as [kind, t, pid, fields]; seq is 1, 2, 3, ... */
-function model(events, { run = RUN, tracks = {}, cores = 2, firstSeq = 1 } = {}) {
-  const m = new RunModel(run, cores, tracks);
+function model(events, { run = RUN, lesson = {}, cores = 2, firstSeq = 1 } = {}) {
+  const m = new RunModel(run, cores, lesson);
   m.ingest(events.map(([kind, t, pid, fields = {}], i) => ({
     seq: firstSeq + i, kind, t, pid, ppid: null, cpu: null, proc: null, data: {}, ...fields,
   })), 0);
@@ -96,7 +99,7 @@ test("marks, core ticks and track points are kept sorted by t as events arrive o
   const m = model([start(0, 101, 100, "a"), start(0, 102, 100, "b"),
     ["print", 0.5, 101, { cpu: 1, data: { text: "x" } }], ["ticket.sold", 0.4, 102, { cpu: 1 }],
     ["print", 0.3, 101, { cpu: 0, data: { text: "y" } }], ["ticket.sold", 0.2, 101, { cpu: 1 }],
-    ["print", 0.45, 101, { cpu: 1, data: { text: "z" } }]]);
+    ["print", 0.45, 101, { cpu: 1, data: { text: "z" } }]], { lesson: TICKET });
   const ts = (list) => list.map((x) => x.t);
   assert.deepEqual(ts(m.byKey.get(101).marks), [0, 0.2, 0.3, 0.45, 0.5]); // proc.start: hoverable
   assert.deepEqual(ts(m.byKey.get(101).byShape.get("tick")), [0.3, 0.45, 0.5]);
@@ -130,7 +133,7 @@ test("seq gaps are counted as missing events; a gap-free stream has none", () =>
 });
 
 test("the tracks shown are the lesson's declared ones, once they have something to show", () => {
-  const m = new RunModel(RUN, 2, TICKET_TRACKS);
+  const m = new RunModel(RUN, 2, TICKET);
   assert.deepEqual(m.tracks(), []); // no event yet
   m.ingest([{ seq: 1, kind: "proc.start", t: 0, pid: 100, data: { role: "main" } }], 0);
   assert.deepEqual(m.tracks(), ["sold"]); // always: the stock line with no sale yet
@@ -150,7 +153,7 @@ test("a lesson that declares no tracks gets none, and no stock", () => {
 
 test("the stock comes from the param the lesson names", () => {
   const m = new RunModel({ id: "3", experiment: "x", params: { seats: "12" } }, 1,
-    { sold: { always: true, stock_param: "seats" } });
+    { tracks: { sold: { always: true, stock_param: "seats", counts: "seat.sold" } } });
   assert.equal(m.stock(), 12);
 });
 
@@ -247,7 +250,8 @@ test("a process whose ppid changes was re-parented (an orphan)", () => {
 });
 
 test("a mark's shape comes from its kind", () => {
-  assert.equal(markShape("ticket.sold"), "star");
+  assert.equal(markShape("ticket.sold", TICKET.marks), "star"); // the lesson's own kind
+  assert.equal(markShape("ticket.sold"), "diamond"); // ... in a lesson that gives it none
   assert.equal(markShape("queue.full"), "upAlert");
   assert.equal(markShape("handler.error"), "cross");
   assert.equal(markShape("conn.weird.error"), "cross");
