@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, Page
 
+from procscope.pipe.ledger import FINAL
+
 ROOT = Path(__file__).resolve().parent.parent
 # The same Chromium as the page tests, imported by path as pytest imports it (`browser`,
 # not `tests.browser`): under tests/test_lesson_pictures.py it is then one module.
@@ -32,7 +34,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import chromium  # noqa: E402
 
 GALLERY = ROOT / "docs" / "gallery"
-FINAL = ("succeeded", "failed", "cancelled", "timed_out", "interrupted")
 
 # Each lesson at its defaults, faster: time_scale scales every sleep of a lesson (gil's
 # work is CPU-seconds, not a sleep: it gets less of it instead).
