@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -37,6 +37,15 @@ def replicas(redis_server: RedisServer) -> Iterator[list[Server]]:
     yield servers
     for server in servers:
         server.stop()
+
+
+def _collect(into: list[dict[str, Any]], n: int) -> Callable[[dict[str, Any]], bool]:
+    """A read_until condition: keep each proc.start in `into`, true at the `n`-th."""
+    def seen(e: dict[str, Any]) -> bool:
+        if e["kind"] == "proc.start":
+            into.append(e)
+        return len(into) == n
+    return seen
 
 
 def start(server: Server, experiment: str, **params: Any) -> str:
@@ -129,8 +138,7 @@ def test_cancel_on_b_stops_the_processes_on_a(replicas: list[Server]) -> None:
     seen_by(b, run_id)
     with httpx.Client(base_url=b.url, timeout=30) as client:
         started: list[dict[str, Any]] = []
-        read_until(client, run_id, lambda e: e["kind"] == "proc.start"
-                   and (started.append(e) or len(started) == 3))  # the main, two workers
+        read_until(client, run_id, _collect(started, 3))  # the main, two workers
         pids = {e["pid"] for e in started}
         asked = time.monotonic()
         response = client.delete(f"/api/runs/{run_id}")
@@ -257,8 +265,7 @@ def test_a_stalled_owner_woken_after_its_takeover_appends_nothing_and_stops_its_
         seen_by(b, run_id)
         started: list[dict[str, Any]] = []
         with httpx.Client(base_url=b.url, timeout=30) as client:
-            read_until(client, run_id, lambda e: e["kind"] == "proc.start"
-                       and (started.append(e) or len(started) == 3))  # the main, 2 workers
+            read_until(client, run_id, _collect(started, 3))  # the main, 2 workers
         pids = {e["pid"] for e in started}
         main_pid = httpx.get(f"{stalled.url}/api/runs/{run_id}").json()["pid"]
         # A page watching the run on the stalled replica: each chunk, when it came.
