@@ -390,8 +390,8 @@ def exited() -> Exited:
     with recorded(EXITING, per_task_too=True, args=("3", "0.03", "32")) as run:
         schedstat = {}
         for _ in range(3):
-            pid, ns = run.line().split()
-            schedstat[int(pid)] = int(ns)
+            pid_text, ns_text = run.line().split()
+            schedstat[int(pid_text)] = int(ns_text)
         assert run.proc.wait(timeout=30) == 0
         run.drain_until_off_cores()
     assert run.per_task is not None
