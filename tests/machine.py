@@ -7,6 +7,7 @@ processes run on two cores at once" is only the lesson's to keep when the cores 
 from __future__ import annotations
 
 import os
+import time
 
 
 def _cpu_seconds() -> list[float]:
@@ -25,3 +26,22 @@ def steal_s() -> float:
     """CPU seconds the hypervisor has given to others since boot (/proc/stat's steal): a
     VM's scheduler leaves it out of a task's run time, while a clock read keeps counting."""
     return _cpu_seconds()[7]
+
+
+def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0) -> None:
+    """Return once the thread has left its core for a wait (or, exited, for good), so that
+    its schedstat is exact: the kernel adds a task's run time when it stops running and at
+    each tick (4 ms at HZ=250), so read while it is on a core it lags by up to a tick.
+
+    /proc/PID/task/TID/syscall says "running" for a runnable task (on a core, or preempted
+    and queued); for a blocked or dead one the kernel first waits until it is off its core.
+    """
+    path = f"/proc/{pid}/task/{pid if tid is None else tid}/syscall"
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(path) as f:
+            if not f.read().startswith("running"):
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} still says running after {timeout} s")
+        time.sleep(0.0005)

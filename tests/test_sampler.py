@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from conftest import RunOutcome
 from machine import machine_busy_s
 
 HZ = 100  # the sampler's rate for states when the core lanes are exact (STATES_HZ)
 
 
+RunExperiment = Callable[..., RunOutcome]  # conftest's run_experiment fixture
 Steps = dict[tuple[int, int], list[tuple[float, str, int, float]]]
 
 
@@ -38,7 +41,7 @@ def running_intervals(steps: list[tuple[float, str, int, float]], end: float,
                       min_share: float = 0.5) -> list[tuple[float, float, int]]:
     """[(start, stop, cpu)] while the state was R and mostly on a core."""
     out = []
-    for (t, state, cpu, share), nxt in zip(steps, [*steps[1:], (end, "", -1, 0.0)]):
+    for (t, state, cpu, share), nxt in zip(steps, [*steps[1:], (end, "", -1, 0.0)], strict=True):
         if state == "R" and share >= min_share:
             out.append((t, nxt[0], cpu))
     return out
@@ -46,9 +49,9 @@ def running_intervals(steps: list[tuple[float, str, int, float]], end: float,
 
 def time_on_core(steps: list[tuple[float, str, int, float]], end: float) -> float:
     """Seconds really on a core: each R interval weighted by its on-core share."""
+    nexts = [*steps[1:], (end, "", -1, 0.0)]
     return sum((nxt[0] - t) * share
-               for (t, state, _, share), nxt in zip(steps, [*steps[1:], (end, "", -1, 0.0)])
-               if state == "R")
+               for (t, state, _, share), nxt in zip(steps, nexts, strict=True) if state == "R")
 
 
 def overlap(a: list[tuple[float, float, int]], b: list[tuple[float, float, int]],
@@ -62,7 +65,7 @@ def overlap(a: list[tuple[float, float, int]], b: list[tuple[float, float, int]]
     return total
 
 
-def test_processes_run_on_two_cores_at_once(run_experiment) -> None:
+def test_processes_run_on_two_cores_at_once(run_experiment: RunExperiment) -> None:
     t0, busy0 = time.monotonic(), machine_busy_s()
     out = run_experiment("gil", mode="processes", workers=2, work=1.0)
     seconds, busy = time.monotonic() - t0, machine_busy_s() - busy0
@@ -86,7 +89,7 @@ def test_processes_run_on_two_cores_at_once(run_experiment) -> None:
     assert out.result["speedup"] > 1.4
 
 
-def test_threads_take_turns_on_the_gil(run_experiment) -> None:
+def test_threads_take_turns_on_the_gil(run_experiment: RunExperiment) -> None:
     out = run_experiment("gil", mode="threads", workers=2, work=1.0)
     end = out.events[-1]["t"]
     main_pid = out.run["pid"]
@@ -106,7 +109,7 @@ def test_threads_take_turns_on_the_gil(run_experiment) -> None:
     assert out.result["speedup"] < 1.3
 
 
-def test_zombie_is_seen_by_the_kernel(run_experiment) -> None:
+def test_zombie_is_seen_by_the_kernel(run_experiment: RunExperiment) -> None:
     out = run_experiment("zombie_orphan", mode="zombie", hold=1, time_scale=0.5)
     main_pid = out.run["pid"]
     children = [e["pid"] for e in out.kinds("proc.start") if e["pid"] != main_pid]
@@ -119,7 +122,8 @@ def test_zombie_is_seen_by_the_kernel(run_experiment) -> None:
     assert zombie_states[0]["data"]["cpu_time"] >= 0
 
 
-def test_orphan_is_reparented_to_the_server(run_experiment, client: httpx.Client) -> None:
+def test_orphan_is_reparented_to_the_server(run_experiment: RunExperiment,
+                                            client: httpx.Client) -> None:
     server_pid = client.get("/api/status").json()["pid"]
     out = run_experiment("zombie_orphan", mode="orphan", hold=1, time_scale=0.5)
     main_pid = out.run["pid"]
@@ -135,7 +139,7 @@ def test_orphan_is_reparented_to_the_server(run_experiment, client: httpx.Client
 
 
 @pytest.mark.parametrize("mode", ["processes"])
-def test_running_time_agrees_with_kernel_cpu_time(run_experiment, mode: str) -> None:
+def test_running_time_agrees_with_kernel_cpu_time(run_experiment: RunExperiment, mode: str) -> None:
     out = run_experiment("gil", mode=mode, workers=2, work=0.6)
     end = out.events[-1]["t"]
     steps = state_steps(out.events)
