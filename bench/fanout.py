@@ -215,7 +215,8 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         total = client.get(f"/api/runs/{run_id}", timeout=120).json()["events"]
     delays = [d for r in timed for e, d in zip(r.emitted, r.delays, strict=True)
               if t0 <= e <= t1]
-    frames = sum(r.frames for r in counted)
+    ours = counted if probes_es is not None else timed + counted  # those that count frames
+    frames = sum(r.frames for r in ours)
     delivered = sum(b[1] - a[1] for a, b in zip(m0, m1, strict=True)) / (t1 - t0)
     readers = len(counted) if probes_es is not None else max(1, len(timed))
     return {
@@ -224,15 +225,20 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         # what one viewer read per second: the stream's rate as the viewers get it
         "events_per_s": (delivered / max(1, readers) if probes_es is not None
                          else (m1[0][1] - m0[0][1]) / readers / (t1 - t0)),
-        # (with EventSource probes, those the counters read: the probes count no frames)
-        "delivered_per_s": delivered,
+        # (with EventSource probes, which count no frames, the counters' rate for them too:
+        # every viewer reads the same stream)
+        "delivered_per_s": (delivered * n / max(1, readers) if probes_es is not None
+                            else delivered),
         "server_cores": (c1 - c0) / (t1 - t0), "probes_cores": (p1 - p0) / (t1 - t0),
         "counters_cores": (v1 - v0) / (t1 - t0),
         "viewers_cores": (p1 - p0 + v1 - v0) / (t1 - t0), "probes": len(timed),
         "viewer_processes": len(watch.pids) + (probes_es is not None),
+        # every viewer read every event to run.end (the EventSource clients count only the
+        # kinds they time: their run.end)
         "complete": sum(r.frames == total - after and r.ended for r in counted)
-        + (sum(r.ended for r in timed) if probes_es is not None else 0),
-        "frame_bytes": sum(r.bytes for r in counted) / max(1, frames),
+        + sum(r.ended if probes_es is not None else r.frames == total - after and r.ended
+              for r in timed),
+        "frame_bytes": sum(r.bytes for r in ours) / max(1, frames),
         # the server's sends a second to one viewer, as our probes (which never wait
         # between reads) saw them: the flush rate the baseline sends at
         "sends_per_s": statistics.median(
