@@ -130,6 +130,7 @@ class Fanout:
         self._last = 0.0  # when the last flush began
         self._quiet_since = time.monotonic()  # the last flush or ping (SSE pings after quiet)
         self._cost = 0.0  # running estimate of one flush's duration, seconds
+        self._live_short = False  # the last live read stopped short of the log's end
         self.flushes = 0
         self.streams = 0  # the streams of this log and format, parked or catching up
         self.backlog = Backlog(log, fmt)
@@ -202,9 +203,12 @@ class Fanout:
                 delay = self._last + self.interval() - time.monotonic()
                 if delay > 0 and not log.ended and not behind:
                     await asyncio.sleep(delay)  # let more events gather into this flush
+                    live = True
                 else:
                     await asyncio.sleep(0)  # behind: at once, after the loop's other work
-                behind = await self._flush()
+                    # the live groups at their interval still (or cut short last time)
+                    live = delay <= 0 or log.ended or self._live_short
+                behind = await self._flush(live)
         except Exception:
             # A log that cannot be read (a history file damaged under us): its viewers'
             # streams end, each with the error in the server's log, never a retry loop.
@@ -226,21 +230,35 @@ class Fanout:
                 if not viewer.gone and viewer.outlet.writable():
                     viewer.outlet.write(chunk)
 
-    async def _flush(self) -> bool:
-        """One read per cursor, its chunk to every viewer there; True if a read stopped
+    async def _flush(self, live: bool = True) -> bool:
+        """One read per cursor, its chunk to every viewer there (`live`: the groups near the
+        log's end too, else only those a cell or more behind); True if a read stopped
         short of the log's end (a cell, or a chunk of READ_BYTES at most): flush again at
         once, or a loop slowed down (1,000 viewers, a busy machine) would fall behind for
         good."""
         log = self.log
         behind = False
-        self._last = self._quiet_since = time.monotonic()
+        if live:
+            self._last = self._quiet_since = time.monotonic()
+            self._live_short = False
         start = time.thread_time()
-        for cursor in sorted(self._groups):
+        live_cost: float | None = None
+        # The live groups first, then those behind (each behind by a cell or more: the
+        # backlog's next cell, shared), a turn of the loop after each, so that a class
+        # catching up never delays the live stream, nor new connections.
+        end = len(log)
+        for cursor in sorted(self._groups, key=lambda c: (end - c >= CELL, c)):
             if cursor >= len(log):
                 continue
-            # Behind by a cell or more: the backlog's next cell, shared; else the tail, one
-            # read for the group (a live group is not cut at the grid).
+            # Else the tail, one read for the group (a live group is not cut at the grid).
             from_backlog = len(log) - cursor >= CELL
+            if not (live or from_backlog):
+                continue
+            if from_backlog:
+                if live_cost is None:
+                    live_cost = time.thread_time() - start
+                else:
+                    await asyncio.sleep(0)
             if not (from_backlog and self.backlog.has(cursor)):
                 # What the protocol asks before a read (SQLite fetches what is on disk off
                 # the loop); the memory and Redis logs return at once.
@@ -281,10 +299,15 @@ class Fanout:
                 self.backlog.sent += sent
             if moved is not None and not moved:
                 del self._groups[new]
-            behind = behind or (moved is not None and new < len(log))
+            short = moved is not None and new < len(log)
+            behind = behind or short
+            if short and not from_backlog:
+                self._live_short = True
         self.flushes += 1
-        cost = time.thread_time() - start
-        self._cost += COST_WEIGHT * (cost - self._cost)
+        # (the interval paces the live stream: the backlog's sends do not lengthen it)
+        if live:
+            cost = time.thread_time() - start if live_cost is None else live_cost
+            self._cost += COST_WEIGHT * (cost - self._cost)
         return behind
 
 
