@@ -15,6 +15,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 
 def grandchild() -> None:
     """Runs in the daemon's child, if it could ever be started (it cannot)."""
@@ -93,26 +95,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: how the daemon ended, and whether its child could start."""
     if "daemon_finished" not in r:
         return None
-    text = (PHRASES["finished"][lang] if r["daemon_finished"] else
-            say(PHRASES["terminated"][lang], code=number(r.get("daemon_exitcode"))))
+    text = (WORDS["finished"][lang] if r["daemon_finished"] else
+            say(WORDS["terminated"][lang], code=number(r.get("daemon_exitcode"))))
     if r.get("grandchild_error"):
-        text += say(PHRASES["no_child"][lang], error=r["grandchild_error"])
-    return {"text": text, "why": PHRASES["why"][lang], "bad": False}
+        text += say(WORDS["no_child"][lang], error=r["grandchild_error"])
+    return {"text": text, "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="daemon",
-    words=WORDS,
-    section="守护进程",
+    id="daemon", words=WORDS, section="守护进程",
     code="""def work1(name):
     print('%s开始工作'%name)
     time.sleep(2)

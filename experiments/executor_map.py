@@ -22,6 +22,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, LessonFailure, Par
 from procscope.experiments.words import Lang, Outcome, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
 # lengths (a third, all, two thirds of max_delay) keeps runs comparable and makes sure the
 # early items are not always the first to finish: item 1 is slow, item 0 and 3 are quick.
@@ -91,26 +93,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: results in input order, whatever order the tasks finished in."""
     results = r.get("results")
     if not isinstance(results, list):
         return None
-    late = PHRASES["late"][lang] if r.get("out_of_order") else ""
-    return {"text": say(PHRASES["text"][lang], results=len(results), late=late,
+    late = WORDS["late"][lang] if r.get("out_of_order") else ""
+    return {"text": say(WORDS["text"][lang], results=len(results), late=late,
                         workers=len(r.get("worker_pids") or [])),
-            "why": PHRASES["why"][lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="executor_map",
-    words=WORDS,
-    section="map用法",
+    id="executor_map", words=WORDS, section="map用法",
     code="""def work(n):
     print('%s is running' %os.getpid())
     time.sleep(random.randint(1,3))

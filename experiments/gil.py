@@ -14,6 +14,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, fixed, is_number, number, say, seconds
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 
 
@@ -112,28 +114,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: CPU-seconds per elapsed second, threads against processes."""
     if not is_number(r.get("speedup")):
         return None
-    return {"text": say(PHRASES["text"][lang], mode=r.get("mode"),
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"),
                         cpu=seconds(r.get("cpu_seconds"), lang),
                         elapsed=seconds(r.get("elapsed"), lang), speedup=fixed(r["speedup"], 2),
                         cores=number(r.get("cores"))),
-            "why": PHRASES["why_threads" if r.get("mode") == "threads"
+            "why": WORDS["why_threads" if r.get("mode") == "threads"
                             else "why_processes"][lang],
             "bad": False}
 
 
 SPEC = Experiment(
-    id="gil",
-    words=WORDS,
-    section="multiprocessing模块介绍",
+    id="gil", words=WORDS, section="multiprocessing模块介绍",
     code="""def work():
     x = 0
     for i in range(N):   # pure Python: holds the GIL all along

@@ -11,6 +11,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction
 from procscope.experiments.words import Lang, Outcome, is_number, say, seconds
 from procscope.pipe.reporter import Reporter
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 NAMES = ["alex", "egon", "qiji", "yuan", "wupeiqi", "alvin", "lily", "jack", "rain", "xiaoma"]
 
 
@@ -47,28 +49,21 @@ def main(params: Any, report: Reporter) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: the total against the longest task and the sum."""
     if not is_number(r.get("elapsed")):
         return None
     if r.get("joined") is False:
-        return {"text": say(PHRASES["not_joined"][lang], elapsed=seconds(r["elapsed"], lang),
+        return {"text": say(WORDS["not_joined"][lang], elapsed=seconds(r["elapsed"], lang),
                             longest=seconds(r.get("max"), lang)),
-                "why": PHRASES["why_not_joined"][lang], "bad": False}
-    return {"text": say(PHRASES["joined"][lang], elapsed=seconds(r["elapsed"], lang),
+                "why": WORDS["why_not_joined"][lang], "bad": False}
+    return {"text": say(WORDS["joined"][lang], elapsed=seconds(r["elapsed"], lang),
                         longest=seconds(r.get("max"), lang), total=seconds(r.get("sum"), lang)),
-            "why": PHRASES["why_joined"][lang], "bad": False}
+            "why": WORDS["why_joined"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="join",
-    words=WORDS,
-    section="Process的join方法",
+    id="join", words=WORDS, section="Process的join方法",
     code="""p1=Process(target=work1,args=('alex',))
 p2 = Process(target=work2, args=('egon',))
 p3 = Process(target=work3, args=('qiji',))

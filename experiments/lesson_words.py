@@ -53,7 +53,11 @@ class LessonWords:
     lesson: Said
     help: dict[str, Said]  # by param name
     question: Said | None
-    phrases: dict[str, Said]  # the outcome's, by key: PHRASES["joined"][lang]
+    phrases: dict[str, Said]  # the outcome's, by key
+
+    def __getitem__(self, key: str) -> Said:
+        """The outcome's phrase `key`: `WORDS["joined"][lang]`."""
+        return self.phrases[key]
 
 
 def read(module: str) -> LessonWords:

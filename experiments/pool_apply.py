@@ -21,6 +21,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, is_number, number, say, seconds
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 
 def work(index: int, name: str, seconds: float) -> tuple[str, int, int, int]:
     """Runs in each pool worker: one task. Returns ('ok', pid, start_ns, end_ns)."""
@@ -95,30 +97,23 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: how many tasks ran at once, against the serial estimate."""
     if not is_number(r.get("elapsed")):
         return None
-    return {"text": say(PHRASES["text"][lang], mode=r.get("mode"),
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"),
                         tasks=len(r.get("results") or []),
                         elapsed=seconds(r["elapsed"], lang),
                         workers=len(r.get("worker_pids") or []),
                         at_once=number(r.get("max_concurrent")),
                         serial=seconds(r.get("serial_estimate"), lang)),
-            "why": PHRASES["why_apply" if r.get("mode") == "apply"
+            "why": WORDS["why_apply" if r.get("mode") == "apply"
                             else "why_apply_async"][lang],
             "bad": False}
 
 
 SPEC = Experiment(
-    id="pool_apply",
-    words=WORDS,
-    section="进程池 · 同步调用 apply / 异步调用 apply_async",
+    id="pool_apply", words=WORDS, section="进程池 · 同步调用 apply / 异步调用 apply_async",
     code="""def work(name):
     print('%s%s开始工作了' %(os.getpid(),name))
     time.sleep(2)

@@ -33,6 +33,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
          "www.sina.com.cn"]
 # Seconds each site takes to answer (before time_scale): uneven, like the real ones.
@@ -189,28 +191,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: which process ran the callbacks."""
     pids = r.get("callback_pids")
     if not isinstance(pids, list):
         return None
     in_main = all(p == r.get("main_pid") for p in pids)
-    return {"text": say(PHRASES["text"][lang], pages=len(pids),
+    return {"text": say(WORDS["text"][lang], pages=len(pids),
                         workers=len(r.get("fetch_pids") or []),
-                        where=PHRASES["in_main" if in_main else "in_several"][lang],
+                        where=WORDS["in_main" if in_main else "in_several"][lang],
                         pid=number(r.get("main_pid"))),
-            "why": PHRASES["why"][lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="pool_callback",
-    words=WORDS,
-    section="进程池 · 回调函数",
+    id="pool_callback", words=WORDS, section="进程池 · 回调函数",
     code="""def get_page(url):
     print('<%s> get :%s' %(os.getpid(),url))
     respone = requests.get(url)

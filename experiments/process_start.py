@@ -14,6 +14,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 
 def _tell_main(conn: Connection, printed_at: int) -> None:
     """Runs in the child: send the main what only the child can know about itself."""
@@ -110,28 +112,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: who printed first, the main or its child."""
     if "main_printed_first" not in r:
         return None
     if r["main_printed_first"]:
-        text = say(PHRASES["main_first"][lang], pid=number(r.get("child_pid")),
+        text = say(WORDS["main_first"][lang], pid=number(r.get("child_pid")),
                    parent=number(r.get("child_ppid")),
                    ms=number(r.get("child_printed_after_ms")))
     else:
-        text = say(PHRASES["child_first"][lang], pid=number(r.get("child_pid")))
-    return {"text": text, "why": PHRASES["why"][lang], "bad": False}
+        text = say(WORDS["child_first"][lang], pid=number(r.get("child_pid")))
+    return {"text": text, "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="process_start",
-    words=WORDS,
-    section="开启进程的两种方式",
+    id="process_start", words=WORDS, section="开启进程的两种方式",
     code="""def work(name):
     print('%s is running' %name)
     time.sleep(2)

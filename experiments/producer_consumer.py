@@ -23,6 +23,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
 from procscope.experiments.words import Lang, Outcome, is_number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 
 def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int,
              produced: Any, finished: Any, consumers: int) -> None:
@@ -175,25 +177,18 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: produced against consumed, and whether the consumer hung."""
     if not is_number(r.get("produced")):
         return None
     hung = bool(r.get("hung"))
-    return {"text": say(PHRASES["text"][lang], mode=r.get("mode"), produced=r["produced"],
-                        consumed=r.get("consumed"), hung=PHRASES["hung"][lang] if hung else ""),
-            "why": (PHRASES["why_hung"] if hung else PHRASES["why_ended"])[lang], "bad": hung}
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"), produced=r["produced"],
+                        consumed=r.get("consumed"), hung=WORDS["hung"][lang] if hung else ""),
+            "why": (WORDS["why_hung"] if hung else WORDS["why_ended"])[lang], "bad": hung}
 
 
 SPEC = Experiment(
-    id="producer_consumer",
-    words=WORDS,
-    section="生产者和消费者-队列应用",
+    id="producer_consumer", words=WORDS, section="生产者和消费者-队列应用",
     code="""def producer(q):
     for i in range(5):
         time.sleep(2)

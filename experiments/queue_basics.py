@@ -13,6 +13,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
 from procscope.experiments.words import Lang, Outcome, json_list, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 # Seconds between the tutorial's steps (before time_scale): its lines run back to back, a
 # few microseconds apart, all on one pixel of a picture of the whole lesson. A pause lets
 # the page show each put and get on its own, the depth climbing and falling.
@@ -96,26 +98,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: what get() returned, and which of Full and Empty were raised."""
     got = r.get("got")
     if not isinstance(got, list):
         return None
-    return {"text": say(PHRASES["text"][lang], got=json_list(got),
-                        fifo=PHRASES["fifo"][lang] if r.get("fifo") else "",
+    return {"text": say(WORDS["text"][lang], got=json_list(got),
+                        fifo=WORDS["fifo"][lang] if r.get("fifo") else "",
                         full=r.get("full_raised"), empty=r.get("empty_raised")),
-            "why": PHRASES["why"][lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="queue_basics",
-    words=WORDS,
-    section="队列 · 队列的基础用法",
+    id="queue_basics", words=WORDS, section="队列 · 队列的基础用法",
     code="""q=Queue(3)  #指定队列的长度为3
 
 q.put('first')

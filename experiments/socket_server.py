@@ -54,6 +54,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, is_number, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
 HandlerRecord = tuple[int, int, int, int, str, int]
 
@@ -274,26 +276,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: replies, and how many handlers served at once."""
     if not is_number(r.get("replies_ok")):
         return None
-    return {"text": say(PHRASES["text"][lang], mode=r.get("mode"), ok=r["replies_ok"],
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"), ok=r["replies_ok"],
                         expected=number(r.get("replies_expected")),
                         at_once=number(r.get("max_concurrent_handlers")),
                         processes=len(r.get("handler_pids") or [])),
-            "why": PHRASES["why"][lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="socket_server",
-    words=WORDS,
-    section="多进程实现并发套接字通信 · 使用进程池实现socket通信",
+    id="socket_server", words=WORDS, section="多进程实现并发套接字通信 · 使用进程池实现socket通信",
     code="""def talk(conn,client_addr):
     print('进程pid: %s' %os.getpid())
     while True:

@@ -16,6 +16,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
 GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends
 
@@ -142,29 +144,22 @@ def stop_by_pid(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)  # it ignored SIGTERM for 5 s
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: is_alive() right after terminate() and after join()."""
     if "alive_right_after_terminate" not in r:
         return None
-    text = say(PHRASES["text"][lang], right_after=r["alive_right_after_terminate"],
+    text = say(WORDS["text"][lang], right_after=r["alive_right_after_terminate"],
                after_join=r.get("alive_after_join"), code=number(r.get("exitcode")))
     if r.get("grandchild_pid") is None:
         pass  # no grandchild was started: nothing to say about one
     elif r.get("grandchild_survived") is not None:
-        text += (say(PHRASES["survived"][lang], ppid=number(r.get("grandchild_ppid_after")))
-                 if r["grandchild_survived"] else PHRASES["died"][lang])
-    return {"text": text, "why": PHRASES["why"][lang], "bad": False}
+        text += (say(WORDS["survived"][lang], ppid=number(r.get("grandchild_ppid_after")))
+                 if r["grandchild_survived"] else WORDS["died"][lang])
+    return {"text": text, "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="terminate",
-    words=WORDS,
-    section="开启进程的两种方式 · 其他使用方法",
+    id="terminate", words=WORDS, section="开启进程的两种方式 · 其他使用方法",
     code="""p1=Process(target=work,args=('alex',))
 p1.start()
 p1.terminate() #不建议用 杀死p1 只会杀死p1 如果p1有子进程是不会杀死的

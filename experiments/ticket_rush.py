@@ -15,6 +15,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction,
 from procscope.experiments.words import Lang, Outcome, is_number, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 # search() and get() are the tutorial's own lines (the page shows them): its bare open()s
 # stay, so that what a student reads is what runs (ruff's SIM115 is silenced for them).
 
@@ -113,11 +115,6 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 # The tutorial's search() looks at the stock before taking the Lock: looking is not
 # protected, buying is. A torn look is then no failure of the Lock.
 
@@ -129,24 +126,22 @@ def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     over = r.get("oversold")
     if over is None:
         over = max(0, r["sold"] - r["tickets"])
-    text = say(PHRASES["sold"][lang], sold=r["sold"], tickets=number(r.get("tickets")))
-    text += say(PHRASES["oversold"][lang], over=over) if over else PHRASES["none_oversold"][lang]
+    text = say(WORDS["sold"][lang], sold=r["sold"], tickets=number(r.get("tickets")))
+    text += say(WORDS["oversold"][lang], over=over) if over else WORDS["none_oversold"][lang]
     torn = r.get("torn_reads")
     if torn:
-        text += say(PHRASES["torn"][lang], torn=torn)
+        text += say(WORDS["torn"][lang], torn=torn)
         if r.get("lock"):
-            text += PHRASES["torn_outside_lock"][lang]
-    text += PHRASES["full_stop"][lang]
+            text += WORDS["torn_outside_lock"][lang]
+    text += WORDS["full_stop"][lang]
     bad = (is_number(over) and over > 0) or (
         is_number(torn) and torn > 0 and not r.get("lock"))
-    return {"text": text, "why": PHRASES["why_lock" if r.get("lock") else "why_no_lock"][lang],
+    return {"text": text, "why": WORDS["why_lock" if r.get("lock") else "why_no_lock"][lang],
             "bad": bad}
 
 
 SPEC = Experiment(
-    id="ticket_rush",
-    words=WORDS,
-    section="进程同步锁 · 模拟买票的过程",
+    id="ticket_rush", words=WORDS, section="进程同步锁 · 模拟买票的过程",
     code="""def get():
     dic=json.load(open('db.txt'))
     time.sleep(0.1) #模拟读数据的网络延迟

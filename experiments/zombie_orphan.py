@@ -21,6 +21,8 @@ from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
 
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
+
 # --- zombie ---------------------------------------------------------------------------
 
 
@@ -169,29 +171,22 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     return orphan(hold)
 
 
-# Every human-language string of the lesson, both languages: NAME.toml beside it.
-WORDS = lesson_words.read(__name__)
-PHRASES = WORDS.phrases
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: the zombie until its reaping, or the orphan's new parent."""
     if r.get("mode") == "zombie":
-        return {"text": say(PHRASES["zombie"][lang], pid=number(r.get("child_pid")))
-                if r.get("zombie_seen") else PHRASES["no_zombie"][lang],
-                "why": PHRASES["why_zombie"][lang], "bad": False}
+        return {"text": say(WORDS["zombie"][lang], pid=number(r.get("child_pid")))
+                if r.get("zombie_seen") else WORDS["no_zombie"][lang],
+                "why": WORDS["why_zombie"][lang], "bad": False}
     if r.get("mode") == "orphan":
-        return {"text": say(PHRASES["orphan"][lang], pid=number(r.get("orphan_pid")),
+        return {"text": say(WORDS["orphan"][lang], pid=number(r.get("orphan_pid")),
                             before=number(r.get("ppid_before")),
                             after=number(r.get("ppid_after"))),
-                "why": PHRASES["why_orphan"][lang], "bad": False}
+                "why": WORDS["why_orphan"][lang], "bad": False}
     return None
 
 
 SPEC = Experiment(
-    id="zombie_orphan",
-    words=WORDS,
-    section="僵尸进程和孤儿进程",
+    id="zombie_orphan", words=WORDS, section="僵尸进程和孤儿进程",
     code="""p = Process(target=work)
 p.start()
 time.sleep(3)   # 子进程早已结束，没人 join：/proc/<pid>/stat 里是 Z（僵尸）
