@@ -185,9 +185,15 @@ class Experiment:
 
 
     def _take_words(self, words: LessonWords) -> None:
-        if self.title or self.summary or self.lesson or self.lesson_zh or self.title_zh \
-                or self.summary_zh:
-            raise ValueError(f"{self.id}: its words are in {words.file}, not in its spec")
+        given = {"title": (self.title, words.title.en), "title_zh": (self.title_zh, words.title.zh),
+                 "summary": (self.summary, words.summary.en),
+                 "summary_zh": (self.summary_zh, words.summary.zh),
+                 "lesson": (self.lesson, words.lesson.en),
+                 "lesson_zh": (self.lesson_zh, words.lesson.zh)}
+        # Only the file's own (dataclasses.replace passes the filled fields back in).
+        for key, (in_spec, from_file) in given.items():
+            if in_spec and in_spec != from_file:
+                raise ValueError(f"{self.id}: its {key} is in {words.file}, not in its spec")
         if set(words.help) != set(self.params):
             raise ValueError(f"{words.file}: [params.*] names {sorted(words.help)}; the "
                              f"lesson's params are {sorted(self.params)}")
