@@ -10,9 +10,12 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 
 def grandchild() -> None:
@@ -92,63 +95,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-FINISHED: dict[Lang, str] = {"en": "The daemon finished its work.",
-                             "zh": "守护进程完成了它的工作。"}
-TERMINATED: dict[Lang, str] = {
-    "en": "The daemon was terminated when the main's code ended (exit code {code}).",
-    "zh": "主进程的代码一结束，守护进程就被终止了（退出码 {code}）。",
-}
-NO_CHILD: dict[Lang, str] = {"en": " Its child could not start: {error}.",
-                             "zh": "它的子进程无法启动：{error}。"}
-WHY: dict[Lang, str] = {
-    "en": "A daemonic process dies with its parent's code, and may not have children.",
-    "zh": "守护进程随父进程的代码结束而终止，而且不能有子进程。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: how the daemon ended, and whether its child could start."""
     if "daemon_finished" not in r:
         return None
-    text = (FINISHED[lang] if r["daemon_finished"] else
-            say(TERMINATED[lang], code=number(r.get("daemon_exitcode"))))
+    text = (WORDS["finished"][lang] if r["daemon_finished"] else
+            say(WORDS["terminated"][lang], code=number(r.get("daemon_exitcode"))))
     if r.get("grandchild_error"):
-        text += say(NO_CHILD[lang], error=r["grandchild_error"])
-    return {"text": text, "why": WHY[lang], "bad": False}
+        text += say(WORDS["no_child"][lang], error=r["grandchild_error"])
+    return {"text": text, "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="daemon",
-    title="Daemon processes die with the main's code",
-    summary="A daemon child is terminated as soon as the main's code ends, and cannot "
-            "start children of its own.",
-    section="守护进程",
-    title_zh="守护进程随主进程的代码结束而终止",
-    summary_zh=(
-        "主进程的代码一运行完，守护进程就被终止；守护进程也不能再开启自己的子进程"
-        "。"
-    ),
-    lesson=(
-        "A daemon is a helper that lives only as long as the main's code runs. The main "
-        "sets p.daemon = True before start(), prints '主', and its code ends: at that "
-        "moment multiprocessing terminates every daemonic child that is still running, "
-        "whatever it was doing. Watch the daemon's lane: it starts its work, and is cut "
-        "off (exit code -15, SIGTERM) long before its '工作完毕' line. Note that it is "
-        "the end of the main's code that counts, not the end of the main process: the "
-        "main is still alive to reap it. A daemon may not have children either: its "
-        "Process.start() fails with AssertionError: daemonic processes are not allowed "
-        "to have children (turn on spawn_grandchild). (The tutorial's main ends right "
-        "after '主', before the daemon has done anything; here the main's code goes on "
-        "for main_work = 0.5 s, so that the daemon is seen working, and cut off at 0.5 s "
-        "of its 2 s of work.)"
-    ),
-    lesson_zh=(
-        "主进程创建守护进程，其一：守护进程会在主进程代码执行结束后就终止；"
-        "其二：守护进程内无法再开启子进程，否则抛出异常：AssertionError: daemonic "
-        "processes are not allowed to have children。"
-        "注意：进程之间是互相独立的，主进程代码运行结束，守护进程随即终止。"
-    ),
+    id="daemon", words=WORDS, section="守护进程",
     code="""def work1(name):
     print('%s开始工作'%name)
     time.sleep(2)
@@ -159,14 +118,9 @@ p1.daemon=True  #设置为守护进程
 p1.start()
 print('主')""",
     params={
-        "work": Param(2.0, "How long the daemon works (seconds)", ge=0, le=60,
-                      description_zh="守护进程工作多久（秒）"),
-        "main_work": Param(0.5, "How long the main's own code runs after print('主') "
-                           "(seconds): the daemon works meanwhile", ge=0, le=60,
-                           description_zh=("主进程在 print('主') 之后自己的代码还运行多久（秒）"
-                               "：这期间守护进程在工作")),
-        "spawn_grandchild": Param(False, "Whether the daemon tries to start a child",
-                                  description_zh="守护进程是否尝试开启子进程"),
+        "work": Param(2.0, ge=0, le=60),
+        "main_work": Param(0.5, ge=0, le=60),
+        "spawn_grandchild": Param(False),
     },
     key_moments=(
         KeyMoment({"kind": "print", "proc": "daemon-1", "nth": 1},

@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.pool_watch import (
     LOST_TASK_MARKS,
     LostTaskWatch,
@@ -20,6 +21,8 @@ from procscope.experiments.pool_watch import (
 from procscope.experiments.spec import Experiment, KeyMoment, LessonFailure, Param
 from procscope.experiments.words import Lang, Outcome, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 # The tutorial sleeps random.randint(1, 3) seconds. A fixed pattern of the same three
 # lengths (a third, all, two thirds of max_delay) keeps runs comparable and makes sure the
@@ -90,60 +93,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-TEXT: dict[Lang, str] = {
-    "en": "map() returned {results:result} in input order{late}, on {workers:worker}.",
-    "zh": "map() 按输入顺序返回了 {results} 个结果{late}，用了 {workers} 个工作进程。",
-}
-LATE: dict[Lang, str] = {"en": ", although the tasks finished out of order",
-                         "zh": "，尽管任务完成的顺序是乱的"}
-WHY: dict[Lang, str] = {
-    "en": "Executor.map yields results in the order of its inputs, whatever order they "
-          "finish in.",
-    "zh": "无论任务以什么顺序完成，Executor.map 都按输入的顺序给出结果。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: results in input order, whatever order the tasks finished in."""
     results = r.get("results")
     if not isinstance(results, list):
         return None
-    late = LATE[lang] if r.get("out_of_order") else ""
-    return {"text": say(TEXT[lang], results=len(results), late=late,
+    late = WORDS["late"][lang] if r.get("out_of_order") else ""
+    return {"text": say(WORDS["text"][lang], results=len(results), late=late,
                         workers=len(r.get("worker_pids") or [])),
-            "why": WHY[lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="executor_map",
-    title="Executor.map keeps the input order",
-    summary="10 items on 4 worker processes, each sleeping 1-3 s: they finish in any "
-            "order, yet map returns [0, 1, 4, ..., 81].",
-    section="map用法",
-    title_zh="Executor.map 保持输入的顺序",
-    summary_zh=(
-        "10 个元素交给 4 个工作进程，每个睡 1-3 秒：完成的顺序随意，map 返回的却是"
-        " [0, 1, 4, ..., 81]。"
-    ),
-    lesson=(
-        "concurrent.futures.ProcessPoolExecutor is the newer face of the process pool: "
-        "map(work, range(10)) submits one task per item to the worker processes and "
-        "gives back an iterator of the results. The items take different times, so the "
-        "task.end events come in a scrambled order: a quick item 3 is done long before a "
-        "slow item 1. Yet the results come out in input order, [0, 1, 4, 9, ...]: map "
-        "hands over item 1's result only when item 1 is done, holding back the ones that "
-        "finished early. Watch the map.result events in the main: they wait for the slow "
-        "item, then several follow at once. If you need results as they finish instead, "
-        "use submit() and as_completed(). If a worker dies in the middle of an item (kill "
-        "-9 one), the executor breaks: map() raises BrokenProcessPool, every pending item "
-        "fails and the other workers are ended; the run says which item was lost."
-    ),
-    lesson_zh=(
-        "p=ProcessPoolExecutor() 不写默认是cpu的核数。"
-        "obj=p.map(work,range(10)); p.shutdown(); print(list(obj)) "
-        "这三行代码等同于上边注释的代码意思（逐个 submit，shutdown，再逐个 result()）。"
-    ),
+    id="executor_map", words=WORDS, section="map用法",
     code="""def work(n):
     print('%s is running' %os.getpid())
     time.sleep(random.randint(1,3))
@@ -154,14 +116,9 @@ obj=p.map(work,range(10))
 p.shutdown()
 print(list(obj)) #[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]""",
     params={
-        "workers": Param(4, "Worker processes of the executor", ge=1, le=16,
-                         description_zh="执行器的工作进程数"),
-        "items": Param(10, "Items to map over", ge=1, le=100,
-                       description_zh="要 map 的元素个数"),
-        "max_delay": Param(3.0, "The longest sleep of an item (seconds); the others sleep "
-                                "a third or two thirds of it", ge=0, le=30,
-                           description_zh=("一个元素最长睡多久（秒）；"
-                               "其他的睡它的三分之一或三分之二")),
+        "workers": Param(4, ge=1, le=16),
+        "items": Param(10, ge=1, le=100),
+        "max_delay": Param(3.0, ge=0, le=30),
     },
     marks=LOST_TASK_MARKS,
     key_moments=(

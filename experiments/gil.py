@@ -9,9 +9,12 @@ from collections.abc import Callable
 from multiprocessing import Barrier, Process, Queue
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, fixed, is_number, number, say, seconds
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 
@@ -111,58 +114,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-TEXT: dict[Lang, str] = {
-    "en": "{mode}: {cpu} of CPU in {elapsed} — a speed-up of {speedup}× on {cores} cores.",
-    "zh": "{mode}：{elapsed}内用了 {cpu} CPU 时间——在 {cores} 个核心上加速 {speedup} 倍。",
-}
-WHY_THREADS: dict[Lang, str] = {"en": "Threads take turns holding the GIL: one core at a time.",
-                                "zh": "线程轮流持有 GIL：同一时间只用一个核心。"}
-WHY_PROCESSES: dict[Lang, str] = {
-    "en": "Each process has its own interpreter and GIL: they run on several cores at once.",
-    "zh": "每个进程有自己的解释器和 GIL：它们同时在多个核心上运行。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: CPU-seconds per elapsed second, threads against processes."""
     if not is_number(r.get("speedup")):
         return None
-    return {"text": say(TEXT[lang], mode=r.get("mode"), cpu=seconds(r.get("cpu_seconds"), lang),
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"),
+                        cpu=seconds(r.get("cpu_seconds"), lang),
                         elapsed=seconds(r.get("elapsed"), lang), speedup=fixed(r["speedup"], 2),
                         cores=number(r.get("cores"))),
-            "why": (WHY_THREADS if r.get("mode") == "threads" else WHY_PROCESSES)[lang],
+            "why": WORDS["why_threads" if r.get("mode") == "threads"
+                            else "why_processes"][lang],
             "bad": False}
 
 
 SPEC = Experiment(
-    id="gil",
-    title="Why threads can't use several cores",
-    summary="Two workers each burn 2 s of CPU: as threads they take 4 s (one core at a "
-            "time), as processes 2 s (both cores).",
-    section="multiprocessing模块介绍",
-    title_zh="为什么线程用不上多个核心",
-    summary_zh=(
-        "两个 worker 各消耗 2 秒 CPU：用线程要 4 秒（同一时间只有一个核心在跑），"
-        "用进程只要 2 秒（两个核心同时跑）。"
-    ),
-    lesson=(
-        "Each worker runs a plain Python loop until it has used `work` seconds of CPU. In "
-        "CPython a thread must hold the Global Interpreter Lock to run Python code, and "
-        "there is one GIL per process: two threads of one process take turns, switching "
-        "every few milliseconds, so together they never use more than one core. Two "
-        "workers of 2 s each take about 4 s, and the speedup (CPU seconds / wall seconds) "
-        "stays near 1. Watch the per-core lanes: the busy core hops around, but only one "
-        "is busy at a time. Processes each have their own interpreter and their own GIL: "
-        "on a machine with 2 cores both run at once, the same work takes about 2 s and "
-        "the speedup is near 2. That is why the tutorial reaches for multiprocessing to "
-        "use several cores. (Threads are still fine for I/O: a thread waiting on a socket "
-        "releases the GIL.)"
-    ),
-    lesson_zh=(
-        "python中的多线程无法利用多核优势，如果想要充分地使用多核CPU的资源（os.cpu_count()查看），"
-        "在python中大部分情况需要使用多进程。"
-    ),
+    id="gil", words=WORDS, section="multiprocessing模块介绍",
     code="""def work():
     x = 0
     for i in range(N):   # pure Python: holds the GIL all along
@@ -173,13 +139,9 @@ ts = [Thread(target=work) for _ in range(2)]
 # processes: one interpreter (and GIL) each, both cores at once
 ps = [Process(target=work) for _ in range(2)]""",
     params={
-        "mode": Param("processes", "threads (one process, one GIL) or processes",
-                      choices=("threads", "processes"),
-                      description_zh="threads（一个进程，一个 GIL）或 processes"),
-        "workers": Param(2, "Workers (threads or processes)", ge=1, le=16,
-                         description_zh="worker 个数（线程或进程）"),
-        "work": Param(2.0, "CPU-seconds each worker burns", ge=0.01, le=30,
-                      description_zh="每个 worker 消耗的 CPU 秒数"),
+        "mode": Param("processes", choices=("threads", "processes")),
+        "workers": Param(2, ge=1, le=16),
+        "work": Param(2.0, ge=0.01, le=30),
     },
     key_moments=(
         KeyMoment({"kind": "task.start", "nth": 1}, {"kind": "task.end", "nth": -1},

@@ -19,6 +19,7 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.pool_watch import (
     LOST_TASK_MARKS,
     WATCH_THREAD,
@@ -31,6 +32,8 @@ from procscope.experiments.pool_watch import (
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 SITES = ["www.baidu.com", "www.python.org", "www.openstack.org", "help.github.com",
          "www.sina.com.cn"]
@@ -188,66 +191,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-TEXT: dict[Lang, str] = {
-    "en": "{pages:page} fetched by {workers:worker}; every callback ran in {where} (pid {pid}).",
-    "zh": "{workers} 个工作进程抓取了 {pages} 个页面；每个回调都在{where}中运行（pid {pid}）。",
-}
-IN_MAIN: dict[Lang, str] = {"en": "the main process", "zh": "主进程"}
-IN_SEVERAL: dict[Lang, str] = {"en": "several processes", "zh": "多个进程"}
-WHY: dict[Lang, str] = {
-    "en": "A Pool callback runs in the parent, in its result-handler thread, not in the worker.",
-    "zh": "进程池的回调在父进程里运行（在它的结果处理线程中），而不是在工作进程里。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: which process ran the callbacks."""
     pids = r.get("callback_pids")
     if not isinstance(pids, list):
         return None
     in_main = all(p == r.get("main_pid") for p in pids)
-    return {"text": say(TEXT[lang], pages=len(pids), workers=len(r.get("fetch_pids") or []),
-                        where=(IN_MAIN if in_main else IN_SEVERAL)[lang],
+    return {"text": say(WORDS["text"][lang], pages=len(pids),
+                        workers=len(r.get("fetch_pids") or []),
+                        where=WORDS["in_main" if in_main else "in_several"][lang],
                         pid=number(r.get("main_pid"))),
-            "why": WHY[lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="pool_callback",
-    title="Callbacks run in the main process",
-    summary="Pool workers fetch 5 pages from a local web server; the main process parses "
-            "each one the moment it arrives.",
-    section="进程池 · 回调函数",
-    title_zh="回调函数在主进程中运行",
-    summary_zh=(
-        "进程池的工作进程从本地 Web 服务器抓取 5 个页面；每个页面一到，主进程就立"
-        "即解析它。"
-    ),
-    lesson=(
-        "Fetching a page is slow, blocking I/O, so it goes to the pool: the workers fetch "
-        "the pages at the same time. Parsing is the part we want to keep in one place, so "
-        "apply_async(get_page, callback=parse_page) asks the pool to hand each page back "
-        "to the main process as soon as it is fetched. Watch the callback events: every "
-        "one carries the main's pid, never a worker's, and they come in the order the "
-        "pages came back (the fast sites first), not the order they were submitted. The "
-        "callbacks run in one thread of the main (the pool's result handler), one after "
-        "another: a slow callback holds up the results behind it, so keep callbacks "
-        "short. (While one runs, the main's colour on the core lanes is real CPU: the "
-        "results behind it wait in the pipe, and CPython's Pool worker-handler thread, "
-        "which also watches that pipe, wakes again and again until they are read.) The "
-        "pages come from a small web server the run starts on 127.0.0.1, whose "
-        "'sites' answer after different delays, like the real ones would. If a worker "
-        "dies in the middle of a fetch (kill -9 one), the Pool never returns that page and "
-        "join() would wait for ever: here the main watches its workers and ends the run "
-        "at once, saying which page was lost."
-    ),
-    lesson_zh=(
-        "进程池中任何一个任务一旦处理完了，就立即告知主进程：我好了额，你可以处理我的结果了。"
-        "主进程则调用一个函数去处理该结果，该函数即回调函数。"
-        "我们可以把耗时间（阻塞）的任务放到进程池中，然后指定回调函数（主进程负责执行），"
-        "这样主进程在执行回调函数时就省去了I/O的过程，直接拿到的是任务的结果。"
-    ),
+    id="pool_callback", words=WORDS, section="进程池 · 回调函数",
     code="""def get_page(url):
     print('<%s> get :%s' %(os.getpid(),url))
     respone = requests.get(url)
@@ -266,13 +224,9 @@ p.close()
 p.join()
 print('主进程pid:',os.getpid())""",
     params={
-        "processes": Param(4, "Worker processes in the pool", ge=1, le=16,
-                           description_zh="进程池里的工作进程数"),
-        "pages": Param(5, "Pages to fetch", ge=1, le=50,
-                       description_zh="要抓取的页面数"),
-        "parse_delay": Param(0.5, "How long the callback takes to parse a page (seconds)",
-                             ge=0, le=10,
-                             description_zh="回调函数解析一个页面要多久（秒）"),
+        "processes": Param(4, ge=1, le=16),
+        "pages": Param(5, ge=1, le=50),
+        "parse_delay": Param(0.5, ge=0, le=10),
     },
     marks=LOST_TASK_MARKS,
     helper_threads=(WATCH_THREAD,),

@@ -8,10 +8,13 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.measure import command_of
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 
 def _tell_main(conn: Connection, printed_at: int) -> None:
@@ -109,55 +112,21 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-MAIN_FIRST: dict[Lang, str] = {
-    "en": "The main printed first; the child (pid {pid}, parent {parent}) printed {ms} ms later.",
-    "zh": "主进程先打印；子进程（pid {pid}，父进程 {parent}）在 {ms} 毫秒后才打印。",
-}
-CHILD_FIRST: dict[Lang, str] = {"en": "The child (pid {pid}) printed before the main this time.",
-                                "zh": "这一次子进程（pid {pid}）比主进程先打印。"}
-WHY: dict[Lang, str] = {
-    "en": "start() only asks the OS for a new process; the main carries on at once.",
-    "zh": "start() 只是请操作系统创建一个新进程；主进程立刻接着往下运行。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: who printed first, the main or its child."""
     if "main_printed_first" not in r:
         return None
     if r["main_printed_first"]:
-        text = say(MAIN_FIRST[lang], pid=number(r.get("child_pid")),
+        text = say(WORDS["main_first"][lang], pid=number(r.get("child_pid")),
                    parent=number(r.get("child_ppid")),
                    ms=number(r.get("child_printed_after_ms")))
     else:
-        text = say(CHILD_FIRST[lang], pid=number(r.get("child_pid")))
-    return {"text": text, "why": WHY[lang], "bad": False}
+        text = say(WORDS["child_first"][lang], pid=number(r.get("child_pid")))
+    return {"text": text, "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="process_start",
-    title="Starting a process: a function or a subclass",
-    summary="p.start() returns at once: '主' is printed before the child says a word.",
-    section="开启进程的两种方式",
-    title_zh="开启进程：用函数，或继承 Process 类",
-    summary_zh="p.start() 立即返回：子进程还没开口，“主”就已经打印出来了。",
-    lesson=(
-        "There are two ways to give a process its work: pass a function as target=, or "
-        "subclass Process and write run(). Either way, start() does not run anything "
-        "itself: it asks the operating system for a new process and returns at once. "
-        "The main is already running, so it prints '主' long before the new process has "
-        "been created, scheduled and reached its first print. Watch the main's lane: "
-        "'主' comes first, the child's lane appears after it. The child's ppid is the "
-        "main's pid, except under forkserver, where the child is forked by the fork "
-        "server, which is then its parent."
-    ),
-    lesson_zh=(
-        "发现并没有按照代码的运行顺序打印，是先打印的'主'这个字。"
-        "因为 p1.start() 只是去告诉系统我要开启一个进程了，"
-        "至于开启进程，运行任务，结束任务都由操作系统来决定，程序是干涉不了的，"
-        "所以程序告诉操作系统后，可以继续去干自己的事情了。"
-    ),
+    id="process_start", words=WORDS, section="开启进程的两种方式",
     code="""def work(name):
     print('%s is running' %name)
     time.sleep(2)
@@ -180,9 +149,7 @@ p1=MyProcess('alex')
 p1.start() #调动run函数执行
 print('主')""",
     params={
-        "style": Param("function", "Process(target=work) or a Process subclass",
-                       choices=("function", "subclass"),
-                       description_zh="Process(target=work)，或 Process 的子类"),
+        "style": Param("function", choices=("function", "subclass")),
     },
     key_moments=(
         KeyMoment({"kind": "print", "proc": "main", "text": "主"},

@@ -17,10 +17,13 @@ from collections.abc import Callable
 from multiprocessing import JoinableQueue, Process, Queue, RawArray, Value
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Track
 from procscope.experiments.words import Lang, Outcome, is_number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 
 def producer(q: Any, n: int, mode: str, items: int, delay: float, producers: int,
@@ -174,65 +177,18 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-TEXT: dict[Lang, str] = {"en": "{mode}: produced {produced}, consumed {consumed}{hung}.",
-                         "zh": "{mode}：生产了 {produced} 个，消费了 {consumed} 个{hung}。"}
-HUNG: dict[Lang, str] = {"en": " — the consumer hung waiting for more",
-                         "zh": "——消费者一直卡着等更多"}
-WHY_HUNG: dict[Lang, str] = {"en": "Nothing told the consumer that production was over.",
-                             "zh": "没有任何东西告诉消费者生产已经结束。"}
-WHY_ENDED: dict[Lang, str] = {
-    "en": "The consumer knew when to stop (a sentinel, or JoinableQueue.join()).",
-    "zh": "消费者知道什么时候该停（结束信号，或 JoinableQueue.join()）。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: produced against consumed, and whether the consumer hung."""
     if not is_number(r.get("produced")):
         return None
     hung = bool(r.get("hung"))
-    return {"text": say(TEXT[lang], mode=r.get("mode"), produced=r["produced"],
-                        consumed=r.get("consumed"), hung=HUNG[lang] if hung else ""),
-            "why": (WHY_HUNG if hung else WHY_ENDED)[lang], "bad": hung}
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"), produced=r["produced"],
+                        consumed=r.get("consumed"), hung=WORDS["hung"][lang] if hung else ""),
+            "why": (WORDS["why_hung"] if hung else WORDS["why_ended"])[lang], "bad": hung}
 
 
 SPEC = Experiment(
-    id="producer_consumer",
-    title="Producers and consumers: a queue in between",
-    summary="The naive consumer waits in q.get() forever; a None sentinel or a "
-            "JoinableQueue lets everything end.",
-    section="生产者和消费者-队列应用",
-    title_zh="生产者和消费者：中间隔着一个队列",
-    summary_zh=(
-        "朴素的消费者会永远卡在 q.get() 里；用 None 作结束信号，或用 JoinableQueu"
-        "e，所有进程才能结束。"
-    ),
-    lesson=(
-        "Producers put baozi into a queue, consumers take them out: neither waits for "
-        "the other, the queue absorbs the difference (watch its depth rise while the "
-        "consumers are slower). naive: the tutorial's first version never ends. The "
-        "producer finishes, the consumer eats everything, then calls q.get() again and "
-        "waits for a baozi that will never come; the main, which waits for its children "
-        "before it exits, waits for ever. Here the main gives up after hang_timeout and "
-        "terminates the consumer. sentinel: after the last item the producer side puts "
-        "one None per consumer; a consumer that gets None stops, and the run ends by "
-        "itself. joinable: a JoinableQueue counts what is not yet done: each consumer "
-        "calls task_done() per item, the producer's q.join() returns when everything "
-        "was consumed, the main joins the producers, and the consumers are daemons that "
-        "die with the main's code. (The tutorial sleeps 2 s to make a baozi and 2 s to "
-        "eat one, so its queue never holds more than one; here making takes 0.5 s and "
-        "eating 1.5 s by default, so the queue visibly fills and drains. A consumer "
-        "blocked in q.get() is drawn hatched: waiting for the next baozi.)"
-    ),
-    lesson_zh=(
-        "此时的问题是主进程永远不会结束，原因是：生产者p在生产完后就结束了，"
-        "但是消费者c在取空了q之后，则一直处于死循环中且卡在q.get()这一步。"
-        "解决方式无非是让生产者在生产完毕后，往队列中再发一个结束信号，"
-        "这样消费者在接收到结束信号后就可以break出死循环。"
-        "q.join() 记录消费者消费次数，等着消费者都消费完；"
-        "q.task_done() 消费者消费一条，就告诉生产者。"
-    ),
+    id="producer_consumer", words=WORDS, section="生产者和消费者-队列应用",
     code="""def producer(q):
     for i in range(5):
         time.sleep(2)
@@ -257,24 +213,13 @@ c1.start()
 p1.join() #主进程在等p1结束，p1在等消费者结束
 print('主')""",
     params={
-        "mode": Param("joinable", "naive (hangs), sentinel (None ends it) or joinable "
-                      "(JoinableQueue + daemon consumers)",
-                      choices=("naive", "sentinel", "joinable"),
-                      description_zh=("naive（会卡住）、sentinel（用 None 结束）或 "
-                          "joinable（JoinableQueue + 守护进程消费者）")),
-        "producers": Param(1, "Number of producers", ge=1, le=8,
-                           description_zh="生产者个数"),
-        "consumers": Param(1, "Number of consumers", ge=1, le=8,
-                           description_zh="消费者个数"),
-        "items": Param(5, "Items each producer makes", ge=1, le=50,
-                       description_zh="每个生产者生产的数量"),
-        "produce_delay": Param(0.5, "Seconds to make one item", ge=0, le=10,
-                               description_zh="做出一个要几秒"),
-        "consume_delay": Param(1.5, "Seconds to eat one item", ge=0, le=10,
-                               description_zh="吃掉一个要几秒"),
-        "hang_timeout": Param(3.0, "naive: how long the main waits for the stuck consumers "
-                              "before it gives up (seconds)", ge=0, le=60,
-                              description_zh="naive 模式：主进程等卡住的消费者多久后放弃（秒）"),
+        "mode": Param("joinable", choices=("naive", "sentinel", "joinable")),
+        "producers": Param(1, ge=1, le=8),
+        "consumers": Param(1, ge=1, le=8),
+        "items": Param(5, ge=1, le=50),
+        "produce_delay": Param(0.5, ge=0, le=10),
+        "consume_delay": Param(1.5, ge=0, le=10),
+        "hang_timeout": Param(3.0, ge=0, le=60),
     },
     key_moments=(
         KeyMoment({"kind": "queue.put", "nth": 1}, {"kind": "queue.get", "nth": -1},

@@ -37,6 +37,7 @@ from multiprocessing import Event, Process, Queue, resource_sharer
 from queue import Empty
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.echo_client import client, client_number, reap_as_they_exit
 from procscope.experiments.measure import max_overlap
 from procscope.experiments.pool_watch import (
@@ -52,6 +53,8 @@ from procscope.experiments.pool_watch import (
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, is_number, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 # A handler's report: (conn index, pid, start_ns, end_ns, client name, messages echoed).
 HandlerRecord = tuple[int, int, int, int, str, int]
@@ -273,63 +276,19 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-TEXT: dict[Lang, str] = {
-    "en": "{mode}: {ok}/{expected} replies, at most {at_once} handlers at once, in "
-          "{processes:process/processes}.",
-    "zh": "{mode}：{ok}/{expected} 个回复，最多同时 {at_once} 个处理者，共 {processes} 个进程。",
-}
-WHY: dict[Lang, str] = {
-    "en": "One process per connection grows with the clients; a Pool caps it.",
-    "zh": "每个连接一个进程，进程数随客户端增长；进程池给它设了上限。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: replies, and how many handlers served at once."""
     if not is_number(r.get("replies_ok")):
         return None
-    return {"text": say(TEXT[lang], mode=r.get("mode"), ok=r["replies_ok"],
+    return {"text": say(WORDS["text"][lang], mode=r.get("mode"), ok=r["replies_ok"],
                         expected=number(r.get("replies_expected")),
                         at_once=number(r.get("max_concurrent_handlers")),
                         processes=len(r.get("handler_pids") or [])),
-            "why": WHY[lang], "bad": False}
+            "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="socket_server",
-    title="A concurrent echo server: a process per client, or a pool",
-    summary="6 clients talk to an upper-casing echo server; one process per connection "
-            "serves them all at once, a Pool of 4 makes 2 of them wait.",
-    section="多进程实现并发套接字通信 · 使用进程池实现socket通信",
-    title_zh="并发回显服务器：每个客户端一个进程，或用进程池",
-    summary_zh=(
-        "6 个客户端连接一个把文字转成大写的回显服务器；每个连接一个进程，能同时服"
-        "务所有客户端；4 个进程的进程池则让其中 2 个等待。"
-    ),
-    lesson=(
-        "A plain socket server serves one client at a time: while it loops on one "
-        "connection's recv(), the next client's connect sits in the backlog. The fix in "
-        "the tutorial: the main only accept()s, and hands each connection to another "
-        "process. With a process per connection, every client gets its own handler at "
-        "once, so all 6 are served together, at the cost of one new process each (watch "
-        "the handler-N lanes appear). With a Pool of 4, the same 4 processes serve "
-        "everybody: 4 clients are served, and the other 2 are connected, have sent their "
-        "first line, and wait for an answer (drawn hatched on their lanes: waiting for a "
-        "free pool process) until a pool process finishes with an earlier client; each "
-        "pool worker's bars say which client it serves, one after another. Only 4 pids "
-        "ever handle a connection. The socket itself travels to the handler pickled as a "
-        "file descriptor (multiprocessing's DupFd), which works with fork, spawn and "
-        "forkserver. If a pool worker dies mid-connection (kill -9 one), the Pool never "
-        "returns that task: here the main watches its workers and ends the run at once, "
-        "saying which connection was lost."
-    ),
-    lesson_zh=(
-        "来一个客户端1连接，服务端分一个子进程1，处理客户端1的请求；"
-        "来一个客户端2连接，服务端分一个子进程2，处理客户端2的请求。"
-        "Pool内的进程数默认是cpu核数，假设为4：开启6个客户端，会发现2个客户端处于等待状态；"
-        "在每个进程内查看pid，会发现pid使用为4个，即多个客户端公用4个进程。"
-    ),
+    id="socket_server", words=WORDS, section="多进程实现并发套接字通信 · 使用进程池实现socket通信",
     code="""def talk(conn,client_addr):
     print('进程pid: %s' %os.getpid())
     while True:
@@ -346,19 +305,11 @@ while True:
     p.apply_async(talk,args=(conn,client_addr))
     # Process(target=work,args=(conn,client_addr)).start()  # 一个连接一个进程""",
     params={
-        "mode": Param("pool", "process_per_connection (a new handler process per client) "
-                              "or pool (a Pool of pool_size serves everyone)",
-                      choices=("process_per_connection", "pool"),
-                      description_zh=("process_per_connection（每个客户端一个新的处理进程）或 "
-                          "pool（由 pool_size 个进程的进程池服务所有人）")),
-        "clients": Param(6, "Client processes", ge=1, le=32,
-                         description_zh="客户端进程数"),
-        "pool_size": Param(4, "Processes in the pool (pool mode)", ge=1, le=16,
-                           description_zh="进程池里的进程数（pool 模式）"),
-        "messages": Param(3, "Lines each client sends", ge=1, le=50,
-                          description_zh="每个客户端发送的行数"),
-        "think_time": Param(0.5, "A client's pause between two lines (seconds)", ge=0, le=10,
-                            description_zh="客户端两行之间的停顿（秒）"),
+        "mode": Param("pool", choices=("process_per_connection", "pool")),
+        "clients": Param(6, ge=1, le=32),
+        "pool_size": Param(4, ge=1, le=16),
+        "messages": Param(3, ge=1, le=50),
+        "think_time": Param(0.5, ge=0, le=10),
     },
     marks=LOST_TASK_MARKS,
     helper_threads=(WATCH_THREAD,),

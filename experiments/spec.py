@@ -9,10 +9,11 @@ declarations into pydantic models, on the server side only).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from procscope.experiments.lesson_words import LessonWords
     from procscope.experiments.words import Lang, Outcome
 
 
@@ -29,10 +30,11 @@ class LessonFailure(Exception):
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter: its default (whose type is the param's type) and its bounds."""
+    """One parameter: its default (whose type is the param's type) and its bounds; a
+    lesson's description comes from its data file (lesson_words, `[params.NAME] help`)."""
 
     default: Any
-    description: str
+    description: str = ""
     ge: float | None = None  # for numbers, and for each item of a list of numbers
     le: float | None = None
     choices: tuple[str, ...] | None = None  # for strings
@@ -97,10 +99,11 @@ class KeyMoment:
 @dataclass(frozen=True)
 class Prediction:
     """A question the class answers before the run (app.classroom.predictions): a number within
-    [ge, le], or one of `choices`; the truth is the result's `answer_from` field."""
+    [ge, le], or one of `choices`; the truth is the result's `answer_from` field. Its words
+    come from the lesson's data file (lesson_words, `[question] text`)."""
 
-    question: str
     answer_from: str
+    question: str = ""
     question_zh: str = ""
     choices: tuple[str, ...] | None = None
     ge: float = 0
@@ -114,14 +117,17 @@ class Experiment:
     """One lesson of the tutorial, as something that runs."""
 
     id: str
-    title: str
-    summary: str
     section: str  # the tutorial's heading
-    lesson: str  # what to watch for, in a teacher's words (English)
-    lesson_zh: str  # the tutorial's own words, where it has them
     code: str  # the few lines of tutorial code this runs
     params: dict[str, Param]
     main: Callable[[Any, Any], dict[str, Any]]
+    # Every human-language string of the lesson, from its data file NAME.toml (title,
+    # summary, lesson, each param's help, the prediction's question): filled in from it.
+    words: LessonWords | None = None
+    title: str = ""
+    summary: str = ""
+    lesson: str = ""  # what to watch for, in a teacher's words (English)
+    lesson_zh: str = ""  # the tutorial's own words, where it has them
     # A pair of param sets worth running side by side ("Run both", "Compare with ...").
     compare: tuple[dict[str, Any], dict[str, Any]] | None = None
     # Run the pair one after the other, not at once: a CPU-bound lesson's sides would share
@@ -150,6 +156,8 @@ class Experiment:
     helper_threads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.words is not None:
+            self._take_words(self.words)
         for moment in self.key_moments:
             for side in (moment.start, moment.end):
                 if "kind" not in side or set(side) - MOMENT_KEYS:
@@ -174,6 +182,38 @@ class Experiment:
                 raise ValueError(f"{self.id}: track {name!r} reads param "
                                  f"{track.stock_param!r}, which it does not have; valid: "
                                  f"{', '.join(sorted(self.params))}")
+
+
+    def _take_words(self, words: LessonWords) -> None:
+        given = {"title": (self.title, words.title.en), "title_zh": (self.title_zh, words.title.zh),
+                 "summary": (self.summary, words.summary.en),
+                 "summary_zh": (self.summary_zh, words.summary.zh),
+                 "lesson": (self.lesson, words.lesson.en),
+                 "lesson_zh": (self.lesson_zh, words.lesson.zh)}
+        # Only the file's own (dataclasses.replace passes the filled fields back in).
+        for key, (in_spec, from_file) in given.items():
+            if in_spec and in_spec != from_file:
+                raise ValueError(f"{self.id}: its {key} is in {words.file}, not in its spec")
+        if set(words.help) != set(self.params):
+            raise ValueError(f"{words.file}: [params.*] names {sorted(words.help)}; the "
+                             f"lesson's params are {sorted(self.params)}")
+        if (words.question is None) != (self.prediction is None):
+            raise ValueError(f"{words.file}: [question] "
+                             + ("without a prediction in the spec" if self.prediction is None
+                                else "is missing: the spec asks a prediction"))
+        # Frozen: the words are set once, here, as the dataclass's own __init__ would.
+        fill: dict[str, object] = {
+            "title": words.title.en, "title_zh": words.title.zh,
+            "summary": words.summary.en, "summary_zh": words.summary.zh,
+            "lesson": words.lesson.en, "lesson_zh": words.lesson.zh,
+            "params": {name: replace(p, description=words.help[name].en,
+                                     description_zh=words.help[name].zh)
+                       for name, p in self.params.items()}}
+        if self.prediction is not None and words.question is not None:
+            fill["prediction"] = replace(self.prediction, question=words.question.en,
+                                         question_zh=words.question.zh)
+        for name, value in fill.items():
+            object.__setattr__(self, name, value)
 
 
 COMMON_PARAMS: dict[str, Param] = {

@@ -10,10 +10,13 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.measure import proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 PAUSE = 0.5  # seconds the main lets the page show each step, before time_scale
 GRANDCHILD_LIFE = 10.0  # a bound, so that a grandchild nobody stops still ends
@@ -141,61 +144,22 @@ def stop_by_pid(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)  # it ignored SIGTERM for 5 s
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-TEXT: dict[Lang, str] = {
-    "en": "Right after terminate(), is_alive() said {right_after}; after join(), {after_join} "
-          "(exit code {code}).",
-    "zh": "刚调用完 terminate()，is_alive() 返回 {right_after}；join() 之后返回 {after_join}"
-          "（退出码 {code}）。",
-}
-SURVIVED: dict[Lang, str] = {"en": " The grandchild survived, re-parented to {ppid}.",
-                             "zh": "孙进程活了下来，父进程变成了 {ppid}。"}
-DIED: dict[Lang, str] = {"en": " The grandchild did not survive.", "zh": "孙进程没有活下来。"}
-WHY: dict[Lang, str] = {
-    "en": "terminate() sends SIGTERM and returns at once; only join() waits for the end.",
-    "zh": "terminate() 发送 SIGTERM 后立即返回；只有 join() 才会等它结束。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: is_alive() right after terminate() and after join()."""
     if "alive_right_after_terminate" not in r:
         return None
-    text = say(TEXT[lang], right_after=r["alive_right_after_terminate"],
+    text = say(WORDS["text"][lang], right_after=r["alive_right_after_terminate"],
                after_join=r.get("alive_after_join"), code=number(r.get("exitcode")))
     if r.get("grandchild_pid") is None:
         pass  # no grandchild was started: nothing to say about one
     elif r.get("grandchild_survived") is not None:
-        text += (say(SURVIVED[lang], ppid=number(r.get("grandchild_ppid_after")))
-                 if r["grandchild_survived"] else DIED[lang])
-    return {"text": text, "why": WHY[lang], "bad": False}
+        text += (say(WORDS["survived"][lang], ppid=number(r.get("grandchild_ppid_after")))
+                 if r["grandchild_survived"] else WORDS["died"][lang])
+    return {"text": text, "why": WORDS["why"][lang], "bad": False}
 
 
 SPEC = Experiment(
-    id="terminate",
-    title="terminate() kills one process, not its children",
-    summary="p.terminate() kills p, but p's own child lives on; is_alive() can still be "
-            "True right after terminate().",
-    section="开启进程的两种方式 · 其他使用方法",
-    title_zh="terminate() 只杀死一个进程，不杀它的子进程",
-    summary_zh=(
-        "p.terminate() 杀死了 p，但 p 自己的子进程还活着；刚调用完 terminate()，i"
-        "s_alive() 仍可能是 True。"
-    ),
-    lesson=(
-        "terminate() sends SIGTERM to one process, and returns at once: the kernel has "
-        "not killed it yet, so is_alive() asked right after can still answer True. Only "
-        "join() waits until it is dead and reaped; then is_alive() is False and the exit "
-        "code is -15 (killed by signal 15). And it kills only that process: the child's "
-        "own child (the grandchild) is not touched. It loses its parent, is re-parented "
-        "(to the procscope server here, or to init) and goes on working, which is why "
-        "the tutorial does not recommend terminate(). The main then stops the grandchild "
-        "by pid, so that nothing of the run is left behind."
-    ),
-    lesson_zh=(
-        "p1.terminate() #不建议用 杀死p1 只会杀死p1 如果p1有子进程是不会杀死的，"
-        "容易产生僵尸进程 不会立即杀死 平缓杀死。print(p1.is_alive()) #检测进程是否存活"
-    ),
+    id="terminate", words=WORDS, section="开启进程的两种方式 · 其他使用方法",
     code="""p1=Process(target=work,args=('alex',))
 p1.start()
 p1.terminate() #不建议用 杀死p1 只会杀死p1 如果p1有子进程是不会杀死的
@@ -203,8 +167,7 @@ print(p1.is_alive()) #检测进程是否存活
 p1.join()
 print(p1.is_alive())""",
     params={
-        "grandchild": Param(True, "Whether the child starts a child of its own",
-                            description_zh="子进程是否再开启自己的子进程"),
+        "grandchild": Param(True),
     },
     key_moments=(
         KeyMoment({"kind": "proc.terminate"}, {"kind": "proc.exit", "proc": "child-1"},

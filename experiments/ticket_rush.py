@@ -10,9 +10,12 @@ import time
 from multiprocessing import Lock, Process
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.spec import Experiment, KeyMoment, Param, Prediction, Track
 from procscope.experiments.words import Lang, Outcome, is_number, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 # search() and get() are the tutorial's own lines (the page shows them): its bare open()s
 # stay, so that what a student reads is what runs (ruff's SIM115 is silenced for them).
@@ -112,28 +115,8 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     }
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-SOLD: dict[Lang, str] = {"en": "Sold {sold:ticket}, stock was {tickets} — ",
-                         "zh": "卖出 {sold} 张票，库存 {tickets} 张——"}
-OVERSOLD: dict[Lang, str] = {"en": "{over} oversold", "zh": "超卖 {over} 张"}
-NONE_OVERSOLD: dict[Lang, str] = {"en": "none oversold", "zh": "没有超卖"}
-TORN: dict[Lang, str] = {"en": "; {torn:buyer} read a half-written file",
-                         "zh": "；{torn} 个买家读到了写了一半的文件"}
 # The tutorial's search() looks at the stock before taking the Lock: looking is not
 # protected, buying is. A torn look is then no failure of the Lock.
-TORN_OUTSIDE_LOCK: dict[Lang, str] = {"en": " in search(), which runs outside the Lock",
-                                      "zh": "（在 search() 里，它在锁之外运行）"}
-FULL_STOP: dict[Lang, str] = {"en": ".", "zh": "。"}
-WHY_LOCK: dict[Lang, str] = {
-    "en": "With the Lock, buyers took turns: each one read the stock only after the previous "
-          "one had written it.",
-    "zh": "加了锁，买家轮流买票：每个人都在前一个人写回库存之后才去读。",
-}
-WHY_NO_LOCK: dict[Lang, str] = {
-    "en": "Without the Lock, buyers read the stock at the same time, before anyone wrote it "
-          "back.",
-    "zh": "没有锁，买家们同时读到了库存，那时还没有人把它写回去。",
-}
 
 
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
@@ -143,39 +126,22 @@ def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     over = r.get("oversold")
     if over is None:
         over = max(0, r["sold"] - r["tickets"])
-    text = say(SOLD[lang], sold=r["sold"], tickets=number(r.get("tickets")))
-    text += say(OVERSOLD[lang], over=over) if over else NONE_OVERSOLD[lang]
+    text = say(WORDS["sold"][lang], sold=r["sold"], tickets=number(r.get("tickets")))
+    text += say(WORDS["oversold"][lang], over=over) if over else WORDS["none_oversold"][lang]
     torn = r.get("torn_reads")
     if torn:
-        text += say(TORN[lang], torn=torn)
+        text += say(WORDS["torn"][lang], torn=torn)
         if r.get("lock"):
-            text += TORN_OUTSIDE_LOCK[lang]
-    text += FULL_STOP[lang]
+            text += WORDS["torn_outside_lock"][lang]
+    text += WORDS["full_stop"][lang]
     bad = (is_number(over) and over > 0) or (
         is_number(torn) and torn > 0 and not r.get("lock"))
-    return {"text": text, "why": (WHY_LOCK if r.get("lock") else WHY_NO_LOCK)[lang],
+    return {"text": text, "why": WORDS["why_lock" if r.get("lock") else "why_no_lock"][lang],
             "bad": bad}
 
 
 SPEC = Experiment(
-    id="ticket_rush",
-    title="The ticket rush: a Lock makes it correct",
-    summary="100 buyers race for 1 ticket stored in a JSON file; without a Lock, many get it.",
-    section="进程同步锁 · 模拟买票的过程",
-    title_zh="抢票：加锁才能保证正确",
-    summary_zh="100 个买家抢 JSON 文件里仅有的 1 张票；不加锁，很多人都会“抢到”。",
-    lesson=(
-        "Every buyer first looks at the stock (no lock), then buys: read the file, wait "
-        "0.1 s, decrement, wait 0.2 s, write it back. With the Lock, buying is one buyer "
-        "at a time: watch the lock lane pass from buyer to buyer, and exactly one ticket "
-        "is sold. Without it, dozens of buyers read count=1 before the first one writes "
-        "0, so all of them 'succeed': the ticket is oversold. Some buyers even open the "
-        "file while another is rewriting it and read half a file (JSONDecodeError)."
-    ),
-    lesson_zh=(
-        "加锁可以保证多个进程修改同一块数据时，同一时间只能有一个任务可以进行修改，即串行的修改，"
-        "没错，速度是慢了，但牺牲了速度却保证了数据安全。"
-    ),
+    id="ticket_rush", words=WORDS, section="进程同步锁 · 模拟买票的过程",
     code="""def get():
     dic=json.load(open('db.txt'))
     time.sleep(0.1) #模拟读数据的网络延迟
@@ -191,16 +157,11 @@ def task(lock):
     get()
     lock.release()""",
     params={
-        "n": Param(100, "Number of buyers (processes)", ge=1, le=500,
-                   description_zh="买家（进程）个数"),
-        "tickets": Param(1, "Tickets in stock", ge=0, le=1000,
-                         description_zh="库存票数"),
-        "lock": Param(True, "Whether buyers take the Lock around get()",
-                      description_zh="买家是否在 get() 前后加锁"),
-        "read_delay": Param(0.1, "Network delay after reading (seconds)", ge=0, le=5,
-                            description_zh="读数据后的网络延迟（秒）"),
-        "write_delay": Param(0.2, "Network delay before writing (seconds)", ge=0, le=5,
-                             description_zh="写数据前的网络延迟（秒）"),
+        "n": Param(100, ge=1, le=500),
+        "tickets": Param(1, ge=0, le=1000),
+        "lock": Param(True),
+        "read_delay": Param(0.1, ge=0, le=5),
+        "write_delay": Param(0.2, ge=0, le=5),
     },
     key_moments=(
         KeyMoment({"kind": "lock.acquire", "nth": 1}, {"kind": "lock.release", "nth": 4},
@@ -215,8 +176,6 @@ def task(lock):
     tracks={"lock": Track(),
             "sold": Track(always=True, stock_param="tickets", counts="ticket.sold")},
     marks={"ticket.sold": "star", "file.torn": "cross"},
-    prediction=Prediction("Without the Lock, every buyer at once: how many tickets will be "
-                          "sold?", "sold", question_zh="不加锁，所有人同时抢票：会卖出几张票？",
-                          le=500, unit="tickets", params={"lock": False}),
+    prediction=Prediction("sold", le=500, unit="tickets", params={"lock": False}),
     compare=({"lock": True}, {"lock": False}),
 )

@@ -15,10 +15,13 @@ from multiprocessing import Pipe, Process
 from multiprocessing.connection import Connection
 from typing import Any
 
+from procscope.experiments import lesson_words
 from procscope.experiments.measure import command_of, proc_stat
 from procscope.experiments.spec import Experiment, KeyMoment, Param
 from procscope.experiments.words import Lang, Outcome, number, say
 from procscope.pipe.reporter import emit
+
+WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 
 # --- zombie ---------------------------------------------------------------------------
 
@@ -168,72 +171,22 @@ def main(params: Any, report: Any) -> dict[str, Any]:
     return orphan(hold)
 
 
-# The outcome's phrases in each language of the page (`lang`), filled by words.say().
-ZOMBIE: dict[Lang, str] = {
-    "en": "The child (pid {pid}) was a zombie (Z) until its parent reaped it.",
-    "zh": "子进程（pid {pid}）一直是僵尸进程（Z），直到父进程回收它。",
-}
-NO_ZOMBIE: dict[Lang, str] = {"en": "The zombie state was not observed this time.",
-                              "zh": "这一次没有观察到僵尸状态。"}
-WHY_ZOMBIE: dict[Lang, str] = {
-    "en": "An exited child stays in the process table until its parent collects its exit "
-          "status.",
-    "zh": "已退出的子进程会留在进程表里，直到父进程取走它的退出状态。",
-}
-ORPHAN: dict[Lang, str] = {
-    "en": "The orphan (pid {pid}) was re-parented from {before} to {after}.",
-    "zh": "孤儿进程（pid {pid}）的父进程从 {before} 变成了 {after}。",
-}
-WHY_ORPHAN: dict[Lang, str] = {
-    "en": "When a parent dies first, its children are adopted (here by the server, a "
-          "subreaper).",
-    "zh": "父进程先死时，它的子进程会被收养（这里是被服务器收养，它是 subreaper）。",
-}
-
-
 def outcome(r: dict[str, Any], lang: Lang) -> Outcome | None:
     """Runs in the server: the zombie until its reaping, or the orphan's new parent."""
     if r.get("mode") == "zombie":
-        return {"text": say(ZOMBIE[lang], pid=number(r.get("child_pid")))
-                if r.get("zombie_seen") else NO_ZOMBIE[lang],
-                "why": WHY_ZOMBIE[lang], "bad": False}
+        return {"text": say(WORDS["zombie"][lang], pid=number(r.get("child_pid")))
+                if r.get("zombie_seen") else WORDS["no_zombie"][lang],
+                "why": WORDS["why_zombie"][lang], "bad": False}
     if r.get("mode") == "orphan":
-        return {"text": say(ORPHAN[lang], pid=number(r.get("orphan_pid")),
+        return {"text": say(WORDS["orphan"][lang], pid=number(r.get("orphan_pid")),
                             before=number(r.get("ppid_before")),
                             after=number(r.get("ppid_after"))),
-                "why": WHY_ORPHAN[lang], "bad": False}
+                "why": WORDS["why_orphan"][lang], "bad": False}
     return None
 
 
 SPEC = Experiment(
-    id="zombie_orphan",
-    title="Zombies and orphans",
-    summary="A finished child nobody waits for stays a zombie (state Z); a child whose "
-            "parent exits first is adopted by another process.",
-    section="僵尸进程和孤儿进程",
-    title_zh="僵尸进程和孤儿进程",
-    summary_zh=(
-        "结束后没人回收的子进程一直是僵尸进程（状态 Z）；父进程先退出的子进程成为"
-        "孤儿进程，被另一个进程收养。"
-    ),
-    lesson=(
-        "When a process exits, the kernel keeps a small record of it (its pid and exit "
-        "status) until its parent collects it with wait(): until then it is a zombie, "
-        "state Z in /proc, the Z on its lane. join() is that wait. In zombie mode the "
-        "child finishes at once, the main does not join it for `hold` seconds and reads "
-        "/proc/<pid>/stat meanwhile: Z. Then join() reaps it and it is gone. In orphan "
-        "mode a parent starts a child and exits first: the child is not killed, it is "
-        "re-parented. It reads os.getppid() before and after: the new parent is the "
-        "nearest 'child subreaper' ancestor (the procscope server) or init (pid 1), "
-        "which will reap it when it ends. Under forkserver the fork server is the "
-        "parent of every child, reaps them at once, and outlives them: no zombie, no "
-        "orphan."
-    ),
-    lesson_zh=(
-        "p1.terminate() 不建议用，杀死p1，只会杀死p1，"
-        "如果p1有子进程是不会杀死的，容易产生僵尸进程。"
-        "死了的话，子进程就成了僵尸进程了，主进程得等着子进程执行完毕回收子进程的资源。"
-    ),
+    id="zombie_orphan", words=WORDS, section="僵尸进程和孤儿进程",
     code="""p = Process(target=work)
 p.start()
 time.sleep(3)   # 子进程早已结束，没人 join：/proc/<pid>/stat 里是 Z（僵尸）
@@ -247,11 +200,8 @@ def child():
     time.sleep(1)
     print(os.getppid())   # 收养它的进程的 pid""",
     params={
-        "mode": Param("zombie", "Show a zombie or an orphan", choices=("zombie", "orphan"),
-                      description_zh="演示僵尸进程还是孤儿进程"),
-        "hold": Param(3.0, "How long the zombie is left unreaped / the orphan lives (seconds)",
-                      ge=0, le=30,
-                      description_zh="僵尸进程多久不被回收 / 孤儿进程活多久（秒）"),
+        "mode": Param("zombie", choices=("zombie", "orphan")),
+        "hold": Param(3.0, ge=0, le=30),
     },
     key_moments=(
         KeyMoment({"kind": "proc.zombie"}, {"kind": "proc.reap"},
