@@ -22,7 +22,10 @@ import httpx
 import pytest
 from browser import PageErrors, screenshot
 from conftest import Server
+from machine_load import LoadMeter, load
 from playwright.sync_api import Browser, Page
+
+__all__ = ["load"]  # the fixture, imported for pytest
 
 # The final statuses (app/pipe/ledger.py FINAL); `interrupted`: live when the server died.
 FINAL = ("succeeded", "failed", "cancelled", "timed_out", "interrupted")
@@ -482,9 +485,10 @@ def test_a_student_opens_a_live_run_and_can_pause_it(tab: Tab, client: httpx.Cli
     assert tab.errors.messages == []
 
 
-def test_a_newcomer_sees_the_race_in_under_a_minute(tab: Tab) -> None:
+def test_a_newcomer_sees_the_race_in_under_a_minute(tab: Tab, load: LoadMeter) -> None:
     """Issue 5's "done when": open /, pick ticket_rush, Run (defaults), then "compare with
-    lock off": the race and its consequence are on screen, in under a minute."""
+    lock off": the race and its consequence are on screen, in under a minute (on free
+    cores: held against the machine's load meanwhile)."""
     started = time.monotonic()
     page = tab.open("/")
     choose(page, "ticket_rush")
@@ -493,12 +497,12 @@ def test_a_newcomer_sees_the_race_in_under_a_minute(tab: Tab) -> None:
     page.click("[data-testid=compare-with]")
     page.wait_for_url(re.compile(r"/runs/\d+\?compare=\d+$"))
     assert wait_final(page, 2) == ["succeeded", "succeeded"]
-    elapsed = time.monotonic() - started
+    elapsed = load.since(started)
     outcomes = page.locator(".run-outcome").all_inner_texts()
     assert "none oversold" in outcomes[0]
     assert re.search(r"— \d+ oversold", outcomes[1]), outcomes[1]
     screenshot(page, "newcomer-lock-on-vs-off")
-    assert elapsed < 60, elapsed
+    elapsed.assert_within(60, "the newcomer's two runs")
     assert tab.errors.messages == []
 
 
@@ -555,12 +559,16 @@ def run_gil(tab_: Tab, mode: str, work: float = 1.0) -> Page:
     return page
 
 
-def test_gil_threads_take_turns_on_one_core_at_a_time(browser: Browser, server: Server) -> None:
+def test_gil_threads_take_turns_on_one_core_at_a_time(browser: Browser, server: Server,
+                                                      load: LoadMeter) -> None:
     """Issue 11: the core lanes come from cpu.run; zoomed in to 50 ms the GIL's hand-offs are
     alternating colours on one core at a time, and the threads' lanes have their names."""
     t = Tab(browser, server.url, 1280, 720)
     try:
+        ran = time.monotonic()
         page = run_gil(t, "threads")
+        crowding = load.since(ran).crowding
+        share = page.evaluate("procscope.panels[0].run.result.speedup")  # CPU s / wall s
         names = page.evaluate("procscope.panels[0].model.lanes.map(l => l.name)")
         assert "main · thread-1" in names and "main · thread-2" in names, names
         busy = page.evaluate("procscope.panels[0].timeline.inUseAvg")
@@ -577,10 +585,13 @@ def test_gil_threads_take_turns_on_one_core_at_a_time(browser: Browser, server: 
         colours = [next(c for c in row if c) for row in cols if row[0] or row[1]]
         changes = sum(1 for a, b in zip(colours, colours[1:], strict=False) if a != b)
         # One core at a time (the kernel: 0.5-6 % both), and the GIL passing between the two
-        # threads every ~5 ms: several changes of colour in 50 ms. On a quiet machine one
-        # core is busy nearly always; other load on the two cores takes some of it (0.53
-        # was seen at load 9), so only "mostly busy" is asserted for that.
-        assert both < 0.15 and some > 0.35, (both, some)
+        # threads every ~5 ms: several changes of colour in 50 ms. On a quiet machine (no
+        # more tasks runnable than cores) one core is busy nearly always, and "mostly busy"
+        # (0.35) is asserted. On a crowded one the threads had only the share of a core
+        # their own CPU clocks say (the result's speedup), and the lanes are held to that
+        # share of 0.35: the page must draw what the threads really got.
+        busy_at_least = 0.35 if crowding <= 1 else 0.35 * min(1.0, share)
+        assert both < 0.15 and some > busy_at_least, (both, some, crowding, share)
         assert changes >= 3 and len(set(colours)) >= 2, (changes, set(colours))
         assert busy is not None and busy < 1.25, busy  # over the whole run, ~1 core busy
         assert t.errors.messages == []

@@ -19,9 +19,10 @@ from playwright.sync_api import Browser
 
 from tests.browser import PageErrors, screenshot
 from tests.conftest import ROOT, Server, alive, free_port, group_members, read_until
+from tests.machine_load import LoadMeter, load
 from tests.redis_server import RedisServer, redis_server
 
-__all__ = ["redis_server"]  # the fixture, imported for pytest
+__all__ = ["load", "redis_server"]  # the fixtures, imported for pytest
 
 SELFTEST = {"PROCSCOPE_SELFTEST": "1"}
 HOLD_1S = {"PROCSCOPE_REDIS_HOLD_SECONDS": "1"}
@@ -185,21 +186,33 @@ def test_a_replica_that_cannot_reach_redis_fails_with_a_clear_message() -> None:
 
 
 def test_a_redis_restart_mid_run_loses_nothing_acknowledged(
-        redis_server: RedisServer, replicas: list[Server]) -> None:
+        redis_server: RedisServer, replicas: list[Server], load: LoadMeter) -> None:
     a, b, _ = replicas
     run_id = start(a, "join", durations=[2.5, 3.0])
     seen_by(b, run_id)
-    live: dict[str, bytes] = {}
-    reader = threading.Thread(target=lambda: live.__setitem__("b", raw_stream(b, run_id)))
+    chunks: list[bytes] = []  # B's stream as it arrives
+
+    def read_b() -> None:
+        with httpx.stream("GET", f"{b.url}/api/runs/{run_id}/events", timeout=60) as response:
+            assert response.status_code == 200, response.read()
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=read_b)
     reader.start()
-    time.sleep(0.8)
+    # Redis goes away once B's client has been sent part of the run (the workers sleep on)...
+    load.wait_for(lambda: len(frames(b"".join(chunks))) >= 5, 10,
+                  lambda: "for B's first frames of the run")
     redis_server.stop()
-    time.sleep(0.5)
+    assert httpx.get(f"{a.url}/api/runs/{run_id}").json()["status"] == "running"
+    # ...and comes back once B's reader of the run's log has been cut off from it.
+    load.wait_for(lambda: f"redis: reading run {run_id} after " in b.output(), 10,
+                  lambda: "for B to see Redis gone")
     redis_server.start()
     reader.join(60)
     whole = frames(raw_stream(a, run_id))
     assert b"event: run.end" in whole[-1]
-    assert frames(live["b"]) == whole  # B's stream resumed where it was
+    assert frames(b"".join(chunks)) == whole  # B's stream resumed where it was
     # A replica that starts now reads the whole run from Redis alone.
     late = Server("--redis", redis_server.url)
     try:
