@@ -55,3 +55,12 @@ def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0) -> Non
 # is that work can run on several cores at once. Needs root (CAP_SYS_NICE).
 REALTIME_SERVER = ["chrt", "--fifo", "1", sys.executable, "-m", "procscope"]
 can_take_the_cores = os.geteuid() == 0
+
+
+def raise_helper_threads(pid: int, priority: int = 2) -> None:
+    """Put every thread of a REALTIME_SERVER but its main one (the event loop, which starts
+    the runs) above the runs' processes: the sampler then takes its looks at the cores on
+    time however busy the run keeps them, as it does on a quiet machine."""
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
+        if tid != pid:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
