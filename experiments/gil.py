@@ -19,13 +19,13 @@ WORDS = lesson_words.read(__name__)  # every string of the lesson: NAME.toml
 STEPS = 10  # progress events per worker: enough to see the turns, few enough to read
 
 
-def burn(name: str, cpu_seconds: float, clock: Callable[[], float]) -> tuple[float, float]:
+def burn(name: str, cpu_seconds: float, clock: Callable[[], float]) -> tuple[float, float, float]:
     """Runs in each worker (a thread or a process): pure-Python work for `cpu_seconds`.
 
     `clock` is this worker's own CPU clock (thread_time for a thread, process_time for a
     process): time spent waiting for the GIL is not CPU time, so a thread that has to take
     turns needs longer on the wall clock to burn its share. Returns (CPU seconds used,
-    monotonic time at the end).
+    monotonic time at the start, monotonic time at the end).
     """
     print("%s is running in pid %s" % (name, os.getpid()))
     emit("task.start", worker=name, cpu_seconds=round(cpu_seconds, 4))
@@ -47,7 +47,7 @@ def burn(name: str, cpu_seconds: float, clock: Callable[[], float]) -> tuple[flo
     wall_used = time.monotonic() - wall
     emit("task.end", worker=name, cpu=round(used, 4), wall=round(wall_used, 4))
     print("%s done: %.2f s of CPU in %.2f s" % (name, used, wall_used))
-    return used, time.monotonic()
+    return used, wall, time.monotonic()
 
 
 def burn_in_thread(name: str, cpu_seconds: float, go: Any, out: list[Any]) -> None:
@@ -62,21 +62,19 @@ def burn_in_process(name: str, cpu_seconds: float, go: Any, out: Any) -> None:
     out.put(burn(name, cpu_seconds, time.process_time))
 
 
-def start_together(workers: list[Any], go: Any) -> float:
+def start_together(workers: list[Any], go: Any) -> None:
     """Runs in the experiment's main process: starts the workers (threads or processes),
-    lets them go at once when every one waits at `go`, and returns when the clock started."""
+    and lets them go at once when every one waits at `go`."""
     for w in workers:
         w.start()
     go.wait()
-    start = time.monotonic()
     emit("workers.go", workers=len(workers))
-    return start
 
 
 def main(params: Any, report: Any) -> dict[str, Any]:
     """Runs in the experiment's main process."""
     cpu_seconds = params.work * params.time_scale
-    per_worker: list[tuple[float, float]] = []
+    per_worker: list[tuple[float, float, float]] = []
     # The clock starts when every worker is up and waiting at the barrier, so that the
     # start-up of a spawned process (~0.1 s) does not blur the comparison.
     if params.mode == "threads":
@@ -84,7 +82,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         threads = [threading.Thread(target=burn_in_thread, name="thread-%d" % (i + 1),
                                     args=("thread-%d" % (i + 1), cpu_seconds, go, per_worker))
                    for i in range(params.workers)]
-        start = start_together(threads, go)
+        start_together(threads, go)
         for t in threads:
             t.join()
     else:
@@ -93,14 +91,16 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         processes = [Process(target=burn_in_process, name="worker-%d" % (i + 1),
                              args=("worker-%d" % (i + 1), cpu_seconds, go, results))
                      for i in range(params.workers)]
-        start = start_together(processes, go)
+        start_together(processes, go)
         for _ in processes:  # drain before join: a process that put cannot exit before
             per_worker.append(results.get())
         for p in processes:
             p.join()
-    # CLOCK_MONOTONIC is system-wide, so the workers' end times compare with `start`.
-    elapsed = max(end for _, end in per_worker) - start
-    total = sum(cpu for cpu, _ in per_worker)
+    # CLOCK_MONOTONIC is system-wide, so the workers' times compare with each other. The
+    # clock starts when the first worker starts working, not when this process gets past
+    # the barrier: it may get a core only after the workers (which hold both).
+    elapsed = max(end for _, _, end in per_worker) - min(begin for _, begin, _ in per_worker)
+    total = sum(cpu for cpu, _, _ in per_worker)
     speedup = total / elapsed if elapsed else 0.0
     print("%d %s, %.2f s of CPU in %.2f s: %.2f cores busy on average"
           % (params.workers, params.mode, total, elapsed, speedup))
@@ -109,7 +109,7 @@ def main(params: Any, report: Any) -> dict[str, Any]:
         "elapsed": round(elapsed, 4),
         "cpu_seconds": round(total, 4),
         "speedup": round(speedup, 3),
-        "per_worker_cpu": [round(cpu, 4) for cpu, _ in per_worker],
+        "per_worker_cpu": [round(cpu, 4) for cpu, _, _ in per_worker],
         "cores": os.cpu_count(),
     }
 

@@ -7,6 +7,7 @@ processes run on two cores at once" is only the lesson's to keep when the cores 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 
@@ -45,3 +46,21 @@ def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} still says running after {timeout} s")
         time.sleep(0.0005)
+
+
+# A server whose every process and thread runs at real-time priority (SCHED_FIFO 1, which
+# the run's processes inherit at fork and keep across exec): no ordinary task on the
+# machine, however many, can take a core from a worker that wants one (but for the
+# kernel's share kept for ordinary tasks, sched_rt_runtime_us: 5 %). For tests whose claim
+# is that work can run on several cores at once. Needs root (CAP_SYS_NICE).
+REALTIME_SERVER = ["chrt", "--fifo", "1", sys.executable, "-m", "procscope"]
+can_take_the_cores = os.geteuid() == 0
+
+
+def raise_helper_threads(pid: int, priority: int = 2) -> None:
+    """Put every thread of a REALTIME_SERVER but its main one (the event loop, which starts
+    the runs) above the runs' processes: the sampler then takes its looks at the cores on
+    time however busy the run keeps them, as it does on a quiet machine."""
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
+        if tid != pid:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
