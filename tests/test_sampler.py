@@ -64,8 +64,10 @@ def overlap(a: list[tuple[float, float, int]], b: list[tuple[float, float, int]]
     return total
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def realtime_server() -> Iterator[Server]:
+    """A server at real-time priority, per test: gone before the next test measures, so
+    that none of its threads (raised above every normal task) can take a core from it."""
     if not can_take_the_cores:
         pytest.skip("SCHED_FIFO needs root (CAP_SYS_NICE)")
     with Server(command=REALTIME_SERVER) as srv:
