@@ -282,7 +282,7 @@ class Fanout:
                     viewer._leave("gone")
                     continue
                 if not outlet.writable():
-                    viewer._leave("behind")  # its own coroutine waits for it, then catches up
+                    viewer._leave("behind")  # its own coroutine waits for it, then parks again
                     continue
                 if body:
                     outlet.write(chunk)
