@@ -209,7 +209,10 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
                 break
         c1, p1, v1 = cpus()
         m1, t1, b1 = watch.mark(), time.monotonic(), busy_seconds()
-        timed, counted = watch.results(max(0.0, run_ends - time.monotonic()) + 120)
+        # The window is over: the rest of the run (its connect budget unused) is cancelled,
+        # and every viewer still reads every event up to the run's end.
+        client.delete(f"/api/runs/{run_id}", timeout=120)
+        timed, counted = watch.results(120)
         if probes_es is not None:
             timed, counted = probes_es.results(), timed + counted
         total = client.get(f"/api/runs/{run_id}", timeout=120).json()["events"]
