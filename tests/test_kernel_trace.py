@@ -47,15 +47,18 @@ def tolerance_for(kt: KernelTrace, busy_s: float, own_ns: int) -> float:
     print(f"other work used {other:.2f} cores meanwhile: held to {BUSY_TOLERANCE:.0%}")
     return BUSY_TOLERANCE
 
-# Runs in the workload process: two CPU-bound threads for ~1 s of wall time take turns
-# on the GIL (a switch every 5 ms), then park until the test lets them go.
+# Runs in the workload process: two CPU-bound threads, 0.5 s of each one's own CPU time
+# (~1 s of wall time on free cores, however long on crowded ones), take turns on the GIL
+# (a switch every 5 ms), then park until the test lets them go. The clock is read every
+# ~1 ms, not in a tight loop: each read traces a sched_stat_runtime.
 GIL_THREADS = r"""
 import sys, threading, time
 
 def spin():
-    end = time.monotonic() + 1.0
-    while time.monotonic() < end:
-        pass
+    end = time.thread_time() + 0.5
+    while time.thread_time() < end:
+        for _ in range(10_000):
+            pass
     parked.wait()
     release.wait()
 
