@@ -10,10 +10,16 @@ import httpx
 import pytest
 from conftest import RunOutcome
 from kernel_trace import KernelTrace, overlap_fraction
-from plain_burn import tracefs, work_window, worker_spans  # noqa: F401 (a fixture, by name)
+from plain_burn import (  # noqa: F401 (tracefs: a fixture, by name)
+    tracefs,
+    work_window,
+    worker_spans,
+    workers_asleep,
+)
 
 HZ = 100  # the sampler's rate for states when the core lanes are exact (STATES_HZ)
 OVERLAP_POINTS = 0.15  # drawn both-at-once short of the kernel's: a period late per change
+ASLEEP_POINTS = 0.1  # drawn not runnable over the kernel's asleep: a period late per change
 
 
 RunExperiment = Callable[..., RunOutcome]  # conftest's run_experiment fixture
@@ -105,6 +111,20 @@ def test_processes_run_on_two_cores_at_once(run_experiment: RunExperiment) -> No
     # Each worker drawn on cores the kernel had it on.
     for steps_, spans in ((a, kernel_a), (b, kernel_b)):
         assert {cpu for _, state, cpu, _ in steps_ if state == "R"} <= {s.cpu for s in spans}
+    # And drawn runnable (R: on a core or waiting for one) through its own burn, as the
+    # kernel has it, however crowded the cores: neither waits for the other.
+    burns = {(e["kind"], e["pid"]): e["t"] for e in out.events
+             if e["kind"] in ("task.start", "task.end")}
+    for pid, steps_, kernel_asleep in zip(workers, (a, b), workers_asleep(kt, out.events),
+                                          strict=True):
+        start, stop = burns["task.start", pid], burns["task.end", pid]
+        nexts = [*steps_[1:], (stop, "", -1, 0.0)]
+        not_r = sum(max(0.0, min(nxt[0], stop) - max(t, start))
+                    for (t, state, _, _), nxt in zip(steps_, nexts, strict=True) if state != "R")
+        drawn_asleep = not_r / (stop - start)
+        print(f"  worker {pid}: drawn not runnable {drawn_asleep * 100:.1f} % of its burn, "
+              f"kernel asleep {kernel_asleep * 100:.1f} %")
+        assert drawn_asleep <= kernel_asleep + ASLEEP_POINTS, (pid, drawn_asleep, kernel_asleep)
 
 
 def test_threads_take_turns_on_the_gil(run_experiment: RunExperiment) -> None:
