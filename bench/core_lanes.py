@@ -30,7 +30,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,24 +38,21 @@ import httpx
 from bench.server import BenchServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from kernel_trace import (  # noqa: E402  (a reference tool of the tests, by path)
-    Drawn,
+# The tests' reference tools, by path: the kernel's record, and the comparison with it.
+from kernel_trace import (  # noqa: E402
     KernelTrace,
-    Span,
     TracefsUnavailable,
     drawn_overlap,
     mount_tracefs,
     on_cpu_total,
     overlap_fraction,
 )
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+from lane_check import (  # noqa: E402
+    drawn_stretches,
+    drawn_total,
+    gil_workers,
+    process_cpu_seconds,
+)
 
 
 def _steal_ticks() -> tuple[int, int]:
@@ -84,18 +80,6 @@ def _run(srv: BenchServer, experiment: str, params: dict[str, Any]) -> list[dict
     return events
 
 
-def _drawn(events: list[dict[str, Any]], t0_ns: int, pid: int,
-           tid: int | None = None) -> list[Drawn]:
-    return [(t0_ns + round(e["data"]["t0"] * 1e9), t0_ns + round(e["data"]["t1"] * 1e9),
-             float(e["data"].get("share", 1.0)))
-            for e in events if e["kind"] == "cpu.run" and e["pid"] == pid
-            and (tid is None or e["data"]["tid"] == tid)]
-
-
-def _drawn_total(spans: Iterable[Drawn]) -> float:
-    return sum((b - a) * share for a, b, share in spans)
-
-
 def gil_once(srv: BenchServer, mode: str) -> dict[str, Any]:
     """One gil run, recorded by the stream and the kernel; the figures of one table row."""
     steal0, all0 = _steal_ticks()
@@ -105,30 +89,22 @@ def gil_once(srv: BenchServer, mode: str) -> dict[str, Any]:
     run = events[-1]["data"]
     t0_ns = events[0]["data"]["t0_monotonic_ns"]
     main = run["pid"]
-    ends = {e["data"]["worker"]: e for e in events if e["kind"] == "task.end"}
-    workers: list[tuple[list[Drawn], list[Span], float]] = []
-    for e in events:
-        if e["kind"] != "task.start":
-            continue
-        if mode == "threads":
-            drawn, kernel = _drawn(events, t0_ns, main, e["tid"]), kt.on_cpu_spans([e["tid"]])
-        else:
-            drawn, kernel = _drawn(events, t0_ns, e["pid"]), kt.on_cpu_spans(kt.tree(e["pid"]))
-        workers.append((drawn, kernel, ends[e["data"]["worker"]]["data"]["cpu"]))
+    workers = gil_workers(kt, events, t0_ns, main, mode)
     go = next(e["t"] for e in events if e["kind"] == "workers.go")
-    w0, w1 = t0_ns + round(go * 1e9), t0_ns + round(max(e["t"] for e in ends.values()) * 1e9)
-    (da, ka, _), (db, kb, _) = workers
+    last_end = max(e["t"] for e in events if e["kind"] == "task.end")
+    w0, w1 = t0_ns + round(go * 1e9), t0_ns + round(last_end * 1e9)
+    a, b = workers
     # The main process's own thread and its other threads, drawn: what a per-process
     # total of the main adds to the two workers in threads mode.
-    rest = _drawn_total(_drawn(events, t0_ns, main)) - (
-        sum(_drawn_total(d) for d, _, _ in workers) if mode == "threads" else 0.0)
+    rest = drawn_total(drawn_stretches(events, t0_ns, main)) - (
+        sum(drawn_total(w.drawn) for w in workers) if mode == "threads" else 0.0)
     return {
-        "ratios": [_drawn_total(d) / on_cpu_total(k) for d, k, _ in workers],
-        "kernel_over_own": [on_cpu_total(k) / 1e9 / own for _, k, own in workers],
-        "drawn_over_own": [_drawn_total(d) / 1e9 / own for d, _, own in workers],
-        "both_drawn": drawn_overlap(da, db, w0, w1),
-        "both_kernel": overlap_fraction(ka, kb, w0, w1),
-        "stretches": sum(len(d) for d, _, _ in workers),
+        "ratios": [drawn_total(w.drawn) / on_cpu_total(w.kernel) for w in workers],
+        "kernel_over_own": [on_cpu_total(w.kernel) / 1e9 / w.own_cpu for w in workers],
+        "drawn_over_own": [drawn_total(w.drawn) / 1e9 / w.own_cpu for w in workers],
+        "both_drawn": drawn_overlap(a.drawn, b.drawn, w0, w1),
+        "both_kernel": overlap_fraction(a.kernel, b.kernel, w0, w1),
+        "stretches": sum(len(w.drawn) for w in workers),
         "main_rest_ms": rest / 1e6,
         "steal": (steal1 - steal0) / max(1, all1 - all0),
         "load": os.getloadavg()[0],
@@ -137,9 +113,9 @@ def gil_once(srv: BenchServer, mode: str) -> dict[str, Any]:
 
 def cost_once(srv: BenchServer) -> dict[str, float]:
     """Server CPU s per wall s over one 100-process ticket_rush (lock on), no tracing."""
-    cpu0, t0 = _cpu_seconds(srv.proc.pid), time.monotonic()
+    cpu0, t0 = process_cpu_seconds(srv.proc.pid), time.monotonic()
     events = _run(srv, "ticket_rush", {"n": 100, "lock": True, "time_scale": 0.05})
-    cpu1, t1 = _cpu_seconds(srv.proc.pid), time.monotonic()
+    cpu1, t1 = process_cpu_seconds(srv.proc.pid), time.monotonic()
     return {"cpu_per_s": (cpu1 - cpu0) / (t1 - t0), "wall_s": t1 - t0,
             "cpu_runs": sum(1 for e in events if e["kind"] == "cpu.run"),
             "events": len(events) - 1}

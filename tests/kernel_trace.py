@@ -335,6 +335,9 @@ class KernelTrace:
     def rebuilt_spans(self, tids: Iterable[int]) -> list[Span]:
         return self.replayed.rebuilt_spans(tids)
 
+    def asleep_ns(self, tid: int, t0: int, t1: int) -> int:
+        return self.replayed.asleep_ns(tid, t0, t1)
+
     def summary(self) -> str:
         return self.replayed.summary() + "; no overrun"
 
@@ -389,6 +392,8 @@ class Replay:
         self._spans: dict[int, list[Span]] = defaultdict(list)
         self._rebuilt: set[Span] = set()
         self._cut: set[Span] = set()
+        self._slept: dict[Span, int | None] = {}  # span that ended in a sleep -> woken at
+        self._asleep: dict[int, Span] = {}  # tid -> its latest span, if it ended in a sleep
         self._children: dict[int, list[int]] = defaultdict(list)
         self._tgid: dict[int, int] = {}
         self._read_markers(text)
@@ -452,6 +457,8 @@ class Replay:
         for cpu, (tid, since, _) in state.running.items():
             if tid != 0:
                 self._spans[tid].append(Span(tid, cpu, since, max(since, self.stop_ns)))
+        for tid, span in self._asleep.items():
+            self._slept[span] = state.woken.get(tid)
 
     def _rebuilt_start(self, state: _ReplayState, cpu: int, tid: int,
                        out_ns: int) -> tuple[int, bool]:
@@ -497,12 +504,17 @@ class Replay:
                     self._spans[current[0]].append(cut)
                     self._cut.add(cut)
         if prev != 0:
+            if prev in self._asleep:
+                self._slept[self._asleep.pop(prev)] = state.woken.get(prev)
             span = Span(prev, cpu, start, ts)
             self._spans[prev].append(span)
             if current is not None and current[0] != prev:
                 self._rebuilt.add(span)
             # R / R+: preempted, still runnable; anything else: it went to sleep.
-            state.left[prev] = (ts, not prev_state.startswith("R"))
+            slept = not prev_state.startswith("R")
+            state.left[prev] = (ts, slept)
+            if slept:
+                self._asleep[prev] = span
             state.woken.pop(prev, None)
             state.runtime.pop(prev, None)
         state.running[cpu] = (nxt, ts, next_name)
@@ -527,6 +539,22 @@ class Replay:
         """The on-core spans of these threads, in time order."""
         spans = [s for tid in set(tids) for s in self._spans.get(tid, ())]
         return sorted(spans, key=lambda s: (s.t0_ns, s.tid))
+
+    def asleep_ns(self, tid: int, t0: int, t1: int) -> int:
+        """ns of [t0, t1] thread `tid` spent asleep (from a switch-out into a sleep, not a
+        preemption, to its wakeup, or to its next switch-in where the wakeup is missing),
+        as opposed to on a core or waiting for one."""
+        spans = sorted(self._spans.get(tid, ()), key=lambda s: s.t0_ns)
+        total = 0
+        for span, nxt in zip(spans, [*spans[1:], None], strict=True):
+            if span not in self._slept:
+                continue
+            woken = self._slept[span]
+            until = self.stop_ns if nxt is None else nxt.t0_ns
+            if woken is not None and span.t1_ns <= woken < until:
+                until = woken
+            total += max(0, min(until, t1) - max(span.t1_ns, t0))
+        return total
 
     def rebuilt_spans(self, tids: Iterable[int]) -> list[Span]:
         """Those of their spans that start at a rebuilt switch-in."""

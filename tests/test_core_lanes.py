@@ -26,6 +26,7 @@ period are only correlated as the product when nothing else shares the cores.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,29 +35,19 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Server, read_events
-from kernel_trace import (
-    Drawn,
-    KernelTrace,
-    Span,
-    TracefsUnavailable,
-    drawn_overlap,
-    mount_tracefs,
-    on_cpu_total,
-    overlap_fraction,
-)
+from kernel_trace import Drawn, KernelTrace, Span, drawn_overlap, on_cpu_total, overlap_fraction
+from lane_check import GilWorker, drawn_stretches, drawn_total, gil_workers, process_cpu_seconds
 from machine import REALTIME_SERVER, can_take_the_cores, raise_helper_threads
+from machine_load import LoadMeter, Window
+from plain_burn import tracefs
+
+__all__ = ["tracefs"]  # the fixture, imported for pytest
 
 TOLERANCE = {"exact": (0.05, 0.05), "sampled": (0.15, 0.15)}  # (relative, points)
+OVER_DRAWN_NS = 100_000  # a buyer's most drawn on a core while it waits, on free cores
 
 
-@pytest.fixture(scope="module", autouse=True)
-def tracefs() -> None:
-    try:
-        mount_tracefs()
-        with KernelTrace(buffer_size_kb=1024):
-            pass
-    except (TracefsUnavailable, PermissionError, OSError) as exc:
-        pytest.skip(f"tracefs cannot be mounted or written: {exc}")
+pytestmark = pytest.mark.usefixtures("tracefs")
 
 
 @contextmanager
@@ -96,12 +87,6 @@ def _busy_ticks() -> tuple[int, int]:
     return total - idle, total
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class Recorded:
     """One run recorded twice: by the stream, and by the kernel's tracepoints."""
@@ -121,17 +106,14 @@ class Recorded:
 
     def drawn(self, pid: int, tid: int | None = None) -> list[Drawn]:
         """The stretches the stream drew for a process (all its threads), or one thread."""
-        return [(self.ns(e["data"]["t0"]), self.ns(e["data"]["t1"]),
-                 float(e["data"].get("share", 1.0)))
-                for e in self.kinds("cpu.run")
-                if e["pid"] == pid and (tid is None or e["data"]["tid"] == tid)]
+        return drawn_stretches(self.events, self.t0_ns, pid, tid)
 
 
 def record(srv: Server, experiment: str, **params: Any) -> Recorded:
     """Start a run while the kernel's tracepoints are recorded; read its stream to the end."""
     with httpx.Client(base_url=srv.url, headers=srv.headers, timeout=30) as client:
         busy0, all0 = _busy_ticks()
-        server_cpu0 = _cpu_seconds(srv.proc.pid)
+        server_cpu0 = process_cpu_seconds(srv.proc.pid)
         with KernelTrace() as kt:
             response = client.post("/api/runs",
                                    json={"experiment": experiment, "params": params})
@@ -139,7 +121,7 @@ def record(srv: Server, experiment: str, **params: Any) -> Recorded:
             run_id = response.json()["id"]
             events = read_events(client, run_id)
         busy1, all1 = _busy_ticks()
-        server_cpu = _cpu_seconds(srv.proc.pid) - server_cpu0
+        server_cpu = process_cpu_seconds(srv.proc.pid) - server_cpu0
         run = client.get(f"/api/runs/{run_id}").json()
     assert run["status"] == "succeeded", run
     start = events[0]
@@ -154,11 +136,6 @@ def record(srv: Server, experiment: str, **params: Any) -> Recorded:
     print(f"\n{experiment} {params}: {kt.summary()}; other tasks {other:.2f} cores, "
           f"load {rec.load:.2f}, server {server_cpu / wall:.3f} CPU s/s")
     return rec
-
-
-def drawn_total(spans: Iterable[Drawn]) -> float:
-    """ns drawn on a core: each stretch's length times its share."""
-    return sum((t1 - t0) * share for t0, t1, share in spans)
 
 
 def clip_drawn(spans: Iterable[Drawn], windows: list[tuple[int, int]]) -> float:
@@ -183,30 +160,15 @@ def clip_kernel(spans: Iterable[Span], windows: list[tuple[int, int]]) -> int:
     return total
 
 
-@dataclass
-class Worker:
-    name: str
-    drawn: list[Drawn]
-    kernel: list[Span]
-    own_cpu: float  # the worker's own clock (per_worker_cpu), s
-
-
-def gil_workers(rec: Recorded, mode: str) -> list[Worker]:
-    """Each gil worker's stretches on both sides: a thread of the main by its tid (from
-    its task.start), a process with all its threads (from its proc.start)."""
-    ends = {e["data"]["worker"]: e["data"]["cpu"] for e in rec.kinds("task.end")}
-    workers = []
-    for e in rec.kinds("task.start"):
-        name = e["data"]["worker"]
+def checked_gil_workers(rec: Recorded, mode: str) -> list[GilWorker]:
+    """Each gil worker's stretches on both sides (tests/lane_check.py), each worker where
+    the run has it: a thread of the main, or a process the run started."""
+    workers = gil_workers(rec.kt, rec.events, rec.t0_ns, rec.main_pid, mode)
+    for w in workers:
         if mode == "threads":
-            tid = e["tid"]
-            assert e["pid"] == rec.main_pid and tid in rec.kt.tree(rec.main_pid)
-            drawn, kernel = rec.drawn(rec.main_pid, tid), rec.kt.on_cpu_spans([tid])
+            assert w.event["pid"] == rec.main_pid and w.event["tid"] in rec.kt.tree(rec.main_pid)
         else:
-            pid = e["pid"]
-            assert any(p["pid"] == pid for p in rec.kinds("proc.start"))
-            drawn, kernel = rec.drawn(pid), rec.kt.on_cpu_spans(rec.kt.tree(pid))
-        workers.append(Worker(name, drawn, kernel, ends[name]))
+            assert any(p["pid"] == w.event["pid"] for p in rec.kinds("proc.start"))
     assert len(workers) == 2, [w.name for w in workers]
     return workers
 
@@ -222,7 +184,7 @@ def work_window(rec: Recorded) -> tuple[int, int]:
 def compare_gil(rec: Recorded, mode: str, lanes: str) -> None:
     assert [e["data"]["mode"] for e in rec.kinds("cpu.lanes")] == [lanes]
     rel, points = TOLERANCE[lanes]
-    workers = gil_workers(rec, mode)
+    workers = checked_gil_workers(rec, mode)
     errors = {}
     for w in workers:
         drawn, kernel = drawn_total(w.drawn), on_cpu_total(w.kernel)
@@ -257,12 +219,16 @@ class Rush:
     rec: Recorded
     buyers: list[int]
     waits: dict[int, tuple[int, int]]  # buyer -> (lock.wait, lock.acquire) in ns
+    load: Window  # the machine's load while it ran
 
 
 @pytest.fixture(scope="module")
 def rush(exact_server: Server) -> Rush:
     """One ticket_rush n=100 with the lock, recorded by the stream and by the kernel."""
-    rec = record(exact_server, "ticket_rush", n=100, lock=True, time_scale=0.05)
+    with LoadMeter() as meter:
+        began = time.monotonic()
+        rec = record(exact_server, "ticket_rush", n=100, lock=True, time_scale=0.05)
+        load = meter.since(began)
     assert [e["data"]["mode"] for e in rec.kinds("cpu.lanes")] == ["exact"]
     buyers = [e["pid"] for e in rec.kinds("proc.start") if e["data"]["role"] == "buyer"]
     assert len(buyers) == 100
@@ -282,7 +248,7 @@ def rush(exact_server: Server) -> Rush:
         waits[pid] = (wait[0], got[0])
     print(f"  {100 - len(waits)} of 100 buyers read a torn db.txt in search() (no Lock wait)")
     assert len(waits) >= 90, f"only {len(waits)} of 100 buyers waited for the Lock"
-    return Rush(rec, buyers, waits)
+    return Rush(rec, buyers, waits, load)
 
 
 def test_ticket_rush_buyers_drawn_on_core_as_the_kernel_has_them(rush: Rush) -> None:
@@ -320,4 +286,8 @@ def test_ticket_rush_no_buyer_on_a_core_while_it_waits_for_the_lock(rush: Rush) 
           f"over-drawn buyer: {worst[0] / 1e3:+.1f} µs (pid {worst[1]})")
     assert kernel_waiting <= 0.01 * waited, "the kernel has buyers running while they wait"
     assert abs(drawn_waiting - kernel_waiting) <= max(0.10 * kernel_waiting, 1_000_000)
-    assert worst[0] <= 100_000, worst  # no buyer drawn 0.1 ms more than it ran, waiting
+    # No buyer drawn 0.1 ms more than it ran while waiting, on free cores; held to the
+    # crowding of the cores meanwhile (the most over-drawn buyer's figure grows with it).
+    over_ns = OVER_DRAWN_NS * rush.load.crowding
+    print(f"  held to {over_ns / 1e3:.0f} µs (cores crowded x{rush.load.crowding:.2f})")
+    assert worst[0] <= over_ns, worst

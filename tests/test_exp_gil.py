@@ -7,8 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from kernel_trace import KernelTrace
+from plain_burn import overlaps, plain_pair, tracefs  # noqa: F401 (a fixture, by name)
 
 PARAMS = dict(workers=2, work=1.0, time_scale=0.2)  # 0.2 CPU-seconds per worker
+ROUNDS = 3  # runs beside the plain pair, the first to hold passes
+ASLEEP = 0.05  # of the work window, a worker's most (its emits; threads: ~0.5)
 
 
 def test_threads_take_turns(run_experiment: Any) -> None:
@@ -33,27 +37,27 @@ def test_threads_take_turns(run_experiment: Any) -> None:
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
+@pytest.mark.usefixtures("tracefs")
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_processes_use_several_cores(run_experiment: Any, start_method: str) -> None:
-    # Whatever else runs on this machine (other test suites, builds) takes cores away
-    # from the run: with two other busy processes on two cores, even processes get about
-    # one core. The claim is that processes *can* run at once, so the best of up to five
-    # runs counts (threads can never pass 1.3, however quiet the machine).
-    best: dict[str, Any] = {}
-    for _ in range(5):
-        out = run_experiment("gil", mode="processes", start_method=start_method, **PARAMS)
+    # Whatever else runs on this machine takes cores from the run: the claim is that the
+    # lesson's processes are on two cores at once as much as two processes can be at that
+    # moment, so the run is held to two plain processes burning beside it, both recorded by
+    # the kernel (tests/plain_burn.py). Threads, one GIL, are never on two cores at once.
+    seen = []
+    for _ in range(ROUNDS):
+        with KernelTrace() as kt, plain_pair() as pair:
+            out = run_experiment("gil", mode="processes", start_method=start_method,
+                                 **PARAMS)
         assert out.run["status"] == "succeeded", out.run["error"]
-        if not best or out.result["speedup"] > best["result"]["speedup"]:
-            best = {"result": out.result, "out": out}
-        if out.result["speedup"] > 1.4:
+        seen.append(overlaps(kt, out.events, pair))
+        print(seen[-1])
+        # Neither worker ever waits for the other, only for a core, however busy the
+        # cores: threads sleep about half their window waiting for the GIL.
+        assert max(seen[-1].asleep) < ASLEEP, seen[-1]
+        if seen[-1].holds():
             break
-    result, out = best["result"], best["out"]
-    load = os.getloadavg()[0]
-    if result["speedup"] <= 1.4 and load > (os.cpu_count() or 1):
-        pytest.skip(f"no two free cores: load average {load:.1f}, best speedup "
-                    f"{result['speedup']} (threads can never pass 1.3)")
-    assert result["speedup"] > 1.4, result
-    assert result["elapsed"] < 0.75 * result["cpu_seconds"]
+    assert seen[-1].holds(), [str(s) for s in seen]
     # Two worker processes, each with its own pid (and its own GIL).
     ends = out.kinds("task.end")
     assert {e["proc"] for e in ends} == {"worker-1", "worker-2"}
