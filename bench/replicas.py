@@ -312,7 +312,7 @@ def join_table(results: dict[str, Any]) -> str:
     for label, one, c in results["rows"]:
         us = fanout.per_event_us(one, c)
         goal = fanout.P99_GOALS.get((c["run"], c["viewers"]))
-        p99_goal = f"<= {goal:.0f}: {fanout._goal(c['p99'] <= goal)}" if goal else ""
+        p99_goal = fanout.p99_against(c, goal)
         against = ""
         if c["run"] in single:
             base, base_us = single[c["run"]]
