@@ -3,8 +3,10 @@ and server CPU per delivered event beyond one viewer's, against one bare `send()
 viewer per flush.
 
 Runs in the bench process: `python -m bench.fanout [--viewers 1 200 500] [--seconds 5]
-[--join after start] [--run flood gil]` prints one line per case (also what the fan-out
-work can use to measure a change).
+[--join after start] [--run flood gil] [--baseline]` prints one line per case as it is
+measured (also what the fan-out work can use to measure a change), then every case in one
+markdown table, with the goals and the machine's load averages before and after (the
+README's table is that output).
 
 Two joins, each named in the case's line:
 - `after`: the viewers join from the run's current seq (`?after=`): the live stream only.
@@ -42,9 +44,10 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,18 +136,42 @@ class EsProbes:
         return viewers.cpu_seconds([self.proc.pid])
 
 
+def _fanout_counts(server: BenchServer) -> dict[str, int]:
+    counts: dict[str, int] = httpx.get(f"{server.url}/api/status", timeout=120).json()["fanout"]
+    return counts
+
+
+def _wait_listed(server: BenchServer, run_id: str, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while httpx.get(f"{server.url}/api/runs/{run_id}", timeout=10).status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{server.url} never listed run {run_id}")
+        time.sleep(0.01)
+
+
 def _wait_events(client: httpx.Client, run_id: str, at_least: int, limit: float) -> None:
     deadline = time.monotonic() + limit
     while _events(client, run_id) < at_least and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
+def _shares(n: int, parts: int) -> list[int]:
+    """`n` split into `parts` as evenly as can be, the larger first."""
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
 def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
          probes: int = PROBES, on_window: Callable[[], None] | None = None,
-         join: Join = "after", run: Run = "flood", backlog: float = 2.0) -> dict[str, Any]:
+         join: Join = "after", run: Run = "flood", backlog: float = 2.0,
+         spread: Sequence[BenchServer] = (), extra_pids: Sequence[int] = ()
+         ) -> dict[str, Any]:
     """One run watched by `n` viewers: the steady window's figures. `on_window` is called
     as the window starts (bench.profiles attaches its profilers there). `join`: from the
-    run's current seq or from its start (after `backlog` s of it); `run`: flood or gil."""
+    run's current seq or from its start (after `backlog` s of it); `run`: flood or gil.
+    `spread`: other replicas (bench.replicas) the viewers are spread over evenly with
+    `server`, which runs the run; the server CPU is all of theirs and `extra_pids`' (a
+    redis-server)."""
+    servers = [server, *spread]
     # s of run before the window: connect the viewers. A server past its
     # capacity connects them slowly (1,000 viewers at 8b3ab80: 33 s): the window then
     # starts at the budget's end anyway, with those connected (`ready`), and says so.
@@ -155,9 +182,15 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
     # From seq 0 the EventSource clients time (one viewer alone: ours, it is a CPU baseline
     # the counters' deliveries are measured by); else our probes.
     es = min(probes, n - 1) if join == "start" else 0
-    watch = viewers.start("127.0.0.1", server.port, n - es, probes=0 if es else probes,
-                          limit=limit)
+    groups = [viewers.start("127.0.0.1", s.port, count, probes=0 if es or i else probes,
+                            limit=limit)
+              for i, (s, count) in enumerate(zip(servers, _shares(n - es, len(servers)),
+                                                 strict=True))]
+    # one Viewers of them all: the first process holds our probes (none from seq 0)
+    watch = viewers.Viewers([p for g in groups for p in g.procs],
+                            [p for g in groups for p in g.pipes])
     with httpx.Client(base_url=server.url, timeout=30) as client:
+        counts0 = [_fanout_counts(s) for s in servers]
         posted = time.monotonic()
         params: dict[str, object] = dict(GIL_RUN)
         experiment = run
@@ -167,6 +200,8 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         r.raise_for_status()
         run_id = r.json()["id"]
         run_ends = posted + per_process / RATE if run == "flood" else posted + limit
+        for other in spread:  # every replica lists the run before its viewers ask for it
+            _wait_listed(other, run_id)
         t0 = _t0(client, run_id)
         if join == "after":
             # From now on (`?after=`), not from the run's start: a replay of the seconds
@@ -177,12 +212,14 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
             # From seq 0, as the page opens a run, once it has `backlog` s of events.
             time.sleep(max(0.0, posted + backlog - time.monotonic()))
             after, path = 0, f"/api/runs/{run_id}/events"
-        probes_es = (EsProbes(server.url + path, es, "bench.tick" if run == "flood"
-                              else GIL_TIMED, limit) if es else None)
-        watch.connect(path, t0)
+        kinds = "bench.tick" if run == "flood" else GIL_TIMED
+        es_groups = [EsProbes(s.url + path, count, kinds, limit)
+                     for s, count in zip(servers, _shares(es, len(servers)), strict=True)
+                     if count]
+        probes_es = es_groups or None
+        watch.connect(path, t0, tuple(kinds.split(",")))
         ready = watch.wait_ready(connect_budget)
-        if probes_es is not None:
-            ready += probes_es.wait_ready()
+        ready += sum(g.wait_ready() for g in es_groups)
         w0 = time.monotonic() + settle
         w1 = min(w0 + seconds, run_ends - 0.5)
         time.sleep(max(0.0, w0 - time.monotonic()))  # the window is wall time: wait for it
@@ -190,11 +227,12 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
             on_window()
         probe_pid, counter_pids = watch.pids[:1], watch.pids[1:]
         if probes_es is not None:
-            probe_pid = [probes_es.proc.pid]
+            probe_pid = [g.proc.pid for g in es_groups]
             counter_pids = watch.pids
+        server_pids = [s.proc.pid for s in servers] + list(extra_pids)
 
         def cpus() -> tuple[float, float, float]:
-            return (viewers.cpu_seconds([server.proc.pid]), viewers.cpu_seconds(probe_pid),
+            return (viewers.cpu_seconds(server_pids), viewers.cpu_seconds(probe_pid),
                     viewers.cpu_seconds(counter_pids))
 
         # The window's ends: CPU of the server and the viewers, and the frames every viewer
@@ -214,8 +252,13 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         client.delete(f"/api/runs/{run_id}", timeout=120)
         timed, counted = watch.results(120)
         if probes_es is not None:
-            timed, counted = probes_es.results(), timed + counted
+            timed, counted = [r for g in es_groups for r in g.results()], timed + counted
         total = client.get(f"/api/runs/{run_id}", timeout=120).json()["events"]
+        counts1 = [_fanout_counts(s) for s in servers]
+    # what the servers' fan-outs did over the case (/api/status): viewers that caught up and
+    # joined a live group, the backlog's cells read from a log and sent to viewers
+    fanout_counts = {name: sum(b[name] - a[name] for a, b in zip(counts0, counts1, strict=True))
+                     for name in ("joined", "cells_read", "cells_sent")}
     delays = [d for r in timed for e, d in zip(r.emitted, r.delays, strict=True)
               if t0 <= e <= t1]
     ours = counted if probes_es is not None else timed + counted  # those that count frames
@@ -235,7 +278,7 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         "server_cores": (c1 - c0) / (t1 - t0), "probes_cores": (p1 - p0) / (t1 - t0),
         "counters_cores": (v1 - v0) / (t1 - t0),
         "viewers_cores": (p1 - p0 + v1 - v0) / (t1 - t0), "probes": len(timed),
-        "viewer_processes": len(watch.pids) + (probes_es is not None),
+        "viewer_processes": len(watch.pids) + len(es_groups), "servers": len(servers),
         # every viewer read every event to run.end (the EventSource clients count only the
         # kinds they time: their run.end)
         "complete": sum(r.frames == total - after and r.ended for r in counted)
@@ -247,7 +290,7 @@ def case(server: BenchServer, n: int, seconds: float, settle: float = 1.0,
         "sends_per_s": statistics.median(
             r.reads / max(1e-9, r.last - r.first) for r in timed)
         if timed and probes_es is None else 0.0,
-        "machine_busy_cores": (b1 - b0) / (t1 - t0),
+        "machine_busy_cores": (b1 - b0) / (t1 - t0), **fanout_counts,
         **percentiles(delays),
     }
 
@@ -346,6 +389,87 @@ def line(c: dict[str, Any]) -> str:
             f"{flush_of(c) * 1e3:.0f} ms, machine busy {c['machine_busy_cores']:.2f} cores")
 
 
+# p99 lateness goals, ms, by (run, viewers): issue 25's for a class joining from seq 0
+# (the flood's are issue 17's for `?after=` too); CPU per delivery beyond one viewer's, µs.
+P99_GOALS = {("flood", 200): 30.0, ("flood", 500): 50.0, ("flood", 1000): 100.0,
+             ("gil", 200): 50.0, ("gil", 500): 50.0, ("gil", 1000): 100.0}
+CPU_GOAL_US = 0.5
+
+
+def _goal(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def p99_against(c: dict[str, Any], goal: float | None) -> str:
+    """A case's p99 against its goal: met, MISSED, or '-' if nothing was timed."""
+    if goal is None:
+        return ""
+    if c["n"] < 2:
+        return f"<= {goal:.0f}: not timed"
+    return f"<= {goal:.0f}: {_goal(c['p99'] <= goal)}"
+
+
+def cpu_against(us: float) -> str:
+    """CPU per delivery against its goal; a figure below 0 says the server had less CPU
+    with more viewers (a machine busy with other work), not that it costs nothing."""
+    if us != us:
+        return ""
+    if us < 0:
+        return f"<= {CPU_GOAL_US}: unknown (< 0)"
+    return f"<= {CPU_GOAL_US}: {_goal(us <= CPU_GOAL_US)}"
+
+
+def machine() -> str:
+    """What the machine was doing: its cores and load averages (1, 5, 15 min), now."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.1f} / {five:.1f} / {fifteen:.1f}"
+
+
+def revision() -> str:
+    """The tree measured: its commit, and `+` if it has changes not committed."""
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                                "app", "bench"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return rev + ("+" if dirty else "")
+
+
+Row = tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]
+
+
+def table(rows: list[Row], started: str, ended: str) -> str:
+    """The cases as one markdown table: (a case, the 1-viewer case of its run and join or
+    None, its bare sender or None) per row, and the machine's load at the start and end."""
+    lines = [f"`python -m bench.fanout {' '.join(sys.argv[1:])}` at {revision()}, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; before: {started}; "
+             f"after: {ended}. p99: emit-to-client lateness over the steady window; "
+             "CPU: server CPU µs per delivered event beyond one viewer's; bare sender: one "
+             "sendall() per viewer per flush at the same events/s, frame size and flush "
+             "(bench.send_baseline); machine busy: every process's CPU over the window, of "
+             f"{os.cpu_count()} cores.", "",
+             "| run | join | viewers | p50 / p95 / p99 ms | p99 goal | complete | "
+             "connected | CPU µs | bare sender µs | CPU goal | server cores | machine busy |",
+             "|---|---|---:|---|---|---|---|---:|---:|---|---:|---:|"]
+    for c, one, bare in rows:
+        join = "from seq 0" if c["join"] == "start" else "`?after=`"
+        goal = P99_GOALS.get((c["run"], c["viewers"]))
+        p99_goal = p99_against(c, goal)
+        us = per_event_us(one, c) if one is not None and c["viewers"] > 1 else float("nan")
+        cpu = f"{us:.2f}" if us == us else "-"
+        cpu_goal = cpu_against(us)
+        sender = f"{bare['per_event_us']:.2f}" if bare is not None else "-"
+        lines.append(
+            f"| {c['run']} | {join} | {c['viewers']:,} | {c['p50']:.1f} / {c['p95']:.1f} / "
+            f"{c['p99']:.1f} (n={c['n']:,}) | {p99_goal} | {c['complete']:,}/{c['viewers']:,} | "
+            f"{c['ready']:,} in {c['connect_s']:.1f} s | {cpu} | {sender} | {cpu_goal} | "
+            f"{c['server_cores']:.2f} | {c['machine_busy_cores']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -367,6 +491,8 @@ def main() -> None:
             for n in args.viewers:
                 print(finished_line(finished(server, n, args.finished)), flush=True)
         return
+    started = machine()
+    rows: list[Row] = []
     for run in args.run:
         for join in args.join:
             with BenchServer("--max-streams", "2000") as server:
@@ -374,16 +500,21 @@ def main() -> None:
                               backlog=args.backlog) for n in args.viewers]
             for c in cases:
                 print(line(c), flush=True)
-            if cases[0]["viewers"] != 1:
-                continue
-            for c in cases[1:]:
-                print(f"  server CPU per delivered event beyond one viewer's, {c['viewers']} "
-                      f"viewers: {per_event_us(cases[0], c):.2f} µs", flush=True)
-                if args.baseline:
-                    b = baseline(cases[0], c, args.seconds)
-                    print(f"  one sendall() per viewer per {flush_of(c) * 1e3:.0f} ms "
-                          f"flush, bare sender: {b['per_event_us']:.2f} µs "
-                          f"(viewers {b['many']['viewers_cores']:.2f} cores)", flush=True)
+            one = cases[0] if cases[0]["viewers"] == 1 else None
+            for c in cases:
+                bare = None
+                if one is not None and c is not one:
+                    print(f"  server CPU per delivered event beyond one viewer's, "
+                          f"{c['viewers']} viewers: {per_event_us(one, c):.2f} µs", flush=True)
+                    if args.baseline:
+                        bare = baseline(one, c, args.seconds)
+                        print(f"  one sendall() per viewer per {flush_of(c) * 1e3:.0f} ms "
+                              f"flush, bare sender: {bare['per_event_us']:.2f} µs "
+                              f"(viewers {bare['many']['viewers_cores']:.2f} cores)",
+                              flush=True)
+                rows.append((c, one, bare))
+    print()
+    print(table(rows, started, machine()), flush=True)
 
 
 if __name__ == "__main__":

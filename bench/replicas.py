@@ -1,8 +1,19 @@
 """Viewers spread over 1, 2 and 3 replicas sharing runs through Redis (issue 16), beside
 the single in-memory server: emit-to-client latency, server CPU per 1,000 deliveries, and
-Redis memory per 100k events.
+Redis memory per 100k events; and a class joining a live run from seq 0 on 2 replicas
+(issue 25), beside a single server with the same viewers.
 
-python -m bench.replicas [--quick]   prints a markdown table; never fails.
+python -m bench.replicas [--quick] [--join-only] [--join-viewers N] [--join-run flood gil]
+prints markdown tables; never fails. --quick leaves the join out.
+
+The join (`join_case`): bench.fanout's from-seq-0 case (`fanout.case(..., join="start")`:
+20 npm `eventsource` timing clients and raw counters, all joining from seq 0 within about a
+second once the run has 2 s of backlog) with its viewers spread evenly over two replicas
+(the run is the first's), for the gil lesson (threads, work=3) and the 1,000 events/s
+flood; each beside the same case on a single in-memory server, in the same invocation and
+in turn. Each configuration's 1-viewer case is measured too, for the server CPU per
+delivered event beyond one viewer's; the replicas' server CPU is both replicas' and
+redis-server's.
 
 Runs in the bench process. A real `redis-server` (tests/redis_server.py: a temporary
 directory, appendonly with fsync always, as the tests run it) and real servers (`python -m
@@ -16,6 +27,7 @@ t0_monotonic_ns + the event's t, the same monotonic clock) in one, the counters 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing
 import os
@@ -23,10 +35,12 @@ import shutil
 import socket
 import sys
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import httpx
 
+from bench import fanout
 from bench.clients import sse_client
 from bench.pipeline import percentiles
 from bench.server import BenchServer
@@ -245,6 +259,77 @@ def run(quick: bool) -> dict[str, Any]:
     return results
 
 
+JOIN_RUNS: tuple[fanout.Run, ...] = ("gil", "flood")
+
+
+def join_case(viewers: int, runs: Sequence[fanout.Run] = JOIN_RUNS, seconds: float = 5.0,
+              backlog: float = 2.0) -> dict[str, Any]:
+    """`viewers` joining a live run from seq 0: on one in-memory server, then on two replicas
+    sharing a redis-server (the viewers spread over both), each with its 1-viewer case."""
+    from tests.redis_server import RedisServer
+
+    out: dict[str, Any] = {"viewers": viewers, "seconds": seconds, "rows": [],
+                           "started": fanout.machine()}
+    redis = RedisServer()
+    try:
+        assert redis.proc is not None
+        redis_pid = redis.proc.pid
+        with BenchServer("--max-streams", "2000") as single, \
+                BenchServer("--redis", redis.url, "--max-streams", "2000") as a, \
+                BenchServer("--redis", redis.url, "--max-streams", "2000") as b:
+            for run in runs:
+                for label, spread, extra in (("single server, in memory", [], []),
+                                             ("2 replicas + Redis", [b], [redis_pid])):
+                    server = single if not spread else a
+                    cases = [fanout.case(server, n, seconds, join="start", run=run,
+                                         backlog=backlog, spread=spread, extra_pids=extra)
+                             for n in (1, viewers)]
+                    for c in cases:
+                        print(f"  {label:>24}: {fanout.line(c)}", flush=True)
+                    out["rows"].append((label, cases[0], cases[1]))
+    finally:
+        redis.close()
+    out["ended"] = fanout.machine()
+    return out
+
+
+def join_table(results: dict[str, Any]) -> str:
+    """The join's cases, each replicas row under its single-server baseline."""
+    lines = [f"A class joining a live run from seq 0 (`python -m bench.replicas "
+             f"{' '.join(sys.argv[1:])}`, at {fanout.revision()}): {results['viewers']:,} "
+             "viewers, on one in-memory server and spread evenly over 2 replicas sharing a "
+             "redis-server (the run on the first); 20 of them npm `eventsource` timing "
+             f"clients, the rest raw counters; a {results['seconds']:.0f} s window. CPU: "
+             "server CPU µs per delivered event beyond one viewer's (the replicas': both "
+             "replicas' and redis-server's); joined, cells read / sent: the servers' "
+             "/api/status `fanout` counters over the case (all replicas'). Before: "
+             + results["started"] + "; after: " + results["ended"] + ".", "",
+             "| run | configuration | viewers | p50 / p95 / p99 ms | p99 goal | complete | "
+             "connected | CPU µs | against the single server | server cores | "
+             "machine busy | joined | cells read / sent |",
+             "|---|---|---:|---|---|---|---|---:|---|---:|---:|---:|---|"]
+    single: dict[str, tuple[dict[str, Any], float]] = {}
+    for label, one, c in results["rows"]:
+        us = fanout.per_event_us(one, c)
+        goal = fanout.P99_GOALS.get((c["run"], c["viewers"]))
+        p99_goal = fanout.p99_against(c, goal)
+        against = ""
+        if c["run"] in single:
+            base, base_us = single[c["run"]]
+            against = (f"p99 {c['p99'] / base['p99']:.2f}x, CPU {us / base_us:.2f}x"
+                       if base["p99"] and base_us > 0 else "")
+        else:
+            single[c["run"]] = (c, us)
+        lines.append(
+            f"| {c['run']} | {label} | {c['viewers']:,} | {c['p50']:.1f} / {c['p95']:.1f} / "
+            f"{c['p99']:.1f} (n={c['n']:,}) | {p99_goal} | "
+            f"{c['complete']:,}/{c['viewers']:,} | {c['ready']:,} in {c['connect_s']:.1f} s | "
+            f"{us:.2f} | {against} | {c['server_cores']:.2f} | "
+            f"{c['machine_busy_cores']:.2f} | {c['joined']:,} | "
+            f"{c['cells_read']:,} / {c['cells_sent']:,} |")
+    return "\n".join(lines)
+
+
 def table(results: dict[str, Any]) -> str:
     lines = [f"1,000 events/s for {results['seconds']:.0f} s ({PROCESSES} processes x "
              f"{RATE}/s), `python -m bench.replicas`, {os.cpu_count()} cores", "",
@@ -279,14 +364,28 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    parser = argparse.ArgumentParser(prog="python -m bench.replicas", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer viewers and seconds; the join left out")
+    parser.add_argument("--join-only", action="store_true",
+                        help="only the class joining from seq 0")
+    parser.add_argument("--join-viewers", type=int, default=1000)
+    parser.add_argument("--join-run", nargs="+", choices=JOIN_RUNS, default=list(JOIN_RUNS))
+    args = parser.parse_args()
     started = time.monotonic()
     try:
-        results = run(quick)
+        if not args.join_only:
+            print(table(run(args.quick)), flush=True)
+        if shutil.which("redis-server") is None:
+            print("redis-server is not installed: the join on replicas left out.")
+        elif not args.quick:
+            print()
+            runs = cast(list[fanout.Run], args.join_run)
+            print(join_table(join_case(args.join_viewers, runs)))
     except Exception as exc:  # a benchmark reports, it never fails
         print(f"bench.replicas did not complete: {exc!r}")
         return
-    print(table(results))
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

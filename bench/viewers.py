@@ -64,7 +64,7 @@ class ViewerResult:
     first: float = 0.0
     last: float = 0.0
     ended: bool = False
-    # probes: (emitted at, monotonic s; delay, s) per bench.tick frame
+    # probes: (emitted at, monotonic s; delay, s) per timed frame (bench.tick, or a lesson's)
     emitted: list[float] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
 
@@ -75,11 +75,13 @@ def _joint(tail: bytes, head: bytes, marker: bytes) -> bytes:
 
 
 class _Viewer:
-    __slots__ = ("sock", "probe", "tail", "pending", "t0", "result")
+    __slots__ = ("sock", "probe", "tail", "pending", "t0", "result", "timed")
 
-    def __init__(self, sock: socket.socket, probe: bool, t0: float | None = None) -> None:
+    def __init__(self, sock: socket.socket, probe: bool, t0: float | None = None,
+                 timed: tuple[bytes, ...] = (b'"kind":"bench.tick"',)) -> None:
         self.sock = sock
         self.probe = probe
+        self.timed = timed  # (probes) the frames timed: their JSON's `"kind":"..."`
         self.tail = b""
         self.pending = b""
         self.t0 = t0  # the run's t0, monotonic s: else read from its run.start frame
@@ -126,7 +128,7 @@ class _Viewer:
                 if b'"kind":"run.start"' in line:
                     self.t0 = json.loads(line)["data"]["t0_monotonic_ns"] / 1e9
                 continue
-            if b'"kind":"bench.tick"' not in line:
+            if not any(kind in line for kind in self.timed):
                 continue
             emitted = self.t0 + json.loads(line)["t"]
             r.emitted.append(emitted)
@@ -139,7 +141,8 @@ def _viewer_main(host: str, port: int, count: int, probes: int, limit: float, pa
     the run's t0, or None), the first `probes` timing; between two passes over the
     readable sockets it sleeps `pace` s (0 for probes)."""
     out.send(("started", 0))
-    path, t0 = out.recv()
+    path, t0, kinds = out.recv()
+    timed = tuple(b'"kind":"%s"' % kind.encode() for kind in kinds)
     request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                "Accept: text/event-stream\r\n\r\n").encode()
     deadline = time.monotonic() + limit
@@ -153,7 +156,7 @@ def _viewer_main(host: str, port: int, count: int, probes: int, limit: float, pa
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
         sock.sendall(request)
         sock.setblocking(False)
-        viewers[sock.fileno()] = _Viewer(sock, probe=i < probes, t0=t0)
+        viewers[sock.fileno()] = _Viewer(sock, probe=i < probes, t0=t0, timed=timed)
         poller.register(sock.fileno(), select.EPOLLIN)
     # One buffer for every socket of the process, read one at a time: a fresh 256 KiB
     # bytes per recv() would be an mmap and page faults each time (measured: ~25 µs).
@@ -215,11 +218,12 @@ class Viewers:
     ready: int = 0
     _done: dict[int, list[ViewerResult]] = field(default_factory=dict)  # read by `mark`
 
-    def connect(self, path: str, t0: float | None = None) -> None:
+    def connect(self, path: str, t0: float | None = None,
+                timed: tuple[str, ...] = ("bench.tick",)) -> None:
         """Every viewer opens `path`. `t0`: the run's start (monotonic s), for a path that
-        does not begin at run.start (`?after=SEQ`)."""
+        does not begin at run.start (`?after=SEQ`); `timed`: the kinds the probes time."""
         for pipe in self.pipes:
-            pipe.send((path, t0))
+            pipe.send((path, t0, timed))
 
     @property
     def pids(self) -> list[int]:
