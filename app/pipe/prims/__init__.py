@@ -51,7 +51,28 @@ def _executor(module: ModuleType) -> None:
     pools.patch_executor(module)
 
 
+def _pipes(module: ModuleType) -> None:
+    from procscope.pipe.prims import pipes
+
+    pipes.patch(module)
+
+
+def _managers(module: ModuleType) -> None:
+    from procscope.pipe.prims import shared
+
+    shared.patch_managers(module)
+
+
+def _sharedctypes(module: ModuleType) -> None:
+    from procscope.pipe.prims import shared
+
+    shared.patch_sharedctypes(module)
+
+
 PATCHES: dict[str, hook.Patch] = {
+    "multiprocessing.connection": _pipes,
+    "multiprocessing.managers": _managers,
+    "multiprocessing.sharedctypes": _sharedctypes,
     "multiprocessing.synchronize": _locks,
     "multiprocessing.queues": _queues,
     "multiprocessing.pool": _pool,

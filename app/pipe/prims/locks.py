@@ -165,11 +165,11 @@ def patch(module: ModuleType) -> None:
 
 def adopt_lock(lock: Any, owner: str, owner_name: str, frame: Any, module: ModuleType) -> None:
     """A lock multiprocessing made for one of the program's objects (a Condition's, a
-    Value's) reports as the owner's: `of` the owner, named "OWNER's lock"."""
+    Value's) reports as the owner's: `of` the owner, named "lock of OWNER"."""
     if not isinstance(lock, module.SemLock) or carry.info_of(lock) is not None:
         return
     oid = naming.new_id()
-    name = f"{owner_name}'s lock"
+    name = f"lock of {owner_name}"
     naming.announce(oid, type_name(lock, module), frame, name=name, of=owner)
     instrument_semlock(lock, (oid, name), module)
 

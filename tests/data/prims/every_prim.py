@@ -18,6 +18,24 @@ def worker(lock, rlock, q, n):
             pass
 
 
+def child(sem, bounded, ready, cond, barrier, conn, jq, counter, numbers, d):
+    with sem:
+        bounded.acquire()
+        bounded.release()
+    ready.wait()
+    with cond:
+        cond.notify_all()
+    barrier.wait()
+    conn.send(("hello", 1))
+    print("child got:", conn.recv())
+    item = jq.get()
+    jq.task_done()
+    with counter.get_lock():
+        counter.value += item
+    numbers[0] = 10
+    d["child"] = item
+
+
 def square(x):
     return x * x
 
@@ -38,6 +56,31 @@ def main(method):
     for p in procs:
         p.join()
     print("queue:", got)
+    sem = ctx.Semaphore(2)
+    bounded = ctx.BoundedSemaphore(1)
+    ready = ctx.Event()
+    cond = ctx.Condition()
+    barrier = ctx.Barrier(2)
+    parent_end, child_end = ctx.Pipe()
+    jq = ctx.JoinableQueue()
+    counter = ctx.Value("i", 0)
+    numbers = ctx.Array("i", [1, 2, 3])
+    with ctx.Manager() as manager:
+        d = manager.dict()
+        p = ctx.Process(target=child, args=(sem, bounded, ready, cond, barrier, child_end,
+                                            jq, counter, numbers, d))
+        with cond:
+            p.start()
+            ready.set()
+            cond.wait()
+        barrier.wait()
+        print("main got:", parent_end.recv())
+        parent_end.send("bye")
+        jq.put(5)
+        jq.join()
+        p.join()
+        print("shared:", counter.value, list(numbers), dict(d))
+    ready.clear()
     with ctx.Pool(2) as pool:
         print("map:", pool.map(square, range(5)))
         print("apply:", pool.apply(square, (7,)))
@@ -46,6 +89,11 @@ def main(method):
         print("imap_unordered:", sorted(pool.imap_unordered(square, [4, 5])))
         print("apply_async:", pool.apply_async(add, (5, 6)).get())
         print("map_async:", pool.map_async(square, [8]).get())
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2, mp_context=ctx) as executor:
+        print("submit:", executor.submit(square, 9).result())
+        print("executor.map:", list(executor.map(add, [1, 2], [10, 20])))
 
 
 if __name__ == "__main__":
