@@ -48,7 +48,10 @@ def run(method: str, traced: bool) -> dict[str, Any]:
                               stdin=subprocess.DEVNULL,
                               env={**_env(), "PROCSCOPE_RUNTIME_DIR": str(runtime)})
         seconds = time.monotonic() - started
-        events = sum(1 for _ in open(Path(tmp) / "events")) if traced else 0
+        events = 0
+        if traced:
+            with open(Path(tmp) / "events", "rb") as lines:
+                events = sum(1 for _ in lines)
     last = done.stdout.strip().splitlines()[-1:] or ["{}"]
     try:
         summary: dict[str, Any] = json.loads(last[0])
