@@ -117,7 +117,7 @@ def _made_pool(type_name: str, thread_pool: type | None = None) -> Callable[[Any
             return
         oid = naming.new_id()
         processes = getattr(pool, "_processes", None) or getattr(pool, "_max_workers", None)
-        name = naming.announce(oid, type_name, frame, processes=processes)
+        name = naming.announce(oid, type_name, frame, obj=pool, processes=processes)
         pool.__dict__[KEY] = (oid, name, itertools.count(1))
 
     return made
