@@ -301,6 +301,14 @@ def test_a_recv_and_a_get_that_wait_are_wait_spans(method: str, tmp_path: Path) 
         assert of(events, obj, outcome)[0]["seq"] > starts[0]["seq"]
 
 
+def test_a_thread_pool_is_not_instrumented_and_works_as_before(tmp_path: Path) -> None:
+    """Regression: Pool's patched imap passed its chunksize on as None to ThreadPool's (and
+    a Manager's Pool's), whose own default is 1: CPython's test_imap failed."""
+    result, events = traced(["odd_uses.py", "fork", "threadpool"], tmp_path / "e.ndjson")
+    assert result.stdout == "threadpool: [1, 2] [3]\n", result.stderr
+    assert objects(events) == {}
+
+
 def test_past_the_budget_a_hot_lock_is_counted_not_sent(tmp_path: Path) -> None:
     result, events = traced(["odd_uses.py", "fork", "hot"], tmp_path / "e.ndjson")
     assert result.stdout == "hot: 20000\n"

@@ -1,7 +1,7 @@
 """The primitives used the less usual ways: from threads, handed to a Pool's
 initializer, in a hot loop (past the budget), or never imported at all (subclassed: subclassed.py).
 
-    python odd_uses.py START_METHOD threads|initializer|blocking|hot|nothing
+    python odd_uses.py START_METHOD threads|initializer|blocking|threadpool|hot|nothing
 """
 
 import sys
@@ -79,6 +79,13 @@ def blocking(mp):
     _blocked(p.pid)
     items.put("job")
     p.join()
+
+
+def threadpool(mp):
+    from multiprocessing.pool import ThreadPool
+
+    with ThreadPool(2) as threads:
+        print("threadpool:", list(threads.imap(abs, [-1, -2])), threads.map(abs, [-3]))
 
 
 HOT = 20000
