@@ -111,6 +111,9 @@ def main(argv: list[str]) -> int:
         same = same and counts(plain) == counts(traced)
         for line in diff:
             print(f"  differs: {line}")
+        for kind in ("failed", "errors"):
+            for test in sorted(set(plain.get(kind, [])) & set(traced.get(kind, []))):
+                print(f"  {kind} in both: {test}")
         for summary in (plain, traced):
             if "stderr_tail" in summary:
                 print(summary["stderr_tail"], file=sys.stderr)
