@@ -301,6 +301,28 @@ def test_a_recv_and_a_get_that_wait_are_wait_spans(method: str, tmp_path: Path) 
         assert of(events, obj, outcome)[0]["seq"] > starts[0]["seq"]
 
 
+def test_timeouts_full_and_empty_are_reported_as_they_raise(tmp_path: Path) -> None:
+    result, events = traced(["odd_uses.py", "fork", "giving_up"], tmp_path / "e.ndjson")
+    assert result.stdout == ("acquire: False\nfull\nfull\nget: a\nempty\nwait: False\n")
+    made = objects(events)
+    held = made["held"]["obj"]
+    timeouts = of(events, held, "lock.timeout")
+    assert [e["data"]["timeout"] for e in timeouts] == [0.05]
+    assert timeouts[0]["data"]["waited"] >= 0.05
+    assert len(of(events, held, "lock.wait")) == 1
+    one = made["one"]
+    assert one["maxsize"] == 1
+    # put(timeout=) waited, then raised; put_nowait() raised at once; get(timeout=) too.
+    assert [e["data"]["raised"] for e in of(events, one["obj"], "queue.full")] == [
+        "queue.Full", "queue.Full"]
+    assert [e["data"]["raised"] for e in of(events, one["obj"], "queue.empty")] == [
+        "queue.Empty"]
+    outcomes = [e["data"].get("outcome") for e in of(events, one["obj"], "wait.end")]
+    assert outcomes == ["queue.Full", "queue.Empty"]
+    never = made["never"]["obj"]
+    assert [e["data"].get("outcome") for e in of(events, never, "wait.end")] == ["timeout"]
+
+
 def test_a_thread_pool_is_not_instrumented_and_works_as_before(tmp_path: Path) -> None:
     """Regression: Pool's patched imap passed its chunksize on as None to ThreadPool's (and
     a Manager's Pool's), whose own default is 1: CPython's test_imap failed."""

@@ -1,7 +1,7 @@
 """The primitives used the less usual ways: from threads, handed to a Pool's
 initializer, in a hot loop (past the budget), or never imported at all (subclassed: subclassed.py).
 
-    python odd_uses.py START_METHOD threads|initializer|blocking|threadpool|hot|nothing
+    python odd_uses.py START_METHOD threads|initializer|blocking|giving_up|threadpool|hot|nothing
 """
 
 import sys
@@ -79,6 +79,30 @@ def blocking(mp):
     _blocked(p.pid)
     items.put("job")
     p.join()
+
+
+def giving_up(mp):
+    """Calls that time out or find nothing: a lock held, a full queue, an empty one, an
+    event nobody sets."""
+    import queue
+
+    held = mp.Lock()
+    held.acquire()
+    print("acquire:", held.acquire(timeout=0.05))
+    one = mp.Queue(1)
+    one.put("a")
+    for put in (lambda: one.put("b", timeout=0.05), lambda: one.put_nowait("c")):
+        try:
+            put()
+        except queue.Full:
+            print("full")
+    print("get:", one.get())
+    try:
+        one.get(timeout=0.05)
+    except queue.Empty:
+        print("empty")
+    never = mp.Event()
+    print("wait:", never.wait(0.05))
 
 
 def threadpool(mp):
