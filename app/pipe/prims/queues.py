@@ -33,6 +33,21 @@ def _depth(queue: Any) -> int | None:
         return None
 
 
+def _waiting(oid: str, call: str, waits_for: str, blocking: Callable[[], Any],
+             gave_up: type[Exception], outcome: str) -> Any:
+    """A call that will block, between its wait.start and wait.end."""
+    budget.report("wait.start", oid, call=call, waits_for=waits_for)
+    started = _monotonic()
+    try:
+        result = blocking()
+    except gave_up:
+        budget.report("wait.end", oid, call=call, outcome=outcome,
+                      waited=round(_monotonic() - started, 6))
+        raise
+    budget.report("wait.end", oid, call=call, waited=round(_monotonic() - started, 6))
+    return result
+
+
 def _traced_put(put: Callable[..., None]) -> Callable[..., None]:
     def traced(self: Any, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         info = self.__dict__.get(KEY)
@@ -41,21 +56,19 @@ def _traced_put(put: Callable[..., None]) -> Callable[..., None]:
         oid, name = info[0], info[1]
         try:
             put(self, obj, False)
+            blocks = False
         except Full:
             if not block:
                 budget.report("queue.full", oid, depth=_depth(self), raised="queue.Full")
                 raise
-            call = f"{name}.put()"
-            budget.report("wait.start", oid, call=call, waits_for=f"room in {name}")
-            started = _monotonic()
+            blocks = True
+        if blocks:  # outside the except clause: a Full it raises is not chained to ours
             try:
-                put(self, obj, True, timeout)
+                _waiting(oid, f"{name}.put()", f"room in {name}",
+                         lambda: put(self, obj, True, timeout), Full, "queue.Full")
             except Full:
-                budget.report("wait.end", oid, call=call, outcome="queue.Full",
-                              waited=round(_monotonic() - started, 6))
                 budget.report("queue.full", oid, depth=_depth(self), raised="queue.Full")
                 raise
-            budget.report("wait.end", oid, call=call, waited=round(_monotonic() - started, 6))
         budget.report("queue.put", oid, depth=_depth(self), item=naming.short(obj))
         return None
 
@@ -70,21 +83,19 @@ def _traced_get(get: Callable[..., Any]) -> Callable[..., Any]:
         oid, name = info[0], info[1]
         try:
             item = get(self, False)
+            blocks = False
         except Empty:
             if not block:
                 budget.report("queue.empty", oid, depth=_depth(self), raised="queue.Empty")
                 raise
-            call = f"{name}.get()"
-            budget.report("wait.start", oid, call=call, waits_for=f"an item in {name}")
-            started = _monotonic()
+            blocks = True
+        if blocks:  # outside the except clause: an Empty it raises is not chained to ours
             try:
-                item = get(self, True, timeout)
+                item = _waiting(oid, f"{name}.get()", f"an item in {name}",
+                                lambda: get(self, True, timeout), Empty, "queue.Empty")
             except Empty:
-                budget.report("wait.end", oid, call=call, outcome="queue.Empty",
-                              waited=round(_monotonic() - started, 6))
                 budget.report("queue.empty", oid, depth=_depth(self), raised="queue.Empty")
                 raise
-            budget.report("wait.end", oid, call=call, waited=round(_monotonic() - started, 6))
         budget.report("queue.get", oid, depth=_depth(self), item=naming.short(item))
         return item
 
