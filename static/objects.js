@@ -56,7 +56,7 @@ export class Objects {
     let o = this.byId.get(id);
     if (o) return o;
     o = { id, type: typeOfKind(kind), name: null, where: null, of: null, declared: false,
-      used: false, firstT: null, holds: [], openHolds: new Set(), slots: [], waiters: [], values: [], depth: [],
+      used: false, firstT: null, holds: [], openHolds: new Set(), slots: [], slotHolds: [], waiters: [], values: [], depth: [],
       states: [], calls: 0, counts: new Map(), tally: new Map(), maxsize: null, value0: null };
     this.byId.set(id, o);
     return o;
@@ -180,7 +180,7 @@ export class Objects {
         break;
       }
       case "event.set": case "event.clear":
-        insertSorted(o.states, { t: e.t, set: e.kind === "event.set", e });
+        insertSorted(o.states, { t: e.t, set: e.kind === "event.set", e, lane });
         break;
       case "mgr.call": {
         // The round trip to the manager's process: a bar [t - waited, t] on the caller's lane.
@@ -226,7 +226,8 @@ export class Objects {
     let slot = o.slots.findIndex((s) => s.t1 !== null && s.t1 <= e.t);
     if (slot < 0) slot = o.slots.length;
     const hold = opened(lane, "hold", e, t("holding %(name)s", { name }), { lane, slot, owner: mine });
-    o.slots[slot] = hold;
+    o.slots[slot] = hold; // the row's newest band
+    (o.slotHolds[slot] ||= []).push(hold); // each row's bands, in time order
     o.holds.push(hold);
     o.openHolds.add(hold);
     lane.open.objects.add(hold);

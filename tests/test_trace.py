@@ -168,6 +168,7 @@ TUTORIAL = {  # program: processes it starts besides the main
     "process_subclass.py": 1,
     "joinable_queue.py": 4,
     "pool_apply.py": 4,
+    "lock_work.py": 2,
 }
 
 
