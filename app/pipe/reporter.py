@@ -67,11 +67,14 @@ def current_cpu() -> int | None:
 class Channel:
     """The write end of one run's event pipe, as held by one process of the run."""
 
-    def __init__(self, fd: int, echo: bool = False) -> None:
+    def __init__(self, fd: int, echo: bool = False, prims: bool = False) -> None:
         self.fd = fd
         self.broken = False
         # `procscope trace`: prints become events AND still reach the real stdout/stderr.
         self.echo = echo
+        # multiprocessing's primitives report what they do (app.pipe.prims), in every
+        # process that holds this channel: `procscope trace`, a lesson whose spec asks.
+        self.prims = prims
 
     @classmethod
     def open(cls) -> tuple[int, Channel]:
@@ -92,13 +95,16 @@ class Channel:
     def __reduce__(self) -> tuple[Any, ...]:
         # Only meaningful while multiprocessing is spawning a child (spawn / forkserver):
         # DupFd then adds the fd to what the child inherits.
-        return _rebuild_channel, (reduction.DupFd(self.fd), self.echo)
+        return _rebuild_channel, (reduction.DupFd(self.fd), self.echo, self.prims)
 
 
-def _rebuild_channel(dupfd: Any, echo: bool = False) -> Channel:
+def _rebuild_channel(dupfd: Any, echo: bool = False, prims: bool = False) -> Channel:
     """Runs in a spawned or forkserver child, while its Process object is unpickled."""
     global _spawned_channel
-    channel = Channel(dupfd.detach(), echo)
+    channel = Channel(dupfd.detach(), echo, prims)
+    # Before the rest of the Process object (its args, a Pool's initargs) is unpickled:
+    # _config, and in it this channel, comes first.
+    _install_prims(channel)
     # For the fork children this process may start later.
     util.register_after_fork(channel, _on_child_start)
     # For this process itself: spawn and forkserver children do not run the after-fork
@@ -243,6 +249,7 @@ def _start_reporting(channel: Channel, role: str, report_exit: bool = True) -> N
     sys.stderr = capture("stderr", sys.stderr, channel.echo, emit)
     process = multiprocessing.current_process()
     emit("proc.start", role=role, name=process.name, daemon=bool(process.daemon))
+    _arm_prims(channel)
     if report_exit:
         # Last of the exit finalizers: after multiprocessing has joined this process's own
         # non-daemonic children, so the timeline shows when the process really ends.
@@ -257,6 +264,29 @@ def arm_traced_main(channel: Channel) -> None:
     """
     util.register_after_fork(channel, _on_child_start)  # fork children; spawn: DupFd
     _start_reporting(channel, "main", report_exit=False)
+
+
+def arm_prims(channel: Channel) -> None:
+    """Runs in a lesson's main process whose spec asks for it: this process's primitives,
+    and those of every process it starts from now on, report what they do."""
+    channel.prims = True
+    _arm_prims(channel)
+
+
+def _install_prims(channel: Channel) -> None:
+    if channel.prims:
+        from procscope.pipe import prims  # only the runs that ask for it import it
+
+        prims.install(emit)
+
+
+def _arm_prims(channel: Channel) -> None:
+    if channel.prims:
+        from procscope.pipe import prims
+
+        prims.install(emit)
+        # Just before proc.exit: what was counted and not sent (prims.tally).
+        util.Finalize(None, prims.at_exit, exitpriority=-(2**30) + 1)
 
 
 def _report_exit() -> None:

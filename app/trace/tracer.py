@@ -50,7 +50,7 @@ def arm_from_environment() -> None:
     # Not inherited across exec (a subprocess would hold the pipe open and the run could
     # not end); multiprocessing's fork children share it, spawn ones get it by DupFd.
     os.set_inheritable(fd, False)
-    reporter.arm_traced_main(reporter.Channel(fd, echo=True))
+    reporter.arm_traced_main(reporter.Channel(fd, echo=True, prims=True))
 
 
 def _run_hidden_sitecustomize() -> None:
