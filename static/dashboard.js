@@ -40,6 +40,7 @@ function themeFor(base) {
   // Two runs share the height: thinner rows, and lanes may go below a pixel so that every
   // process stays in the picture (an overview beats a scrollbar when comparing shapes).
   return { ...base, coreH: Math.round(base.coreH * 0.7), trackH: Math.round(base.trackH * 0.7),
+    objTrackH: Math.round(base.objTrackH * 0.7),
     axisH: Math.round(base.axisH * 0.85), minLaneH: 0.5 };
 }
 

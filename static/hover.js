@@ -76,9 +76,10 @@ export function hover(tl, which, x, y, view, clip, theme) {
     return { title: t("CPU %(k)s: idle for this run at %(at)s", { k, at: fmtT(at) }), rows: [] };
   }
   if (y < g.tracksH) {
-    const i = Math.floor(y / theme.trackH);
-    if (i >= g.tracks.length) return g.objTracks[i - g.tracks.length] ? objectHover(m.objects, g.objTracks[i - g.tracks.length], at, fmtT) : null;
-    return trackHover(m, g.tracks[i], at);
+    const lessonH = g.tracks.length * theme.trackH;
+    if (y < lessonH) return trackHover(m, g.tracks[Math.floor(y / theme.trackH)], at);
+    const o = g.objTracks[Math.floor((y - lessonH) / theme.objTrackH)];
+    return o ? objectHover(m.objects, o, at, fmtT) : null;
   }
   const index = tl.scroll + Math.floor((y - g.laneTop) / g.laneH);
   const lane = m.rows()[index];

@@ -13,14 +13,14 @@ export function drawObjectTracks(ctx, tl, view, clip, theme, top, { steps, label
   const g = tl.geom;
   const objects = tl.model.objects;
   g.objTracks.forEach((o, i) => {
-    const y = top + i * theme.trackH;
-    const h = theme.trackH - 6;
+    const y = top + i * theme.objTrackH;
+    const h = theme.objTrackH - 6;
     ctx.fillStyle = theme.laneAlt;
     ctx.fillRect(g.gutter, y + 2, g.plotW, h);
-    gutterLabel(ctx, theme, g.gutter, y + 2, h, objects.nameOf(o), o.type);
+    gutterLabel(ctx, theme, g.gutter, y + 2, h, objects.nameOf(o), objects.typeOf(o));
     ctx.save();
     ctx.beginPath();
-    ctx.rect(g.gutter, y, g.plotW, theme.trackH);
+    ctx.rect(g.gutter, y, g.plotW, theme.objTrackH);
     ctx.clip();
     const box = { y: y + 2, h };
     const kind = objects.trackOf(o);
@@ -29,7 +29,8 @@ export function drawObjectTracks(ctx, tl, view, clip, theme, top, { steps, label
         : eventTrack(ctx, tl, view, clip, theme, box, o, steps);
     const counted = [...o.tally.values()].reduce((a, b) => a + b, 0);
     if (counted) said = [said, t("%(n)s more counted, not drawn", { n: counted.toLocaleString("en-US") })].filter(Boolean).join(" · ");
-    label(ctx, tl, theme, box, said, counted ? theme.error : null);
+    // A phone's plot is too narrow for words over the track; the tally is said under it too.
+    if (g.plotW >= 360 || counted) label(ctx, tl, theme, box, said, counted ? theme.error : null);
     ctx.restore();
   });
 }
@@ -40,12 +41,12 @@ function gutterLabel(ctx, theme, gutter, y, h, name, type) {
   ctx.textBaseline = "middle";
   ctx.fillStyle = theme.text;
   ctx.font = theme.font;
-  const twoLines = h >= 24;
-  ctx.fillText(cut(ctx, name, gutter - 12), gutter - 8, twoLines ? y + h * 0.32 : y + h / 2);
+  const twoLines = h >= 22;
+  ctx.fillText(cut(ctx, name, gutter - 12), gutter - 8, twoLines ? y + h * 0.3 : y + h / 2);
   if (!twoLines) return;
   ctx.font = theme.smallFont;
   ctx.fillStyle = theme.muted;
-  ctx.fillText(cut(ctx, type, gutter - 12), gutter - 8, y + h * 0.76);
+  ctx.fillText(cut(ctx, type, gutter - 12), gutter - 8, y + h * 0.8);
 }
 
 function cut(ctx, text, maxW) {
@@ -157,7 +158,7 @@ function eventTrack(ctx, tl, view, clip, theme, box, o, steps) {
  * a queue's depth, an Event's state. Its rows' keys are hover.js's (translated as shown). */
 export function objectHover(objects, o, at, fmtT) {
   const kind = objects.trackOf(o);
-  const title = t("%(name)s (%(type)s) at %(at)s", { name: objects.nameOf(o), type: o.type, at: fmtT(at) });
+  const title = t("%(name)s (%(type)s) at %(at)s", { name: objects.nameOf(o), type: objects.typeOf(o), at: fmtT(at) });
   let waiting = 0;
   for (const p of o.waiters) if (p.t <= at) waiting += p.delta;
   if (kind === "queue") {

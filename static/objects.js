@@ -14,9 +14,10 @@ import { foldSpan, opened } from "./spans.js";
 import { t } from "./i18n.js";
 
 /** What an object's track draws, by its type; a type not here has no track (a Barrier, a
- * Pipe's end, a Pool, a Manager's proxy: their marks and bars are on the lanes). */
+ * Pipe's end, a Pool, a Manager's proxy: their marks and bars are on the lanes; a Condition:
+ * its lock has the track, named after it, and its wait() and notify() are on the lanes). */
 const TRACK_OF_TYPE = {
-  Lock: "lock", RLock: "lock", Semaphore: "lock", BoundedSemaphore: "lock", Condition: "lock",
+  Lock: "lock", RLock: "lock", Semaphore: "lock", BoundedSemaphore: "lock",
   Queue: "queue", JoinableQueue: "queue", SimpleQueue: "queue", Event: "event",
 };
 
@@ -28,7 +29,6 @@ function typeOfKind(kind) {
     pipe: "Connection", mgr: "Proxy", task: "Pool" }[family] || "object";
 }
 
-const GENERIC_NAME = /^[A-Za-z]+ #\d+$/; // "Lock #1": named by its type, not by the program
 
 /** What a tally's count is of, in words: "12,000 acquisitions". */
 function counted(kind, n) {
@@ -80,15 +80,17 @@ export class Objects {
     this._use(o, null);
   }
 
-  /** The name the page shows: the program's, else what it belongs to ("counter.get_lock()"),
-   * else "TYPE #n" by order of first appearance. */
+  /** The name the page shows: a lock that belongs to an object as the program reaches it
+   * ("counter.get_lock()", a Condition's by the Condition's name), else the program's
+   * name, else "TYPE #n" by order of first appearance. */
   nameOf(o) {
     if (typeof o === "string") o = this.byId.get(o);
     if (!o) return "?";
     const owner = o.of ? this.byId.get(o.of) : null;
-    if (owner && (!o.name || GENERIC_NAME.test(o.name))) {
+    if (owner) {
       const base = this.nameOf(owner);
-      return owner.type === "Value" || owner.type === "Array" ? `${base}.get_lock()` : t("%(name)s's lock", { name: base });
+      if (owner.type === "Value" || owner.type === "Array") return `${base}.get_lock()`;
+      return owner.type === "Condition" ? base : t("%(name)s's lock", { name: base });
     }
     if (o.name) return o.name;
     if (!this.perType.has(o.type)) this.perType.set(o.type, []);
@@ -110,6 +112,12 @@ export class Objects {
    * those it never said it made after them as first seen. */
   tracks() {
     return [...this.byId.values()].filter((o) => o.used && TRACK_OF_TYPE[o.type]);
+  }
+
+  /** The type a track says it is of: a Condition's lock is the Condition's, as `with cond:`. */
+  typeOf(o) {
+    const owner = o.of ? this.byId.get(o.of) : null;
+    return owner?.type === "Condition" ? "Condition" : o.type;
   }
 
   /** What kind of track an object has ("lock", "queue", "event"), or null. */
@@ -170,6 +178,10 @@ export class Objects {
       case "wait.end":
         foldSpan(lock, lane, e, data);
         this._stopWaiting(o, lane, mine, e, "");
+        break;
+      case "join.wait": // a JoinableQueue's join(): the call as the program wrote it
+        foldSpan(lock, lane, e, data);
+        if (data.what) lane.spans[lane.spans.length - 1].label = t("waiting in %(call)s", { call: data.what });
         break;
       case "queue.put": case "queue.get": case "queue.full": case "queue.empty": {
         // SimpleQueue says no depth: its puts less its gets are the items in it.

@@ -118,8 +118,11 @@ export class Timeline {
     const own = m.tracks();
     const tracks = this.sharedTracks ? trackKinds().filter((t) => this.sharedTracks.has(t)) : own;
     // Below the lesson's tracks, a traced program's objects that were used (objects.js).
+    // They add to the height the lanes may take (app.css: --objects-h), so as not to squeeze them.
     const objTracks = m.objects.tracks();
-    const tracksH = (tracks.length + objTracks.length) * theme.trackH;
+    const objectsH = objTracks.length * theme.objTrackH;
+    const tracksH = tracks.length * theme.trackH + objectsH;
+    if (this.procs.style.getPropertyValue("--objects-h") !== `${objectsH}px`) this.procs.style.setProperty("--objects-h", `${objectsH}px`);
     const rows = m.rows();
     // A band for the key moments' labels, between the tracks and the lanes.
     const momentsH = this.moments.length * MOMENT_H;

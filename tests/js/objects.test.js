@@ -138,13 +138,28 @@ test("objects without a track still count: barrier, pipe, condition's notify, po
 });
 
 test("an object with no obj.new is TYPE #n by first appearance; a Value's lock is NAME.get_lock()", () => {
-  const m = model([start(0, 101, "a"), made("v", "Value", "counter"), made("vl", "RLock", "RLock #1", { of: "v" }),
-    made("c", "Condition", "cond"), made("cl", "RLock", "RLock #2", { of: "c" }),
+  const m = model([start(0, 101, "a"), made("v", "Value", "counter"), made("vl", "RLock", "lock of counter", { of: "v" }),
+    made("c", "Condition", "cond"), made("cl", "RLock", "lock of cond", { of: "c" }),
+    made("m", "Manager", "manager"), made("ml", "Lock", "lock of manager", { of: "m" }),
+    ["wait.start", 0.05, 101, { obj: "c", call: "cond.wait()" }], ["wait.end", 0.06, 101, { obj: "c" }],
+    ["lock.acquire", 0.07, 101, { obj: "ml" }],
     ["queue.put", 0.1, 101, { obj: "x2", depth: 1 }], ["lock.acquire", 0.2, 101, { obj: "x1" }],
     ["lock.acquire", 0.3, 101, { obj: "vl" }], ["lock.acquire", 0.4, 101, { obj: "cl" }],
     ["queue.get", 0.5, 101, { obj: "x3", depth: 0 }]]);
   // Tracks in the order the program made the objects (then those it never said it made).
-  assert.deepEqual(names(m), ["counter.get_lock()", "cond's lock", "Queue #1", "Lock #1", "Queue #2"]);
+  // A Condition has no track of its own: its lock's is named after it, of its type.
+  assert.deepEqual(names(m), ["counter.get_lock()", "cond", "manager's lock", "Queue #1", "Lock #1", "Queue #2"]);
+  assert.deepEqual(m.objects.tracks().map((o) => m.objects.typeOf(o)),
+    ["RLock", "Condition", "Lock", "Queue", "Lock", "Queue"]);
+  assert.equal(m.objects.byId.get("c").used, true);
+});
+
+test("a JoinableQueue's join() is labelled with the call as the program wrote it", () => {
+  const m = model([start(0, 100, "MainProcess", "main"), made("j", "JoinableQueue", "jobs"),
+    ["join.wait", 0.1, 100, { obj: "j", what: "jobs.join()", name: "jobs" }],
+    ["join.done", 0.4, 100, { obj: "j", what: "jobs.join()", name: "jobs" }]]);
+  assert.deepEqual(spans(m, 100), [["join", 0.1, 0.4, "waiting in jobs.join()"]]);
+  assert.deepEqual(names(m), ["jobs"]);
 });
 
 test("prims.tally: what was counted, not drawn, said per object", () => {
