@@ -14,20 +14,17 @@ labels of the bars on the lanes, the marks, the sidebar's facts about the progra
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from conftest import Server, read_events
+from conftest import Server
+
+# How a program is traced, as tests/test_trace.py does it (conftest's trace_server finds it).
+from test_trace import own_lines, run_of
+from test_trace import traced as traced_run
 
 DATA = Path(__file__).resolve().parent / "data"
-RUN_LINE = re.compile(r"^procscope trace: run (\d+): ", re.M)
 
 # What the page's model holds of a run, as the canvas draws it: the object tracks (name,
 # type, what the label at its right says is computed from the same records), every object
@@ -47,36 +44,14 @@ PICTURE = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("runtime")
-    folder.chmod(0o700)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def trace_server(runtime_dir: Path) -> Iterator[Server]:
-    srv = Server(env={"PROCSCOPE_RUNTIME_DIR": str(runtime_dir)})
-    yield srv
-    srv.stop()
-
-
 def traced(name: str, folder: Path, runtime_dir: Path, server: Server) -> str:
     """`procscope trace NAME` in `folder`, to its end; the run's id (its events all read)."""
-    done = subprocess.run([sys.executable, "-m", "procscope", "trace", name], cwd=folder,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-                          env={**_env(), "PROCSCOPE_RUNTIME_DIR": str(runtime_dir)})
+    done = traced_run([name], folder, runtime_dir)
     assert done.returncode == 0, done.stderr
-    match = RUN_LINE.search(done.stderr)
-    assert match, done.stderr
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        read_events(client, match.group(1))  # to run.end: the run is over
-    return match.group(1)
-
-
-def _env() -> dict[str, str]:
-    # Block-buffered stdout, as for any program writing to a pipe (tests/test_trace.py).
-    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    _, run_id = own_lines(done.stderr)
+    assert run_id is not None, done.stderr
+    run_of(server, run_id)  # to run.end: the run is over
+    return run_id
 
 
 def open_run(browser: Any, server: Server, run_id: str, name: str, *, lang: str = "en",

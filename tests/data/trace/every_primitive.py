@@ -68,9 +68,9 @@ def main():
         for w in workers:
             w.start()
         print(sorted(lines.get() for _ in workers))
-        time.sleep(0.05)
+        time.sleep(0.3)  # both are in acquire() by now, even on a busy machine
     print(sorted(lines.get() for _ in workers))
-    time.sleep(0.05)
+    time.sleep(0.3)  # both are in ready.wait() by now
     ready.set()
     print("worker 0 says", here.recv())
     with cond:
