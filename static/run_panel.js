@@ -318,7 +318,7 @@ export class RunPanel {
     this._cpuNote();
     const tallies = this.model.objects.tallies();
     this.objectsNoteEl.hidden = !tallies.length;
-    setText(this.objectsNoteEl, tallies.join(" · "));
+    setText(this.objectsNoteEl, tallies.length ? `${tallies.join(" · ")} ${t("(past a rate, each process counts an object's events instead of sending each one)")}` : "");
   }
 
   /** Beside the core lanes: how they were made (cpu.lanes), and what was lost of them. */

@@ -14,6 +14,7 @@ labels of the bars on the lanes, the marks, the sidebar's facts about the progra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,24 @@ def test_the_tutorials_lock_and_queue_have_their_tracks(name: str, track: str, k
         else:
             marks = {k for kinds in seen["marks"].values() for k in kinds}
             assert {"queue.put", "queue.get", "queue.task_done"} <= marks, marks
+    finally:
+        ctx.close()
+
+
+def test_what_was_counted_not_drawn_is_said(trace_server: Server, runtime_dir: Path,
+                                            browser: Any) -> None:
+    """20,000 acquires in a loop: past the rate, the rest are counted (prims.tally), and
+    the page says how many under the timeline and on the lock's track."""
+    run_id = traced("many_acquires.py", DATA / "trace", runtime_dir, trace_server)
+    ctx, page, seen = open_run(browser, trace_server, run_id, "many_acquires")
+    try:
+        assert seen["tracks"] == [["lock", "Lock"]], seen["tracks"]
+        note = page.locator("[data-testid=objects-note]").inner_text()
+        match = re.fullmatch(r"lock: ([\d,]+) acquisitions(?:, [\d,]+ releases)? counted, not "
+                             r"drawn \(past a rate, .*\)", note)
+        assert match, note
+        drawn = len(seen["holds"][0])
+        assert drawn + int(match.group(1).replace(",", "")) == 20_000, (drawn, note)
     finally:
         ctx.close()
 
