@@ -3,13 +3,13 @@
 // and a semaphore's value; a queue's depth; an Event set or clear.
 //
 // Runs in the browser, called by tracks.js for each frame, below the lesson's tracks (a
-// program has none). The data is objects.js's; the step charts are tracks.js's `steps`.
+// program has none). The data is objects.js's; the step charts and the Full / Empty ticks
+// are tracks.js's (`steps`, `fullOrEmpty`).
 
-import { firstAtOrAfter } from "./time_sorted.js";
 import { t } from "./i18n.js";
 
 /** Draw each object's track from y = top; `steps` and `label` are tracks.js's. */
-export function drawObjectTracks(ctx, tl, view, clip, theme, top, { steps, label }) {
+export function drawObjectTracks(ctx, tl, view, clip, theme, top, { steps, label, fullOrEmpty }) {
   const g = tl.geom;
   const objects = tl.model.objects;
   g.objTracks.forEach((o, i) => {
@@ -25,7 +25,7 @@ export function drawObjectTracks(ctx, tl, view, clip, theme, top, { steps, label
     const box = { y: y + 2, h };
     const kind = objects.trackOf(o);
     let said = kind === "lock" ? lockTrack(ctx, tl, view, clip, theme, box, o, steps)
-      : kind === "queue" ? queueTrack(ctx, tl, view, clip, theme, box, o, steps)
+      : kind === "queue" ? queueTrack(ctx, tl, view, clip, theme, box, o, steps, fullOrEmpty)
         : eventTrack(ctx, tl, view, clip, theme, box, o, steps);
     const counted = [...o.tally.values()].reduce((a, b) => a + b, 0);
     if (counted) said = [said, t("%(n)s more counted, not drawn", { n: counted.toLocaleString("en-US") })].filter(Boolean).join(" · ");
@@ -58,7 +58,8 @@ function cut(ctx, text, maxW) {
 
 /** Waiters as a filled step chart; over it the holders' bands, one row per holder at once;
  * a semaphore's value as a line. Returns what its label says. */
-function lockTrack(ctx, tl, view, clip, theme, box, o, steps) {
+/** How many wait for `o`, as a grey step chart filling the box; the most at once. */
+function waiters(ctx, tl, view, clip, theme, box, o, steps) {
   let waiting = 0;
   let most = 0;
   for (const p of o.waiters) {
@@ -66,6 +67,11 @@ function lockTrack(ctx, tl, view, clip, theme, box, o, steps) {
     if (waiting > most) most = waiting;
   }
   steps(ctx, tl, view, clip, o.waiters, (p, v) => v + p.delta, box, most, theme.waiters, null);
+  return most;
+}
+
+function lockTrack(ctx, tl, view, clip, theme, box, o, steps) {
+  const most = waiters(ctx, tl, view, clip, theme, box, o, steps);
   const rows = Math.max(1, o.slots.length);
   const bandH = Math.max(3, (box.h * 0.5) / rows);
   o.slotHolds.forEach((holds, slot) => {
@@ -93,20 +99,12 @@ function valueAt(o, at) {
 }
 
 /** The depth, filled, with a red tick at each Full / Empty; the maxsize as a dashed line. */
-function queueTrack(ctx, tl, view, clip, theme, box, o, steps) {
+function queueTrack(ctx, tl, view, clip, theme, box, o, steps, fullOrEmpty) {
   const pts = o.depth;
   let max = Math.max(1, o.maxsize > 0 ? o.maxsize : 0);
   for (const p of pts) if (p.depth > max) max = p.depth;
   steps(ctx, tl, view, clip, pts, (p) => p.depth, box, max, theme.waiters, theme.text);
-  const tEnd = Math.min(view.t1, clip);
-  for (let i = firstAtOrAfter(pts, view.t0); i < pts.length; i++) {
-    const p = pts[i];
-    if (p.t > tEnd) break;
-    if (p.kind === "queue.full" || p.kind === "queue.empty") {
-      ctx.fillStyle = theme.error;
-      ctx.fillRect(tl.x(p.t, view) - 1, box.y, 2, box.h);
-    }
-  }
+  fullOrEmpty(ctx, tl, view, clip, theme, box, pts);
   if (o.maxsize > 0) {
     const y = Math.round(box.y + box.h - (o.maxsize / max) * (box.h - 2)) + 0.5;
     ctx.setLineDash([5, 3]);
@@ -130,13 +128,7 @@ function maxDepth(pts) {
 
 /** Set: a full band, in the colour of the process that set it; clear: empty. Waiters under it. */
 function eventTrack(ctx, tl, view, clip, theme, box, o, steps) {
-  let waiting = 0;
-  let most = 0;
-  for (const p of o.waiters) {
-    waiting += p.delta;
-    if (waiting > most) most = waiting;
-  }
-  steps(ctx, tl, view, clip, o.waiters, (p, v) => v + p.delta, box, most, theme.waiters, null);
+  const most = waiters(ctx, tl, view, clip, theme, box, o, steps);
   const setSpans = [];
   let open = null;
   for (const p of o.states) {

@@ -33,7 +33,7 @@ export function drawTracks(ctx, tl, view, clip, theme) {
     else soldTrack(ctx, tl, view, clip, theme, box);
     ctx.restore();
   });
-  drawObjectTracks(ctx, tl, view, clip, theme, g.tracks.length * theme.trackH, { steps, label });
+  drawObjectTracks(ctx, tl, view, clip, theme, g.tracks.length * theme.trackH, { steps, label, fullOrEmpty });
   if (g.tracks.length || g.objTracks.length) {
     ctx.fillStyle = theme.axis;
     ctx.fillRect(0, g.tracksH - 1, g.width, 1);
@@ -107,6 +107,12 @@ function queueTrack(ctx, tl, view, clip, theme, box) {
   for (const p of pts) if (p.depth !== null && p.depth > max) max = p.depth;
   steps(ctx, tl, view, clip, pts, (p, v) => (p.depth === null ? v : p.depth), box, max,
     theme.waiters, theme.text);
+  fullOrEmpty(ctx, tl, view, clip, theme, box, pts);
+  label(ctx, tl, theme, box, t("max depth %(n)s", { n: max }));
+}
+
+/** A red tick across the track at each queue.Full / queue.Empty among `pts`. */
+function fullOrEmpty(ctx, tl, view, clip, theme, box, pts) {
   const tEnd = Math.min(view.t1, clip);
   for (let i = firstAtOrAfter(pts, view.t0); i < pts.length; i++) {
     const p = pts[i];
@@ -116,7 +122,6 @@ function queueTrack(ctx, tl, view, clip, theme, box) {
       ctx.fillRect(tl.x(p.t, view) - 1, box.y, 2, box.h);
     }
   }
-  label(ctx, tl, theme, box, t("max depth %(n)s", { n: max }));
 }
 
 function soldTrack(ctx, tl, view, clip, theme, box) {
