@@ -17,7 +17,7 @@ import json
 import time
 from typing import Any
 
-from bench import core_lanes, limits, limits_report, overhead, pipeline, sampler_cost
+from bench import core_lanes, limits, limits_report, overhead, pipeline, prims_cost, sampler_cost
 from bench.server import ROOT
 from bench.trees import trees
 
@@ -125,6 +125,7 @@ def report(results: dict[str, Any]) -> str:
 
             lines += ["", browser.watch_report(br["watch_cost"])]
     lines += ["", core_lanes.report(results["core_lanes"])]
+    lines += ["", prims_cost.report(results["prims"])]
     return "\n".join(lines)
 
 
@@ -161,6 +162,7 @@ def main() -> None:
             "overhead": overhead.run(quick=args.quick),
             "sampler": sampler_cost.run(quick=args.quick),
             "core_lanes": core_lanes.run(quick=args.quick),
+            "prims": prims_cost.run(quick=args.quick),
         })
         try:
             from bench import browser

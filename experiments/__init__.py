@@ -30,6 +30,10 @@ if os.environ.get("PROCSCOPE_SELFTEST"):
     # Not lessons: one that raises (failure handling) and a load generator (bench/).
     EXPERIMENTS["fails"] = "procscope.experiments.fails"
     EXPERIMENTS["flood"] = "procscope.experiments.flood"
+if os.environ.get("PROCSCOPE_SELFTEST_PRIMS"):
+    # Not a lesson: one whose primitives report on their own (its spec's instrument_prims),
+    # for tests/test_prims.py only (the catalogue the other tests see is unchanged).
+    EXPERIMENTS["prims_selftest"] = "procscope.experiments.prims_selftest"
 
 
 def load(experiment_id: str) -> Experiment:

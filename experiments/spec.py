@@ -154,6 +154,10 @@ class Experiment:
     # The names of threads the lesson starts as wiring (a watch, not what it shows): folded
     # into their process's lane, as the standard library's LIBRARY_THREADS are.
     helper_threads: tuple[str, ...] = ()
+    # multiprocessing's primitives report what they do, as under `procscope trace`
+    # (app.pipe.prims: obj.new, lock.*, queue.*, task.*, ...), in every process of the
+    # run. Off for a lesson that sends those events by hand, so they are not sent twice.
+    instrument_prims: bool = False
 
     def __post_init__(self) -> None:
         if self.words is not None:

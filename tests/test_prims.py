@@ -94,9 +94,10 @@ def test_a_lock_reports_each_holder_in_the_process_that_held_it(
     # spawn, inherited under fork), never in the main.
     acquires = of(events, lock, "lock.acquire")
     assert len(acquires) == 3 and len(of(events, lock, "lock.release")) == 3
-    workers = {e["pid"] for e in events if e["kind"] == "proc.start"
-               and e["data"]["role"] == "worker"}
-    assert {e["pid"] for e in acquires} == workers
+    holders = {e["pid"] for e in acquires}
+    main = next(e["pid"] for e in events if e["kind"] == "proc.start"
+                and e["data"]["role"] == "main")
+    assert len(holders) == 3 and main not in holders
     # A lock.wait only where the acquire had to wait, and then its acquire says how long.
     waits = of(events, lock, "lock.wait")
     assert len([e for e in acquires if "waited" in e["data"]]) == len(waits)
@@ -143,13 +144,211 @@ def test_a_pool_reports_every_task_from_submit_to_result(
     assert results == {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 1, 7: 1}
 
 
+def test_semaphores_events_conditions_and_barriers_report_what_they_do(
+        every_prim: tuple[str, Events]) -> None:
+    _, events = every_prim
+    made = objects(events)
+    assert (made["sem"]["type"], made["sem"]["value"]) == ("Semaphore", 2)
+    assert (made["bounded"]["type"], made["bounded"]["value"]) == ("BoundedSemaphore", 1)
+    sem = of(events, made["sem"]["obj"])
+    assert [(e["kind"], e["data"]["value"]) for e in sem if e["kind"] != "obj.new"] == [
+        ("lock.acquire", 1), ("lock.release", 2)]
+    assert kinds(events, made["bounded"]["obj"]) == {
+        "obj.new": 1, "lock.acquire": 1, "lock.release": 1}
+    ready = made["ready"]
+    assert ready["type"] == "Event"
+    assert [e["kind"] for e in of(events, ready["obj"])] == ["obj.new", "event.set",
+                                                              "event.clear"]
+    cond = made["cond"]
+    assert cond["type"] == "Condition"
+    assert [e["data"].get("all") for e in of(events, cond["obj"], "cond.notify")] == [True]
+    # The main waited in cond.wait() until the child's notify_all().
+    waited = of(events, cond["obj"], "wait.start")
+    assert [e["data"]["call"] for e in waited] == ["cond.wait()"]
+    # The Condition's own RLock is drawn as the condition's: `of` it, named so.
+    lock = made["lock of cond"]
+    assert (lock["type"], lock["of"]) == ("RLock", cond["obj"])
+    assert kinds(events, lock["obj"])["lock.acquire"] >= 2
+    barrier = made["barrier"]
+    assert barrier["parties"] == 2
+    passed = of(events, barrier["obj"], "barrier.pass")
+    assert len(passed) == 2 and len({e["pid"] for e in passed}) == 2
+    # One of the two arrived first and waited; the last one to arrive did not.
+    assert len(of(events, barrier["obj"], "wait.start")) == 1
+
+
+def test_a_pipe_reports_both_ends_and_the_bytes_sent(
+        every_prim: tuple[str, Events]) -> None:
+    _, events = every_prim
+    made = objects(events)
+    parent, child = made["parent_end"], made["child_end"]
+    assert (parent["peer"], child["peer"]) == (child["obj"], parent["obj"])
+    sent = of(events, child["obj"], "pipe.send")
+    received = of(events, parent["obj"], "pipe.recv")
+    assert len(sent) == len(received) == 1
+    assert sent[0]["data"]["bytes"] == received[0]["data"]["bytes"] > 0
+    assert sent[0]["pid"] != received[0]["pid"]
+    # A recv() that found nothing to read waited (which one did is up to the machine:
+    # test_a_recv_and_a_get_that_wait_are_wait_spans makes sure of one).
+    waits = of(events, parent["obj"], "wait.start") + of(events, child["obj"], "wait.start")
+    assert {e["data"]["call"] for e in waits} <= {"parent_end.recv()", "child_end.recv()"}
+
+
+def test_a_joinable_queue_shared_values_and_a_manager_report_too(
+        every_prim: tuple[str, Events]) -> None:
+    _, events = every_prim
+    made = objects(events)
+    jq = made["jq"]["obj"]
+    assert [e["data"]["unfinished"] for e in of(events, jq, "queue.task_done")] == [0]
+    # A join() that found the task not done yet waited (the child may be done first).
+    joins = of(events, jq, "join.wait")
+    assert [e["data"]["what"] for e in joins] in ([], ["jq.join()"])
+    assert len(of(events, jq, "join.done")) == len(joins)
+    for name, kind in (("counter", "Value"), ("numbers", "Array")):
+        assert made[name]["type"] == kind
+        lock = made[f"lock of {name}"]
+        assert lock["of"] == made[name]["obj"]
+        holders = {e["pid"] for e in of(events, lock["obj"], "lock.acquire")}
+        assert len(holders) >= 1
+    assert made["manager"]["type"] == "Manager"
+    d = made["d"]
+    assert (d["type"], d["typeid"]) == ("Proxy", "dict")
+    calls = of(events, d["obj"], "mgr.call")
+    # The child's d["child"] = item, the main's dict(d) (its keys, then each item).
+    assert "__setitem__" in {e["data"]["method"] for e in calls}
+    assert len({e["pid"] for e in calls}) == 2
+    assert all(e["data"]["waited"] >= 0 for e in calls)
+
+
+def test_a_process_pool_executor_reports_submit_and_map(
+        every_prim: tuple[str, Events]) -> None:
+    _, events = every_prim
+    executor = objects(events)["executor"]
+    assert (executor["type"], executor["processes"]) == ("ProcessPoolExecutor", 2)
+    tasks = [e for e in events if e["data"].get("pool") == executor["obj"]]
+    assert [e["data"]["mode"] for e in tasks if e["kind"] == "task.submit"] == [
+        "submit", "executor.map", "executor.map"]
+    labels = sorted(e["data"]["label"] for e in tasks if e["kind"] == "task.start")
+    assert labels == ["add(1, 10)", "add(2, 20)", "square(9)"]
+    assert len([e for e in tasks if e["kind"] == "task.result"]) == 3
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_a_program_prints_and_exits_as_it_would_without_procscope(
         method: str, tmp_path: Path) -> None:
     without = plain(["every_prim.py", method])
     with_trace, _ = traced(["every_prim.py", method], tmp_path / "events.ndjson")
     assert without.returncode == 0, without.stderr
-    assert (with_trace.stdout, with_trace.returncode) == (without.stdout, without.returncode)
+    assert with_trace.returncode == without.returncode
+    # Lines in sorted order: the child's and the main's buffers reach the pipe in an order
+    # no run repeats, with or without procscope.
+    assert sorted(with_trace.stdout.splitlines()) == sorted(without.stdout.splitlines())
     assert without.stderr == ""
     assert [line for line in with_trace.stderr.splitlines()
             if not line.startswith("procscope trace: ")] == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_lock_used_from_threads_reports_each_thread(method: str, tmp_path: Path) -> None:
+    result, events = traced(["odd_uses.py", method, "threads"], tmp_path / "e.ndjson")
+    assert result.stdout == "threads: [0, 1, 2, 3]\n"
+    lock = objects(events)["lock"]["obj"]
+    assert sorted(e["thread"] for e in of(events, lock, "lock.acquire")) == [
+        "t0", "t1", "t2", "t3"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_subclasses_keep_their_own_methods_and_report(method: str, tmp_path: Path) -> None:
+    result, events = traced(["subclassed.py", method], tmp_path / "e.ndjson")
+    assert result.stdout == "subclass: ('loud', 7) 1\n", result.stderr
+    made = objects(events)
+    assert (made["loud"]["type"], made["counting"]["type"]) == ("Queue", "Lock")
+    # The subclass's put() ran (its item is the tuple it made), in the child it was
+    # pickled to; the Lock subclass's holder there too.
+    puts = of(events, made["loud"]["obj"], "queue.put")
+    assert [e["data"]["item"] for e in puts] == ["('loud', 7)"]
+    child = {e["pid"] for e in puts}
+    acquires = of(events, made["counting"]["obj"], "lock.acquire")
+    assert len(acquires) == 2 and child < {e["pid"] for e in acquires}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_lock_handed_to_a_pool_initializer_reports_in_the_workers(
+        method: str, tmp_path: Path) -> None:
+    result, events = traced(["odd_uses.py", method, "initializer"], tmp_path / "e.ndjson")
+    assert result.stdout == "initializer: [1, 2, 3, 4]\n", result.stderr
+    guard = objects(events)["guard"]["obj"]
+    workers = {e["pid"] for e in events if e["kind"] == "proc.start"
+               and e["data"]["role"] == "pool"}
+    acquires = of(events, guard, "lock.acquire")
+    assert len(acquires) == 4 and {e["pid"] for e in acquires} <= workers
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_recv_and_a_get_that_wait_are_wait_spans(method: str, tmp_path: Path) -> None:
+    result, events = traced(["odd_uses.py", method, "blocking"], tmp_path / "e.ndjson")
+    assert result.stdout == "child got: ping\nchild got: job\n", result.stderr
+    made = objects(events)
+    for name, call, outcome in (("there", "there.recv()", "pipe.recv"),
+                                ("items", "items.get()", "queue.get")):
+        obj = made[name]["obj"]
+        starts, ends = of(events, obj, "wait.start"), of(events, obj, "wait.end")
+        assert [e["data"]["call"] for e in starts] == [call]
+        assert [e["data"]["call"] for e in ends] == [call]
+        assert ends[0]["data"]["waited"] > 0 and ends[0]["pid"] == starts[0]["pid"]
+        # What it waited for came after the wait began.
+        assert len(of(events, obj, outcome)) == 1
+        assert of(events, obj, outcome)[0]["seq"] > starts[0]["seq"]
+
+
+def test_a_thread_pool_is_not_instrumented_and_works_as_before(tmp_path: Path) -> None:
+    """Regression: Pool's patched imap passed its chunksize on as None to ThreadPool's (and
+    a Manager's Pool's), whose own default is 1: CPython's test_imap failed."""
+    result, events = traced(["odd_uses.py", "fork", "threadpool"], tmp_path / "e.ndjson")
+    assert result.stdout == "threadpool: [1, 2] [3]\n", result.stderr
+    assert objects(events) == {}
+
+
+def test_past_the_budget_a_hot_lock_is_counted_not_sent(tmp_path: Path) -> None:
+    result, events = traced(["odd_uses.py", "fork", "hot"], tmp_path / "e.ndjson")
+    assert result.stdout == "hot: 20000\n"
+    spin = objects(events)["spin"]["obj"]
+    sent = len(of(events, spin, "lock.acquire"))
+    tallies = of(events, spin, "prims.tally")
+    counted = sum(e["data"]["kinds"].get("lock.acquire", 0) for e in tallies)
+    # Every acquisition is either an event or in a tally, none in both.
+    assert 0 < sent < 20000 and sent + counted == 20000
+    assert all(e["data"]["since"] >= 0 for e in tallies)
+
+
+def test_a_program_that_never_imports_multiprocessing_pays_for_none_of_it(
+        tmp_path: Path) -> None:
+    result, _ = traced(["odd_uses.py", "fork", "nothing"], tmp_path / "e.ndjson")
+    loaded = set(json.loads(result.stdout))
+    # None of the modules the program did not import, nor their instrumentation.
+    assert loaded.isdisjoint({
+        "multiprocessing.synchronize", "multiprocessing.queues", "multiprocessing.pool",
+        "multiprocessing.managers", "multiprocessing.sharedctypes",
+        "concurrent.futures.process", "procscope.pipe.prims.locks",
+        "procscope.pipe.prims.queues", "procscope.pipe.prims.pools",
+        "procscope.pipe.prims.shared"})
+
+
+def test_a_lesson_whose_spec_asks_gets_the_events_and_the_built_in_ones_do_not() -> None:
+    from procscope.experiments import EXPERIMENTS, load
+
+    # The built-in lessons send their own lock.*, queue.*, task.* events: never twice.
+    assert [e for e in EXPERIMENTS if load(e).instrument_prims] == []
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-m", "procscope", "run", "prims_selftest",
+                          "--set", "start_method=spawn", "--json"], cwd=root,
+                         capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL,
+                         env={**_env(), "PROCSCOPE_SELFTEST_PRIMS": "1"})
+    assert run.returncode == 0, run.stderr
+    events = [json.loads(line) for line in run.stdout.splitlines()]
+    made = objects(events)
+    assert (made["lock"]["type"], made["results"]["type"]) == ("Lock", "Queue")
+    assert len(of(events, made["lock"]["obj"], "lock.acquire")) == 3
+    assert sorted(e["data"]["item"] for e in of(events, made["results"]["obj"],
+                                                 "queue.get")) == ["0", "1", "4"]

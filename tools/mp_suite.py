@@ -73,7 +73,7 @@ def counts(summary: dict[str, Any]) -> dict[str, int]:
 
 def differing(plain: dict[str, Any], traced: dict[str, Any]) -> list[str]:
     """Tests whose outcome is not the same in both runs."""
-    outcome = {}
+    outcome: dict[str, dict[str, str]] = {}
     for name, summary in (("plain", plain), ("traced", traced)):
         for kind in OUTCOMES:
             for test in summary.get(kind, []):

@@ -67,6 +67,8 @@ def run_main(experiment_id: str, params: dict[str, Any], channel: reporter.Chann
 
     try:
         spec = experiments.load(experiment_id)
+        if spec.instrument_prims:
+            reporter.arm_prims(channel)
         multiprocessing.set_start_method(params["start_method"], force=True)
         result = spec.main(SimpleNamespace(**params), reporter.Reporter(params["time_scale"]))
     except LessonFailure as e:

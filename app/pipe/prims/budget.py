@@ -36,8 +36,9 @@ _refilled = _monotonic()
 # obj -> [since, {kind: n}]: what was counted and not sent, since when
 _counted: dict[str, list[Any]] = {}
 _last_flush = 0.0
-# obj -> a function that hands over (and zeroes) what a lock counted on its own fast path
-_drains: dict[str, Callable[[], dict[str, int]]] = {}
+# obj -> what hands over (and zeroes) what a lock counted on its own, and what sends its
+# events one by one again
+_drains: dict[str, tuple[Callable[[], dict[str, int]], Callable[[], None]]] = {}
 
 
 def set_emit(reporter_emit: Emit) -> None:
@@ -48,6 +49,8 @@ def set_emit(reporter_emit: Emit) -> None:
 def take() -> bool:
     """One event's token: True if the event may be sent now."""
     global _tokens
+    if _drains and _monotonic() - _last_flush >= TALLY_EVERY:
+        flush()  # locks counting on their own: their tally, and maybe their events again
     if _tokens > 0:
         _tokens -= 1
         return True
@@ -93,18 +96,13 @@ def count(obj: str, kind: str, n: int = 1) -> None:
         flush()
 
 
-def counting(obj: str, drain: Callable[[], dict[str, int]]) -> None:
-    """A lock's fast path counts on its own from now on: flush asks it what it counted."""
-    _drains[obj] = drain
+def counting(obj: str, drain: Callable[[], dict[str, int]],
+             resume: Callable[[], None]) -> None:
+    """A lock counts on its own from now on: each flush asks it what it counted (`drain`),
+    and once the budget has room again, `resume` has it send its events again."""
+    _drains[obj] = (drain, resume)
     if obj not in _counted:
         _counted[obj] = [_monotonic(), {}]
-
-
-def stop_counting(obj: str) -> None:
-    drain = _drains.pop(obj, None)
-    if drain is not None:
-        _merge(obj, drain())
-    _flush_one(obj)
 
 
 def _merge(obj: str, counts: dict[str, int]) -> None:
@@ -122,10 +120,23 @@ def flush() -> None:
     """Every count as a prims.tally (at most every TALLY_EVERY s, and at exit)."""
     global _last_flush
     _last_flush = _monotonic()
-    for obj, drain in list(_drains.items()):
+    room = _tokens > 0 or _refill_quietly()
+    for obj, (drain, resume) in list(_drains.items()):
         _merge(obj, drain())
+        if room:
+            del _drains[obj]
+            resume()
     for obj in list(_counted):
         _flush_one(obj)
+
+
+def _refill_quietly() -> bool:
+    """_refill without spending a token."""
+    global _tokens
+    if _refill():
+        _tokens += 1
+        return True
+    return False
 
 
 def _flush_one(obj: str) -> None:
@@ -148,7 +159,7 @@ def _reset_in_child() -> None:
     global _tokens, _refilled, _last_flush
     _tokens = BURST
     _refilled = _last_flush = _monotonic()
-    for drain in _drains.values():
+    for drain, _ in _drains.values():
         drain()
     for counted in _counted.values():
         counted[:] = [_refilled, {}]

@@ -9,13 +9,14 @@ instance: so is the program's lock's, instrumented (a closure per lock, over the
 never over the lock itself: no cycle keeps a lock alive). multiprocessing's own locks keep
 the C methods and cost nothing. An acquire tries without blocking first: only when that
 fails is there a `lock.wait`, and a wait. Past the budget a lock counts its acquisitions
-on its own fast path (no event, one counter) and releases through the C method again.
+in C (no event, no Python frame) and releases through the C method again.
 `with lock:` goes through `acquire`/`release` (SemLock.__enter__ called the C semaphore's
 own), so a Condition's and a Value's lock report the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import weakref
@@ -27,7 +28,6 @@ from procscope.pipe.prims.carry import KEY
 from procscope.pipe.prims.patching import wrap_init
 
 _monotonic = time.monotonic
-CHECK_EVERY = 1024  # fast-path acquisitions between looks at the clock
 
 
 def type_name(obj: Any, module: ModuleType) -> str:
@@ -51,8 +51,7 @@ def instrument_semlock(lock: Any, info: carry.Info, module: ModuleType) -> None:
     count_of = sl._count
     maxvalue = sl.maxvalue
     ref = weakref.ref(lock)
-    fast = 0  # acquisitions counted on the fast path, not sent
-    since = 0.0
+    counted = 0  # acquisitions counted, not sent, on the way through `acquire`
     counting = False
 
     def value_data(after: int) -> dict[str, Any]:
@@ -89,43 +88,36 @@ def instrument_semlock(lock: Any, info: carry.Info, module: ModuleType) -> None:
             budget.report("lock.release", oid, **value_data(get_value() + 1))
         raw_release()
 
-    def counting_acquire(block: bool = True, timeout: float | None = None) -> bool:
-        nonlocal fast
-        if raw_acquire(False):
-            fast += 1
-            if not fast % CHECK_EVERY and _monotonic() - since >= budget.TALLY_EVERY:
-                look_again()
-            return True
-        return acquire(block, timeout)
+    # Past the budget the lock's acquire is its C method behind functools.lru_cache with
+    # no cache: C calling C, whose miss count is the count of acquisitions (a Python
+    # wrapper would double the cost of a hot loop's pair); its release is the C method.
+    # Until the next tally, when the budget has room again: then one event each again.
+    counter: Any = functools.lru_cache(maxsize=0)(raw_acquire)
 
     def drain() -> dict[str, int]:
-        nonlocal fast
-        n, fast = fast, 0
-        return {"lock.acquire": n}
+        nonlocal counted
+        n = counted + counter.cache_info().misses
+        counted = 0
+        counter.cache_clear()
+        return {"lock.acquire": n} if n else {}
 
     def start_counting() -> None:
-        nonlocal since, fast, counting
-        fast += 1
+        nonlocal counted, counting
+        counted += 1
         if counting:
             return
         counting = True
-        since = _monotonic()
-        budget.counting(oid, drain)
+        budget.counting(oid, drain, resume)
         held = ref()
         if held is not None:
-            held.__dict__["acquire"], held.__dict__["release"] = counting_acquire, raw_release
+            held.__dict__["acquire"], held.__dict__["release"] = counter, raw_release
 
-    def look_again() -> None:
-        nonlocal since, counting
-        since = _monotonic()
-        budget.stop_counting(oid)
-        if budget.take():  # the budget has room again: back to one event each
-            counting = False
-            held = ref()
-            if held is not None:
-                held.__dict__["acquire"], held.__dict__["release"] = acquire, release
-        else:
-            budget.counting(oid, drain)
+    def resume() -> None:
+        nonlocal counting
+        counting = False
+        held = ref()
+        if held is not None:
+            held.__dict__["acquire"], held.__dict__["release"] = acquire, release
 
     lock.__dict__["acquire"] = acquire
     lock.__dict__["release"] = release
@@ -144,7 +136,7 @@ def patch(module: ModuleType) -> None:
         extra: dict[str, Any] = {}
         if kind in ("Semaphore", "BoundedSemaphore"):
             extra["value"] = lock._semlock._get_value()
-        name = naming.announce(oid, kind, frame, **extra)
+        name = naming.announce(oid, kind, frame, obj=lock, **extra)
         instrument_semlock(lock, (oid, name), module)
 
     wrap_init(semlock, made_semlock)
@@ -183,7 +175,7 @@ def _patch_condition(module: ModuleType) -> None:
         if frame is None:
             return
         oid = naming.new_id()
-        name = naming.announce(oid, "Condition", frame)
+        name = naming.announce(oid, "Condition", frame, obj=cond)
         cond.__dict__[KEY] = (oid, name)
         adopt_lock(cond._lock, oid, name, frame, module)
         cond._make_methods()  # acquire/release: the lock's, as instrumented now
@@ -224,7 +216,7 @@ def _patch_event(module: ModuleType) -> None:
         frame = naming.creating_frame(event)
         if frame is not None:
             oid = naming.new_id()
-            event.__dict__[KEY] = (oid, naming.announce(oid, "Event", frame))
+            event.__dict__[KEY] = (oid, naming.announce(oid, "Event", frame, obj=event))
 
     def traced_set(self: Any) -> None:
         info = self.__dict__.get(KEY)
@@ -265,7 +257,7 @@ def _patch_barrier(module: ModuleType) -> None:
         frame = naming.creating_frame(barrier)
         if frame is not None:
             oid = naming.new_id()
-            name = naming.announce(oid, "Barrier", frame, parties=barrier.parties)
+            name = naming.announce(oid, "Barrier", frame, obj=barrier, parties=barrier.parties)
             barrier.__dict__[KEY] = (oid, name)
 
     def traced_wait(self: Any, timeout: float | None = None) -> int:

@@ -104,10 +104,11 @@ def unique(name: str) -> str:
 
 
 def announce(obj_id: str, type_name: str, frame: FrameType, name: str | None = None,
-             **extra: Any) -> str:
-    """obj.new for one object the program made; returns its name."""
+             obj: Any = None, **extra: Any) -> str:
+    """obj.new for one object the program made; returns its name. `obj`: the object, whose
+    class the program may have named instead (a subclass of the type)."""
     if name is None:
-        found = names_at(frame, (type_name, type_name.lstrip("_")))
+        found = names_at(frame, (type_name, type(obj).__name__))
         name = unique(found[0]) if len(found) == 1 else numbered(type_name)
     budget.emit("obj.new", obj=obj_id, type=type_name, name=name, where=where(frame),
                 **{k: v for k, v in extra.items() if v is not None})

@@ -26,6 +26,7 @@ from procscope.pipe.prims.carry import KEY
 from procscope.pipe.prims.patching import wrap_init
 
 LABEL_CHARS = 60
+_UNSET: Any = object()
 _inside = threading.local()  # a traced call whose own inner calls are not tasks again
 
 
@@ -117,7 +118,7 @@ def _made_pool(type_name: str, thread_pool: type | None = None) -> Callable[[Any
             return
         oid = naming.new_id()
         processes = getattr(pool, "_processes", None) or getattr(pool, "_max_workers", None)
-        name = naming.announce(oid, type_name, frame, processes=processes)
+        name = naming.announce(oid, type_name, frame, obj=pool, processes=processes)
         pool.__dict__[KEY] = (oid, name, itertools.count(1))
 
     return made
@@ -136,17 +137,19 @@ def _patch_maps(cls: Any) -> None:
     def traced_map(mode: str, star: bool) -> Callable[..., Any]:
         original = getattr(cls, mode)
 
-        def traced(self: Any, func: Any, iterable: Iterable[Any], chunksize: int | None = None,
+        def traced(self: Any, func: Any, iterable: Iterable[Any], chunksize: Any = _UNSET,
                    *rest: Any, **kwargs: Any) -> Any:
+            # The chunksize as given, or not at all: the original's default is its own
+            # (None for map, 1 for imap).
+            sized = () if chunksize is _UNSET else (chunksize,)
             info = self.__dict__.get(KEY)
             if info is None or getattr(_inside, "active", False):
-                return original(self, func, iterable, chunksize, *rest, **kwargs)
+                return original(self, func, iterable, *sized, *rest, **kwargs)
             self._check_running()  # before the items are taken, as the pool does
             task = next(info[2])
             call = TracedCall(func, info[0], task, indexed=True, star=star)
             lazy = mode.startswith("imap")
             items = _submitted(info, task, mode, func, iterable, starred=star)
-            sized = () if chunksize is None and not rest else (chunksize,)
             result = original(self, call, items if lazy else list(items), *sized, *rest,
                               **kwargs)
             if mode in ("map", "starmap"):

@@ -102,7 +102,7 @@ def _made(type_name: str) -> Callable[[Any], None]:
             # Queue() imported synchronize; a Queue() without a bound has its SEM_VALUE_MAX.
             unbounded = sys.modules["multiprocessing.synchronize"].SEM_VALUE_MAX
             maxsize = None if maxsize >= unbounded else maxsize
-        name = naming.announce(oid, type_name, frame, maxsize=maxsize)
+        name = naming.announce(oid, type_name, frame, obj=queue, maxsize=maxsize)
         queue.__dict__[KEY] = (oid, name)
 
     return made
