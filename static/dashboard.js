@@ -65,6 +65,7 @@ function mount(runs, compare = null, waiting = null) {
   const exp = experiments[runs[0].experiment];
   names = runs.length > 1 || waiting ? new NameRegistry() : null;
   panels = runs.map((run, i) => panelFor(run, compare, i));
+  document.body.classList.toggle("program-run", Boolean(runs[0].program)); // the legend's items
   // A traced program's facts in the sidebar say how it ended once it has.
   if (runs[0].program && !isFinal(runs[0].status)) {
     const panel = panels[0];

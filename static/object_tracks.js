@@ -27,8 +27,8 @@ export function drawObjectTracks(ctx, tl, view, clip, theme, top, { steps, label
     let said = kind === "lock" ? lockTrack(ctx, tl, view, clip, theme, box, o, steps)
       : kind === "queue" ? queueTrack(ctx, tl, view, clip, theme, box, o, steps, fullOrEmpty)
         : eventTrack(ctx, tl, view, clip, theme, box, o, steps);
-    const counted = [...o.tally.values()].reduce((a, b) => a + b, 0);
-    if (counted) said = [said, t("%(n)s more counted, not drawn", { n: counted.toLocaleString("en-US") })].filter(Boolean).join(" · ");
+    const counted = objects.tallyOf(o);
+    if (counted) said = [said, t("%(what)s counted, not drawn", { what: counted })].filter(Boolean).join(" · ");
     // A phone's plot is too narrow for words over the track; the tally is said under it too.
     if (g.plotW >= 360 || counted) label(ctx, tl, theme, box, said, counted ? theme.error : null);
     ctx.restore();

@@ -30,18 +30,27 @@ function typeOfKind(kind) {
 }
 
 
-/** What a tally's count is of, in words: "12,000 acquisitions". */
+/** The kinds a tally names first, in this order (then any other, by name). */
+const TALLY_ORDER = ["lock.acquire", "lock.release", "queue.put", "queue.get", "pipe.send", "pipe.recv"];
+
+/** What a tally's count is of, in words: "12,000 acquisitions", "1 release". */
 function counted(kind, n) {
   const num = n.toLocaleString("en-US");
+  const one = n === 1;
   switch (kind) {
-    case "lock.acquire": return t("%(n)s acquisitions", { n: num });
-    case "lock.release": return t("%(n)s releases", { n: num });
-    case "queue.put": return t("%(n)s puts", { n: num });
-    case "queue.get": return t("%(n)s gets", { n: num });
-    case "pipe.send": return t("%(n)s sends", { n: num });
-    case "pipe.recv": return t("%(n)s receives", { n: num });
-    default: return t("%(n)s %(kind)s events", { n: num, kind });
+    case "lock.acquire": return one ? t("1 acquisition") : t("%(n)s acquisitions", { n: num });
+    case "lock.release": return one ? t("1 release") : t("%(n)s releases", { n: num });
+    case "queue.put": return one ? t("1 put") : t("%(n)s puts", { n: num });
+    case "queue.get": return one ? t("1 get") : t("%(n)s gets", { n: num });
+    case "pipe.send": return one ? t("1 send") : t("%(n)s sends", { n: num });
+    case "pipe.recv": return one ? t("1 receive") : t("%(n)s receives", { n: num });
+    default: return t("%(n)s × %(kind)s", { n: num, kind });
   }
+}
+
+function byTallyOrder([a], [b]) {
+  const rank = (k) => (TALLY_ORDER.includes(k) ? TALLY_ORDER.indexOf(k) : TALLY_ORDER.length);
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 export class Objects {
@@ -129,11 +138,14 @@ export class Objects {
   tallies() {
     const lines = [];
     for (const o of this.byId.values()) {
-      if (!o.tally.size) continue;
-      const what = [...o.tally].map(([kind, n]) => counted(kind, n)).join(", ");
-      lines.push(t("%(name)s: %(what)s counted, not drawn", { name: this.nameOf(o), what }));
+      if (o.tally.size) lines.push(t("%(name)s: %(what)s counted, not drawn", { name: this.nameOf(o), what: this.tallyOf(o) }));
     }
     return lines;
+  }
+
+  /** What was counted of `o` and not sent, in words ("12,000 acquisitions, 1 release"); "". */
+  tallyOf(o) {
+    return [...o.tally].sort(byTallyOrder).map(([kind, n]) => counted(kind, n)).join(", ");
   }
 
   /**

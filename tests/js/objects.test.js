@@ -165,9 +165,11 @@ test("a JoinableQueue's join() is labelled with the call as the program wrote it
 test("prims.tally: what was counted, not drawn, said per object", () => {
   const m = model([start(0, 101, "a"), made("l", "Lock", "lock"),
     ["lock.acquire", 0.1, 101, { obj: "l" }], ["lock.release", 0.2, 101, { obj: "l" }],
-    ["prims.tally", 0.3, 101, { obj: "l", kinds: { "lock.acquire": 12000, "lock.release": 12000 }, since: 0.1 }],
-    ["prims.tally", 0.4, 101, { obj: "l", kinds: { "lock.acquire": 500 }, since: 0.3 }]]);
-  assert.deepEqual(m.objects.tallies(), ["lock: 12,500 acquisitions, 12,000 releases counted, not drawn"]);
+    ["prims.tally", 0.3, 101, { obj: "l", kinds: { "lock.release": 12000, "lock.acquire": 12000 }, since: 0.1 }],
+    ["prims.tally", 0.4, 101, { obj: "l", kinds: { "lock.acquire": 500 }, since: 0.3 }],
+    ["prims.tally", 0.5, 101, { obj: "q", kinds: { "queue.full": 3, "queue.get": 1 }, since: 0.1 }]]);
+  assert.deepEqual(m.objects.tallies(), ["lock: 12,500 acquisitions, 12,000 releases counted, not drawn",
+    "Queue #1: 1 get, 3 × queue.full counted, not drawn"]);
 });
 
 test("a lesson's hand-written lock and queue events (no obj) draw as they always did", () => {
