@@ -40,6 +40,7 @@ function themeFor(base) {
   // Two runs share the height: thinner rows, and lanes may go below a pixel so that every
   // process stays in the picture (an overview beats a scrollbar when comparing shapes).
   return { ...base, coreH: Math.round(base.coreH * 0.7), trackH: Math.round(base.trackH * 0.7),
+    objTrackH: Math.round(base.objTrackH * 0.7),
     axisH: Math.round(base.axisH * 0.85), minLaneH: 0.5 };
 }
 
@@ -64,6 +65,7 @@ function mount(runs, compare = null, waiting = null) {
   const exp = experiments[runs[0].experiment];
   names = runs.length > 1 || waiting ? new NameRegistry() : null;
   panels = runs.map((run, i) => panelFor(run, compare, i));
+  document.body.classList.toggle("program-run", Boolean(runs[0].program)); // the legend's items
   // A traced program's facts in the sidebar say how it ended once it has.
   if (runs[0].program && !isFinal(runs[0].status)) {
     const panel = panels[0];

@@ -6,6 +6,7 @@
 
 import { firstAtOrAfter } from "./time_sorted.js";
 import { t } from "./i18n.js";
+import { objectHover } from "./object_tracks.js";
 
 const PICK_PX = 6;
 
@@ -74,12 +75,20 @@ export function hover(tl, which, x, y, view, clip, theme) {
     }
     return { title: t("CPU %(k)s: idle for this run at %(at)s", { k, at: fmtT(at) }), rows: [] };
   }
-  if (y < g.tracksH) return trackHover(m, g.tracks[Math.floor(y / theme.trackH)], at);
+  if (y < g.tracksH) {
+    const lessonH = g.tracks.length * theme.trackH;
+    if (y < lessonH) return trackHover(m, g.tracks[Math.floor(y / theme.trackH)], at);
+    const o = g.objTracks[Math.floor((y - lessonH) / theme.objTrackH)];
+    return o ? objectHover(m.objects, o, at, fmtT) : null;
+  }
   const index = tl.scroll + Math.floor((y - g.laneTop) / g.laneH);
   const lane = m.rows()[index];
   if (!lane) return null;
   const e = nearest(lane.marks, at, tol);
-  if (e) return { title: `${lane.name}: ${e.kind}${e.kind === "print" ? ` “${e.data.text}”` : ""}`, rows: eventRows(e, lane) };
+  // A traced program's object the event is about: named as the program names it.
+  const about = e?.data?.obj ?? e?.data?.pool;
+  const obj = about !== undefined && about !== null ? ` · ${m.objects.nameOf(String(about))}` : "";
+  if (e) return { title: `${lane.name}: ${e.kind}${obj}${e.kind === "print" ? ` “${e.data.text}”` : ""}`, rows: eventRows(e, lane) };
   for (const s of lane.spans) {
     const t1 = s.t1 ?? clip;
     if (s.t0 <= at && at <= t1) {

@@ -28,7 +28,8 @@ export class Lane {
     this.onCpuMax = 0; // the longest of them (to search the visible window)
     this.lastSeen = undefined; // a thread lane: the newest report of it (event or stretch end)
     this.reparents = []; // {t, from, to, e}
-    this.open = { lock: null, task: null, wait: null, join: new Map() };
+    // objects: a traced program's object spans still open (objects.js), each with its onEnd
+    this.open = { lock: null, task: null, wait: null, join: new Map(), objects: new Set() };
     this.ownKinds = new Set(); // a thread lane: the kinds of the events it emitted itself
     this.folded = []; // a process lane: its helper threads drawn in its row (RunModel.rows)
     this.helpers = 0; // ... and how many helper threads it has, folded or not
@@ -38,10 +39,15 @@ export class Lane {
 
   /** The process ended (or the run did) at t: whatever it was still doing ends there. */
   closeAll(t) {
-    for (const span of [this.open.lock, this.open.task, this.open.wait, ...this.open.join.values()]) {
-      if (span && span.t1 === null) span.t1 = t;
+    const open = [this.open.lock, this.open.task, this.open.wait, ...this.open.join.values(), ...this.open.objects];
+    for (const span of open) {
+      if (span && span.t1 === null) {
+        span.t1 = t;
+        span.onEnd?.(t);
+      }
     }
     this.open.lock = this.open.task = this.open.wait = null;
     this.open.join.clear();
+    this.open.objects.clear();
   }
 }

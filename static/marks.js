@@ -17,6 +17,13 @@ const MARKS = {
   "proc.reap": "ring",
   "proc.start": null,
   "proc.exit": null,
+  // A traced program's primitives (objects.js); no lesson emits these kinds by hand.
+  "lock.timeout": "downAlert", // an acquire that gave up
+  "event.set": "flag", // a signal to whoever waits
+  "cond.notify": "flag",
+  "barrier.pass": "bar", // through the barrier
+  "pipe.send": "up",
+  "pipe.recv": "down",
 };
 
 /** The shape of an event's mark: the page's for its own kinds, else the lesson's
@@ -68,6 +75,13 @@ export function drawShape(ctx, shape, x, cy, s, color, theme) {
       break;
     case "down": case "downAlert":
       ctx.moveTo(x - r, cy - r); ctx.lineTo(x + r, cy - r); ctx.lineTo(x, cy + r);
+      break;
+    case "flag": // a pennant on its pole
+      ctx.moveTo(x - r * 0.6, cy + r); ctx.lineTo(x - r * 0.6, cy - r); ctx.lineTo(x + r, cy - r * 0.45);
+      ctx.lineTo(x - r * 0.6, cy + r * 0.1);
+      break;
+    case "bar": // a gate passed: an upright bar across the lane
+      ctx.rect(x - Math.max(1, r * 0.3), cy - r * 1.1, Math.max(2, r * 0.6), r * 2.2);
       break;
     case "ring":
       ctx.arc(x, cy, r * 0.6, 0, 2 * Math.PI);

@@ -61,13 +61,13 @@ export const THEMES = {
     axis: "#9aa1ab", now: "#d0021b", error: "#b00020", stock: "#b00020",
     oversold: "rgba(213, 94, 0, 0.28)", waiters: "rgba(80, 90, 110, 0.22)",
     font: "12px system-ui, sans-serif", smallFont: "11px system-ui, sans-serif",
-    gutter: 140, axisH: 22, coreH: 20, trackH: 34, maxLaneH: 20, minLaneH: 1,
+    gutter: 140, axisH: 22, coreH: 20, trackH: 34, objTrackH: 30, maxLaneH: 20, minLaneH: 1,
   },
   presenter: {
     bg: "#ffffff", laneAlt: "#f0f1f3", grid: "#d5d8dd", text: "#000000", muted: "#333333",
     axis: "#555555", now: "#d0021b", error: "#b00020", stock: "#b00020",
     oversold: "rgba(213, 94, 0, 0.35)", waiters: "rgba(40, 40, 60, 0.25)",
     font: "bold 16px system-ui, sans-serif", smallFont: "15px system-ui, sans-serif",
-    gutter: 170, axisH: 28, coreH: 30, trackH: 46, maxLaneH: 30, minLaneH: 1,
+    gutter: 170, axisH: 28, coreH: 30, trackH: 46, objTrackH: 40, maxLaneH: 30, minLaneH: 1,
   },
 };

@@ -20,14 +20,14 @@ import { NameRegistry } from "./palette.js";
 import { markShape } from "./marks.js";
 import { Lane } from "./lane.js";
 import { laneKey, stableOrder } from "./lane_order.js";
-import { foldSpan } from "./spans.js";
+import { Objects } from "./objects.js";
 import { addStretch } from "./on_core.js";
 import { insertSorted } from "./time_sorted.js";
 import { helperThread, trackKinds } from "./page_facts.js";
 
 /** Kinds drawn as spans (or tracks) rather than as point marks on a process lane. */
 const SPAN_KINDS = new Set(["proc.start", "proc.exit", "proc.state", "lock.wait", "lock.acquire",
-  "lock.release", "join.wait", "join.done", "task.start", "task.end", "wait.start", "wait.end"]);
+  "lock.release", "join.wait", "join.done", "task.start", "task.end", "wait.start", "wait.end", "mgr.call"]);
 
 /** How procscope's own processes name themselves on the events they make (app.events'
  * SERVER_PROC, and `procscope trace`'s reaping of a traced program's main). */
@@ -78,6 +78,7 @@ export class RunModel {
     this.lock = { points: [], holds: [] }; // waiters +1/-1 points; hold spans of all lanes
     this.queue = { points: [] }; // {t, depth, kind, e}
     this.sold = { points: [] }; // {t, e}
+    this.objects = new Objects(); // a traced program's Locks, Queues, ... (events with `obj`)
     this.version = 0; // bumps on every change; the renderer redraws when it moves
   }
 
@@ -277,10 +278,12 @@ export class RunModel {
       }
       return;
     }
+    if (kind === "obj.new") return this.objects.declare(data); // drawn once used
+    if (kind === "prims.tally") return this.objects.addTally(data);
     if (kind === "print") this.prints.push(e);
     if (kind === this.soldKind) insertSorted(this.sold.points, { t: e.t, e });
-    if ((kind === "queue.put" || kind === "queue.get" || kind === "queue.full" ||
-         kind === "queue.empty") && (data.depth !== undefined || kind !== "queue.get")) {
+    if ((kind === "queue.put" || kind === "queue.get" || kind === "queue.full" || kind === "queue.empty") &&
+        (data.depth !== undefined || kind !== "queue.get") && data.obj === undefined) {
       insertSorted(this.queue.points, { t: e.t, depth: data.depth ?? null, kind, e });
     }
     if (kind === "proc.reap") {
@@ -364,7 +367,7 @@ export class RunModel {
         addStretch(this, lane, e, data);
         return; // drawn on the core lanes and as the lane's on-core strip, not as a mark
       default:
-        foldSpan(this.lock, lane, e, data); // lock.*, join.*, wait.*, task.*: spans.js
+        this.objects.fold(this.lock, lane, e, data); // lock.*, join.*, wait.*, task.*: spans.js
         break;
     }
     if (!SPAN_KINDS.has(kind) || kind === "proc.exit" || kind === "proc.start") {

@@ -88,6 +88,7 @@ export class RunPanel {
     this.statsEl = q(this.timelineEl, ".run-stats");
     this.stopEl = q(this.timelineEl, ".stop");
     this.cpuNoteEl = q(this.timelineEl, ".cpu-note");
+    this.objectsNoteEl = q(this.timelineEl, ".objects-note"); // a program's events counted, not drawn
     this.consoleEl = q(this.detailsEl, ".console");
     this.resultEl = q(this.detailsEl, ".result");
     const name = q(this.timelineEl, ".run-name");
@@ -315,6 +316,9 @@ export class RunPanel {
     }
     setText(this.statsEl, parts.join(" · "));
     this._cpuNote();
+    const tallies = this.model.objects.tallies();
+    this.objectsNoteEl.hidden = !tallies.length;
+    setText(this.objectsNoteEl, tallies.length ? `${tallies.join(" · ")} ${t("(past a rate, each process counts an object's events instead of sending each one)")}` : "");
   }
 
   /** Beside the core lanes: how they were made (cpu.lanes), and what was lost of them. */

@@ -8,7 +8,7 @@ import { insertSorted } from "./time_sorted.js";
 import { own, t } from "./i18n.js";
 
 /** A span of `kind` opening at `e` on `lane` (t1 null until its partner closes it). */
-function opened(lane, kind, e, label, extra = {}) {
+export function opened(lane, kind, e, label, extra = {}) {
   const span = { kind, t0: e.t, t1: null, label, e0: e, e1: null, ...extra };
   lane.spans.push(span);
   return span;

@@ -117,7 +117,12 @@ export class Timeline {
     // allows (then lanes shrink, down to minLaneH, and then scroll).
     const own = m.tracks();
     const tracks = this.sharedTracks ? trackKinds().filter((t) => this.sharedTracks.has(t)) : own;
-    const tracksH = tracks.length * theme.trackH;
+    // Below the lesson's tracks, a traced program's objects that were used (objects.js).
+    // They add to the height the lanes may take (app.css: --objects-h), so as not to squeeze them.
+    const objTracks = m.objects.tracks();
+    const objectsH = objTracks.length * theme.objTrackH;
+    const tracksH = tracks.length * theme.trackH + objectsH;
+    if (this.procs.style.getPropertyValue("--objects-h") !== `${objectsH}px`) this.procs.style.setProperty("--objects-h", `${objectsH}px`);
     const rows = m.rows();
     // A band for the key moments' labels, between the tracks and the lanes.
     const momentsH = this.moments.length * MOMENT_H;
@@ -138,7 +143,7 @@ export class Timeline {
     const visible = Math.max(1, Math.floor(avail / laneH));
     const maxScroll = Math.max(0, rows.length - visible);
     this.scroll = Math.min(Math.max(0, this.scroll), maxScroll);
-    this.geom = { dpr, width, coresH, procsH, tracks, tracksH, momentsH, laneTop: tracksH + momentsH + 2, laneH,
+    this.geom = { dpr, width, coresH, procsH, tracks, objTracks, tracksH, momentsH, laneTop: tracksH + momentsH + 2, laneH,
       visible, maxScroll, gutter: theme.gutter, plotW: width - theme.gutter - 10 };
     return this.geom;
   }

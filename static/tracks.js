@@ -9,6 +9,7 @@
 
 import { firstAtOrAfter } from "./time_sorted.js";
 import { t } from "./i18n.js";
+import { drawObjectTracks } from "./object_tracks.js";
 
 export function drawTracks(ctx, tl, view, clip, theme) {
   const g = tl.geom;
@@ -32,19 +33,20 @@ export function drawTracks(ctx, tl, view, clip, theme) {
     else soldTrack(ctx, tl, view, clip, theme, box);
     ctx.restore();
   });
-  if (g.tracks.length) {
+  drawObjectTracks(ctx, tl, view, clip, theme, g.tracks.length * theme.trackH, { steps, label, fullOrEmpty });
+  if (g.tracks.length || g.objTracks.length) {
     ctx.fillStyle = theme.axis;
     ctx.fillRect(0, g.tracksH - 1, g.width, 1);
   }
 }
 
 /** Step chart of a running sum (or of given values) up to clip; returns the max seen. */
-function steps(ctx, tl, view, clip, points, value, box, max, fill, stroke) {
+function steps(ctx, tl, view, clip, points, value, box, max, fill, stroke, start = 0) {
   const tEnd = Math.min(view.t1, clip);
   const yOf = (v) => box.y + box.h - (v / Math.max(1, max)) * (box.h - 2);
   ctx.beginPath();
   let x = tl.x(Math.max(view.t0, 0), view);
-  let v = 0;
+  let v = start;
   let started = false;
   for (const p of points) {
     if (p.t > tEnd) break;
@@ -105,6 +107,12 @@ function queueTrack(ctx, tl, view, clip, theme, box) {
   for (const p of pts) if (p.depth !== null && p.depth > max) max = p.depth;
   steps(ctx, tl, view, clip, pts, (p, v) => (p.depth === null ? v : p.depth), box, max,
     theme.waiters, theme.text);
+  fullOrEmpty(ctx, tl, view, clip, theme, box, pts);
+  label(ctx, tl, theme, box, t("max depth %(n)s", { n: max }));
+}
+
+/** A red tick across the track at each queue.Full / queue.Empty among `pts`. */
+function fullOrEmpty(ctx, tl, view, clip, theme, box, pts) {
   const tEnd = Math.min(view.t1, clip);
   for (let i = firstAtOrAfter(pts, view.t0); i < pts.length; i++) {
     const p = pts[i];
@@ -114,7 +122,6 @@ function queueTrack(ctx, tl, view, clip, theme, box) {
       ctx.fillRect(tl.x(p.t, view) - 1, box.y, 2, box.h);
     }
   }
-  label(ctx, tl, theme, box, t("max depth %(n)s", { n: max }));
 }
 
 function soldTrack(ctx, tl, view, clip, theme, box) {

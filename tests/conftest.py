@@ -160,6 +160,22 @@ def server() -> Iterator[Server]:
         yield srv
 
 
+@pytest.fixture(scope="module")
+def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private runtime directory (0700): where `procscope trace` finds its server."""
+    folder = tmp_path_factory.mktemp("runtime")
+    folder.chmod(0o700)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trace_server(runtime_dir: Path) -> Iterator[Server]:
+    """The server a module's `procscope trace` runs find (PROCSCOPE_RUNTIME_DIR)."""
+    srv = Server(env={"PROCSCOPE_RUNTIME_DIR": str(runtime_dir)})
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope="session")
 def selftest_server() -> Iterator[Server]:
     """A server whose catalogue also has `fails` (a lesson that raises) and `flood` (a

@@ -141,6 +141,7 @@ def english_left(texts: list[str]) -> list[tuple[str, str]]:
 # them). Anything else in Latin letters in a Chinese text is English left untranslated.
 CODE_NAMES = frozenset({
     "CPU", "GIL", "pid", "ppid", "Lock", "Queue", "JoinableQueue", "Pool", "Executor",
+    "Event", "Condition", "Barrier", "Semaphore",
     "Full", "Empty", "SIGTERM", "SIGKILL", "SIGSTOP", "SIGCONT", "BrokenProcessPool",
     "true", "false", "procscope", "multiprocessing", "subreaper", "JSON", "ms", "Hz",
     "join", "put", "get", "kind", "seq", "data", "params", "Traceback", "Perfetto",

@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +49,6 @@ SUBSET = {
               "WithProcessesTestConnection", "WithProcessesTestSemaphore"],
 }
 RUN_LINE = re.compile(r"procscope trace: run (\d+): ")
-
-
-@pytest.fixture(scope="module")
-def runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("runtime")
-    folder.chmod(0o700)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def trace_server(runtime_dir: Path) -> Iterator[Server]:
-    srv = Server(env={"PROCSCOPE_RUNTIME_DIR": str(runtime_dir)})
-    yield srv
-    srv.stop()
 
 
 def _plain_env() -> dict[str, str]:
@@ -168,6 +153,7 @@ TUTORIAL = {  # program: processes it starts besides the main
     "process_subclass.py": 1,
     "joinable_queue.py": 4,
     "pool_apply.py": 4,
+    "lock_work.py": 2,
 }
 
 
