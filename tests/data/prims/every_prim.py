@@ -13,7 +13,7 @@ import sys
 def worker(lock, rlock, q, n):
     with lock:
         q.put(n)
-    with rlock:
+    with rlock:  # noqa: SIM117 (taken twice: the RLock re-entered)
         with rlock:
             pass
 

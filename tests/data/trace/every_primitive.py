@@ -2,8 +2,9 @@
 
 Two workers wait for a Lock the main holds until both are there, then take turns on it,
 take an RLock twice, a Semaphore of one, wait for an Event the main sets once both are
-waiting (each says where it is on a SimpleQueue first), meet at a Barrier, count in a Value under its lock, write to a Manager's
-dict, take jobs from a JoinableQueue and put results on a Queue and a SimpleQueue; the
+waiting (each says where it is on a SimpleQueue first), meet at a Barrier, count in a
+Value under its lock, write to a Manager's dict, take jobs from a JoinableQueue and put
+results on a Queue and a SimpleQueue; the
 first one waits on a Condition the main notifies, after telling it so through a Pipe. Then
 a Pool and a ProcessPoolExecutor square a few numbers. The output is the same every run.
 """
@@ -22,7 +23,7 @@ def worker(n, lock, rlock, sem, ready, cond, barrier, jobs, results, lines, conn
     lines.put(f"worker {n} at the lock")
     with lock:  # held by the main until both are here; then one waits for the other
         time.sleep(0.1)
-    with rlock:
+    with rlock:  # noqa: SIM117 (taken twice: the RLock re-entered)
         with rlock:
             pass
     with sem:
