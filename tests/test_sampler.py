@@ -140,13 +140,17 @@ def test_threads_take_turns_on_the_gil(run_experiment: RunExperiment) -> None:
     either = sum(e - s for s, e, _ in a) + sum(e - s for s, e, _ in b) \
         - overlap(a, b, different_cores=False)
     parallel = overlap(a, b, different_cores=True)
-    # Drawn on a core about as long as they ran (their own CPU clocks, thread_time: the
-    # kernel's), however long the rest of the machine kept them waiting for a core.
+    # Drawn on a core at least half as long as they ran (their own CPU clocks,
+    # thread_time: the kernel's), however long the rest of the machine kept them waiting
+    # for a core. Half: states are looked at HZ times a second and the GIL changes hands
+    # every 5 ms, so a thread that ran half a period and waits at the look is drawn
+    # waiting (on free cores ~60 % of their CPU time is drawn; on crowded ones, where a
+    # thread keeps the GIL through its preemptions, ~90 %).
     on_core = sum(time_on_core(steps[key], end) for key, _ in busy)
     cpu = sum(out.result["per_worker_cpu"])
     print(f"threads drawn on a core {on_core:.2f} s, their clocks {cpu:.2f} s; either "
           f"{either:.2f} s, parallel {parallel:.3f} s")
-    assert on_core >= 0.75 * cpu, (on_core, cpu)
+    assert on_core >= 0.5 * cpu, (on_core, cpu)
     # Almost never running on two cores at once: one GIL, one thread at a time. (Both are
     # briefly R together at each GIL hand-off.)
     assert parallel / either < 0.15, (parallel, either)
