@@ -22,61 +22,29 @@ imports it (hook). One module per part:
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 from procscope.pipe.prims import budget, hook
 
 
-def _locks(module: ModuleType) -> None:
-    from procscope.pipe.prims import locks
+def _later(name: str, function: str) -> hook.Patch:
+    """The patch `function` of prims module `name`, imported only when its multiprocessing
+    submodule is (a program that never imports it pays nothing)."""
+    def patch(module: ModuleType) -> None:
+        getattr(importlib.import_module(f"procscope.pipe.prims.{name}"), function)(module)
 
-    locks.patch(module)
-
-
-def _queues(module: ModuleType) -> None:
-    from procscope.pipe.prims import queues
-
-    queues.patch(module)
-
-
-def _pool(module: ModuleType) -> None:
-    from procscope.pipe.prims import pools
-
-    pools.patch_pool(module)
-
-
-def _executor(module: ModuleType) -> None:
-    from procscope.pipe.prims import pools
-
-    pools.patch_executor(module)
-
-
-def _pipes(module: ModuleType) -> None:
-    from procscope.pipe.prims import pipes
-
-    pipes.patch(module)
-
-
-def _managers(module: ModuleType) -> None:
-    from procscope.pipe.prims import shared
-
-    shared.patch_managers(module)
-
-
-def _sharedctypes(module: ModuleType) -> None:
-    from procscope.pipe.prims import shared
-
-    shared.patch_sharedctypes(module)
+    return patch
 
 
 PATCHES: dict[str, hook.Patch] = {
-    "multiprocessing.connection": _pipes,
-    "multiprocessing.managers": _managers,
-    "multiprocessing.sharedctypes": _sharedctypes,
-    "multiprocessing.synchronize": _locks,
-    "multiprocessing.queues": _queues,
-    "multiprocessing.pool": _pool,
-    "concurrent.futures.process": _executor,
+    "multiprocessing.connection": _later("pipes", "patch"),
+    "multiprocessing.managers": _later("shared", "patch_managers"),
+    "multiprocessing.sharedctypes": _later("shared", "patch_sharedctypes"),
+    "multiprocessing.synchronize": _later("locks", "patch"),
+    "multiprocessing.queues": _later("queues", "patch"),
+    "multiprocessing.pool": _later("pools", "patch_pool"),
+    "concurrent.futures.process": _later("pools", "patch_executor"),
 }
 
 
