@@ -299,7 +299,7 @@ def test_ctrl_c_reaches_the_program_first(trace_server: Server, runtime_dir: Pat
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                proc.communicate()  # reaps it and closes its pipes
         results.append((proc.returncode, sorted(before + out.splitlines()), err))
     (code_a, out_a, err_a), (code_b, out_b, err_b) = results
     assert code_a == code_b == -signal.SIGINT  # python dies of an unhandled Ctrl-C
