@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 
 def _cpu_seconds() -> list[float]:
@@ -29,22 +30,29 @@ def steal_s() -> float:
     return _cpu_seconds()[7]
 
 
-def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0) -> None:
+def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0,
+                  meanwhile: Callable[[], object] | None = None, every: float = 0.02) -> None:
     """Return once the thread has left its core for a wait (or, exited, for good), so that
     its schedstat is exact: the kernel adds a task's run time when it stops running and at
     each tick (4 ms at HZ=250), so read while it is on a core it lags by up to a tick.
 
     /proc/PID/task/TID/syscall says "running" for a runnable task (on a core, or preempted
     and queued); for a blocked or dead one the kernel first waits until it is off its core.
+    `meanwhile` (a recorder's drain) is called every `every` seconds while waiting.
     """
     path = f"/proc/{pid}/task/{pid if tid is None else tid}/syscall"
     deadline = time.monotonic() + timeout
+    next_call = time.monotonic()
     while True:
         with open(path) as f:
             if not f.read().startswith("running"):
                 return
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise AssertionError(f"{path} still says running after {timeout} s")
+        if meanwhile is not None and now >= next_call:
+            meanwhile()
+            next_call = now + every
         time.sleep(0.0005)
 
 

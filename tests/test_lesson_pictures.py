@@ -16,8 +16,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -286,3 +290,16 @@ def test_compared_runs_share_colours_and_lane_order(client: httpx.Client, server
     assert alone.evaluate("procscope.panels[0].model.rows().map(l => [l.name, l.color])") == \
         lanes[0]
     assert errors == [] and alone_errors == []
+
+
+def test_the_gallery_tool_makes_a_lessons_picture(tmp_path: Path) -> None:
+    """`python -m tools.gallery` as the README's pictures are made, for one lesson, into a
+    folder of the test's: a 1280x720 PNG (the module's runs above are its other lessons')."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "tools.gallery", "--out", str(tmp_path), "join"],
+                          cwd=root, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 of 1 pictures" in done.stdout, done.stdout
+    head = (tmp_path / "join.png").read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", head[16:24]) == (1280, 720)

@@ -279,7 +279,10 @@ def run_to_reference(code: str, n: int, threads: bool) -> Reference:
         assert run.proc.stdin is not None
         run_ns, windows = {}, {}
         for i in ids:
-            wait_off_core(run.proc.pid if threads else i, i)
+            # Drained meanwhile, as the server's sampler does: CPU-wide rings hold every
+            # switch of the machine's other work too, and a busy machine's switches over the
+            # workers' second overflowed 64 pages (337 records lost beside a CPU hog).
+            wait_off_core(run.proc.pid if threads else i, i, meanwhile=run.drain)
             before = time.monotonic_ns()
             run_ns[i] = schedstat_ns(run.proc.pid if threads else i, i)
             windows[i] = (before, time.monotonic_ns())

@@ -3,6 +3,7 @@ in a real Chromium at 1280x720 (presenter mode), into docs/gallery/<lesson>.png.
 
     python -m tools.gallery            # every lesson
     python -m tools.gallery join gil   # some
+    python -m tools.gallery --out DIR  # elsewhere
 
 Runs in its own process: starts `python -m procscope` on a free loopback port (history in
 memory), starts the lessons' runs at their defaults (a small time_scale), opens each
@@ -13,6 +14,7 @@ tests/test_lesson_pictures.py uses the same runs and the same waits (`LESSONS`, 
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
@@ -152,12 +154,18 @@ def open_shown(browser: Browser, url: str, run_id: Any, errors: list[str] | None
 
 
 def main(argv: list[str]) -> int:
-    lessons = argv or list(LESSONS)
+    parser = argparse.ArgumentParser(prog="python -m tools.gallery", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("lessons", nargs="*", help="some lessons (default: every lesson)")
+    parser.add_argument("--out", type=Path, default=GALLERY,
+                        help="the folder of the pictures (default: docs/gallery)")
+    args = parser.parse_args(argv)
+    lessons, out = args.lessons or list(LESSONS), args.out.resolve()
     unknown = sorted(set(lessons) - set(LESSONS))
     if unknown:
         print(f"unknown lesson(s) {', '.join(unknown)}; valid: {', '.join(LESSONS)}")
         return 2
-    GALLERY.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     failed = []
     started = time.monotonic()
     with server("--max-runs", "8") as url, chromium() as browser:
@@ -169,12 +177,13 @@ def main(argv: list[str]) -> int:
                 if run["status"] != "succeeded":
                     raise RuntimeError(f"the run {run['status']}")
                 page = open_shown(browser, url, run["id"], errors)
-                path = GALLERY / f"{lesson}.png"
+                path = out / f"{lesson}.png"
                 page.screenshot(path=str(path))
                 page.context.close()
                 if errors:
                     raise RuntimeError("; ".join(errors))
-                print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KiB")
+                shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                print(f"{shown}: {path.stat().st_size // 1024} KiB")
             except Exception as e:  # one lesson's failure must not hide the others'
                 failed.append(lesson)
                 print(f"{lesson}: no picture: {e}")
