@@ -42,16 +42,15 @@ from procscope.worker_thread import Wakeup, WorkerThread
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
 READ_SIZE = 1 << 18
-# A round that read a flood (NAP_AFTER bytes or more, or NAP_MIN bytes or more at NAP_RATE
-# bytes/s or more since the round before) is followed by a nap of NAP_S, during which
-# writers' bytes only queue in the pipe (no wake-up of this thread per write) and the next
-# round reads them as one batch. Invariants: NAP_S stays under the streams' flush interval
-# (app.streams.fanout.FLUSH_INTERVAL), PIPE_SIZE holds more than a nap's worth of the
-# fastest flood, and a slow run (a start burst) stays below both thresholds.
+# A round that read anything is followed by a nap of NAP_S, during which writers' bytes only
+# queue in the pipe (no wake-up of this thread per write, and no hand-off to the event loop
+# per event) and the next round reads them as one batch: a flood in large rounds, a start
+# burst of 100 processes (their proc.start, proc.exit, proc.reap, a frame each, ~1 ms apart)
+# in a few dozen rounds instead of one per frame. A round's events are delivered before
+# its nap, so a lone event is never held back. Invariants: NAP_S stays under the streams'
+# flush interval (app.streams.fanout.FLUSH_INTERVAL), and PIPE_SIZE holds more than a nap's
+# worth of the fastest flood.
 NAP_S = 0.002
-NAP_AFTER = 32768  # bytes, ~200 events in one read
-NAP_MIN = 2048  # bytes, ~18 events
-NAP_RATE = 4e6  # bytes a second, ~35,000 events
 
 MAX_KINDS = 1024  # kinds whose header a run caches (lessons add kinds freely)
 FRAME_SIZE, HEADER_SIZE, STAMP_SIZE = framing.FRAME.size, framing.HEADER.size, framing.STAMP.size
@@ -170,7 +169,6 @@ class Relay:
 
     def _loop(self) -> None:
         self._selector.register(self._wakeup, selectors.EVENT_READ, None)
-        since = time.monotonic()  # the end of the round before
         while True:
             read = 0
             for key, _ in self._selector.select():
@@ -183,11 +181,8 @@ class Relay:
                     read += self._read(state)
             for state in list(self._runs.values()):
                 self._flush(state)
-            now = time.monotonic()
-            if read >= NAP_AFTER or (read >= NAP_MIN and read >= (now - since) * NAP_RATE):
-                time.sleep(NAP_S)  # see NAP_S: the writers' wake-ups are the cost
-                now = time.monotonic()
-            since = now
+            if read:
+                time.sleep(NAP_S)  # see NAP_S: the wake-ups and hand-offs are the cost
 
     def _run_commands(self) -> bool:
         while True:
