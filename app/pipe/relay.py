@@ -110,6 +110,9 @@ class _RunState:
     # a kind's JSON text -> (kind, SSE header up to the seq, decoded?, where data starts
     # less the seq's digits): Relay._stamp_frames
     heads: dict[bytes, tuple[str, bytes, bool, int]] = field(default_factory=dict)
+    # the last kind passed on: its frames' JSON start and its head (Relay._stamp_frames);
+    # the start of no frame at first (a frame's JSON starts with `{`)
+    last: tuple[bytes, tuple[str, bytes, bool, int]] = (b"\0", ("", b"", True, 0))
 
 
 class Relay:
@@ -253,6 +256,11 @@ class Relay:
         prefix, prefix_end = framing.KIND_PREFIX, len(framing.KIND_PREFIX)
         heads, pending, t0, cap = state.heads, state.pending, state.t0, state.max_events
         new_event, seq, stamped = Event.__new__, state.seq, STAMPED
+        # The last passed-on kind's JSON start (`{"kind":"KIND"`) and head: a flood is
+        # mostly one kind, recognised with one startswith instead of a find, a slice and
+        # a lookup.
+        last_start, last_head = state.last
+        head: tuple[str, bytes, bool, int] | None
         size, at = len(data), 0
         while size - at >= FRAME_SIZE:
             n, t_ns = unpack(data, at)
@@ -262,14 +270,18 @@ class Relay:
             body = at + FRAME_SIZE
             if n < STAMP_SIZE:
                 end = size  # a length no writer makes: nothing after it can be trusted
-            quote = find(b'"', body + prefix_end, end) if startswith(prefix, body) else -1
-            head = heads.get(data[body + prefix_end:quote]) if quote >= 0 else None
-            if head is None or head[2] or seq >= cap:
-                state.seq = seq
-                self._accept_frame(state, t_ns, data[body:end])
-                seq = state.seq
-                at = end
-                continue
+            if startswith(last_start, body, end) and seq < cap:
+                head = last_head
+            else:
+                quote = find(b'"', body + prefix_end, end) if startswith(prefix, body) else -1
+                head = heads.get(data[body + prefix_end:quote]) if quote >= 0 else None
+                if head is None or head[2] or seq >= cap:
+                    state.seq = seq
+                    self._accept_frame(state, t_ns, data[body:end])
+                    seq = state.seq
+                    at = end
+                    continue
+                last_start, last_head = data[body:quote + 1], head
             seq += 1
             t = (t_ns - t0) / 1e9
             if t >= 1e-4:  # the text repr(round(t, 6)) gives, at a third of its cost
@@ -286,6 +298,7 @@ class Relay:
             pending.append(event)
             at = end
         state.seq = seq
+        state.last = (last_start, last_head)
         return at
 
     def _accept_frame(self, state: _RunState, t_ns: int, body: bytes) -> None:
