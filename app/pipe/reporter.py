@@ -217,7 +217,7 @@ def role_of(process: multiprocessing.process.BaseProcess) -> str:
 def _on_child_start(channel: Channel) -> None:
     """Runs in each new process of the run, from multiprocessing's _bootstrap."""
     process = multiprocessing.current_process()
-    _start_reporting(channel, role_of(process))
+    _start_reporting(channel, role_of(process), process=process)
     original_run = process.run
 
     def run() -> None:
@@ -238,16 +238,22 @@ def _on_child_start(channel: Channel) -> None:
     process.run = run  # type: ignore[method-assign]
 
 
-def _start_reporting(channel: Channel, role: str, report_exit: bool = True) -> None:
+def _start_reporting(channel: Channel, role: str, report_exit: bool = True,
+                     process: multiprocessing.process.BaseProcess | None = None) -> None:
     global _channel, _exitcode
     _channel = channel
     _exitcode = None
-    # Every Process created from here on copies _config, and with it the channel.
-    multiprocessing.current_process()._config[CONFIG_KEY] = channel  # type: ignore[attr-defined]
+    if process is None:
+        process = multiprocessing.current_process()
+    # Every Process created from here on copies _config, and with it the channel. A child's
+    # _config already holds it (copied from its parent's, or unpickled): not written again,
+    # a write being one more copy-on-write page fault in a fresh fork child.
+    config = process._config  # type: ignore[attr-defined]
+    if config.get(CONFIG_KEY) is not channel:
+        config[CONFIG_KEY] = channel
     watch_reaping(emit)
     sys.stdout = capture("stdout", sys.stdout, channel.echo, emit)
     sys.stderr = capture("stderr", sys.stderr, channel.echo, emit)
-    process = multiprocessing.current_process()
     emit("proc.start", role=role, name=process.name, daemon=bool(process.daemon))
     _arm_prims(channel)
     if report_exit:
