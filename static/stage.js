@@ -50,7 +50,16 @@ export class Stage {
     this.dirty = true;
     this.lastStats = 0;
     this.lastDraw = -Infinity;
+    // A frame's time, for every frame that did work (folded events in or drew): from its
+    // callback's start to the end of its rendering (a message posted in the callback is
+    // delivered after style, layout and paint), in ms; the last 240.
     this.frameMs = [];
+    this.afterPaint = new MessageChannel();
+    this.frameStarted = [];
+    this.afterPaint.port1.onmessage = () => {
+      this.frameMs.push(performance.now() - this.frameStarted.shift());
+      if (this.frameMs.length > 240) this.frameMs.shift();
+    };
     this.frames = 0; // frames drawn so far: tests wait for the next one instead of for a time
     const redraw = () => this.redraw();
     const runNow = (perfNow) => this.runNow(perfNow);
@@ -132,10 +141,12 @@ export class Stage {
   }
 
   frame(perfNow) {
+    const started = performance.now();
     const panels = this.panels();
     const { view, clock } = this;
     let changed = false;
     for (const p of panels) changed = p.ingest(perfNow) || changed;
+    let drew = false;
     const kept = this.keptView;
     if (kept && panels.length && panels.every((p) => p.resultReady)) {
       // After the key moment's zoom: the window as it was (if these are still the runs shown).
@@ -159,11 +170,9 @@ export class Stage {
       const drawn = panels.every((p) => p.timeline.drawnVersion === p.model.version);
       if (this.dirty || clock.mode === "playing" || liveDue || (!live && (changed || !drawn))) {
         this.lastDraw = perfNow;
-        const t0 = performance.now();
         for (const p of panels) p.draw(view, Math.min(clip, p.model.now(perfNow)), this.theme);
-        this.frameMs.push(performance.now() - t0);
-        if (this.frameMs.length > 240) this.frameMs.shift();
         this.playbar.update(clip, end);
+        drew = true;
         this.frames += 1;
         this.dirty = false;
       }
@@ -174,6 +183,10 @@ export class Stage {
           this.onStats(p);
         }
       }
+    }
+    if (changed || drew) {
+      this.frameStarted.push(started);
+      this.afterPaint.port2.postMessage(null);
     }
     requestAnimationFrame((next) => this.frame(next));
   }
