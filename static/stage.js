@@ -25,6 +25,7 @@ const query = new URLSearchParams(location.search);
 // measuring what the throttling saves (bench/browser.py); ?live_hz=N another live rate.
 const EVERY_FRAME = query.get("draw") === "every-frame";
 const LIVE_HZ = Math.min(120, Math.max(1, Number(query.get("live_hz")) || 15));
+const IDLE_MS = 100;
 
 const runIds = (panels) => panels.map((p) => String(p.run.id)).join(",");
 
@@ -61,6 +62,8 @@ export class Stage {
       if (this.frameMs.length > 240) this.frameMs.shift();
     };
     this.frames = 0; // frames drawn so far: tests wait for the next one instead of for a time
+    this.framePending = false;
+    this.wakeTimer = null;
     const redraw = () => this.redraw();
     const runNow = (perfNow) => this.runNow(perfNow);
     const anyLive = () => this.anyLive();
@@ -104,6 +107,29 @@ export class Stage {
 
   redraw() {
     this.dirty = true;
+    this.request();
+  }
+
+  /** The next animation frame, now: one asked for at most, a timer's wake-up replaced. */
+  request() {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    if (this.framePending) return;
+    this.framePending = true;
+    requestAnimationFrame((perfNow) => this.frame(perfNow));
+  }
+
+  /** After a frame: the next one at once while the page has work every frame (input, a
+   * replay, events to fold in of a finished run, a model not drawn yet); at the live rate
+   * while a run is live (its edge moves, its events arrive in batches); else a timer's
+   * wake-up IDLE_MS later, for what changes without asking (an async result). A page that
+   * asks for animation frames it does not use still has Chromium make every one. */
+  _next(panels) {
+    const busy = EVERY_FRAME || this.dirty || this.clock.mode === "playing" ||
+      panels.some((p) => p.timeline.drawnVersion !== p.model.version ||
+        (p.pendingCount && !p.live));
+    if (busy) this.request();
+    else this.wakeTimer = setTimeout(() => this.request(), this.anyLive() ? 1000 / LIVE_HZ - 4 : IDLE_MS);
   }
 
   /** The canvases' sizes again (presenter mode, or compared runs, changed). */
@@ -136,11 +162,12 @@ export class Stage {
   }
 
   start() {
-    requestAnimationFrame((perfNow) => this.frame(perfNow));
+    this.request();
     return this;
   }
 
   frame(perfNow) {
+    this.framePending = false;
     const started = performance.now();
     const panels = this.panels();
     const { view, clock } = this;
@@ -188,6 +215,6 @@ export class Stage {
       this.frameStarted.push(started);
       this.afterPaint.port2.postMessage(null);
     }
-    requestAnimationFrame((next) => this.frame(next));
+    this._next(panels);
   }
 }
