@@ -10,7 +10,8 @@
 // moved, a resize. While a run is live its "now" edge moves every frame; that, and the
 // events that keep arriving (the server sends a batch per flush), are drawn at most
 // LIVE_HZ times a second: a watching Chromium shares the cores with the lesson it watches
-// (README, Performance). Input (zoom, pan, scrub) and replay draw at the display's rate. A
+// (README, Performance). Input (zoom, pan, scrub) and replay draw at the display's rate;
+// animation frames are asked for only then (Stage._next), a timer wakes the loop otherwise. A
 // hidden tab draws nothing; its events are still folded into the model once a second, so
 // nothing piles up for the moment it is shown again.
 
