@@ -373,7 +373,7 @@ def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
 # event; drawing each event would take several times the budget. The median, not the
 # tail: the machine is shared, and a descheduled frame says nothing about the renderer.
 # Held against the load over the replay (machine_load: more runnable tasks than cores
-# stretch a frame's wall time); bench/browser.py measures the draw's p95 beside its goal.
+# stretch a frame's wall time); bench/page_cost.py measures the frame p95 beside its goal.
 REPLAY_DRAW_BUDGET_MS = 16.7
 
 
@@ -383,7 +383,7 @@ def test_a_100k_event_run_replays_within_a_frame(browser: Browser, selftest_serv
     """10 processes x 10,000 events, drawn live at ~20,000 events/s, then replayed whole.
 
     Live frame costs (shared with 10 emitting processes on two cores) are only printed:
-    bench/browser.py measures them."""
+    bench/page_cost.py measures them."""
     t = Tab(browser, selftest_server.url)
     try:
         page = t.open("/?experiment=flood")
