@@ -57,6 +57,6 @@ document.addEventListener("keydown", (event) => {
 const title = (lang === "zh" && experiment?.title_zh) || experiment?.title || run.experiment;
 document.title = t("Run %(id)s · %(title)s · procscope replay", { id: run.id, title });
 // As on the live page: the live objects, for people who script the page and for the tests.
-window.procscope = { view: stage.view, clock: stage.clock, panels, frameMs: stage.frameMs,
+window.procscope = { view: stage.view, clock: stage.clock, panels, frameMs: stage.frameMs, drawMs: stage.drawMs,
   get frames() { return stage.frames; } };
 stage.start();

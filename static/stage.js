@@ -56,6 +56,7 @@ export class Stage {
     // callback's start to the end of its rendering (a message posted in the callback is
     // delivered after style, layout and paint), in ms; the last 240.
     this.frameMs = [];
+    this.drawMs = []; // the draw calls alone of each frame that drew, ms; the last 240
     this.afterPaint = new MessageChannel();
     this.frameStarted = [];
     this.afterPaint.port1.onmessage = () => {
@@ -198,7 +199,10 @@ export class Stage {
       const drawn = panels.every((p) => p.timeline.drawnVersion === p.model.version);
       if (this.dirty || clock.mode === "playing" || liveDue || (!live && (changed || !drawn))) {
         this.lastDraw = perfNow;
+        const t0 = performance.now();
         for (const p of panels) p.draw(view, Math.min(clip, p.model.now(perfNow)), this.theme);
+        this.drawMs.push(performance.now() - t0);
+        if (this.drawMs.length > 240) this.drawMs.shift();
         this.playbar.update(clip, end);
         drew = true;
         this.frames += 1;

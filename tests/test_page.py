@@ -391,19 +391,19 @@ def test_a_100k_event_run_replays_within_a_frame(browser: Browser, selftest_serv
         page.click("[data-testid=start-run]")
         page.wait_for_function(
             "procscope.panels.length === 1 && procscope.panels[0].model.count > 1000")
-        page.evaluate("procscope.frameMs.length = 0")
+        page.evaluate("procscope.drawMs.length = 0")
         assert wait_final(page, timeout=120) == ["succeeded"]
-        live = page.evaluate("procscope.frameMs.slice()")  # the last 240 frames, live
+        live = page.evaluate("procscope.drawMs.slice()")  # the last 240 frames, live
         count = page.evaluate("procscope.panels[0].model.count")
         assert count > 100_000
         screenshot(page, "flood-100k")
         page.select_option(".speed select", "4")
         replayed = time.monotonic()
         page.click(".playbar .play")  # replay the whole run at 4x: ~1.3 s of frames
-        page.evaluate("procscope.frameMs.length = 0")
+        page.evaluate("procscope.drawMs.length = 0")
         page.wait_for_function("procscope.clock.mode === 'paused'", timeout=60_000)  # at the end
         window = load.since(replayed)
-        frames = page.evaluate("procscope.frameMs.slice()")
+        frames = page.evaluate("procscope.drawMs.slice()")
         assert len(frames) >= 10, frames
         replay = frames[len(frames) // 2:]  # the second half: most of the run on screen
         with capsys.disabled():
