@@ -401,7 +401,7 @@ def test_an_imaps_results_carry_their_items_index_in_chunks_and_out_of_order(
     result, events = traced(["imap_chunks.py", method], tmp_path / "events.ndjson")
     assert result.returncode == 0, result.stderr
     assert result.stdout == plain(["imap_chunks.py", method]).stdout
-    handed = {}
+    handed: dict[int, list[int]] = {}
     for e in events:
         if e["kind"] == "task.result":
             handed.setdefault(e["data"]["task"], []).append(e["data"]["index"])
