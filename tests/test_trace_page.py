@@ -197,3 +197,16 @@ def test_the_tutorials_pool_labels_each_task(trace_server: Server, runtime_dir: 
         assert [name for name, kind in seen["used"] if kind == "Pool"] == ["p"], seen["used"]
     finally:
         ctx.close()
+
+
+def test_a_phone_shows_no_params_button_for_a_traced_program(
+        trace_server: Server, runtime_dir: Path, browser: Any) -> None:
+    """Regression: on a phone the top bar of a program's run showed "Params", which folds
+    away a lesson's form: a program has none."""
+    run_id = traced("pool_apply.py", DATA / "tutorial", runtime_dir, trace_server)
+    ctx, page, _ = open_run(browser, trace_server, run_id, "pool_apply", width=390, height=844)
+    try:
+        assert page.locator("body.program-run").count() == 1
+        assert not page.locator("[data-testid=controls-toggle]").is_visible()
+    finally:
+        ctx.close()
