@@ -10,8 +10,7 @@
 // moved, a resize. While a run is live its "now" edge moves every frame; that, and the
 // events that keep arriving (the server sends a batch per flush), are drawn at most
 // LIVE_HZ times a second: a watching Chromium shares the cores with the lesson it watches
-// (README, Performance). Input (zoom, pan, scrub) and replay draw at the display's rate;
-// animation frames are asked for only then (Stage._next), a timer wakes the loop otherwise. A
+// (README, Performance). Input (zoom, pan, scrub) and replay draw at the display's rate. A
 // hidden tab draws nothing; its events are still folded into the model once a second, so
 // nothing piles up for the moment it is shown again.
 
@@ -26,7 +25,6 @@ const query = new URLSearchParams(location.search);
 // measuring what the throttling saves (bench/browser.py); ?live_hz=N another live rate.
 const EVERY_FRAME = query.get("draw") === "every-frame";
 const LIVE_HZ = Math.min(120, Math.max(1, Number(query.get("live_hz")) || 15));
-const IDLE_MS = 100;
 
 const runIds = (panels) => panels.map((p) => String(p.run.id)).join(",");
 
@@ -64,8 +62,6 @@ export class Stage {
       if (this.frameMs.length > 240) this.frameMs.shift();
     };
     this.frames = 0; // frames drawn so far: tests wait for the next one instead of for a time
-    this.framePending = false;
-    this.wakeTimer = null;
     const redraw = () => this.redraw();
     const runNow = (perfNow) => this.runNow(perfNow);
     const anyLive = () => this.anyLive();
@@ -109,29 +105,6 @@ export class Stage {
 
   redraw() {
     this.dirty = true;
-    this.request();
-  }
-
-  /** The next animation frame, now: one asked for at most, a timer's wake-up replaced. */
-  request() {
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = null;
-    if (this.framePending) return;
-    this.framePending = true;
-    requestAnimationFrame((perfNow) => this.frame(perfNow));
-  }
-
-  /** After a frame: the next one at once while the page has work every frame (input, a
-   * replay, events to fold in of a finished run, a model not drawn yet); at the live rate
-   * while a run is live (its edge moves, its events arrive in batches); else a timer's
-   * wake-up IDLE_MS later, for what changes without asking (an async result). A page that
-   * asks for animation frames it does not use still has Chromium make every one. */
-  _next(panels) {
-    const busy = EVERY_FRAME || this.dirty || this.clock.mode === "playing" ||
-      panels.some((p) => p.timeline.drawnVersion !== p.model.version ||
-        (p.pendingCount && !p.live));
-    if (busy) this.request();
-    else this.wakeTimer = setTimeout(() => this.request(), this.anyLive() ? 1000 / LIVE_HZ - 4 : IDLE_MS);
   }
 
   /** The canvases' sizes again (presenter mode, or compared runs, changed). */
@@ -164,18 +137,17 @@ export class Stage {
   }
 
   start() {
-    this.request();
+    requestAnimationFrame((perfNow) => this.frame(perfNow));
     return this;
   }
 
   frame(perfNow) {
-    this.framePending = false;
     const started = performance.now();
+    let drew = false;
     const panels = this.panels();
     const { view, clock } = this;
     let changed = false;
     for (const p of panels) changed = p.ingest(perfNow) || changed;
-    let drew = false;
     const kept = this.keptView;
     if (kept && panels.length && panels.every((p) => p.resultReady)) {
       // After the key moment's zoom: the window as it was (if these are still the runs shown).
@@ -203,8 +175,8 @@ export class Stage {
         for (const p of panels) p.draw(view, Math.min(clip, p.model.now(perfNow)), this.theme);
         this.drawMs.push(performance.now() - t0);
         if (this.drawMs.length > 240) this.drawMs.shift();
-        this.playbar.update(clip, end);
         drew = true;
+        this.playbar.update(clip, end);
         this.frames += 1;
         this.dirty = false;
       }
@@ -220,6 +192,6 @@ export class Stage {
       this.frameStarted.push(started);
       this.afterPaint.port2.postMessage(null);
     }
-    this._next(panels);
+    requestAnimationFrame((next) => this.frame(next));
   }
 }
