@@ -2,8 +2,7 @@
 figure beside its baseline measured in the same invocation.
 
 First issue 17's table (bench.limits: start-up, lesson overhead, throughput, fan-out; with
---before REV the same figures for that commit, interleaved with this tree's) and issue 27's
-page rows (bench.page_cost: the watching page's CPU and frames, for each tree), then the
+--before REV the same figures for that commit, interleaved with this tree's), then the
 other sections for this tree (skipped with --before and with --quick). --profile: profiles
 of start-up, throughput and fan-out instead (bench.profiles, kept in bench-out/). Benchmarks print
 numbers and never fail: the exit code is 0 even when a target is missed (the table says
@@ -18,16 +17,7 @@ import json
 import time
 from typing import Any
 
-from bench import (
-    core_lanes,
-    limits,
-    limits_report,
-    overhead,
-    page_cost,
-    pipeline,
-    prims_cost,
-    sampler_cost,
-)
+from bench import core_lanes, limits, limits_report, overhead, pipeline, prims_cost, sampler_cost
 from bench.server import ROOT
 from bench.trees import trees
 
@@ -36,6 +26,7 @@ TARGETS = {
     "p99_ms_200": 50.0,  # emit-to-client p99 with 200 clients at 1,000 events/s, at most
     "overhead_ratio": 1.05,  # lesson wall time under procscope over plain, at most
     "rss_mb": 100.0,  # server RSS with a 100,000-event run and 200 clients, at most
+    "frame_ms_p95": 16.0,  # browser frame time on a 100,000-event run, at most
 }
 
 
@@ -115,6 +106,24 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"{row['processes']:>9.0f} {row['hz']:>8.0f} {row['budget']:>7.2f} "
                      f"{row['achieved_hz']:>9.1f} {row['cpu_per_s']:>8.3f} "
                      f"{row['us_per_pass']:>8.0f} {1e3 / row['achieved_hz']:>14.1f}")
+    if "browser" in results:
+        br = results["browser"]
+        lines.append("")
+        lines.append(f"## Browser: headless Chromium, 1280x720, a {br['events']:,}-event run (ms)")
+        lines.append(f"{'':<36} {'p50':>6} {'p95':>6} {'max':>6}")
+        for key, label in (("live_draw_ms", "draw per frame, live"),
+                           ("zoomed_out_replay_draw_ms", "draw per frame, zoomed out, 4x"),
+                           ("raf_interval_ms", "frame interval (rAF), replaying")):
+            s = br[key]
+            mark = ""
+            if key != "raf_interval_ms":
+                mark = f"  target p95 <= 16: {_mark(s['p95'] <= TARGETS['frame_ms_p95'])}"
+            lines.append(f"{label:<36} {s['p50']:>6.1f} {s['p95']:>6.1f} "
+                         f"{s.get('max', s['p95']):>6.1f}{mark}")
+        if "watch_cost" in br:
+            from bench import browser
+
+            lines += ["", browser.watch_report(br["watch_cost"])]
     lines += ["", core_lanes.report(results["core_lanes"])]
     lines += ["", prims_cost.report(results["prims"])]
     return "\n".join(lines)
@@ -141,11 +150,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     with trees(args.before) as compared:
         results["limits"] = limits.run(compared, quick=args.quick)
-        results["page"] = page_cost.run(compared, quick=args.quick)
     print("\n## Issue 17: close to the limit\n")
     print(limits_report.table(results["limits"]))
-    print("\n## Issue 27: the page's own cost (bench.page_cost)\n")
-    print(page_cost.table(results["page"]))
     print()
     print(limits_report.fanout_detail(results["limits"]))
     if args.quick:
@@ -158,6 +164,12 @@ def main() -> None:
             "core_lanes": core_lanes.run(quick=args.quick),
             "prims": prims_cost.run(quick=args.quick),
         })
+        try:
+            from bench import browser
+        except ImportError:
+            pass
+        else:
+            results["browser"] = browser.run(quick=args.quick)
         print()
         print(report(results))
     else:

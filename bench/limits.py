@@ -12,11 +12,6 @@ Runs in the bench process. How each figure is measured:
   the stream from its first event). Plain: the same main() in a fresh `python -c` of
   that tree with no channel (emit() a no-op, prints to /dev/null).
 - ticket_rush n=100 lock off, time_scale 0.1: the same two ways, its `elapsed`.
-- a plain program that starts and joins 100 forked processes (bench/start_join.py, its
-  own time from before the first start() to after the last join()): `python
-  start_join.py` against `python -m procscope trace --json-file /dev/null start_join.py`
-  of that tree (the reporter armed by the trace's sitecustomize, prims included, the
-  relay in the trace's own process writing NDJSON; no server, no sampler).
 - gil processes speed-up, nobody watching: the same two ways, its `speedup` (CPU seconds
   over wall seconds); under procscope no stream is open (the end is polled on the REST
   API every 0.1 s).
@@ -35,28 +30,23 @@ repetition is kept in the JSON and the spread is printed.
 
 from __future__ import annotations
 
-import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench import fanout, overhead, pipeline
-from bench.server import BenchServer, tree_env
+from bench.server import BenchServer
 from bench.trees import Tree
 from bench.viewers import END, TICK
 
 STARTUP = ("flood", {"processes": 100, "events": 1, "start_method": "fork"})
 RUSH = ("ticket_rush", {"n": 100, "lock": False, "time_scale": 0.1})
 GIL = ("gil", {"mode": "processes"})
-START_JOIN = Path(__file__).with_name("start_join.py")
 
 
 class _Watcher(threading.Thread):
@@ -120,27 +110,6 @@ def _lesson(key: str, case: tuple[str, dict[str, Any]], trees: list[Tree],
         for tree in trees:
             final, _ = _run(servers[tree.name], experiment, params, watch)
             out[tree.name].append(final["result"][key])
-    return out
-
-
-def _start_join(root: Path | None) -> float:
-    """bench/start_join.py's own seconds: plain (root None), or under `procscope trace` of
-    the tree at `root`."""
-    trace = [] if root is None else ["-m", "procscope", "trace", "--json-file", os.devnull]
-    out = subprocess.run([sys.executable, *trace, str(START_JOIN)], capture_output=True,
-                         text=True, check=True, timeout=120,
-                         env=tree_env(root) if root is not None else None,
-                         cwd=root).stdout
-    return float(out.split("elapsed ", 1)[1].split()[0])
-
-
-def traced(trees: list[Tree], repeats: int) -> dict[str, Any]:
-    """start_join.py plain, then under each tree's `procscope trace`, `repeats` times."""
-    out: dict[str, Any] = {"plain": [], **{tree.name: [] for tree in trees}}
-    for _ in range(repeats):
-        out["plain"].append(_start_join(None))
-        for tree in trees:
-            out[tree.name].append(_start_join(tree.root))
     return out
 
 
@@ -249,8 +218,6 @@ def run(trees: list[Tree], quick: bool, log: Callable[[str], None] = print
     with _servers(trees) as servers:
         log_("start-up: 100 forked processes")
         results["startup"] = _lesson("elapsed", STARTUP, trees, servers, repeats, watch=True)
-        log_("start-up: a plain program under procscope trace")
-        results["traced"] = traced(trees, repeats + 1)
         log_("ticket_rush n=100 lock off")
         results["ticket_rush"] = _lesson("elapsed", RUSH, trees, servers, repeats, watch=True)
         log_("gil processes")

@@ -14,7 +14,6 @@ from bench import fanout
 
 GOALS = {
     "startup": 1.10,  # under procscope over plain, at most
-    "traced": 1.10,
     "ticket_rush": 1.10,
     "gil": 0.97,  # speed-up under procscope over plain's, at least
     "throughput": 0.75,  # events/s over the raw Pipe's, at least
@@ -65,8 +64,6 @@ def rows(results: dict[str, Any]) -> list[Row]:
     noise = False
     out = []
     for key, label in (("startup", "start and join 100 forked processes"),
-                       ("traced", "a plain program that starts and joins 100, under "
-                                  "`procscope trace`"),
                        ("ticket_rush", "`ticket_rush` n=100 lock off, time_scale 0.1")):
         row = results[key]
         cells, ratios = _ratio_cells(row, names, "s", ".3f")

@@ -371,7 +371,7 @@ const follower = new Follower({
 
 // For people who script the page (and the tests): the live objects, frame costs and the
 // count of frames drawn.
-window.procscope = { view, clock, get panels() { return panels; }, frameMs: stage.frameMs, drawMs: stage.drawMs, mount,
+window.procscope = { view, clock, get panels() { return panels; }, frameMs: stage.frameMs, mount,
   follower, redraw: () => stage.redraw(),
   get theme() { return stage.theme; },
   get frames() { return stage.frames; } };

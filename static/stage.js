@@ -50,17 +50,7 @@ export class Stage {
     this.dirty = true;
     this.lastStats = 0;
     this.lastDraw = -Infinity;
-    // A frame's time, for every frame that did work (folded events in or drew): from its
-    // callback's start to the end of its rendering (a message posted in the callback is
-    // delivered after style, layout and paint), in ms; the last 240.
     this.frameMs = [];
-    this.drawMs = []; // the draw calls alone of each frame that drew, ms; the last 240
-    this.afterPaint = new MessageChannel();
-    this.frameStarted = [];
-    this.afterPaint.port1.onmessage = () => {
-      this.frameMs.push(performance.now() - this.frameStarted.shift());
-      if (this.frameMs.length > 240) this.frameMs.shift();
-    };
     this.frames = 0; // frames drawn so far: tests wait for the next one instead of for a time
     const redraw = () => this.redraw();
     const runNow = (perfNow) => this.runNow(perfNow);
@@ -142,8 +132,6 @@ export class Stage {
   }
 
   frame(perfNow) {
-    const started = performance.now();
-    let drew = false;
     const panels = this.panels();
     const { view, clock } = this;
     let changed = false;
@@ -173,9 +161,8 @@ export class Stage {
         this.lastDraw = perfNow;
         const t0 = performance.now();
         for (const p of panels) p.draw(view, Math.min(clip, p.model.now(perfNow)), this.theme);
-        this.drawMs.push(performance.now() - t0);
-        if (this.drawMs.length > 240) this.drawMs.shift();
-        drew = true;
+        this.frameMs.push(performance.now() - t0);
+        if (this.frameMs.length > 240) this.frameMs.shift();
         this.playbar.update(clip, end);
         this.frames += 1;
         this.dirty = false;
@@ -187,10 +174,6 @@ export class Stage {
           this.onStats(p);
         }
       }
-    }
-    if (changed || drew) {
-      this.frameStarted.push(started);
-      this.afterPaint.port2.postMessage(null);
     }
     requestAnimationFrame((next) => this.frame(next));
   }

@@ -373,7 +373,7 @@ def test_a_failing_lesson_shows_failed_and_its_traceback(browser: Browser,
 # event; drawing each event would take several times the budget. The median, not the
 # tail: the machine is shared, and a descheduled frame says nothing about the renderer.
 # Held against the load over the replay (machine_load: more runnable tasks than cores
-# stretch a frame's wall time); bench/page_cost.py measures the frame p95 beside its goal.
+# stretch a frame's wall time); bench/browser.py measures the draw's p95 beside its goal.
 REPLAY_DRAW_BUDGET_MS = 16.7
 
 
@@ -383,7 +383,7 @@ def test_a_100k_event_run_replays_within_a_frame(browser: Browser, selftest_serv
     """10 processes x 10,000 events, drawn live at ~20,000 events/s, then replayed whole.
 
     Live frame costs (shared with 10 emitting processes on two cores) are only printed:
-    bench/page_cost.py measures them."""
+    bench/browser.py measures them."""
     t = Tab(browser, selftest_server.url)
     try:
         page = t.open("/?experiment=flood")
@@ -391,19 +391,19 @@ def test_a_100k_event_run_replays_within_a_frame(browser: Browser, selftest_serv
         page.click("[data-testid=start-run]")
         page.wait_for_function(
             "procscope.panels.length === 1 && procscope.panels[0].model.count > 1000")
-        page.evaluate("procscope.drawMs.length = 0")
+        page.evaluate("procscope.frameMs.length = 0")
         assert wait_final(page, timeout=120) == ["succeeded"]
-        live = page.evaluate("procscope.drawMs.slice()")  # the last 240 frames, live
+        live = page.evaluate("procscope.frameMs.slice()")  # the last 240 frames, live
         count = page.evaluate("procscope.panels[0].model.count")
         assert count > 100_000
         screenshot(page, "flood-100k")
         page.select_option(".speed select", "4")
         replayed = time.monotonic()
         page.click(".playbar .play")  # replay the whole run at 4x: ~1.3 s of frames
-        page.evaluate("procscope.drawMs.length = 0")
+        page.evaluate("procscope.frameMs.length = 0")
         page.wait_for_function("procscope.clock.mode === 'paused'", timeout=60_000)  # at the end
         window = load.since(replayed)
-        frames = page.evaluate("procscope.drawMs.slice()")
+        frames = page.evaluate("procscope.frameMs.slice()")
         assert len(frames) >= 10, frames
         replay = frames[len(frames) // 2:]  # the second half: most of the run on screen
         with capsys.disabled():

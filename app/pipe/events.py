@@ -13,12 +13,11 @@ every client; NDJSON is a slice of the same bytes.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from typing import Any, Literal
 
-from procscope.pipe.framing import data_json
+from procscope.pipe.framing import to_json
 
 Format = Literal["sse", "ndjson"]
 
@@ -49,9 +48,8 @@ def reaped_by_server(child: int, exitcode: int | None, t_ns: int) -> dict[str, A
 
 def body_of(event: dict[str, Any]) -> bytes:
     """A server-side event's JSON as a process would have written it: "kind" first, no t."""
-    body = {"kind": event["kind"]}
-    body.update((k, v) for k, v in event.items() if k != "kind" and k != "t")
-    return data_json(body).encode()
+    rest = {k: v for k, v in event.items() if k not in ("kind", "t")}
+    return to_json({"kind": event["kind"], **rest}).encode()
 
 
 # The one layout of an SSE frame of a run's log: `id:` the seq, then the head (its kind, and
@@ -82,7 +80,6 @@ def stamp(run_id: str, seq: int, t: float, kind: str, body: bytes) -> Event:
     return event
 
 
-@functools.lru_cache(maxsize=4096)  # a few runs' kinds; the relay stamps with it per event
 def event_head(run_id: str, kind: str) -> tuple[str, bytes, bool, int]:
     """What every frame of a kind in a run has between its seq and its seq again (in STAMPED),
     for stamp and the relay's inlined stamp, which caches it per run and kind: (kind, those

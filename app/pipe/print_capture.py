@@ -114,10 +114,6 @@ def capture(stream: str, current: Any, echo: bool, emit: Emit) -> LineCapture:
     """
     wanted = EchoingCapture if echo else LineCapture
     if type(current) is wanted and current.stream == stream:
-        # Already as new when no partial line came with it and its lock was free at the
-        # fork (only the forking thread lives on in the child, so nothing takes it
-        # meanwhile): then not even reset, each new lock and write one fault more.
-        if current._partial or current._lock.locked():
-            current.reset()
+        current.reset()
         return current
     return EchoingCapture(stream, emit, current) if echo else LineCapture(stream, emit)

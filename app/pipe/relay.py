@@ -42,15 +42,16 @@ from procscope.worker_thread import Wakeup, WorkerThread
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20  # room for a 100-process start burst while the relay is busy
 READ_SIZE = 1 << 18
-# A round that read anything is followed by a nap of NAP_S, during which writers' bytes only
-# queue in the pipe (no wake-up of this thread per write, and no hand-off to the event loop
-# per event) and the next round reads them as one batch: a flood in large rounds, a start
-# burst of 100 processes (their proc.start, proc.exit, proc.reap, a frame each, ~1 ms apart)
-# in a few dozen rounds instead of one per frame. A round's events are delivered before
-# its nap, so a lone event is never held back. Invariants: NAP_S stays under the streams'
-# flush interval (app.streams.fanout.FLUSH_INTERVAL), and PIPE_SIZE holds more than a nap's
-# worth of the fastest flood.
+# A round that read a flood (NAP_AFTER bytes or more, or NAP_MIN bytes or more at NAP_RATE
+# bytes/s or more since the round before) is followed by a nap of NAP_S, during which
+# writers' bytes only queue in the pipe (no wake-up of this thread per write) and the next
+# round reads them as one batch. Invariants: NAP_S stays under the streams' flush interval
+# (app.streams.fanout.FLUSH_INTERVAL), PIPE_SIZE holds more than a nap's worth of the
+# fastest flood, and a slow run (a start burst) stays below both thresholds.
 NAP_S = 0.002
+NAP_AFTER = 32768  # bytes, ~200 events in one read
+NAP_MIN = 2048  # bytes, ~18 events
+NAP_RATE = 4e6  # bytes a second, ~35,000 events
 
 MAX_KINDS = 1024  # kinds whose header a run caches (lessons add kinds freely)
 FRAME_SIZE, HEADER_SIZE, STAMP_SIZE = framing.FRAME.size, framing.HEADER.size, framing.STAMP.size
@@ -110,9 +111,6 @@ class _RunState:
     # a kind's JSON text -> (kind, SSE header up to the seq, decoded?, where data starts
     # less the seq's digits): Relay._stamp_frames
     heads: dict[bytes, tuple[str, bytes, bool, int]] = field(default_factory=dict)
-    # the last kind passed on: its frames' JSON start and its head (Relay._stamp_frames);
-    # the start of no frame at first (a frame's JSON starts with `{`)
-    last: tuple[bytes, tuple[str, bytes, bool, int]] = (b"\0", ("", b"", True, 0))
 
 
 class Relay:
@@ -172,6 +170,7 @@ class Relay:
 
     def _loop(self) -> None:
         self._selector.register(self._wakeup, selectors.EVENT_READ, None)
+        since = time.monotonic()  # the end of the round before
         while True:
             read = 0
             for key, _ in self._selector.select():
@@ -184,8 +183,11 @@ class Relay:
                     read += self._read(state)
             for state in list(self._runs.values()):
                 self._flush(state)
-            if read:
-                time.sleep(NAP_S)  # see NAP_S: the wake-ups and hand-offs are the cost
+            now = time.monotonic()
+            if read >= NAP_AFTER or (read >= NAP_MIN and read >= (now - since) * NAP_RATE):
+                time.sleep(NAP_S)  # see NAP_S: the writers' wake-ups are the cost
+                now = time.monotonic()
+            since = now
 
     def _run_commands(self) -> bool:
         while True:
@@ -256,11 +258,6 @@ class Relay:
         prefix, prefix_end = framing.KIND_PREFIX, len(framing.KIND_PREFIX)
         heads, pending, t0, cap = state.heads, state.pending, state.t0, state.max_events
         new_event, seq, stamped = Event.__new__, state.seq, STAMPED
-        # The last passed-on kind's JSON start (`{"kind":"KIND"`) and head: a flood is
-        # mostly one kind, recognised with one startswith instead of a find, a slice and
-        # a lookup.
-        last_start, last_head = state.last
-        head: tuple[str, bytes, bool, int] | None
         size, at = len(data), 0
         while size - at >= FRAME_SIZE:
             n, t_ns = unpack(data, at)
@@ -270,18 +267,14 @@ class Relay:
             body = at + FRAME_SIZE
             if n < STAMP_SIZE:
                 end = size  # a length no writer makes: nothing after it can be trusted
-            if startswith(last_start, body, end) and seq < cap:
-                head = last_head
-            else:
-                quote = find(b'"', body + prefix_end, end) if startswith(prefix, body) else -1
-                head = heads.get(data[body + prefix_end:quote]) if quote >= 0 else None
-                if head is None or head[2] or seq >= cap:
-                    state.seq = seq
-                    self._accept_frame(state, t_ns, data[body:end])
-                    seq = state.seq
-                    at = end
-                    continue
-                last_start, last_head = data[body:quote + 1], head
+            quote = find(b'"', body + prefix_end, end) if startswith(prefix, body) else -1
+            head = heads.get(data[body + prefix_end:quote]) if quote >= 0 else None
+            if head is None or head[2] or seq >= cap:
+                state.seq = seq
+                self._accept_frame(state, t_ns, data[body:end])
+                seq = state.seq
+                at = end
+                continue
             seq += 1
             t = (t_ns - t0) / 1e9
             if t >= 1e-4:  # the text repr(round(t, 6)) gives, at a third of its cost
@@ -298,7 +291,6 @@ class Relay:
             pending.append(event)
             at = end
         state.seq = seq
-        state.last = (last_start, last_head)
         return at
 
     def _accept_frame(self, state: _RunState, t_ns: int, body: bytes) -> None:
