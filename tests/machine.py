@@ -31,14 +31,14 @@ def steal_s() -> float:
 
 
 def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0,
-                  meanwhile: Callable[[], object] | None = None, every: float = 0.02) -> None:
+                  meanwhile: Callable[[], object] | None = None) -> None:
     """Return once the thread has left its core for a wait (or, exited, for good), so that
     its schedstat is exact: the kernel adds a task's run time when it stops running and at
     each tick (4 ms at HZ=250), so read while it is on a core it lags by up to a tick.
 
     /proc/PID/task/TID/syscall says "running" for a runnable task (on a core, or preempted
     and queued); for a blocked or dead one the kernel first waits until it is off its core.
-    `meanwhile` (a recorder's drain) is called every `every` seconds while waiting.
+    `meanwhile` (a recorder's drain) is called every 20 ms while waiting.
     """
     path = f"/proc/{pid}/task/{pid if tid is None else tid}/syscall"
     deadline = time.monotonic() + timeout
@@ -52,7 +52,7 @@ def wait_off_core(pid: int, tid: int | None = None, timeout: float = 5.0,
             raise AssertionError(f"{path} still says running after {timeout} s")
         if meanwhile is not None and now >= next_call:
             meanwhile()
-            next_call = now + every
+            next_call = now + 0.02
         time.sleep(0.0005)
 
 
