@@ -265,14 +265,18 @@ def _patch_barrier(module: ModuleType) -> None:
         if info is None:
             return wait(self, timeout)  # type: ignore[no-any-return]
         parties = self.parties
-        blocks = self.n_waiting + 1 < parties
         call = f"{info[1]}.wait()"
-        if blocks:
-            budget.report("wait.start", info[0], call=call,
-                          waits_for=f"all {parties} parties of {info[1]}")
-        started = _monotonic()
+        # Whether this call will wait is decided under the barrier's own Condition (an RLock,
+        # so wait() takes it again): read outside it, two parties arriving together could
+        # both count themselves first and both draw a wait.
         try:
-            index = wait(self, timeout)
+            with self._cond:
+                blocks = self.n_waiting + 1 < parties
+                if blocks:
+                    budget.report("wait.start", info[0], call=call,
+                                  waits_for=f"all {parties} parties of {info[1]}")
+                started = _monotonic()
+                index = wait(self, timeout)
         except threading.BrokenBarrierError:
             if blocks:
                 budget.report("wait.end", info[0], call=call, outcome="BrokenBarrierError",
