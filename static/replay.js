@@ -54,8 +54,9 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "p" && !event.ctrlKey && !event.metaKey && !event.altKey) stage.togglePresenter();
 });
 
-const title = (lang === "zh" && experiment?.title_zh) || experiment?.title || run.experiment;
+const title = run.program?.name || (lang === "zh" && experiment?.title_zh) || experiment?.title || run.experiment;
 document.title = t("Run %(id)s · %(title)s · procscope replay", { id: run.id, title });
+document.body.classList.toggle("program-run", Boolean(run.program)); // the legend's items, as the live page
 // As on the live page: the live objects, for people who script the page and for the tests.
 window.procscope = { view: stage.view, clock: stage.clock, panels, frameMs: stage.frameMs,
   get frames() { return stage.frames; } };

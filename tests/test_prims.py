@@ -378,3 +378,33 @@ def test_a_lesson_whose_spec_asks_gets_the_events_and_the_built_in_ones_do_not()
     assert len(of(events, made["lock"]["obj"], "lock.acquire")) == 3
     assert sorted(e["data"]["item"] for e in of(events, made["results"]["obj"],
                                                  "queue.get")) == ["0", "1", "4"]
+
+
+def test_an_events_text_made_from_its_encoded_head_is_what_emit_would_write() -> None:
+    # The hot operations send text (app.pipe.prims.encoded) where the rest send a dict:
+    # the same fields must read the same, byte for byte, names with quotes and non-ASCII.
+    from procscope.pipe.framing import data_json
+    from procscope.pipe.prims import encoded
+
+    head = encoded.head("12:3", call='q"ü.get()', waits_for="an item in q\n")
+    assert head + ',"waited":' + encoded.number(1.5e-05) + "}" == data_json(
+        {"obj": "12:3", "call": 'q"ü.get()', "waits_for": "an item in q\n", "waited": 1.5e-05})
+    assert f'{encoded.head("1:2")},"depth":{encoded.number(None)},"item":' \
+           f'{encoded.string("ä")}}}' == data_json({"obj": "1:2", "depth": None, "item": "ä"})
+
+
+@pytest.mark.parametrize("method", ["fork"])
+def test_an_imaps_results_carry_their_items_index_in_chunks_and_out_of_order(
+        method: str, tmp_path: Path) -> None:
+    # Regression: a chunked imap's task.result had the position it was handed over at, an
+    # imap_unordered's no index at all.
+    result, events = traced(["imap_chunks.py", method], tmp_path / "events.ndjson")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == plain(["imap_chunks.py", method]).stdout
+    handed: dict[int, list[int]] = {}
+    for e in events:
+        if e["kind"] == "task.result":
+            handed.setdefault(e["data"]["task"], []).append(e["data"]["index"])
+    assert list(handed) == [1, 2, 3]
+    assert handed[1] == list(range(7))  # imap: in order
+    assert sorted(handed[2]) == list(range(7)) and sorted(handed[3]) == [0, 1, 2]

@@ -197,3 +197,44 @@ def test_the_tutorials_pool_labels_each_task(trace_server: Server, runtime_dir: 
         assert [name for name, kind in seen["used"] if kind == "Pool"] == ["p"], seen["used"]
     finally:
         ctx.close()
+
+
+def test_a_phone_shows_no_params_button_for_a_traced_program(
+        trace_server: Server, runtime_dir: Path, browser: Any) -> None:
+    """Regression: on a phone the top bar of a program's run showed "Params", which folds
+    away a lesson's form: a program has none."""
+    run_id = traced("pool_apply.py", DATA / "tutorial", runtime_dir, trace_server)
+    ctx, page, _ = open_run(browser, trace_server, run_id, "pool_apply", width=390, height=844)
+    try:
+        assert page.locator("body.program-run").count() == 1
+        assert not page.locator("[data-testid=controls-toggle]").is_visible()
+    finally:
+        ctx.close()
+
+
+def test_a_programs_replay_shows_the_program_in_its_sidebar(
+        trace_server: Server, runtime_dir: Path, browser: Any, tmp_path: Path) -> None:
+    """Regression: replay.html exported from a traced program's run showed an empty
+    lesson's sidebar; it shows the program, as the live page does."""
+    import httpx
+    from browser import open_offline, screenshot
+
+    run_id = traced("pool_apply.py", DATA / "tutorial", runtime_dir, trace_server)
+    replay = httpx.get(f"{trace_server.url}/api/runs/{run_id}/replay.html",
+                       headers=trace_server.headers, timeout=60)
+    assert replay.status_code == 200
+    path = tmp_path / "replay.html"
+    path.write_bytes(replay.content)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        open_offline(page, path)
+        program = page.locator(".sidebar [data-testid=program]")
+        program.wait_for()
+        assert program.locator("h1").inner_text() == "pool_apply.py"
+        assert page.locator("[data-testid=program-exitcode]").inner_text() == "0"
+        assert "pool_apply.py" in page.title()
+        assert not page.locator(".legend .lesson-only").first.is_visible()
+        screenshot(page, "trace-replay-pool_apply")
+    finally:
+        ctx.close()

@@ -47,6 +47,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from procscope import i18n
 from procscope.live.catalog import page_facts
+from procscope.live.run_record import program_view
 from procscope.resources import STATIC, TEMPLATES
 
 ENTRY = "replay.js"
@@ -145,6 +146,7 @@ def replay_html(run: dict[str, Any], experiment: dict[str, Any] | None,
                             "code": "", "tracks": {}, "params": {}, "compare": None}
     pages = {each: _env.get_template("partials/replay_page.html").render(
                  lang=each, i18n_catalog=i18n.page_catalog(each), run=run, experiment=lesson,
+                 program=program_view(run) if run.get("program") else None,
                  parts=page_parts(experiments, chosen, run, each))
              for each in i18n.LANGS}
     sources = modules()

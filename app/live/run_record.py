@@ -14,6 +14,7 @@ from typing import Any
 
 from procscope.experiments.words import Outcome
 from procscope.live import catalog
+from procscope.pipe.ledger import FINAL, signal_name
 
 
 def now() -> str:
@@ -125,3 +126,21 @@ def with_truth(prediction: dict[str, Any] | None, result: Any) -> dict[str, Any]
         return None
     truth = result.get(prediction["answer_from"]) if isinstance(result, dict) else None
     return {**prediction, "truth": truth}
+
+
+def program_view(run: dict[str, Any]) -> dict[str, Any]:
+    """A traced program's run (kind `program`) as the sidebar shows it instead of a lesson's
+    form (templates/partials/program.html): what ran, where, and how it ended."""
+    program = run["program"] or {}
+    code = run["exitcode"]
+    ended = run["status"] in FINAL
+    seconds = None
+    if ended and run["started_at"] and run["ended_at"]:
+        seconds = (datetime.fromisoformat(run["ended_at"]) -
+                   datetime.fromisoformat(run["started_at"])).total_seconds()
+    return {"run": run["id"], "ended": ended,
+            "name": program.get("name") or "",
+            "command": program.get("command") or "", "argv": repr(program.get("argv") or []),
+            "cwd": program.get("cwd") or "", "source": program.get("source") or "",
+            "exitcode": code, "signal": signal_name(-code) if code is not None and code < 0
+            else None, "seconds": seconds}

@@ -133,19 +133,27 @@ _exitcode: int | None = None
 
 def emit(kind: str, **data: Any) -> None:
     """Report one event from this process (and thread). A no-op outside a run."""
+    if _channel is not None:
+        emit_json(kind, data_json(data) if data else "{}")
+
+
+def emit_json(kind: str, data: str) -> None:
+    """emit() of data given as its JSON text (an object, as data_json writes it): the
+    instrumented primitives' hot path, which encodes each object's constant part once and
+    formats only what changes. A no-op outside a run."""
     channel = _channel
     if channel is None:
         return
-    t_ns = time.monotonic_ns()
-    # The hot path of every lesson: the JSON is put together from pieces cached per
+    t_ns = _monotonic_ns()
+    # The hot path of every event: the JSON is put together from pieces cached per
     # process (~3 µs less than encoding a dict), in the shape app.pipe.events documents and
     # encode_frame makes: "kind" first, then pid, ppid, cpu, proc, [tid, thread,] data.
     # The pid is cached too (reset after any fork); the ppid is not: an orphan's changes.
     # The process's name is read from multiprocessing's own attribute (the `name`
     # property would be one more call per event), and compared each time: a lesson may
-    # rename its process.
+    # rename its process. The functions it calls are module globals (one look-up each).
     name = mp_process._current_process._name  # type: ignore[attr-defined]
-    if threading.get_ident() != _main_ident:
+    if _get_ident() != _main_ident:
         after_cpu = _thread_part(name)
     elif name == _proc[0]:
         after_cpu = _proc[1]
@@ -154,15 +162,14 @@ def emit(kind: str, **data: Any) -> None:
         after_cpu = _proc[1]
     cpu = _sched_getcpu() if _sched_getcpu is not None else -1
     # An f-string, not %: ~15 % fewer instructions (no format string parsed per call).
-    body = (f'{_heads.get(kind) or _head(kind)}{os.getppid()},'
-            f'"cpu":{"null" if cpu < 0 else cpu}{after_cpu}'
-            f'{data_json(data) if data else "{}"}}}').encode("utf-8", "replace")
+    body = (f'{_heads.get(kind) or _head(kind)}{_getppid()},'
+            f'"cpu":{"null" if cpu < 0 else cpu}{after_cpu}{data}}}').encode("utf-8", "replace")
     if len(body) + FRAME.size > PIPE_BUF:
         channel.write(encode_frame(t_ns, json.loads(body)))  # truncates and marks
         return
     if not channel.broken:  # Channel.write, inline: one call fewer per event
         try:
-            os.write(channel.fd, _pack(len(body) + STAMP.size, t_ns) + body)
+            _write(channel.fd, _pack(len(body) + STAMP.size, t_ns) + body)
         except OSError:
             channel.broken = True
 
@@ -174,6 +181,8 @@ def _thread_part(name: str) -> str:
 
 
 _pack = FRAME.pack
+_monotonic_ns, _getppid, _write, _get_ident = (time.monotonic_ns, os.getppid, os.write,
+                                               threading.get_ident)
 _pid = os.getpid()
 _main_ident = threading.main_thread().ident
 
@@ -277,14 +286,14 @@ def _install_prims(channel: Channel) -> None:
     if channel.prims:
         from procscope.pipe import prims  # only the runs that ask for it import it
 
-        prims.install(emit)
+        prims.install(emit, emit_json)
 
 
 def _arm_prims(channel: Channel) -> None:
     if channel.prims:
         from procscope.pipe import prims
 
-        prims.install(emit)
+        prims.install(emit, emit_json)
         # Just before proc.exit: what was counted and not sent (prims.tally).
         util.Finalize(None, prims.at_exit, exitpriority=-(2**30) + 1)
 

@@ -8,7 +8,6 @@ language (app.i18n: the switch's cookie, else Accept-Language).
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -19,8 +18,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from procscope import i18n
 from procscope.classroom import predictions
 from procscope.live import catalog
+from procscope.live.run_record import program_view
 from procscope.live.said import said
-from procscope.pipe.ledger import FINAL, signal_name
 from procscope.resources import TEMPLATES
 
 _env = i18n.install(Environment(
@@ -52,24 +51,6 @@ def _role(request: Request) -> str:
     """'admin' (may start and stop runs) or 'viewer' (watches): app.web.guard decided."""
     role = getattr(request.state, "role", None)
     return role if role in ("admin", "viewer") else "viewer"
-
-
-def program_view(run: dict[str, Any]) -> dict[str, Any]:
-    """A traced program's run (kind `program`) as the sidebar shows it instead of a lesson's
-    form (templates/partials/program.html): what ran, where, and how it ended."""
-    program = run["program"] or {}
-    code = run["exitcode"]
-    ended = run["status"] in FINAL
-    seconds = None
-    if ended and run["started_at"] and run["ended_at"]:
-        seconds = (datetime.fromisoformat(run["ended_at"]) -
-                   datetime.fromisoformat(run["started_at"])).total_seconds()
-    return {"run": run["id"], "ended": ended,
-            "name": program.get("name") or "",
-            "command": program.get("command") or "", "argv": repr(program.get("argv") or []),
-            "cwd": program.get("cwd") or "", "source": program.get("source") or "",
-            "exitcode": code, "signal": signal_name(-code) if code is not None and code < 0
-            else None, "seconds": seconds}
 
 
 def _page(request: Request, chosen: str, run: dict[str, Any] | None) -> dict[str, Any]:

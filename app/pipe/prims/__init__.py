@@ -12,6 +12,7 @@ imports it (hook). One module per part:
     naming       whose object it is (the creating frame), its name, obj.new
     carry        an object's identity kept across pickling (spawn, forkserver)
     budget       events one by one up to a rate, counted past it (prims.tally)
+    encoded      an object's events' constant JSON, made once per object
     locks        synchronize: Lock, RLock, Semaphore, BoundedSemaphore, Condition, Event,
                  Barrier
     queues       queues: Queue, JoinableQueue, SimpleQueue
@@ -48,9 +49,10 @@ PATCHES: dict[str, hook.Patch] = {
 }
 
 
-def install(emit: budget.Emit) -> None:
-    """Instrument this process's multiprocessing from now on (idempotent)."""
-    budget.set_emit(emit)
+def install(emit: budget.Emit, emit_json: budget.EmitJson) -> None:
+    """Instrument this process's multiprocessing from now on (idempotent): events go out
+    through the reporter's `emit` and `emit_json`."""
+    budget.set_emit(emit, emit_json)
     hook.install(PATCHES)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 Emit = Callable[..., None]
+EmitJson = Callable[[str, str], None]  # (kind, the data's JSON text): reporter.emit_json
 
 RATE = 2000  # events a second per process, after the first BURST
 BURST = 5000
@@ -30,7 +31,12 @@ def _no_emit(kind: str, **data: Any) -> None:
     return None
 
 
+def _no_emit_json(kind: str, data: str) -> None:
+    return None
+
+
 emit: Emit = _no_emit  # the reporter's, once app.pipe.prims is installed
+emit_json: EmitJson = _no_emit_json  # the same, for data already JSON (app.pipe.prims.encoded)
 _tokens = BURST
 _refilled = _monotonic()
 # obj -> [since, {kind: n}]: what was counted and not sent, since when
@@ -41,9 +47,9 @@ _last_flush = 0.0
 _drains: dict[str, tuple[Callable[[], dict[str, int]], Callable[[], None]]] = {}
 
 
-def set_emit(reporter_emit: Emit) -> None:
-    global emit
-    emit = reporter_emit
+def set_emit(reporter_emit: Emit, reporter_emit_json: EmitJson) -> None:
+    global emit, emit_json
+    emit, emit_json = reporter_emit, reporter_emit_json
 
 
 def take() -> bool:
@@ -72,6 +78,14 @@ def report(kind: str, obj: str, **data: Any) -> None:
     """Send one event of an instrumented object, or count it past the budget."""
     if take():
         emit(kind, obj=obj, **data)
+    else:
+        count(obj, kind)
+
+
+def report_json(kind: str, obj: str, data: str) -> None:
+    """report() of data already JSON (app.pipe.prims.encoded): the hot operations'."""
+    if take():
+        emit_json(kind, data)
     else:
         count(obj, kind)
 

@@ -23,7 +23,7 @@ import weakref
 from types import ModuleType
 from typing import Any
 
-from procscope.pipe.prims import budget, carry, naming
+from procscope.pipe.prims import budget, carry, encoded, naming
 from procscope.pipe.prims.carry import KEY
 from procscope.pipe.prims.patching import wrap_init
 
@@ -54,6 +54,9 @@ def instrument_semlock(lock: Any, info: carry.Info, module: ModuleType) -> None:
     counted = 0  # acquisitions counted, not sent, on the way through `acquire`
     counting = False
 
+    head = encoded.head(oid)
+    plain = head + "}"  # a Lock's, an RLock's acquire and release: {"obj":ID}
+
     def value_data(after: int) -> dict[str, Any]:
         return {"value": after} if counts_value else {}
 
@@ -62,7 +65,8 @@ def instrument_semlock(lock: Any, info: carry.Info, module: ModuleType) -> None:
             if recursive and count_of() != 1:
                 return True  # an inner acquire of an RLock: not the outermost
             if budget.take():
-                budget.emit("lock.acquire", obj=oid, **value_data(get_value()))
+                budget.emit_json("lock.acquire",
+                                 f'{head},"value":{get_value()}}}' if counts_value else plain)
             else:
                 start_counting()
             return True
@@ -81,11 +85,14 @@ def instrument_semlock(lock: Any, info: carry.Info, module: ModuleType) -> None:
     def release() -> None:
         if recursive:
             if count_of() == 1 and sl._is_mine():
-                budget.report("lock.release", oid)
-        elif get_value() < maxvalue:
-            # Only a release that will succeed is reported (sent before it, as the
-            # lessons do: the next holder's lock.acquire comes after it).
-            budget.report("lock.release", oid, **value_data(get_value() + 1))
+                budget.report_json("lock.release", oid, plain)
+        else:
+            value = get_value()
+            if value < maxvalue:
+                # Only a release that will succeed is reported (sent before it, as the
+                # lessons do: the next holder's lock.acquire comes after it).
+                budget.report_json("lock.release", oid, f'{head},"value":{value + 1}}}'
+                                   if counts_value else plain)
         raw_release()
 
     # Past the budget the lock's acquire is its C method behind functools.lru_cache with

@@ -40,17 +40,21 @@ class TracedCall:
     """Runs in each worker: one of the program's tasks, reported around the call.
 
     `indexed`: called with one `(index, item)` pair (a map's); `star`: the item is the
-    arguments (starmap, executor.map), else the one argument.
+    arguments (starmap, executor.map), else the one argument; `tagged`: returns
+    `(index, result)` (an imap's: which item a result is, whatever order the chunks come
+    back in, is known only from the result; the submitting side unpacks it, _untagged).
     """
 
-    __slots__ = ("fn", "pool", "task", "indexed", "star")
+    __slots__ = ("fn", "pool", "task", "indexed", "star", "tagged")
 
     def __init__(self, fn: Callable[..., Any], pool: str, task: int, indexed: bool,
-                 star: bool = False) -> None:
+                 star: bool = False, tagged: bool = False) -> None:
         self.fn, self.pool, self.task, self.indexed, self.star = fn, pool, task, indexed, star
+        self.tagged = tagged
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return TracedCall, (self.fn, self.pool, self.task, self.indexed, self.star)
+        return TracedCall, (self.fn, self.pool, self.task, self.indexed, self.star,
+                            self.tagged)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         index = None
@@ -68,7 +72,7 @@ class TracedCall:
             budget.send("task.end", self.pool, error=type(e).__name__, **task)
             raise
         budget.send("task.end", self.pool, **task)
-        return result
+        return (index, result) if self.tagged else result
 
 
 def _submitted(info: tuple[Any, ...], task: int, mode: str, fn: Any,
@@ -104,7 +108,9 @@ def _result(info: tuple[Any, ...], task: int, index: int | None = None) -> None:
 
 
 def _handed_over(info: tuple[Any, ...], task: int, results: Iterable[Any]) -> Iterator[Any]:
-    for index, value in enumerate(results):
+    """A chunked imap's results, each `(index, result)` from its TracedCall, as the program
+    takes them: task.result with the item's index."""
+    for index, value in results:
         _result(info, task, index)
         yield value
 
@@ -147,8 +153,8 @@ def _patch_maps(cls: Any) -> None:
                 return original(self, func, iterable, *sized, *rest, **kwargs)
             self._check_running()  # before the items are taken, as the pool does
             task = next(info[2])
-            call = TracedCall(func, info[0], task, indexed=True, star=star)
             lazy = mode.startswith("imap")
+            call = TracedCall(func, info[0], task, indexed=True, star=star, tagged=lazy)
             items = _submitted(info, task, mode, func, iterable, starred=star)
             result = original(self, call, items if lazy else list(items), *sized, *rest,
                               **kwargs)
@@ -157,7 +163,7 @@ def _patch_maps(cls: Any) -> None:
             elif mode.startswith("imap") and not isinstance(result, _IMAP):
                 return _handed_over(info, task, result)  # chunks: a generator already
             else:
-                result.__dict__[KEY] = (info, task, itertools.count())
+                result.__dict__[KEY] = (info, task)
             return result
 
         traced.__name__ = mode
@@ -230,9 +236,8 @@ def _patch_results(module: ModuleType) -> None:
         mark = self.__dict__.get(KEY)
         value = next_(self, timeout)
         if mark is not None:
-            index = next(mark[2])
-            ordered = not isinstance(self, module.IMapUnorderedIterator)
-            _result(mark[0], mark[1], index if ordered else None)
+            index, value = value  # a tagged TracedCall's (index, result)
+            _result(mark[0], mark[1], index)
         return value
 
     result_cls.get = traced_get
@@ -260,7 +265,7 @@ def patch_executor(module: ModuleType) -> None:
         if info is None or getattr(_inside, "active", False):
             return map_(self, fn, *iterables, timeout=timeout, chunksize=chunksize)
         task = next(info[2])
-        call = TracedCall(fn, info[0], task, indexed=True, star=True)
+        call = TracedCall(fn, info[0], task, indexed=True, star=True, tagged=True)
         items = _submitted(info, task, "executor.map", fn, zip(*iterables),  # noqa: B905
                            zipped=True)
         _inside.active = True

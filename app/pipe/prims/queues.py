@@ -5,21 +5,24 @@ Runs in every process of a traced run, patched in when multiprocessing.queues is
 
 The classes' methods are replaced once; each asks its queue for its Info (carry.KEY in
 its `__dict__`) and goes straight to the original for a queue multiprocessing made for
-itself (a Pool's, an executor's). A blocking put or get tries without blocking first: only
-when that raises Full / Empty is the call a wait (`wait.start`, then the blocking call,
-`wait.end`): the same outcome as one blocking call, reported only when it really waited.
+itself (a Pool's, an executor's). Queue's put and get take one path (_through): a blocking
+put tries without blocking first, a blocking get looks whether it would block (its read
+lock taken or its pipe empty: _readable); only then is the call a wait (`wait.start`, then
+the blocking call, `wait.end`): the same outcome as one blocking call, reported only when
+it had to wait. The put's and get's events are sent as text (app.pipe.prims.encoded).
 """
 
 from __future__ import annotations
 
+import select
 import sys
 import time
 from collections.abc import Callable
 from queue import Empty, Full
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
-from procscope.pipe.prims import budget, carry, naming
+from procscope.pipe.prims import budget, carry, encoded, naming
 from procscope.pipe.prims.carry import KEY
 from procscope.pipe.prims.patching import wrap_init
 
@@ -36,7 +39,8 @@ def _depth(queue: Any) -> int | None:
 def _waiting(oid: str, call: str, waits_for: str, blocking: Callable[[], Any],
              gave_up: type[Exception], outcome: str) -> Any:
     """A call that will block, between its wait.start and wait.end."""
-    budget.report("wait.start", oid, call=call, waits_for=waits_for)
+    texts = _waits.get((oid, call)) or _wait_texts(oid, call, waits_for)
+    budget.report_json("wait.start", oid, texts[0])
     started = _monotonic()
     try:
         result = blocking()
@@ -44,62 +48,120 @@ def _waiting(oid: str, call: str, waits_for: str, blocking: Callable[[], Any],
         budget.report("wait.end", oid, call=call, outcome=outcome,
                       waited=round(_monotonic() - started, 6))
         raise
-    budget.report("wait.end", oid, call=call, waited=round(_monotonic() - started, 6))
+    budget.report_json("wait.end", oid, f"{texts[1]}{round(_monotonic() - started, 6)!r}}}")
     return result
+
+
+# (obj id, call) -> its wait.start's text, and its wait.end's up to the seconds waited
+_waits: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _wait_texts(oid: str, call: str, waits_for: str) -> tuple[str, str]:
+    texts = _waits[oid, call] = (encoded.head(oid, call=call, waits_for=waits_for) + "}",
+                                 encoded.head(oid, call=call) + ',"waited":')
+    return texts
+
+
+def _readable(queue: Any) -> bool:
+    """Whether a get() would not block now: the queue's read lock free and bytes in its
+    pipe (one poll(2), not Connection.poll's selector, nor a get(False) raising Empty).
+    Anything else (closed, not CPython's Queue inside): True, and the get itself says."""
+    try:
+        rlock = queue._rlock
+        if not rlock.acquire(False):
+            return False
+        try:
+            poller = select.poll()
+            poller.register(queue._reader.fileno(), select.POLLIN)
+            return bool(poller.poll(0))
+        finally:
+            rlock.release()
+    except Exception:  # not the queue we know: the original decides
+        return True
+
+
+class _Side(NamedTuple):
+    """What a put and a get do differently; the one path is _through."""
+
+    verb: str  # "put", "get"
+    kind: str  # queue.put, queue.get
+    gave_up: type[Exception]  # Full, Empty
+    refused: str  # queue.full, queue.empty
+    raised: str  # queue.Full, queue.Empty
+    waits_for: str  # "room in %s", "an item in %s"
+
+
+_PUT = _Side("put", "queue.put", Full, "queue.full", "queue.Full", "room in %s")
+_GET = _Side("get", "queue.get", Empty, "queue.empty", "queue.Empty", "an item in %s")
+
+
+def _refused(side: _Side, oid: str, queue: Any) -> None:
+    budget.report(side.refused, oid, depth=_depth(queue), raised=side.raised)
+
+
+def _through(side: _Side, original: Callable[..., Any], queue: Any, item: tuple[Any, ...],
+             block: bool, timeout: float | None) -> Any:
+    """The one path of a traced put (`item`: (obj,)) and get (`item`: ()): a call that may
+    block first tries without blocking (put) or looks whether it would (get: _readable),
+    and is a wait only then."""
+    info = queue.__dict__.get(KEY)
+    if info is None:
+        return original(queue, *item, block, timeout)
+    oid = info[0]
+    if not block:
+        try:
+            result = original(queue, *item, False)
+        except side.gave_up:
+            _refused(side, oid, queue)
+            raise
+    elif side is _GET and _readable(queue):
+        result = original(queue, True, timeout)
+    elif side is _PUT and _put_now(original, queue, item[0]):
+        result = None
+    else:
+        name = info[1]
+        try:
+            result = _waiting(oid, f"{name}.{side.verb}()", side.waits_for % name,
+                              lambda: original(queue, *item, True, timeout),
+                              side.gave_up, side.raised)
+        except side.gave_up:
+            _refused(side, oid, queue)
+            raise
+    head = _heads.get(oid) or _head(oid)
+    budget.report_json(side.kind, oid, f'{head}{encoded.number(_depth(queue))},"item":'
+                       f'{encoded.string(naming.short(item[0] if item else result))}}}')
+    return result
+
+
+def _put_now(put: Callable[..., Any], queue: Any, obj: Any) -> bool:
+    """A put without blocking: False when the queue is full (then it will wait)."""
+    try:
+        put(queue, obj, False)
+    except Full:
+        return False
+    return True
 
 
 def _traced_put(put: Callable[..., None]) -> Callable[..., None]:
     def traced(self: Any, obj: Any, block: bool = True, timeout: float | None = None) -> None:
-        info = self.__dict__.get(KEY)
-        if info is None:
-            return put(self, obj, block, timeout)
-        oid, name = info[0], info[1]
-        try:
-            put(self, obj, False)
-            blocks = False
-        except Full:
-            if not block:
-                budget.report("queue.full", oid, depth=_depth(self), raised="queue.Full")
-                raise
-            blocks = True
-        if blocks:  # outside the except clause: a Full it raises is not chained to ours
-            try:
-                _waiting(oid, f"{name}.put()", f"room in {name}",
-                         lambda: put(self, obj, True, timeout), Full, "queue.Full")
-            except Full:
-                budget.report("queue.full", oid, depth=_depth(self), raised="queue.Full")
-                raise
-        budget.report("queue.put", oid, depth=_depth(self), item=naming.short(obj))
-        return None
+        _through(_PUT, put, self, (obj,), block, timeout)
 
     return traced
 
 
 def _traced_get(get: Callable[..., Any]) -> Callable[..., Any]:
     def traced(self: Any, block: bool = True, timeout: float | None = None) -> Any:
-        info = self.__dict__.get(KEY)
-        if info is None:
-            return get(self, block, timeout)
-        oid, name = info[0], info[1]
-        try:
-            item = get(self, False)
-            blocks = False
-        except Empty:
-            if not block:
-                budget.report("queue.empty", oid, depth=_depth(self), raised="queue.Empty")
-                raise
-            blocks = True
-        if blocks:  # outside the except clause: an Empty it raises is not chained to ours
-            try:
-                item = _waiting(oid, f"{name}.get()", f"an item in {name}",
-                                lambda: get(self, True, timeout), Empty, "queue.Empty")
-            except Empty:
-                budget.report("queue.empty", oid, depth=_depth(self), raised="queue.Empty")
-                raise
-        budget.report("queue.get", oid, depth=_depth(self), item=naming.short(item))
-        return item
+        return _through(_GET, get, self, (), block, timeout)
 
     return traced
+
+
+_heads: dict[str, str] = {}  # obj id -> its queue.put's and queue.get's `{"obj":ID,"depth":`
+
+
+def _head(oid: str) -> str:
+    head = _heads[oid] = encoded.head(oid) + ',"depth":'
+    return head
 
 
 def _made(type_name: str) -> Callable[[Any], None]:
