@@ -269,10 +269,26 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
 
 /** The teacher opened a question (predict.js): a page that follows and shows no live run
  * goes to the question's lesson, its form filled with the params the question is about,
- * and waits there for the run that answers it. The tab that asked is there already. */
+ * and waits there for the run that answers it. The tab that asked is there already. A page
+ * whose run is live (or not yet read to its end: a finished run just opened) holds the
+ * question and goes when its run has ended, if the question is still open and no run of
+ * the teacher's came first. */
+let heldQuestion = null;
+document.body.addEventListener("procscope:runs", () => {
+  const q = heldQuestion;
+  if (!q || stage.anyLive()) return;
+  heldQuestion = null;
+  if (questionBox.q?.id === q.id && questionBox.q.open) followQuestion(questionBox.q);
+});
+
 function followQuestion(q) {
   if (!q?.open || !experiments[q.experiment] || asking || q.id === askedHere || !follower.following ||
-      follower.busy || stage.anyLive() || !window.htmx) return;
+      follower.busy || !window.htmx) return;
+  if (stage.anyLive()) {
+    heldQuestion = q;
+    return;
+  }
+  heldQuestion = null;
   unmount();
   history.pushState({}, "", `/?experiment=${encodeURIComponent(q.experiment)}`);
   const select = document.querySelector("[data-testid=experiment-select]");
@@ -355,6 +371,7 @@ const follower = new Follower({
     if (frame.kind === "prediction.open") followQuestion(frame.data);
   },
   show: (run) => {
+    heldQuestion = null; // the teacher's run came: it is what the page shows now
     const exp = experiments[run.experiment];
     const prev = lastFollowed;
     const pair = prev && exp?.compare && prev.run.experiment === run.experiment &&
@@ -371,7 +388,7 @@ const follower = new Follower({
 
 // For people who script the page (and the tests): the live objects, frame costs and the
 // count of frames drawn.
-window.procscope = { view, clock, get panels() { return panels; }, frameMs: stage.frameMs, mount,
+window.procscope = { view, clock, get panels() { return panels; }, frameMs: stage.frameMs, drawMs: stage.drawMs, mount,
   follower, redraw: () => stage.redraw(),
   get theme() { return stage.theme; },
   get frames() { return stage.frames; } };
